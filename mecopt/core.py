@@ -1,0 +1,260 @@
+"""Core types shared by every problem, solver and learner.
+
+* errors with one clear message (the CLI prints them on one line, never a traceback),
+* :class:`Metrics` -- what ``evaluate`` returns (the single source of every objective),
+* :class:`SolveOptions`, :class:`MethodOutput`, :class:`SolveResult` -- the solver contract,
+* seeding helpers (one seed in, everything derived with ``SeedSequence.spawn``),
+* atomic file writes (nothing already written is lost when a run is interrupted).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+Sense = Literal["min", "max"]
+Status = Literal["optimal", "feasible", "time_limit", "infeasible", "error"]
+STATUSES: tuple[str, ...] = ("optimal", "feasible", "time_limit", "infeasible", "error")
+
+#: Relative gap at or below which an exact method may report ``optimal``.
+OPTIMALITY_TOL = 1e-6
+
+
+class MecoptError(Exception):
+    """Base class of every error mecopt raises on purpose (the CLI prints its message on one line)."""
+
+
+class InvalidInputError(MecoptError, ValueError):
+    """An instance, decision or option is malformed (wrong shape, NaN, negative, unknown key...)."""
+
+
+class InfeasibleDecisionError(MecoptError):
+    """A decision violates a constraint; the message names the constraint (and its equation)."""
+
+    def __init__(self, problem: str, violations: list[str]):
+        self.problem = problem
+        self.violations = list(violations)
+        shown = "; ".join(self.violations[:3])
+        more = f" (+{len(self.violations) - 3} more)" if len(self.violations) > 3 else ""
+        super().__init__(f"{problem}: infeasible decision: {shown}{more}")
+
+
+class SolverError(MecoptError):
+    """A solver could not be run (missing backend, bad status...)."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Metrics:
+    """Result of ``evaluate(inst, dec)``.
+
+    ``objective`` is the value of the problem's objective in the problem's sense; ``feasible`` says whether the
+    decision satisfies every constraint (``violations`` names the violated ones); ``values`` holds the other
+    quantities the paper reports (floats or lists of floats), keyed by a descriptive name.
+    """
+
+    objective: float
+    feasible: bool
+    violations: tuple[str, ...] = ()
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "objective": _jsonable(self.objective),
+            "feasible": bool(self.feasible),
+            "violations": list(self.violations),
+            **{k: _jsonable(v) for k, v in self.values.items()},
+        }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Solver contract
+# --------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SolveOptions:
+    """Options every method accepts (methods ignore what does not apply to them)."""
+
+    time_limit: float | None = 60.0
+    """Wall-clock limit in seconds (None: no limit)."""
+    mip_gap: float = 1e-9
+    """Relative optimality gap at which exact solvers may stop (reported gap is what was reached)."""
+    threads: int = 1
+    """Solver threads."""
+    seed: int = 0
+    """Seed for randomized methods (the method name is mixed in, so methods never share a stream)."""
+    verbose: bool = False
+
+
+@dataclass
+class MethodOutput:
+    """What a method function returns; :func:`solvers.solve` turns it into a :class:`SolveResult`.
+
+    The objective is *not* part of it: ``solve`` always recomputes it with the problem's ``evaluate``.
+    ``bound`` is a proven bound on the optimum (lower for min, upper for max) or None.
+    """
+
+    decision: Any
+    status: Status = "feasible"
+    bound: float | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SolveResult:
+    """The solution record written by ``mecopt solve`` and by the benchmark harness."""
+
+    problem: str
+    method: str
+    sense: Sense
+    objective: float | None
+    status: Status
+    bound: float | None
+    gap: float | None
+    wall_time_s: float
+    decision: dict[str, Any] | None
+    seed: int | None = None
+    feasible: bool | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "problem": self.problem,
+            "method": self.method,
+            "sense": self.sense,
+            "objective": _jsonable(self.objective),
+            "status": self.status,
+            "bound": _jsonable(self.bound),
+            "gap": _jsonable(self.gap),
+            "wall_time_s": float(self.wall_time_s),
+            "seed": self.seed,
+            "feasible": self.feasible,
+            "decision": self.decision,
+            "metrics": {k: _jsonable(v) for k, v in self.metrics.items()},
+            "info": {k: _jsonable(v) for k, v in self.info.items()},
+            "message": self.message,
+        }
+
+
+def relative_gap(objective: float | None, bound: float | None, sense: Sense) -> float | None:
+    """Relative gap between an incumbent and a proven bound: (obj - bound)/max(|obj|, 1e-12) for min.
+
+    Returns None when either is missing. Tiny negative values from solver tolerances are clipped to 0.
+    """
+    if objective is None or bound is None or not math.isfinite(objective) or not math.isfinite(bound):
+        return None
+    diff = objective - bound if sense == "min" else bound - objective
+    return max(0.0, diff) / max(abs(objective), 1e-12)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Seeding
+# --------------------------------------------------------------------------------------------------------------
+def _key_int(key: str | int) -> int:
+    if isinstance(key, int):
+        return key
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little")
+
+
+def seed_sequence(seed: int, *keys: str | int) -> np.random.SeedSequence:
+    """A SeedSequence derived from one user seed and a path of keys (strings are hashed stably)."""
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidInputError(f"seed must be a non-negative integer, got {seed!r}")
+    return np.random.SeedSequence([int(seed), *[_key_int(k) for k in keys]])
+
+
+def make_rng(seed: int, *keys: str | int) -> np.random.Generator:
+    """An explicit numpy Generator for ``seed`` and a key path; never use the global np.random."""
+    return np.random.default_rng(seed_sequence(seed, *keys))
+
+
+def spawn_seeds(seed: int, n: int, *keys: str | int) -> list[int]:
+    """``n`` independent integer seeds derived from one seed (SeedSequence.spawn)."""
+    return [int(s.generate_state(1)[0]) for s in seed_sequence(seed, *keys).spawn(n)]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# JSON and atomic writes
+# --------------------------------------------------------------------------------------------------------------
+def _jsonable(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, np.ndarray):
+        return [_jsonable(x) for x in v.tolist()]
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (np.bool_, bool)):
+        return bool(v)
+    if isinstance(v, (np.integer, int)):
+        return int(v)
+    if isinstance(v, (np.floating, float)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    return v
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n"
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (temp file in the same folder + os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    atomic_write_text(path, to_json(obj))
+
+
+def read_json(path: str | Path, what: str = "file") -> Any:
+    """Read JSON with one clear error for a missing file or malformed content."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidInputError(f"{what} not found: {path}") from None
+    except OSError as e:
+        raise InvalidInputError(f"cannot read {what} {path}: {e.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InvalidInputError(f"{what} {path} is not valid JSON: {e.msg} at line {e.lineno}") from None
