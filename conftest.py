@@ -25,7 +25,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_ignore_collect(collection_path, config):  # type: ignore[no-untyped-def]
-    # bench/ is collected only with --benchmark (its files are named test_*.py for pytest-benchmark)
-    if not config.getoption("--benchmark") and "bench" in collection_path.parts:
+    # bench/ is collected only with --benchmark; with it, the fast tests/ are left out.
+    try:
+        top = collection_path.relative_to(config.rootpath).parts[:1]
+    except ValueError:
+        return None
+    bench = config.getoption("--benchmark")
+    if top == ("bench",) and not bench:
+        return True
+    if top == ("tests",) and bench:
         return True
     return None
