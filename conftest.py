@@ -11,17 +11,36 @@ import pytest
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mecopt")
-    group.addoption("--benchmark", action="store_true", default=False,
-                    help="run the mecopt benchmark suites in bench/ and write results/ tables")
-    group.addoption("--bench-instances", type=int, default=None,
-                    help="instances per problem and size in the benchmark (default: 20)")
+    group.addoption(
+        "--benchmark",
+        action="store_true",
+        default=False,
+        help="run the mecopt benchmark suites in bench/ and write results/ tables",
+    )
+    group.addoption(
+        "--bench-instances",
+        type=int,
+        default=None,
+        help="instances per problem and size in the benchmark (default: 20)",
+    )
     group.addoption("--bench-seed", type=int, default=None, help="root seed of the benchmark instance set (default: 0)")
-    group.addoption("--bench-time-limit", type=float, default=None,
-                    help="time limit in seconds of each exact solve in the benchmark (default: 60)")
-    group.addoption("--bench-problems", default=None,
-                    help="comma-separated problem keys to benchmark (default: all registered)")
-    group.addoption("--retrain", action="store_true", default=False,
-                    help="retrain learned policies instead of loading committed checkpoints")
+    group.addoption(
+        "--bench-time-limit",
+        type=float,
+        default=None,
+        help="time limit in seconds of each exact solve in the benchmark (default: 60)",
+    )
+    group.addoption(
+        "--bench-problems",
+        default=None,
+        help="comma-separated problem keys to benchmark (default: all registered)",
+    )
+    group.addoption(
+        "--retrain",
+        action="store_true",
+        default=False,
+        help="retrain learned policies instead of loading committed checkpoints",
+    )
 
 
 def pytest_ignore_collect(collection_path, config):  # type: ignore[no-untyped-def]

@@ -98,8 +98,9 @@ def instance_envelope(spec: ProblemSpec, inst: Any, *, size: str | None, seed: i
     return {"problem": spec.key, "size": size, "seed": seed, "variant": variant, "instance": inst.to_dict()}
 
 
-def save_instance(path: str, spec: ProblemSpec, inst: Any, *, size: str | None, seed: int | None,
-                  variant: str = "literal") -> None:
+def save_instance(
+    path: str, spec: ProblemSpec, inst: Any, *, size: str | None, seed: int | None, variant: str = "literal"
+) -> None:
     write_json(path, instance_envelope(spec, inst, size=size, seed=seed, variant=variant))
 
 

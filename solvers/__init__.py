@@ -82,14 +82,34 @@ def get_method(key: str, name: str) -> MethodSpec:
     return methods[name]
 
 
-def finish(spec: ProblemSpec, inst: Any, method: str, out: MethodOutput, wall: float, opts: SolveOptions,
-           seed: int | None) -> SolveResult:
+def finish(
+    spec: ProblemSpec,
+    inst: Any,
+    method: str,
+    out: MethodOutput,
+    wall: float,
+    opts: SolveOptions,
+    seed: int | None,
+) -> SolveResult:
     """Turn a method's output into a checked SolveResult (objective recomputed by ``evaluate``)."""
     dec = out.decision
     if dec is None:
-        return SolveResult(spec.key, method, spec.sense, None, out.status if out.status in ("infeasible", "error",
-                           "time_limit") else "error", out.bound, None, wall, None, seed, None, {}, out.info,
-                           "method returned no decision")
+        return SolveResult(
+            spec.key,
+            method,
+            spec.sense,
+            None,
+            out.status if out.status in ("infeasible", "error", "time_limit") else "error",
+            out.bound,
+            None,
+            wall,
+            None,
+            seed,
+            None,
+            {},
+            out.info,
+            "method returned no decision",
+        )
     metrics = spec.evaluate(inst, dec)
     obj = metrics.objective
     status = out.status
@@ -127,8 +147,9 @@ def finish(spec: ProblemSpec, inst: Any, method: str, out: MethodOutput, wall: f
     )
 
 
-def solve(key: str, inst: Any, method: str, options: SolveOptions | None = None, *,
-          seed: int | None = None) -> SolveResult:
+def solve(
+    key: str, inst: Any, method: str, options: SolveOptions | None = None, *, seed: int | None = None
+) -> SolveResult:
     """Solve ``inst`` of problem ``key`` with ``method``; never raises for a solver failure (status 'error').
 
     ``seed`` is the instance's seed, recorded in the result (methods draw from ``options.seed``).
@@ -145,8 +166,22 @@ def solve(key: str, inst: Any, method: str, options: SolveOptions | None = None,
     except Exception as e:  # a bug or a backend failure: report, do not crash a benchmark run
         wall = time.perf_counter() - t0
         tb = traceback.format_exc(limit=3)
-        return SolveResult(key, method, spec.sense, None, "error", None, None, wall, None, seed, None, {},
-                           {"traceback": tb}, f"{type(e).__name__}: {e}")
+        return SolveResult(
+            key,
+            method,
+            spec.sense,
+            None,
+            "error",
+            None,
+            None,
+            wall,
+            None,
+            seed,
+            None,
+            {},
+            {"traceback": tb},
+            f"{type(e).__name__}: {e}",
+        )
     wall = time.perf_counter() - t0
     return finish(spec, inst, method, out, wall, opts, seed)
 

@@ -44,8 +44,11 @@ def _highs(model: pyo.ConcreteModel, opts: SolveOptions) -> PyomoOutcome:
     solver.config.mip_gap = float(opts.mip_gap)
     solver.config.load_solution = False
     solver.config.stream_solver = bool(opts.verbose)
-    solver.highs_options = {"threads": int(opts.threads), "random_seed": int(opts.seed) % 2147483647,
-                            "mip_abs_gap": 0.0}
+    solver.highs_options = {
+        "threads": int(opts.threads),
+        "random_seed": int(opts.seed) % 2147483647,
+        "mip_abs_gap": 0.0,
+    }
     t0 = time.perf_counter()
     res = solver.solve(model)
     wall = time.perf_counter() - t0
@@ -72,9 +75,12 @@ def _scip(model: pyo.ConcreteModel, opts: SolveOptions) -> PyomoOutcome:
     solver = pyo.SolverFactory("scip_direct")
     if not solver.available():
         raise SolverError("SCIP (pyscipopt) is not available")
-    options: dict[str, float | int] = {"limits/gap": float(opts.mip_gap), "limits/absgap": 0.0,
-                                       "parallel/maxnthreads": int(opts.threads),
-                                       "randomization/randomseedshift": int(opts.seed) % 2147483647}
+    options: dict[str, float | int] = {
+        "limits/gap": float(opts.mip_gap),
+        "limits/absgap": 0.0,
+        "parallel/maxnthreads": int(opts.threads),
+        "randomization/randomseedshift": int(opts.seed) % 2147483647,
+    }
     if opts.time_limit is not None:
         options["limits/time"] = float(opts.time_limit)
     t0 = time.perf_counter()

@@ -33,8 +33,7 @@ class Instance(Record):
 
     problem_key = KEY
     N: int = scalar("number of users |N| (Section 3)", "", ge=1, integer=True)
-    M: int = scalar("number of edge servers |M|; server 1 is attached to the eNB (Section 3)", "", ge=1,
-                    integer=True)
+    M: int = scalar("number of edge servers |M|; server 1 is attached to the eNB (Section 3)", "", ge=1, integer=True)
     L: np.ndarray = array("task length L_n, eq. (4)", "bit", ("N",), gt=0)
     C: np.ndarray = array("CPU cycles C_n required by the task, eq. (4)", "cycle", ("N",), gt=0)
     f_local: np.ndarray = array("local CPU frequency f_local of user n, eq. (6)", "Hz", ("N",), gt=0)
@@ -43,7 +42,10 @@ class Instance(Record):
     g: np.ndarray = array("channel power gain g_n (linear), eq. (5)", "", ("N",), gt=0)
     backlog: np.ndarray = array(
         "load factor LD_m(t) of work already queued at server m when the slot's tasks arrive, eqs. (8), (13)",
-        "s", ("M",), ge=0)
+        "s",
+        ("M",),
+        ge=0,
+    )
     W: float = scalar("bandwidth of the whole wireless channel, eq. (5)", "Hz", gt=0)
     N0: float = scalar("noise power spectral density N_0, eq. (5)", "W/Hz", gt=0)
     mu: float = scalar("forwarding rate between edge servers, eq. (9)", "bit/s", gt=0)
@@ -51,13 +53,21 @@ class Instance(Record):
     w2: float = scalar("weight omega_2 of var(LD), eq. (20)", "1/s^2", ge=0, default=1.0)
     bandwidth_split: str = choice(
         "eq. (5): 'all' = W/N for every user (literal); 'offloaders' = W/K over the K users that offload",
-        ("all", "offloaders"), "all")
+        ("all", "offloaders"),
+        "all",
+    )
     queue_order: str = choice(
         "eq. (8) FCFS order at a server: 'arrival' = by arrival time t_up (+ t_tran), ties by user index; "
-        "'index' = by user index", ("arrival", "index"), "arrival")
+        "'index' = by user index",
+        ("arrival", "index"),
+        "arrival",
+    )
     objective: str = choice(
         "'delay' = P1, eq. (12), mean delay; 'delay+lb' = w1*mean delay + w2*var(LD), the negated mean reward "
-        "of eq. (20)", ("delay", "delay+lb"), "delay")
+        "of eq. (20)",
+        ("delay", "delay+lb"),
+        "delay",
+    )
 
 
 @record
@@ -65,8 +75,9 @@ class Decision(Record):
     """Offloading decision: a[n] = m <=> a_{n,m} = 1 in eq. (1); 0 = local, 1 = eNB server, 2..M forwarded."""
 
     problem_key = KEY
-    a: np.ndarray = array("chosen target of user n (0 = local, m = edge server m), eqs. (1)-(2)", "", ("*",),
-                          integer=True)
+    a: np.ndarray = array(
+        "chosen target of user n (0 = local, m = edge server m), eqs. (1)-(2)", "", ("*",), integer=True
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------

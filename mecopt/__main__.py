@@ -1,0 +1,5 @@
+import sys
+
+from mecopt.cli import main
+
+sys.exit(main())
