@@ -258,3 +258,18 @@ def read_json(path: str | Path, what: str = "file") -> Any:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise InvalidInputError(f"{what} {path} is not valid JSON: {e.msg} at line {e.lineno}") from None
+
+
+def results_dir() -> Path:
+    """Where result tables, raw JSON, plots and checkpoints live.
+
+    ``$MECOPT_RESULTS`` if set, else ``results/`` beside the installed source tree (a checkout or an editable
+    install), else ``./results``.
+    """
+    env = os.environ.get("MECOPT_RESULTS")
+    if env:
+        return Path(env)
+    tree = Path(__file__).resolve().parents[1]
+    if (tree / "pyproject.toml").exists():
+        return tree / "results"
+    return Path.cwd() / "results"
