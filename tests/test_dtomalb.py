@@ -1,0 +1,204 @@
+"""DTOMALB: hand-computed evaluation, MILP vs brute force, bad inputs, heuristics, environments."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mecopt.core import InvalidInputError, SolveOptions
+from mecopt.problems import dtomalb as D
+from mecopt.registry import get_problem
+from solvers import solve
+from solvers.exact.dtomalb import _wait_cuts, all_decisions, build_model
+
+SPEC = get_problem("dtomalb")
+
+
+def hand_instance(**kw: object) -> D.Instance:
+    """N=2, M=2 with rates of exactly 1 bit/s (W/N = 1 Hz, p g / (W/N N0) = 1)."""
+    base = dict(N=2, M=2, L=[2.0, 4.0], C=[6.0, 3.0], f_local=[1.0, 1.0], f=[3.0, 1.0], p=[1.0, 1.0],
+                g=[1.0, 1.0], backlog=[0.0, 0.0], W=2.0, N0=1.0, mu=4.0)
+    base.update(kw)
+    return D.Instance(**base)
+
+
+@pytest.mark.parametrize(
+    ("a", "mean", "var"),
+    [
+        ([1, 1], 5.5, 2.25),  # user 0 (t_up=2) ahead of user 1 (t_up=4) at server 1: 4 and 2+... = 7
+        ([2, 1], 6.75, 6.25),  # user 0 forwarded: 2 + 6 + 0.5; user 1 alone at server 1: 4 + 1
+        ([1, 2], 6.0, 0.25),  # LD = [2, 3]
+        ([2, 2], 11.25, 20.25),  # both forwarded: 8.5 and 4 + 1 + 6 + 3 = 14
+        ([0, 0], 4.5, 0.0),  # local: 6/1 and 3/1
+    ],
+)
+def test_hand_computed(a: list[int], mean: float, var: float) -> None:
+    inst = hand_instance()
+    m = D.evaluate(inst, D.Decision(a=a))
+    assert m.feasible
+    assert m.values["mean_delay_s"] == pytest.approx(mean)
+    assert m.values["var_LD"] == pytest.approx(var)
+    assert m.objective == pytest.approx(mean)
+    lb = D.evaluate(inst.replace(objective="delay+lb", w1=2.0, w2=0.5), D.Decision(a=a))
+    assert lb.objective == pytest.approx(2.0 * mean + 0.5 * var)
+
+
+def test_fcfs_order_arrival_vs_index_and_backlog() -> None:
+    inst = hand_instance(L=[4.0, 2.0])  # user 1 arrives first
+    assert D.evaluate(inst, D.Decision(a=[1, 1])).values["delay_s"] == pytest.approx([7.0, 3.0])
+    idx = inst.replace(queue_order="index")
+    assert D.evaluate(idx, D.Decision(a=[1, 1])).values["delay_s"] == pytest.approx([6.0, 5.0])
+    bl = inst.replace(backlog=np.array([0.5, 0.0]))
+    assert D.evaluate(bl, D.Decision(a=[1, 1])).values["delay_s"] == pytest.approx([7.5, 3.5])
+    assert D.evaluate(bl, D.Decision(a=[1, 1])).values["load_factor_s"] == pytest.approx([3.5, 0.0])
+
+
+def test_bandwidth_split_offloaders() -> None:
+    inst = hand_instance(bandwidth_split="offloaders")
+    r = 2.0 * np.log2(1.5)  # one offloader gets W = 2 Hz
+    assert D.evaluate(inst, D.Decision(a=[0, 1])).values["delay_s"] == pytest.approx([6.0, 4.0 / r + 1.0])
+    assert D.evaluate(inst, D.Decision(a=[1, 1])).values["mean_delay_s"] == pytest.approx(5.5)  # K = N
+
+
+def test_batch_matches_single() -> None:
+    inst = SPEC.make_instance("tiny", 1)
+    A = all_decisions(inst.N, inst.M)[::7]
+    batch = D.evaluate_batch(inst, A)
+    single = np.array([D.evaluate(inst, D.Decision(a=a)).objective for a in A])
+    assert np.allclose(batch, single, rtol=1e-14)
+
+
+@pytest.mark.parametrize("seed", range(50))
+def test_milp_equals_brute_force_literal(seed: int) -> None:
+    inst = SPEC.make_instance("tiny", seed)
+    opts = SolveOptions(time_limit=60, mip_gap=1e-10)
+    ex = solve("dtomalb", inst, "exact", opts)
+    bf = solve("dtomalb", inst, "brute-force", opts)
+    assert ex.status == "optimal" and bf.status == "optimal"
+    assert ex.objective == pytest.approx(bf.objective, rel=1e-9)
+    assert ex.bound <= bf.objective * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("variant", ["lb", "split-offloaders", "index-order"])
+@pytest.mark.parametrize("seed", range(8))
+def test_milp_equals_brute_force_variants(variant: str, seed: int) -> None:
+    inst = SPEC.make_instance("tiny", 100 + seed, variant)
+    # random backlog makes the queue state of eq. (13) matter too
+    inst = inst.replace(backlog=np.random.default_rng(seed).uniform(0, 0.2, inst.M))
+    opts = SolveOptions(time_limit=60, mip_gap=1e-10)
+    ex = solve("dtomalb", inst, "exact", opts)
+    bf = solve("dtomalb", inst, "brute-force", opts)
+    assert ex.status == "optimal", ex.message
+    assert ex.objective == pytest.approx(bf.objective, rel=1e-7)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_scip_agrees_on_load_balanced_objective(seed: int) -> None:
+    inst = SPEC.make_instance("tiny", 200 + seed, "lb")
+    ex = solve("dtomalb", inst, "exact", SolveOptions(time_limit=60))
+    sc = solve("dtomalb", inst, "pyomo-scip", SolveOptions(time_limit=60))
+    assert sc.status == "optimal"
+    assert ex.objective == pytest.approx(sc.objective, rel=1e-6)
+
+
+def test_wait_cuts_are_valid_lower_bounds() -> None:
+    rng = np.random.default_rng(0)
+    c = rng.uniform(1, 3, 6)
+    h, inc = _wait_cuts(c)
+    # every subset in every order-consistent queue has total wait >= h(|S|)
+    for mask in range(1, 2**6):
+        S = [i for i in range(6) if mask >> i & 1]
+        wait = sum(c[i] * (len(S) - 1 - k) for k, i in enumerate(S))  # index order
+        assert wait >= h[len(S)] - 1e-12
+        for j in range(6):
+            assert wait >= h[j] + inc[j] * (len(S) - j) - 1e-12
+
+
+def test_build_model_has_cited_constraints() -> None:
+    m = build_model(SPEC.make_instance("tiny", 0))
+    assert "eq. (2)" in m.one_target.doc and "eq. (12)" in m.obj.doc
+
+
+# -------------------------------------------------------------------------------------------------------------
+# bad input
+# -------------------------------------------------------------------------------------------------------------
+BAD_INSTANCES = [
+    ({"N": 0}, "N"),
+    ({"N": 2.5}, "N"),
+    ({"L": [2.0]}, "L"),  # wrong shape
+    ({"L": [2.0, float("nan")]}, "L"),
+    ({"C": [6.0, -3.0]}, "C"),
+    ({"f": [3.0, 0.0]}, "f"),
+    ({"f": [3.0, float("inf")]}, "f"),
+    ({"W": -1.0}, "W"),
+    ({"N0": "x"}, "N0"),
+    ({"backlog": [-0.1, 0.0]}, "backlog"),
+    ({"g": [[1.0, 1.0]]}, "g"),
+    ({"bandwidth_split": "half"}, "bandwidth_split"),
+    ({"p": "abc"}, "p"),
+]
+
+
+@pytest.mark.parametrize(("change", "field"), BAD_INSTANCES)
+def test_bad_instance_names_field(change: dict, field: str) -> None:
+    d = hand_instance().to_dict()
+    d.update(change)
+    with pytest.raises(InvalidInputError, match=rf"Instance\.{field}\b"):
+        D.Instance.from_dict(d)
+
+
+def test_bad_decisions() -> None:
+    inst = hand_instance()
+    with pytest.raises(InvalidInputError, match="shape"):
+        D.evaluate(inst, D.Decision(a=[1, 1, 1]))
+    with pytest.raises(InvalidInputError, match="integer"):
+        D.Decision(a=[1.5, 1])
+    with pytest.raises(InvalidInputError, match="missing"):
+        D.Decision.from_dict({})
+    m = D.evaluate(inst, D.Decision(a=[3, -1]))
+    assert not m.feasible and len(m.violations) == 2 and all("eq. (2)" in v for v in m.violations)
+    assert np.isnan(m.objective)
+
+
+# -------------------------------------------------------------------------------------------------------------
+# heuristics and environments
+# -------------------------------------------------------------------------------------------------------------
+def test_heuristics_behave() -> None:
+    inst = SPEC.make_instance("paper", 4)
+    res = {m: solve("dtomalb", inst, m, SolveOptions(seed=1)) for m in
+           ["all-local", "all-server-1", "fastest", "random", "selfish", "lb-greedy"]}
+    assert all(r.feasible for r in res.values())
+    assert res["all-local"].metrics["n_local"] == inst.N
+    assert res["fastest"].metrics["n_per_server"][int(np.argmax(inst.f))] == inst.N
+    assert res["lb-greedy"].objective <= res["all-server-1"].objective
+    r2 = solve("dtomalb", inst, "random", SolveOptions(seed=1))
+    assert r2.decision == res["random"].decision  # seeded
+
+
+def test_envs_check_and_determinism() -> None:
+    from gymnasium.utils.env_checker import check_env
+    from pettingzoo.test import parallel_api_test
+
+    from mecopt.envs.dtomalb import DtomalbEnv, DtomalbParallelEnv
+
+    env = DtomalbEnv(horizon=3)
+    check_env(env, skip_render_check=True)
+
+    def roll(seed: int) -> list[float]:
+        e = DtomalbEnv(horizon=3)
+        e.reset(seed=seed)
+        e.action_space.seed(seed)
+        out = []
+        for _ in range(3):
+            inst = e.instance
+            a = e.action_space.sample()
+            _, r, term, _, info = e.step(a)
+            # the reward is minus the instance objective under 'delay+lb' (eq. 20 averaged over users)
+            assert r == pytest.approx(-D.evaluate(inst, D.Decision(a=a)).objective)
+            out.append(r)
+        assert term
+        return out
+
+    assert roll(3) == roll(3)
+    assert roll(3) != roll(4)
+    parallel_api_test(DtomalbParallelEnv(horizon=3), num_cycles=5)
