@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.harness import Collector, config_from, instance_set, solve_options
+from bench.harness import Collector, config_from, group_name, instance_set, solve_options
 from mecopt.registry import get_problem
 from solvers import methods_for, solve
 
@@ -22,21 +22,32 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         spec = get_problem(key)
         methods = [m for m in methods_for(key).values() if m.in_bench]
         for size in spec.bench_sizes:
-            for m in methods:
-                for i in range(cfg.instances):
-                    cases.append((key, size, m.name, m.kind, i))
-                    ids.append(f"{key}-{size}-{m.name}-{i}")
+            for variant in spec.bench_variants:
+                for m in methods:
+                    for i in range(cfg.instances):
+                        cases.append((key, size, variant, m.name, m.kind, i))
+                        ids.append(f"{key}-{group_name(size, variant)}-{m.name}-{i}")
     metafunc.parametrize("case", cases, ids=ids)
 
 
-def test_solve(case: tuple[str, str, str, str, int], benchmark, collector: Collector) -> None:  # type: ignore[no-untyped-def]
-    key, size, method, kind, i = case
+def test_solve(case: tuple[str, str, str, str, str, int], benchmark, collector: Collector) -> None:  # type: ignore[no-untyped-def]
+    key, size, variant, method, kind, i = case
     cfg = collector.cfg
-    seed, inst = instance_set(key, size, cfg.instances, cfg.seed)[i]
-    res = benchmark.pedantic(solve, args=(key, inst, method, solve_options(cfg, seed)), kwargs={"seed": seed},
-                             rounds=1, iterations=1)
-    benchmark.extra_info.update(problem=key, size=size, method=method, seed=seed, objective=res.objective,
-                                bound=res.bound, gap=res.gap, status=res.status, feasible=res.feasible)
-    collector.add(key, size, res, kind)
+    seed, inst = instance_set(key, size, variant, cfg.instances, cfg.seed)[i]
+    res = benchmark.pedantic(
+        solve, args=(key, inst, method, solve_options(cfg, seed)), kwargs={"seed": seed}, rounds=1, iterations=1
+    )
+    benchmark.extra_info.update(
+        problem=key,
+        size=size,
+        method=method,
+        seed=seed,
+        objective=res.objective,
+        bound=res.bound,
+        gap=res.gap,
+        status=res.status,
+        feasible=res.feasible,
+    )
+    collector.add(key, size, variant, res, kind)
     assert res.status != "error", res.message
     assert res.feasible, res.message

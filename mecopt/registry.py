@@ -47,6 +47,8 @@ class ProblemSpec:
     """Named model variants: field overrides applied to a generated instance ('literal' is the default)."""
     bench_sizes: tuple[str, ...] = ("small",)
     """Presets the default ``pytest --benchmark`` run covers."""
+    bench_variants: tuple[str, ...] = ("literal",)
+    """Variants the default ``pytest --benchmark`` run covers (each size x variant is one table section)."""
     paper: str = ""
 
     def make_instance(self, size: str, seed: int, variant: str = "literal") -> Any:

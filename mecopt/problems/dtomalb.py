@@ -283,5 +283,6 @@ PROBLEM = ProblemSpec(
     presets=PRESETS,
     variants=VARIANTS,
     bench_sizes=("small",),
+    bench_variants=("literal", "lb"),
     paper="Zhang, Li, Peng, Pei - A New Task Offloading Algorithm in Edge Computing",
 )
