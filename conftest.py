@@ -43,6 +43,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--benchmark"):
+        # one pytest-benchmark entry per solve: keep the terminal table readable (full numbers go to results/)
+        opt = config.option
+        if getattr(opt, "benchmark_columns", "unset") is None:  # not given on the command line
+            opt.benchmark_columns = ["median"]
+        if getattr(opt, "benchmark_sort", None) == "min":
+            opt.benchmark_sort = "name"
+
+
 def pytest_ignore_collect(collection_path, config):  # type: ignore[no-untyped-def]
     # bench/ is collected only with --benchmark; with it, the fast tests/ are left out.
     try:
