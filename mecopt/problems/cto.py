@@ -1,16 +1,17 @@
 """CTO-TP (Liu, Li, Vasilakos, Hussain, Simeonidou, "Cooperative Task Offloading through Asynchronous Deep
 Reinforcement Learning in Mobile Edge Computing for Future Networks"), Section II, one time slot t.
 
-M MEC servers joined by fibre links. In slot t server m holds the aggregate of the tasks that arrived there: D_m
-cycles (required computing resources, eq. 3) and F_m bits. It keeps a share 1 - a_m local and offloads a_m (eq. 8e,
-the ratio a_mdt of eq. 12; size and cycles in equal proportion) to at most one cooperative server n (eq. 11),
-allocating d_m (local computing, eq. 3), d_mn (computing at n, eq. 4) and bandwidth b_mn (eq. 1), each at most
-kappa times the remaining resource (eq. 12, constraints 8c-8d). Latency eq. (6) is a sum over servers of
-max{local computing, transmission + remote computing}; energy eq. (5) is the linear power model per server; the
-objective eq. (8a) is lambda * L_total + rho * E_total.
+M MEC servers joined by fibre links. In slot t server m holds the aggregate of the tasks that arrived
+there: D_m cycles (required computing resources, eq. 3) and F_m bits. It keeps a share 1 - a_m local and
+offloads a_m (eq. 8e, the ratio a_mdt of eq. 12; size and cycles in equal proportion) to at most one
+cooperative server n (eq. 11), allocating d_m (local computing, eq. 3), d_mn (computing at n, eq. 4) and
+bandwidth b_mn (eq. 1), each at most kappa times the remaining resource (eq. 12, constraints 8c-8d). Latency
+eq. (6) is a sum over servers of max{local computing, transmission + remote computing}; energy eq. (5) is the
+linear power model per server; the objective eq. (8a) is lambda * L_total + rho * E_total.
 
-Decision encoding: ``target[m] = n`` (1-based) means server m offloads to server n (u_mt = 1, w_mt = n in eq. 11),
-``target[m] = 0`` means no cooperative server (u_mt = 0, then a_m must be 0). Allocations are absolute (Hz).
+Decision encoding: ``target[m] = n`` (1-based) means server m offloads to server n (u_mt = 1, w_mt = n in
+eq. 11), ``target[m] = 0`` means no cooperative server (u_mt = 0, then a_m must be 0). Allocations are
+absolute (Hz).
 
 Every modelling choice the paper leaves open is listed in ``docs/problems/cto.md`` (decisions D1-D14).
 """
@@ -37,55 +38,86 @@ class Instance(Record):
 
     problem_key = KEY
     M: int = scalar("number of MEC servers M (Section II)", "", ge=1, integer=True)
-    D: np.ndarray = array("required computing resources D_mt of the tasks arriving at server m in slot t, eq. (3)",
-                          "cycle", ("M",), ge=0)
-    F: np.ndarray = array("size of the tasks arriving at server m in slot t (F_mnt = a_m F_m), eq. (2)", "bit",
-                          ("M",), ge=0)
-    C_rem: np.ndarray = array("remaining computing resources C_mt of server m at slot t, eqs. (8c), (12)", "Hz",
-                              ("M",), gt=0)
-    C_cap: np.ndarray = array("computing capacity of server m (denominator of U_mt in eq. 5; Table I)", "Hz",
-                              ("M",), gt=0)
-    B_rem: np.ndarray = array("remaining bandwidth B_kt of the link k from server m to server n, eqs. (8d), (12); "
-                              "diagonal 0", "Hz", ("M", "M"), ge=0)
-    eta_db: float = scalar("signal-to-noise ratio eta of the fibre links, eq. (1) (Table I)", "dB", default=10.0)
+    D: np.ndarray = array(
+        "required computing resources D_mt of the tasks arriving at server m in slot t, eq. (3)",
+        "cycle",
+        ("M",),
+        ge=0,
+    )
+    F: np.ndarray = array(
+        "size of the tasks arriving at server m in slot t (F_mnt = a_m F_m), eq. (2)", "bit", ("M",), ge=0
+    )
+    C_rem: np.ndarray = array(
+        "remaining computing resources C_mt of server m at slot t, eqs. (8c), (12)", "Hz", ("M",), gt=0
+    )
+    C_cap: np.ndarray = array(
+        "computing capacity of server m (denominator of U_mt in eq. 5; Table I)", "Hz", ("M",), gt=0
+    )
+    B_rem: np.ndarray = array(
+        "remaining bandwidth B_kt of the link k from server m to server n, eqs. (8d), (12); diagonal 0",
+        "Hz",
+        ("M", "M"),
+        ge=0,
+    )
+    eta_db: float = scalar(
+        "signal-to-noise ratio eta of the fibre links, eq. (1) (Table I)", "dB", default=10.0
+    )
     kappa: float = scalar("limit factor kappa of eq. (12) (Table I)", "", gt=0, le=1, default=0.4)
     P_min: float = scalar("server power at zero load P_min, eq. (5) (Section IV)", "W", ge=0, default=176.0)
     P_max: float = scalar("server power at full load P_max, eq. (5) (Section IV)", "W", ge=0, default=396.0)
-    lam: float = scalar("latency weight lambda, eqs. (8a)-(8b) (Table I; unit: see D1)", "1/s", gt=0, lt=1,
-                        default=0.5)
-    rho: float = scalar("energy weight rho, eqs. (8a)-(8b) (Table I; unit: see D1)", "1/J", gt=0, lt=1,
-                        default=0.5)
+    lam: float = scalar(
+        "latency weight lambda, eqs. (8a)-(8b) (Table I; unit: see D1)", "1/s", gt=0, lt=1, default=0.5
+    )
+    rho: float = scalar(
+        "energy weight rho, eqs. (8a)-(8b) (Table I; unit: see D1)", "1/J", gt=0, lt=1, default=0.5
+    )
     cost_units: str = choice(
         "eq. (8a) units (D1): 'raw' = lambda*L_total[s] + rho*E_total[J] (literal); 'normalized' = "
         "lambda*L_total/L_ref + rho*E_total/E_ref with L_ref, E_ref of local-only full allocation",
-        ("raw", "normalized"), "raw")
+        ("raw", "normalized"),
+        "raw",
+    )
     energy_model: str = choice(
-        "U_mt of eq. (5) (D2): 'average' = time-averaged utilisation over [0, T_mt] (literal, E = integral of "
-        "the linear power model); 'peak' = sum of allocations held during all of T_mt", ("average", "peak"),
-        "average")
+        "U_mt of eq. (5) (D2): 'average' = time-averaged utilisation over [0, T_mt] (literal, E = "
+        "integral of "
+        "the linear power model); 'peak' = sum of allocations held during all of T_mt",
+        ("average", "peak"),
+        "average",
+    )
     capacity: str = choice(
-        "eq. (8c) (D4): 'per-allocation' = each allocation <= kappa * remaining (literal); 'aggregate' = also "
-        "the allocations served by one server sum to <= its remaining resources", ("per-allocation", "aggregate"),
-        "per-allocation")
+        "eq. (8c) (D4): 'per-allocation' = each allocation <= kappa * remaining (literal); "
+        "'aggregate' = also "
+        "the allocations served by one server sum to <= its remaining resources",
+        ("per-allocation", "aggregate"),
+        "per-allocation",
+    )
 
     def validate(self) -> None:
         super().validate()
         where = f"{KEY}: Instance"
         if abs(self.lam + self.rho - 1.0) > TOL:
-            raise InvalidInputError(f"{where}.lam/rho: eq. (8b) requires lambda + rho = 1, got "
-                                    f"{self.lam!r} + {self.rho!r} = {self.lam + self.rho!r}")
+            raise InvalidInputError(
+                f"{where}.lam/rho: eq. (8b) requires lambda + rho = 1, got "
+                f"{self.lam!r} + {self.rho!r} = {self.lam + self.rho!r}"
+            )
         if self.P_max < self.P_min:
-            raise InvalidInputError(f"{where}.P_max: eq. (5) needs P_max >= P_min, got {self.P_max} < {self.P_min}")
+            raise InvalidInputError(
+                f"{where}.P_max: eq. (5) needs P_max >= P_min, got {self.P_max} < {self.P_min}"
+            )
         if np.any(self.C_rem > self.C_cap * (1 + TOL)):
             m = int(np.flatnonzero(self.C_rem > self.C_cap * (1 + TOL))[0])
-            raise InvalidInputError(f"{where}.C_rem: remaining resources exceed the capacity at server {m + 1}")
+            raise InvalidInputError(
+                f"{where}.C_rem: remaining resources exceed the capacity at server {m + 1}"
+            )
         if np.any(np.diag(self.B_rem) != 0):
             raise InvalidInputError(f"{where}.B_rem: diagonal must be 0 (no link from a server to itself)")
         if np.any((self.D > 0) != (self.F > 0)):
             m = int(np.flatnonzero((self.D > 0) != (self.F > 0))[0])
             raise InvalidInputError(f"{where}.D/F: server {m + 1} has D > 0 xor F > 0 (tasks have both)")
         if not np.any(self.D > 0):
-            raise InvalidInputError(f"{where}.D: no server has a task in this slot (the paper skips such slots)")
+            raise InvalidInputError(
+                f"{where}.D: no server has a task in this slot (the paper skips such slots)"
+            )
 
     @property
     def spectral_eff(self) -> float:
@@ -98,19 +130,27 @@ class Decision(Record):
     """Action of eqs. (11)-(12) for every server, in absolute units."""
 
     problem_key = KEY
-    target: np.ndarray = array("cooperative server n (1-based) that server m offloads to, 0 = none; eq. (11)", "",
-                               ("*",), integer=True)
+    target: np.ndarray = array(
+        "cooperative server n (1-based) that server m offloads to, 0 = none; eq. (11)",
+        "",
+        ("*",),
+        integer=True,
+    )
     a: np.ndarray = array("offloading ratio a_mdt, eqs. (8e), (12)", "", ("*",))
-    d_local: np.ndarray = array("computing allocated at server m to its local share d_mt, eqs. (3), (12)", "Hz",
-                                ("*",), ge=0)
-    d_remote: np.ndarray = array("computing allocated at the target n to m's offloaded share d_nt, eqs. (4), (12)",
-                                 "Hz", ("*",), ge=0)
-    b: np.ndarray = array("bandwidth b_mnt allocated on the link m -> target, eqs. (1), (12)", "Hz", ("*",), ge=0)
+    d_local: np.ndarray = array(
+        "computing allocated at server m to its local share d_mt, eqs. (3), (12)", "Hz", ("*",), ge=0
+    )
+    d_remote: np.ndarray = array(
+        "computing allocated at the target n to m's offloaded share d_nt, eqs. (4), (12)", "Hz", ("*",), ge=0
+    )
+    b: np.ndarray = array(
+        "bandwidth b_mnt allocated on the link m -> target, eqs. (1), (12)", "Hz", ("*",), ge=0
+    )
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Model equations, vectorized over a batch of decisions (arrays of shape (B, M))
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Costs:
     """Per-server and total quantities of a batch of decisions (unscaled)."""
@@ -132,8 +172,14 @@ def _safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-def costs_raw(inst: Instance, target: np.ndarray, a: np.ndarray, d_local: np.ndarray, d_remote: np.ndarray,
-              b: np.ndarray) -> tuple[np.ndarray, ...]:
+def costs_raw(
+    inst: Instance,
+    target: np.ndarray,
+    a: np.ndarray,
+    d_local: np.ndarray,
+    d_remote: np.ndarray,
+    b: np.ndarray,
+) -> tuple[np.ndarray, ...]:
     """L_m, T_s, U_s, E_s, trans for a batch (no objective scaling)."""
     target = np.asarray(target, dtype=np.int64)
     a = np.where(target > 0, np.asarray(a, dtype=float), 0.0)  # no target: nothing offloaded (eq. 11)
@@ -152,8 +198,9 @@ def costs_raw(inst: Instance, target: np.ndarray, a: np.ndarray, d_local: np.nda
         U_s = _safe_div(cycles, inst.C_cap * T_s)
         E_s = inst.P_min * T_s + dP * cycles / inst.C_cap  # eq. (5) = P_min T + dP U T
     else:
-        held = np.where(w_loc > 0, d_local, 0.0) + np.where(onehot & (w_rem[..., :, None] > 0),
-                                                            d_remote[..., :, None], 0.0).sum(axis=-2)
+        held = np.where(w_loc > 0, d_local, 0.0) + np.where(
+            onehot & (w_rem[..., :, None] > 0), d_remote[..., :, None], 0.0
+        ).sum(axis=-2)
         U_s = held / inst.C_cap
         E_s = (inst.P_min + dP * U_s) * T_s  # eq. (5)
     return L_m, T_s, U_s, E_s, trans
@@ -163,7 +210,9 @@ def reference_costs(inst: Instance) -> tuple[float, float]:
     """L_ref, E_ref: latency and energy of local-only processing with full allocation kappa*C_rem (D1)."""
     M = inst.M
     z = np.zeros((1, M))
-    L_m, _, _, E_s, _ = costs_raw(inst, np.zeros((1, M), dtype=np.int64), z, inst.kappa * inst.C_rem[None, :], z, z)
+    L_m, _, _, E_s, _ = costs_raw(
+        inst, np.zeros((1, M), dtype=np.int64), z, inst.kappa * inst.C_rem[None, :], z, z
+    )
     return float(L_m.sum()), float(E_s.sum())
 
 
@@ -175,8 +224,14 @@ def weights(inst: Instance) -> tuple[float, float]:
     return inst.lam / L_ref, inst.rho / E_ref
 
 
-def costs(inst: Instance, target: np.ndarray, a: np.ndarray, d_local: np.ndarray, d_remote: np.ndarray,
-          b: np.ndarray) -> Costs:
+def costs(
+    inst: Instance,
+    target: np.ndarray,
+    a: np.ndarray,
+    d_local: np.ndarray,
+    d_remote: np.ndarray,
+    b: np.ndarray,
+) -> Costs:
     """Evaluate a batch of decisions (each array (B, M)); feasibility must be checked by the caller."""
     L_m, T_s, U_s, E_s, trans = costs_raw(inst, target, a, d_local, d_remote, b)
     L_total = L_m.sum(axis=-1)  # eq. (6)
@@ -215,38 +270,51 @@ def check_feasible(inst: Instance, dec: Decision) -> list[str]:
         if t == 0 and a != 0.0:
             v.append(f"eq. (11): server {s} selects no cooperative server (u=0) but offloads a = {a!r}")
         if dec.d_local[m] > k * inst.C_rem[m] * (1 + TOL):
-            v.append(f"eq. (8c)/(12): d_local[{s}] = {dec.d_local[m]:.6g} Hz exceeds kappa * C_rem[{s}] = "
-                     f"{k * inst.C_rem[m]:.6g} Hz (remaining resources)")
+            v.append(
+                f"eq. (8c)/(12): d_local[{s}] = {dec.d_local[m]:.6g} Hz exceeds kappa * C_rem[{s}] = "
+                f"{k * inst.C_rem[m]:.6g} Hz (remaining resources)"
+            )
         if t > 0:
             n = t - 1
             if dec.d_remote[m] > k * inst.C_rem[n] * (1 + TOL):
-                v.append(f"eq. (8c)/(12): d_remote[{s}] = {dec.d_remote[m]:.6g} Hz exceeds kappa * C_rem[{t}] = "
-                         f"{k * inst.C_rem[n]:.6g} Hz (remaining resources of the cooperative server)")
+                v.append(
+                    f"eq. (8c)/(12): d_remote[{s}] = {dec.d_remote[m]:.6g} Hz exceeds kappa * C_rem[{t}] = "
+                    f"{k * inst.C_rem[n]:.6g} Hz (remaining resources of the cooperative server)"
+                )
             if dec.b[m] > k * inst.B_rem[m, n] * (1 + TOL):
-                v.append(f"eq. (8d)/(12): b[{s}] = {dec.b[m]:.6g} Hz exceeds kappa * B_rem[{s},{t}] = "
-                         f"{k * inst.B_rem[m, n]:.6g} Hz (remaining bandwidth of link {s}->{t})")
+                v.append(
+                    f"eq. (8d)/(12): b[{s}] = {dec.b[m]:.6g} Hz exceeds kappa * B_rem[{s},{t}] = "
+                    f"{k * inst.B_rem[m, n]:.6g} Hz (remaining bandwidth of link {s}->{t})"
+                )
         if 0.0 <= a <= 1.0 and inst.D[m] > 0:
             if a < 1.0 and dec.d_local[m] <= 0:
-                v.append(f"eq. (3): server {s} computes 1 - a = {1 - a:.6g} of its tasks locally with d_local = 0 "
-                         "(infinite latency)")
+                v.append(
+                    f"eq. (3): server {s} computes 1 - a = {1 - a:.6g} of its tasks locally with d_local = 0 "
+                    "(infinite latency)"
+                )
             if a > 0.0 and t > 0 and dec.d_remote[m] <= 0:
                 v.append(f"eq. (4): server {s} offloads a = {a:.6g} with d_remote = 0 (infinite latency)")
             if a > 0.0 and t > 0 and dec.b[m] <= 0:
-                v.append(f"eqs. (1)-(2): server {s} offloads a = {a:.6g} with bandwidth b = 0 (infinite latency)")
+                v.append(
+                    f"eqs. (1)-(2): server {s} offloads a = {a:.6g} with bandwidth b = 0 (infinite latency)"
+                )
     if inst.capacity == "aggregate" and not v:
         tgt = dec.target
         a = np.where(tgt > 0, dec.a, 0.0)
         for s in range(M):
             used = (dec.d_local[s] if (1 - a[s]) * inst.D[s] > 0 else 0.0) + sum(
-                float(dec.d_remote[m]) for m in range(M) if tgt[m] == s + 1 and a[m] * inst.D[m] > 0)
+                float(dec.d_remote[m]) for m in range(M) if tgt[m] == s + 1 and a[m] * inst.D[m] > 0
+            )
             if used > inst.C_rem[s] * (1 + TOL):
-                v.append(f"eq. (8c) aggregate: server {s + 1} serves allocations summing to {used:.6g} Hz > "
-                         f"C_rem[{s + 1}] = {inst.C_rem[s]:.6g} Hz (remaining resources)")
+                v.append(
+                    f"eq. (8c) aggregate: server {s + 1} serves allocations summing to {used:.6g} Hz > "
+                    f"C_rem[{s + 1}] = {inst.C_rem[s]:.6g} Hz (remaining resources)"
+                )
     return v
 
 
 def evaluate(inst: Instance, dec: Decision) -> Metrics:
-    """Objective eq. (8a) of one slot and the quantities Fig. 6 reports (single source of the CTO objective)."""
+    """Objective eq. (8a) of one slot and the quantities of Fig. 6 (single source of the CTO objective)."""
     viol = check_feasible(inst, dec)
     if viol:
         return Metrics(float("nan"), False, tuple(viol))
@@ -267,9 +335,15 @@ def evaluate(inst: Instance, dec: Decision) -> Metrics:
     )
 
 
-def evaluate_batch(inst: Instance, target: np.ndarray, a: np.ndarray, d_local: np.ndarray, d_remote: np.ndarray,
-                   b: np.ndarray) -> np.ndarray:
-    """Objectives of a batch of decisions that the caller knows to be feasible (e.g. brute force candidates)."""
+def evaluate_batch(
+    inst: Instance,
+    target: np.ndarray,
+    a: np.ndarray,
+    d_local: np.ndarray,
+    d_remote: np.ndarray,
+    b: np.ndarray,
+) -> np.ndarray:
+    """Objectives of a batch of decisions the caller knows to be feasible (e.g. brute force candidates)."""
     return costs(inst, target, a, d_local, d_remote, b).objective
 
 
@@ -288,13 +362,18 @@ def full_allocation(inst: Instance, target: np.ndarray) -> tuple[np.ndarray, np.
 def local_only(inst: Instance) -> Decision:
     """Every server computes everything locally with d = kappa * C_rem (the D1 reference)."""
     M = inst.M
-    return Decision(target=np.zeros(M, dtype=int), a=np.zeros(M), d_local=inst.kappa * inst.C_rem,
-                    d_remote=np.zeros(M), b=np.zeros(M))
+    return Decision(
+        target=np.zeros(M, dtype=int),
+        a=np.zeros(M),
+        d_local=inst.kappa * inst.C_rem,
+        d_remote=np.zeros(M),
+        b=np.zeros(M),
+    )
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Generator (Table I, Section IV and D8-D11)
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Config:
     """Generator parameters (Table I / Section IV unless noted; see docs/problems/cto.md)."""
@@ -329,14 +408,21 @@ def _draw_slot(cfg: Config, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
         return (cpu * cfg.cycles_per_cpu).sum(axis=1), sizes.sum(axis=1)
     for _ in range(50):
         tr = synthetic_trace(M, cfg.horizon_s, rng, cfg.trace)
-        sw = slot_workloads(tr, rng, n_slots=int(cfg.horizon_s), cycles_per_cpu=cfg.cycles_per_cpu,
-                            size_range_bits=cfg.size_range_bits)
+        sw = slot_workloads(
+            tr,
+            rng,
+            n_slots=int(cfg.horizon_s),
+            cycles_per_cpu=cfg.cycles_per_cpu,
+            size_range_bits=cfg.size_range_bits,
+        )
         active = (sw.n > 0).all(axis=1) if cfg.require_all_active else (sw.n > 0).any(axis=1)
         slots = np.flatnonzero(active)
         if slots.size:
             t = int(rng.choice(slots))
             return sw.D[t], sw.F[t]
-    raise InvalidInputError(f"{KEY}: no active slot found in 50 synthetic traces (M={M}, horizon {cfg.horizon_s})")
+    raise InvalidInputError(
+        f"{KEY}: no active slot found in 50 synthetic traces (M={M}, horizon {cfg.horizon_s})"
+    )
 
 
 def generate(cfg: Config, rng: np.random.Generator) -> Instance:
@@ -349,8 +435,20 @@ def generate(cfg: Config, rng: np.random.Generator) -> Instance:
     C_rem = cap * (1.0 - rng.uniform(0.0, cfg.occupancy_max, size=M))
     B_rem = cfg.bandwidth_hz * (1.0 - rng.uniform(0.0, cfg.occupancy_max, size=(M, M)))
     np.fill_diagonal(B_rem, 0.0)
-    return Instance(M=M, D=D, F=F, C_rem=C_rem, C_cap=cap, B_rem=B_rem, eta_db=cfg.eta_db, kappa=cfg.kappa,
-                    P_min=cfg.P_min, P_max=cfg.P_max, lam=cfg.lam, rho=cfg.rho)
+    return Instance(
+        M=M,
+        D=D,
+        F=F,
+        C_rem=C_rem,
+        C_cap=cap,
+        B_rem=B_rem,
+        eta_db=cfg.eta_db,
+        kappa=cfg.kappa,
+        P_min=cfg.P_min,
+        P_max=cfg.P_max,
+        lam=cfg.lam,
+        rho=cfg.rho,
+    )
 
 
 PRESETS: dict[str, Config] = {
@@ -379,5 +477,5 @@ PROBLEM = ProblemSpec(
     presets=PRESETS,
     variants=VARIANTS,
     bench_sizes=("small",),
-    paper="Liu, Li, Vasilakos, Hussain, Simeonidou - Cooperative Task Offloading through Asynchronous DRL in MEC",
+    paper="Liu, Li, Vasilakos, Hussain, Simeonidou - Cooperative Task Offloading through Async. DRL in MEC",
 )

@@ -1,8 +1,8 @@
 """Task-arrival traces for CTO-TP (Liu et al., Section IV): a synthetic generator and a Google-trace loader.
 
-The paper drives its simulation with the Google cluster-usage traces (Reiss et al. 2011: task arrival time and
-CPU requirement). They cannot be downloaded here, so :func:`synthetic_trace` produces a seeded stand-in with the
-character documented for those traces (decision D9 in ``docs/problems/cto.md``):
+The paper drives its simulation with the Google cluster-usage traces (Reiss et al. 2011: task arrival time
+and CPU requirement). They cannot be downloaded here, so :func:`synthetic_trace` produces a seeded stand-in
+with the character documented for those traces (decision D9 in ``docs/problems/cto.md``):
 
 * bursty arrivals: each server alternates heavy-tailed (Pareto) ON and OFF periods; inside ON periods the
   inter-arrival times are log-normal (heavy-tailed, coefficient of variation > 1);
@@ -10,10 +10,10 @@ character documented for those traces (decision D9 in ``docs/problems/cto.md``):
   largest machine), clipped to (0, 1];
 * asynchronous, heterogeneous servers: every server has its own rate and its own independent process.
 
-:func:`load_google_task_events` reads the real ``task_events`` CSV format (2011 schema: no header, column 0 the
-timestamp in microseconds, 2 the job ID, 5 the event type, 9 the normalised CPU request) so a user holding the
-traces can replay them. :func:`slot_workloads` aggregates a trace into per-slot, per-server workloads D (cycles)
-and F (bits), drawing each task's size U[5, 20] MB (Section IV: the traces have no sizes).
+:func:`load_google_task_events` reads the real ``task_events`` CSV format (2011 schema: no header, column
+0 the timestamp in microseconds, 2 the job ID, 5 the event type, 9 the normalised CPU request) so a user
+holding the traces can replay them. :func:`slot_workloads` aggregates a trace into per-slot, per-server
+workloads D (cycles) and F (bits), drawing each task's size U[5, 20] MB (Section IV: the traces have none).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ TRACE_START_US = 600_000_000
 
 @dataclass(frozen=True)
 class Trace:
-    """Task arrivals of M servers: ``times[m]`` (s, sorted) and ``cpu[m]`` (normalised CPU request in (0, 1])."""
+    """Task arrivals of M servers: ``times[m]`` (s, sorted), ``cpu[m]`` (normalised CPU request in (0, 1])."""
 
     times: tuple[np.ndarray, ...]
     cpu: tuple[np.ndarray, ...]
@@ -70,12 +70,15 @@ def _pareto(rng: np.random.Generator, mean: float, shape: float) -> float:
     return float(xm * (1.0 + rng.pareto(shape)))
 
 
-def synthetic_trace(M: int, horizon_s: float, rng: np.random.Generator,
-                    params: TraceParams | None = None) -> Trace:
+def synthetic_trace(
+    M: int, horizon_s: float, rng: np.random.Generator, params: TraceParams | None = None
+) -> Trace:
     """Seeded bursty, heavy-tailed, per-server asynchronous arrivals over [0, horizon_s) (D9)."""
     p = params or TraceParams()
     if M < 1 or not np.isfinite(horizon_s) or horizon_s <= 0:
-        raise InvalidInputError(f"cto: synthetic_trace needs M >= 1 and horizon_s > 0, got M={M}, {horizon_s}")
+        raise InvalidInputError(
+            f"cto: synthetic_trace needs M >= 1 and horizon_s > 0, got M={M}, {horizon_s}"
+        )
     times: list[np.ndarray] = []
     cpus: list[np.ndarray] = []
     mu_cpu = np.log(p.cpu_median)
@@ -103,7 +106,8 @@ def synthetic_trace(M: int, horizon_s: float, rng: np.random.Generator,
 
 
 def load_google_task_events(path: str | Path, M: int, *, max_rows: int | None = None) -> Trace:
-    """Arrivals of the 2011 Google ``task_events`` CSV (plain or .gz) split over M servers by job ID mod M (D9).
+    """Arrivals of the 2011 Google ``task_events`` CSV (plain or .gz) split over M servers by job ID mod M
+    (D9).
 
     SUBMIT events (type 0) with a CPU request are kept; times are seconds after the first kept event.
     """
@@ -126,7 +130,9 @@ def load_google_task_events(path: str | Path, M: int, *, max_rows: int | None = 
         if not row:
             continue
         if len(row) <= COL_CPU:
-            raise InvalidInputError(f"cto: {path} line {i + 1}: task_events rows have 13 columns, got {len(row)}")
+            raise InvalidInputError(
+                f"cto: {path} line {i + 1}: task_events rows have 13 columns, got {len(row)}"
+            )
         try:
             if int(row[COL_EVENT]) != EVENT_SUBMIT or row[COL_CPU].strip() == "":
                 continue
@@ -157,7 +163,21 @@ def write_google_task_events(path: str | Path, rows: list[tuple[int, int, int, i
     """Write (timestamp_us, job_id, task_index, event_type, cpu) rows in the 13-column task_events format."""
     lines = []
     for ts, job, idx, ev, cpu in rows:
-        cols = [str(ts), "", str(job), str(idx), "", str(ev), "user", "0", "0", repr(cpu), "0.01", "0.0001", "0"]
+        cols = [
+            str(ts),
+            "",
+            str(job),
+            str(idx),
+            "",
+            str(ev),
+            "user",
+            "0",
+            "0",
+            repr(cpu),
+            "0.01",
+            "0.0001",
+            "0",
+        ]
         lines.append(",".join(cols))
     Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -171,9 +191,15 @@ class SlotWorkloads:
     n: np.ndarray
 
 
-def slot_workloads(trace: Trace, rng: np.random.Generator, *, slot_s: float = 1.0, n_slots: int | None = None,
-                   cycles_per_cpu: float = 100e9, size_range_bits: tuple[float, float] = (5e6 * 8, 20e6 * 8)
-                   ) -> SlotWorkloads:
+def slot_workloads(
+    trace: Trace,
+    rng: np.random.Generator,
+    *,
+    slot_s: float = 1.0,
+    n_slots: int | None = None,
+    cycles_per_cpu: float = 100e9,
+    size_range_bits: tuple[float, float] = (5e6 * 8, 20e6 * 8),
+) -> SlotWorkloads:
     """Aggregate arrivals into slots (D10): D = sum cpu * cycles_per_cpu, F = sum of U[5,20] MB sizes."""
     if n_slots is None:
         n_slots = int(np.floor(trace.horizon() / slot_s)) + 1

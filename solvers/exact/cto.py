@@ -1,16 +1,16 @@
 """Certified per-slot solvers of CTO-TP (Section II, problem (8a)-(8e) for one slot t).
 
-* ``exact``: enumeration of the target choices (eq. 11) + an LP in the offloading ratios for each choice, every LP
-  bound certified by a Lagrangian dual bound computed here (not trusted from the LP solver). It rests on
-  Lemma 1 (docs/problems/cto.md): with the time-averaged utilisation of eq. (5) (D2) and per-allocation limits
-  (8c)-(8d)/(12) (D4), every latency term of eq. (6) and every T_mt of eq. (5) is non-increasing in every allocation
-  while the energy term dP * cycles / C does not depend on them, so d_mt = kappa C_mt, d_nt = kappa C_nt and
-  b_mnt = kappa B_kt are optimal. What remains is convex piecewise linear in a (maxima of linear functions), i.e.
-  an LP per target choice.
+* ``exact``: implicit enumeration of the target choices (eq. 11) with one LP in the offloading ratios per
+  node; every LP bound is certified by a Lagrangian dual bound computed here (not trusted from the LP solver).
+  It rests on Lemma 1 (docs/problems/cto.md): with the time-averaged utilisation of eq. (5) (D2) and the
+  per-allocation limits (8c)-(8d)/(12) (D4), every latency term of eq. (6) and every T_mt of eq. (5) is
+  non-increasing in every allocation while the energy term dP * cycles / C does not depend on them, so
+  d_mt = kappa C_mt, d_nt = kappa C_nt and b_mnt = kappa B_kt are optimal. What remains is convex piecewise
+  linear in a (maxima of linear functions), i.e. an LP per target choice.
 * ``exact-milp``: the same reduction as one MILP (binary target choice + routed ratios) solved by HiGHS.
 * ``pyomo-scip``: the paper's MINLP with every allocation a variable (no lemma), solved globally by SCIP.
-* :func:`brute_force`: enumerates targets and every vertex of the hyperplane arrangement of the piecewise-linear
-  objective (exact for the reduced problem), evaluated by the problem's own ``evaluate_batch``.
+* :func:`brute_force`: enumerates targets and every vertex of the hyperplane arrangement of the piecewise
+  linear objective (exact for the reduced problem), evaluated by the problem's own ``evaluate_batch``.
 * :func:`grid_search`: targets x a regular grid of ratios (an upper bound that converges to the optimum).
 """
 
@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyomo.environ as pyo
-from scipy.optimize import linprog
 
 from mecopt.core import MethodOutput, SolveOptions, SolverError
 from mecopt.problems.cto import Decision, Instance, evaluate_batch, full_allocation, local_only, weights
@@ -38,8 +37,11 @@ GIGA = 1e9
 def _require_lemma(inst: Instance) -> None:
     if inst.energy_model != "average" or inst.capacity != "per-allocation":
         raise SolverError(
-            "cto: the structured methods rely on Lemma 1 (energy_model='average', capacity='per-allocation'); "
-            f"this instance has energy_model={inst.energy_model!r}, capacity={inst.capacity!r}: use pyomo-scip")
+            "cto: the structured methods rely on Lemma 1 (energy_model='average', "
+            "capacity='per-allocation'); "
+            f"this instance has energy_model={inst.energy_model!r}, capacity={inst.capacity!r}: "
+            "use pyomo-scip"
+        )
 
 
 def target_options(inst: Instance) -> list[list[int]]:
@@ -72,72 +74,157 @@ def coeffs(inst: Instance, target: np.ndarray) -> Coeffs:
 
 
 @dataclass(frozen=True)
+class NodeResult:
+    r: np.ndarray  # (M, M) routed ratios r_mn of the LP solution
+    bound: float  # certified lower bound of the node
+
+
+@dataclass(frozen=True)
 class LPResult:
     a: np.ndarray
     value: float
     bound: float
 
 
+class PairLP:
+    """The Lemma-1 LP over all (m, n) pairs, built once in HiGHS; a target vector (eq. 11) is imposed by the
+    column bounds of the routed ratios r_mn (upper bound 1 for the selected pair, 0 otherwise),
+    re-solved from the
+    previous basis. Variables x = (r_p for pairs p, L_1..M, T_1..M); every row is ``A x <= u``.
+    """
+
+    def __init__(self, inst: Instance, wL: float, wE: float):
+        import highspy
+
+        M = inst.M
+        self.inst = inst
+        self.pairs = [
+            (m, n) for m in range(M) for n in range(M) if m != n and inst.D[m] > 0 and inst.B_rem[m, n] > 0
+        ]
+        P = len(self.pairs)
+        self.P = P
+        nv = P + 2 * M
+        iL, iT = P, P + M
+        alpha = inst.D / (inst.kappa * inst.C_rem)
+        dP = inst.P_max - inst.P_min
+        cost = np.zeros(nv)
+        cost[iL : iL + M] = wL
+        cost[iT : iT + M] = wE * inst.P_min
+        self.const = wE * dP * float(np.sum(inst.D / inst.C_cap))
+        rows: list[np.ndarray] = []
+        ub: list[float] = []
+        out_of = {m: [i for i, p in enumerate(self.pairs) if p[0] == m] for m in range(M)}
+        for i, (m, n) in enumerate(self.pairs):
+            tv = np.zeros(M, dtype=np.int64)
+            tv[m] = n + 1
+            c = coeffs(inst, tv)
+            cost[i] = wE * dP * inst.D[m] * (1.0 / inst.C_cap[n] - 1.0 / inst.C_cap[m])  # eq. (5), D2
+            for var, coef in ((iL + m, c.beta[m]), (iT + n, c.gamma[m])):  # eqs. (6) and (5): r beta <= L ...
+                row = np.zeros(nv)
+                row[i] = coef
+                row[var] = -1.0
+                rows.append(row)
+                ub.append(0.0)
+        for m in range(M):
+            if inst.D[m] <= 0:
+                continue
+            for var in (iL + m, iT + m):  # alpha (1 - sum_n r_mn) <= L_m, T_m: eqs. (3), (5), (6)
+                row = np.zeros(nv)
+                row[out_of[m]] = -alpha[m]
+                row[var] = -1.0
+                rows.append(row)
+                ub.append(-alpha[m])
+        self.A = np.array(rows).reshape(len(rows), nv)
+        self.u = np.array(ub)
+        self.cost = cost
+        big = float(np.max(alpha)) + 1.0
+        for i in range(P):
+            big = max(big, float(self.A[2 * i, i]) + 1.0)
+        # valid bounds: at an optimum L_m and T_s are maxima of pieces that are <= big on [0, 1]
+        self.lo = np.zeros(nv)
+        self.hi = np.concatenate([np.zeros(P), np.full(2 * M, big)])
+        lp = highspy.HighsLp()
+        lp.num_col_ = nv
+        lp.num_row_ = len(rows)
+        lp.col_cost_ = cost
+        lp.col_lower_ = self.lo
+        lp.col_upper_ = self.hi
+        lp.row_lower_ = np.full(len(rows), -highspy.kHighsInf)
+        lp.row_upper_ = self.u
+        csc = _to_csc(self.A)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = csc[0]
+        lp.a_matrix_.index_ = csc[1]
+        lp.a_matrix_.value_ = csc[2]
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("threads", 1)
+        h.passModel(lp)
+        self.h = h
+        self.index = {p: i for i, p in enumerate(self.pairs)}
+
+    def solve_node(self, fixed: dict[int, int]) -> NodeResult:
+        """LP: servers in ``fixed`` kept to their target (0: none), the others free on all their links."""
+        M = self.inst.M
+        hi = np.zeros(self.P)
+        for i, (m, n) in enumerate(self.pairs):
+            hi[i] = 1.0 if (m not in fixed or fixed[m] == n + 1) else 0.0
+        x, bound = self._run(hi)
+        r = np.zeros((M, M))
+        for i, (m, n) in enumerate(self.pairs):
+            r[m, n] = min(1.0, max(0.0, float(x[i])))
+        return NodeResult(r, bound)
+
+    def _run(self, hi: np.ndarray) -> tuple[np.ndarray, float]:
+        import highspy
+
+        self.hi[: self.P] = hi
+        self.h.changeColsBounds(self.P, np.arange(self.P, dtype=np.int32), np.zeros(self.P), hi)
+        self.h.run()
+        if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            raise SolverError(f"cto: Lemma-1 LP ended {self.h.getModelStatus()}")
+        sol = self.h.getSolution()
+        x = np.asarray(sol.col_value)
+        mu = np.maximum(0.0, -np.asarray(sol.row_dual))
+        # Lagrangian dual bound: min over the box of cost.x + mu.(A x - u), separable per coordinate; valid
+        # for
+        # any mu >= 0, so it does not trust the LP solver's optimality
+        red = self.cost + self.A.T @ mu
+        bound = float(np.sum(np.minimum(red * self.lo, red * self.hi)) - mu @ self.u) + self.const
+        return x, bound
+
+    def solve(self, target: np.ndarray) -> LPResult:
+        """The exact continuous problem of one target vector."""
+        M = self.inst.M
+        hi = np.zeros(self.P)
+        for m in range(M):
+            if target[m] > 0:
+                hi[self.index[m, int(target[m]) - 1]] = 1.0
+        x, bound = self._run(hi)
+        a = np.zeros(M)
+        for m in range(M):
+            if target[m] > 0:
+                a[m] = min(1.0, max(0.0, float(x[self.index[m, int(target[m]) - 1]])))
+        inst = self.inst
+        val = float(
+            evaluate_batch(inst, target[None], a[None], *[v[None] for v in full_allocation(inst, target)])[0]
+        )
+        return LPResult(a, val, min(bound, val))
+
+
+def _to_csc(A: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    start, index, value = [0], [], []
+    for j in range(A.shape[1]):
+        nz = np.flatnonzero(A[:, j])
+        index.extend(nz.tolist())
+        value.extend(A[nz, j].tolist())
+        start.append(len(index))
+    return np.array(start, dtype=np.int32), np.array(index, dtype=np.int32), np.array(value, dtype=float)
+
+
 def _lp_for_targets(inst: Instance, target: np.ndarray, wL: float, wE: float) -> LPResult:
-    """min over a of the objective with full allocation: an LP in x = (a_O, L_1..M, T_1..M), certified bound."""
-    M = inst.M
-    c = coeffs(inst, target)
-    O = [m for m in range(M) if target[m] > 0]
-    K = len(O)
-    dP = inst.P_max - inst.P_min
-    nv = K + 2 * M
-    iL, iT = K, K + M
-    cost = np.zeros(nv)
-    const = 0.0
-    cost[iL:iL + M] = wL
-    cost[iT:iT + M] = wE * inst.P_min
-    # energy term dP * cycles_s / C_s, linear in a (eq. 5 with D2)
-    const += wE * dP * float(np.sum(inst.D / inst.C_cap))
-    for k, m in enumerate(O):
-        n = target[m] - 1
-        cost[k] += wE * dP * inst.D[m] * (1.0 / inst.C_cap[n] - 1.0 / inst.C_cap[m])
-    rows: list[np.ndarray] = []
-    rhs: list[float] = []
-
-    def piece_le(var: int, k: int | None, coef_a: float, cst: float) -> None:
-        # var >= cst + coef_a * a_k   <=>   coef_a * a_k - var <= -cst
-        row = np.zeros(nv)
-        row[var] = -1.0
-        if k is not None:
-            row[k] += coef_a
-        rows.append(row)
-        rhs.append(-cst)
-
-    kpos = {m: k for k, m in enumerate(O)}
-    for m in range(M):
-        if inst.D[m] <= 0:
-            continue
-        k = kpos.get(m)
-        # local piece (1 - a_m) alpha_m, eq. (3); in L_m (eq. 6) and T_m (eq. 5)
-        piece_le(iL + m, k, -c.alpha[m] if k is not None else 0.0, c.alpha[m])
-        piece_le(iT + m, k, -c.alpha[m] if k is not None else 0.0, c.alpha[m])
-        if k is not None:
-            n = target[m] - 1
-            piece_le(iL + m, k, c.beta[m], 0.0)  # transmission + cooperative computing, eqs. (2), (4), (6)
-            piece_le(iT + n, k, c.gamma[m], 0.0)  # cooperative computing time at n, eq. (5)
-    A = np.array(rows) if rows else np.zeros((0, nv))
-    bvec = np.array(rhs)
-    # finite upper bounds (valid: at an optimum L_m, T_s are maxima of pieces bounded on [0, 1])
-    big = float(np.max(np.concatenate([c.alpha, c.beta, [0.0]]))) + 1.0
-    bounds = [(0.0, 1.0)] * K + [(0.0, big)] * (2 * M)
-    res = linprog(cost, A_ub=A, b_ub=bvec, bounds=bounds, method="highs")
-    if res.status != 0:
-        raise SolverError(f"cto: LP for targets {target.tolist()} failed: {res.message}")
-    y = np.maximum(0.0, -np.asarray(res.ineqlin.marginals))
-    # Lagrangian dual bound: min over the box of cost.x + y.(A x - b), separable per coordinate
-    red = cost + A.T @ y
-    lo = np.array([bd[0] for bd in bounds])
-    hi = np.array([bd[1] for bd in bounds])
-    bound = float(np.sum(np.minimum(red * lo, red * hi)) - y @ bvec) + const
-    a = np.zeros(M)
-    a[O] = np.clip(res.x[:K], 0.0, 1.0)
-    dec_val = float(evaluate_batch(inst, target[None], a[None], *[x[None] for x in full_allocation(inst, target)])[0])
-    return LPResult(a, dec_val, min(bound, dec_val))
+    """One Lemma-1 LP (convenience wrapper; ``solve_exact`` reuses one PairLP)."""
+    return PairLP(inst, wL, wE).solve(np.asarray(target, dtype=np.int64))
 
 
 def _decision(inst: Instance, target: np.ndarray, a: np.ndarray) -> Decision:
@@ -148,42 +235,82 @@ def _decision(inst: Instance, target: np.ndarray, a: np.ndarray) -> Decision:
 
 
 def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
-    """Enumerate every target vector (eq. 11) and solve the LP of Lemma 1 for each: certified optimum."""
+    """Certified optimum by implicit enumeration of the target vectors (eq. 11).
+
+    A node fixes the targets of some servers; the others may split their ratio over all their links (a
+    relaxation of u_mt <= 1). Its Lemma-1 LP gives a Lagrangian-certified lower bound; a node whose LP
+    solution
+    uses at most one link per server is solved exactly by it (the LP is then the exact continuous problem of
+    that target vector); otherwise the first splitting server is branched on (none or one target each).
+    """
     _require_lemma(inst)
     wL, wE = weights(inst)
     t0 = time.perf_counter()
+    lp = PairLP(inst, wL, wE)
+    options = target_options(inst)
     best_val, best_dec = math.inf, None
-    bound = math.inf
-    n_done = 0
-    choices = target_options(inst)
-    total = math.prod(len(c) for c in choices)
+    open_bounds: list[float] = []  # bounds of nodes left unexplored (time limit)
+    closed_bound = math.inf  # min bound over pruned / solved nodes
+    stack: list[dict[int, int]] = [{}]
+    n_lp = 0
     timed_out = False
-    for tv in itertools.product(*choices):
-        if opts.time_limit is not None and time.perf_counter() - t0 > opts.time_limit:
+    while stack:
+        fixed = stack.pop()
+        if n_lp and opts.time_limit is not None and time.perf_counter() - t0 > opts.time_limit:
             timed_out = True
+            open_bounds.append(0.0)  # every term of eq. (8a) is non-negative
             break
-        target = np.array(tv, dtype=np.int64)
-        r = _lp_for_targets(inst, target, wL, wE)
-        n_done += 1
-        bound = min(bound, r.bound)
-        if r.value < best_val:
-            best_val, best_dec = r.value, (target, r.a)
+        r = lp.solve_node(fixed)
+        n_lp += 1
+        if r.bound >= best_val * (1.0 - 1e-12):
+            closed_bound = min(closed_bound, r.bound)
+            continue
+        split = [m for m in range(inst.M) if m not in fixed and np.count_nonzero(r.r[m] > 1e-12) > 1]
+        if not split:
+            target = np.array(
+                [int(np.argmax(r.r[m])) + 1 if r.r[m].max() > 1e-12 else 0 for m in range(inst.M)]
+            )
+            a = np.array([float(r.r[m].max()) for m in range(inst.M)])
+            val = float(
+                evaluate_batch(
+                    inst, target[None], a[None], *[v[None] for v in full_allocation(inst, target)]
+                )[0]
+            )
+            closed_bound = min(closed_bound, r.bound)
+            if val < best_val:
+                best_val, best_dec = val, (target, a)
+            continue
+        if best_dec is None:  # incumbent by rounding: every server takes its largest link
+            target = np.array(
+                [int(np.argmax(r.r[m])) + 1 if r.r[m].max() > 1e-12 else 0 for m in range(inst.M)]
+            )
+            rr = lp.solve(target)
+            n_lp += 1
+            best_val, best_dec = rr.value, (target, rr.a)
+            if r.bound >= best_val * (1.0 - 1e-12):
+                closed_bound = min(closed_bound, r.bound)
+                continue
+        m = split[0]
+        # depth first, the child of the largest routed ratio explored first (pushed last)
+        kids = sorted(options[m], key=lambda t: r.r[m, t - 1] if t > 0 else 1.0 - r.r[m].sum())
+        for t in kids:
+            stack.append({**fixed, m: t})
     assert best_dec is not None
     dec = _decision(inst, *best_dec)
-    info = {"target_vectors": total, "lps_solved": n_done}
-    if timed_out:
-        # unexplored target vectors are bounded below by 0 (every term of eq. 8a is non-negative)
-        return MethodOutput(dec, "time_limit", 0.0, info)
+    bound = min([closed_bound, *open_bounds])
+    info = {"target_vectors": math.prod(len(o) for o in options), "lps_solved": n_lp}
     gap = (best_val - bound) / max(abs(best_val), 1e-12)
+    if timed_out and gap > max(opts.mip_gap, 1e-9):
+        return MethodOutput(dec, "time_limit", bound, info)
     status = "optimal" if gap <= max(opts.mip_gap, 1e-9) else "feasible"
     return MethodOutput(dec, status, bound, info)
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # MILP of the Lemma-1 reduction (HiGHS)
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def build_milp(inst: Instance) -> pyo.ConcreteModel:
-    """Binary target choice x_mn (eq. 11) + routed ratio r_mn (eq. 8e) with full allocation (Lemma 1): a MILP."""
+    """Binary target x_mn (eq. 11) + routed ratio r_mn (eq. 8e) with full allocation (Lemma 1): a MILP."""
     _require_lemma(inst)
     wL, wE = weights(inst)
     M = inst.M
@@ -241,7 +368,9 @@ def build_milp(inst: Instance) -> pyo.ConcreteModel:
     mdl.obj = pyo.Objective(
         expr=wL * sum(mdl.L[s] for s in mdl.S)
         + wE * sum(inst.P_min * mdl.T[s] + dP * cycles(s) / inst.C_cap[s] for s in mdl.S),
-        sense=pyo.minimize, doc="eq. (8a) with eqs. (5)-(7)")
+        sense=pyo.minimize,
+        doc="eq. (8a) with eqs. (5)-(7)",
+    )
     mdl._pairs = pairs  # type: ignore[attr-defined]
     del full
     return mdl
@@ -261,11 +390,11 @@ def solve_milp(inst: Instance, opts: SolveOptions) -> MethodOutput:
     return MethodOutput(_decision(inst, target, a), out.status, out.bound, {"message": out.solver_message})
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # The paper's MINLP (all allocations variables), SCIP
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def build_model(inst: Instance) -> pyo.ConcreteModel:
-    """Problem (8a)-(8e) of one slot with eqs. (1)-(7), (11)-(12) as a nonconvex MINLP (units: G-cycles, GHz, Gbit)."""
+    """Problem (8a)-(8e) of one slot with eqs. (1)-(7), (11)-(12), a nonconvex MINLP (Gcycles, GHz, Gbit)."""
     M = inst.M
     k = inst.kappa
     wL, wE = weights(inst)
@@ -287,7 +416,9 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
     mdl.r = pyo.Var(mdl.P, bounds=(0.0, 1.0), doc="eqs. (8e), (12): a_mdt when n is the target")
     mdl.d_loc = pyo.Var(mdl.S, bounds=lambda m, s: (0.0, k * C[s]), doc="eqs. (3), (8c), (12): d_mt [GHz]")
     mdl.d_rem = pyo.Var(mdl.P, bounds=lambda m, s, n: (0.0, k * C[n]), doc="eqs. (4), (8c), (12): d_nt [GHz]")
-    mdl.bw = pyo.Var(mdl.P, bounds=lambda m, s, n: (0.0, k * B[s, n]), doc="eqs. (1), (8d), (12): b_mnt [GHz]")
+    mdl.bw = pyo.Var(
+        mdl.P, bounds=lambda m, s, n: (0.0, k * B[s, n]), doc="eqs. (1), (8d), (12): b_mnt [GHz]"
+    )
     mdl.t_loc = pyo.Var(mdl.S, bounds=(0.0, tmax), doc="eq. (3): L^compu_mt [s]")
     mdl.t_rem = pyo.Var(mdl.P, bounds=(0.0, tmax), doc="eq. (4): L^compu_mnt [s]")
     mdl.t_tr = pyo.Var(mdl.P, bounds=(0.0, tmax), doc="eq. (2): L^trans_mnt [s]")
@@ -335,6 +466,7 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
         return m.T[n] >= m.t_rem[s, n]
 
     if inst.capacity == "aggregate":
+
         @mdl.Constraint(mdl.S, doc="eq. (8c) aggregate (D4): allocations at a server <= C_nt")
         def capacity(m, s):
             return m.d_loc[s] + sum(m.d_rem[mm, n] for (mm, n) in pairs if n == s) <= C[s]
@@ -346,8 +478,11 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
         held = mdl.d_loc[s] + sum(mdl.d_rem[mm, n] for (mm, n) in pairs if n == s)
         return (inst.P_min + dP * held / Cap[s]) * mdl.T[s]  # eq. (5), peak utilisation
 
-    mdl.obj = pyo.Objective(expr=wL * sum(mdl.L[s] for s in mdl.S) + wE * sum(energy(s) for s in mdl.S),
-                            sense=pyo.minimize, doc="eq. (8a): lambda L_total + rho E_total, eqs. (6)-(7)")
+    mdl.obj = pyo.Objective(
+        expr=wL * sum(mdl.L[s] for s in mdl.S) + wE * sum(energy(s) for s in mdl.S),
+        sense=pyo.minimize,
+        doc="eq. (8a): lambda L_total + rho E_total, eqs. (6)-(7)",
+    )
     mdl._pairs = pairs  # type: ignore[attr-defined]
     return mdl
 
@@ -371,15 +506,18 @@ def solve_scip(inst: Instance, opts: SolveOptions) -> MethodOutput:
             b[m] = float(pyo.value(mdl.bw[m, n])) * GIGA
     d_loc = np.array([float(pyo.value(mdl.d_loc[s])) * GIGA for s in range(M)])
     dec = repair(inst, target, a, d_loc, d_rem, b)
-    return MethodOutput(dec, out.status, out.bound, {"message": out.solver_message, "scip_objective": out.objective})
+    return MethodOutput(
+        dec, out.status, out.bound, {"message": out.solver_message, "scip_objective": out.objective}
+    )
 
 
 #: Ratios within this of 0 or 1 are snapped (SCIP's feasibility tolerance leaves 1e-9 crumbs).
 SNAP = 1e-7
 
 
-def repair(inst: Instance, target: np.ndarray, a: np.ndarray, d_loc: np.ndarray, d_rem: np.ndarray,
-           b: np.ndarray) -> Decision:
+def repair(
+    inst: Instance, target: np.ndarray, a: np.ndarray, d_loc: np.ndarray, d_rem: np.ndarray, b: np.ndarray
+) -> Decision:
     """Project a solver's point onto the exact constraints: snap a to {0, 1} within SNAP, clip to eq. (12)
     boxes, and (capacity='aggregate') scale a server's allocations down when round-off overloads it."""
     M = inst.M
@@ -402,11 +540,11 @@ def repair(inst: Instance, target: np.ndarray, a: np.ndarray, d_loc: np.ndarray,
     return Decision(target=target, a=a, d_local=d_loc, d_remote=d_rem, b=b)
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Independent references for tests
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def _planes(inst: Instance, target: np.ndarray, O: list[int]) -> list[tuple[np.ndarray, float]]:
-    """Hyperplanes (coef over a_O, rhs) where two pieces of one max in eqs. (5)-(6) are equal, plus box faces."""
+    """Hyperplanes (coef over a_O, rhs) where two pieces of a max in eqs. (5)-(6) are equal, + box faces."""
     c = coeffs(inst, target)
     K = len(O)
     kpos = {m: i for i, m in enumerate(O)}
@@ -505,11 +643,28 @@ def grid_search(inst: Instance, steps: int = 200) -> tuple[float, Decision]:
 
 
 METHODS: list[MethodSpec] = [
-    MethodSpec("exact", "exact", solve_exact,
-               "target enumeration (eq. 11) + certified LP in the ratios per target vector (Lemma 1)",
-               certified=True, in_bench=True),
-    MethodSpec("exact-milp", "exact", solve_milp, "Lemma-1 reduction as one MILP, HiGHS", certified=True,
-               in_bench=True),
-    MethodSpec("pyomo-scip", "exact", solve_scip, "the paper's MINLP (8a)-(8e), all allocations free, SCIP",
-               certified=True, in_bench=True),
+    MethodSpec(
+        "exact",
+        "exact",
+        solve_exact,
+        "target enumeration (eq. 11) + certified LP in the ratios per target vector (Lemma 1)",
+        certified=True,
+        in_bench=True,
+    ),
+    MethodSpec(
+        "exact-milp",
+        "exact",
+        solve_milp,
+        "Lemma-1 reduction as one MILP, HiGHS",
+        certified=True,
+        in_bench=True,
+    ),
+    MethodSpec(
+        "pyomo-scip",
+        "exact",
+        solve_scip,
+        "the paper's MINLP (8a)-(8e), all allocations free, SCIP",
+        certified=True,
+        in_bench=True,
+    ),
 ]
