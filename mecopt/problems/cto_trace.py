@@ -120,7 +120,7 @@ def load_google_task_events(path: str | Path, M: int, *, max_rows: int | None = 
         raise InvalidInputError(f"cto: cannot read trace file {path}: {e.strerror}") from None
     if raw[:2] == b"\x1f\x8b":
         raw = gzip.decompress(raw)
-    rows_t: list[float] = []
+    rows_t: list[int] = []
     rows_s: list[int] = []
     rows_c: list[float] = []
     reader = csv.reader(io.StringIO(raw.decode("utf-8")))
@@ -141,13 +141,13 @@ def load_google_task_events(path: str | Path, M: int, *, max_rows: int | None = 
             raise InvalidInputError(f"cto: {path} line {i + 1}: malformed task_events row {row!r}") from None
         if not np.isfinite(cpu) or cpu <= 0.0:
             continue
-        rows_t.append(ts / 1e6)
+        rows_t.append(ts)
         rows_s.append(job % M)
         rows_c.append(min(cpu, 1.0))
     if not rows_t:
         raise InvalidInputError(f"cto: {path} has no SUBMIT event with a CPU request")
-    t = np.array(rows_t)
-    t -= t.min()
+    t_us = np.array(rows_t, dtype=np.int64)
+    t = (t_us - t_us.min()) / 1e6  # integer microseconds first: no round-off in the offsets
     s = np.array(rows_s)
     c = np.array(rows_c)
     times, cpus = [], []
