@@ -114,11 +114,13 @@ class PairLP:
         rows: list[np.ndarray] = []
         ub: list[float] = []
         out_of = {m: [i for i, p in enumerate(self.pairs) if p[0] == m] for m in range(M)}
+        self.A_beta: list[float] = []
         for i, (m, n) in enumerate(self.pairs):
             tv = np.zeros(M, dtype=np.int64)
             tv[m] = n + 1
             c = coeffs(inst, tv)
             cost[i] = wE * dP * inst.D[m] * (1.0 / inst.C_cap[n] - 1.0 / inst.C_cap[m])  # eq. (5), D2
+            self.A_beta.append(float(c.beta[m]))
             for var, coef in ((iL + m, c.beta[m]), (iT + n, c.gamma[m])):  # eqs. (6) and (5): r beta <= L ...
                 row = np.zeros(nv)
                 row[i] = coef
@@ -134,6 +136,14 @@ class PairLP:
                 row[var] = -1.0
                 rows.append(row)
                 ub.append(-alpha[m])
+            if len(out_of[m]) > 1:
+                # sum_n beta_mn r_mn <= L_m equals the eq. (6) branch when at most one r_mn > 0 (u_mt <= 1):
+                # valid for every single-target point; it tightens the nodes where m may split (relaxation)
+                row = np.zeros(nv)
+                row[out_of[m]] = [self.A_beta[i] for i in out_of[m]]
+                row[iL + m] = -1.0
+                rows.append(row)
+                ub.append(0.0)
         self.A = np.array(rows).reshape(len(rows), nv)
         self.u = np.array(ub)
         self.cost = cost
