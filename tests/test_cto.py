@@ -402,3 +402,32 @@ def test_env_reward_is_eq15_of_evaluate() -> None:
         assert info["objective"] == pytest.approx(m.objective)
         if trunc:
             break
+
+
+def test_idle_server_missing_link_and_single_server() -> None:
+    """A server without tasks (its d_mt appears nowhere), a missing link (B = 0) and M = 1."""
+    inst = cto.Instance(
+        M=3,
+        D=[5e9, 0.0, 3e10],
+        F=[1e8, 0.0, 5e8],
+        C_rem=[5e10, 8e10, 2e10],
+        C_cap=[1e11] * 3,
+        B_rem=[[0, 0, 1e9], [1e9, 0, 1e9], [0, 1e9, 0]],
+    )
+    assert ex.target_options(inst) == [[0, 3], [0], [0, 2]]
+    for units in ["raw", "normalized"]:
+        i = inst.replace(cost_units=units)
+        bv, _ = ex.brute_force(i)
+        for method in ["exact", "exact-milp", "pyomo-scip"]:
+            r = solve("cto", i, method, SolveOptions(time_limit=30))
+            assert r.status == "optimal" and r.objective == pytest.approx(bv, rel=1e-6), (method, r.message)
+            assert r.decision["target"][1] == 0 and r.decision["a"][1] == 0.0
+    one = cto.Instance(M=1, D=[5e9], F=[1e8], C_rem=[5e10], C_cap=[1e11], B_rem=[[0.0]])
+    # only local computing: L = 5e9 / 2e10 = 0.25 s, E = 176 * 0.25 + 220 * 0.05 = 55 J
+    for method in methods_for("cto"):
+        r = solve("cto", one, method, SolveOptions(time_limit=30))
+        assert r.feasible, method
+        if method == "ra":  # random local share: never better
+            assert r.objective > 0.5 * 0.25 + 0.5 * 55.0
+        else:
+            assert r.objective == pytest.approx(0.5 * 0.25 + 0.5 * 55.0), method

@@ -237,6 +237,12 @@ def _lp_for_targets(inst: Instance, target: np.ndarray, wL: float, wE: float) ->
     return PairLP(inst, wL, wE).solve(np.asarray(target, dtype=np.int64))
 
 
+def _val(v: pyo.Var) -> float:
+    """Value of a solved variable; one that appears in no constraint (e.g. d_mt of a server without tasks)
+    is left without a value by the solver and is 0."""
+    return 0.0 if v.value is None else float(v.value)
+
+
 def _decision(inst: Instance, target: np.ndarray, a: np.ndarray) -> Decision:
     target = np.where(a > 0, target, 0)
     a = np.where(target > 0, a, 0.0)
@@ -394,9 +400,9 @@ def solve_milp(inst: Instance, opts: SolveOptions) -> MethodOutput:
     target = np.zeros(inst.M, dtype=np.int64)
     a = np.zeros(inst.M)
     for m, n in mdl._pairs:  # type: ignore[attr-defined]
-        if pyo.value(mdl.x[m, n]) > 0.5 and pyo.value(mdl.r[m, n]) > 0:
+        if _val(mdl.x[m, n]) > 0.5 and _val(mdl.r[m, n]) > 0:
             target[m] = n + 1
-            a[m] = min(1.0, max(0.0, float(pyo.value(mdl.r[m, n]))))
+            a[m] = min(1.0, max(0.0, _val(mdl.r[m, n])))
     return MethodOutput(_decision(inst, target, a), out.status, out.bound, {"message": out.solver_message})
 
 
@@ -508,13 +514,13 @@ def solve_scip(inst: Instance, opts: SolveOptions) -> MethodOutput:
     d_rem = np.zeros(M)
     b = np.zeros(M)
     for m, n in mdl._pairs:  # type: ignore[attr-defined]
-        r = float(pyo.value(mdl.r[m, n]))
-        if pyo.value(mdl.x[m, n]) > 0.5:
+        r = _val(mdl.r[m, n])
+        if _val(mdl.x[m, n]) > 0.5:
             target[m] = n + 1
             a[m] = min(1.0, max(0.0, r))
-            d_rem[m] = float(pyo.value(mdl.d_rem[m, n])) * GIGA
-            b[m] = float(pyo.value(mdl.bw[m, n])) * GIGA
-    d_loc = np.array([float(pyo.value(mdl.d_loc[s])) * GIGA for s in range(M)])
+            d_rem[m] = _val(mdl.d_rem[m, n]) * GIGA
+            b[m] = _val(mdl.bw[m, n]) * GIGA
+    d_loc = np.array([_val(mdl.d_loc[s]) * GIGA for s in range(M)])
     dec = repair(inst, target, a, d_loc, d_rem, b)
     return MethodOutput(
         dec, out.status, out.bound, {"message": out.solver_message, "scip_objective": out.objective}
