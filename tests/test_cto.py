@@ -431,3 +431,41 @@ def test_idle_server_missing_link_and_single_server() -> None:
             assert r.objective > 0.5 * 0.25 + 0.5 * 55.0
         else:
             assert r.objective == pytest.approx(0.5 * 0.25 + 0.5 * 55.0), method
+
+
+def _random_decisions(inst: cto.Instance, rng: np.random.Generator, Q: int) -> tuple[np.ndarray, ...]:
+    """Q random feasible decisions (targets, ratios, allocations); aggregate capacity enforced by scaling."""
+    M, k = inst.M, inst.kappa
+    T = np.stack([rng.choice(o, size=Q) for o in ex.target_options(inst)], axis=1)
+    A = np.where(T > 0, rng.uniform(0, 1, size=(Q, M)), 0.0)
+    A = np.where(rng.uniform(size=(Q, M)) < 0.2, np.where(T > 0, 1.0, 0.0), A)  # some full offloads
+    sh = 1.0 - rng.uniform(0, 1, size=(3, Q, M)) ** 3  # biased towards full allocation
+    n = np.clip(T - 1, 0, M - 1)
+    d_loc = k * sh[0] * inst.C_rem
+    d_rem = np.where(T > 0, k * sh[1] * inst.C_rem[n], 0.0)
+    b = np.where(T > 0, k * sh[2] * inst.B_rem[np.arange(M), n], 0.0)
+    if inst.capacity == "aggregate":
+        onehot = T[:, :, None] == np.arange(1, M + 1)
+        used = np.where((1 - A) * inst.D > 0, d_loc, 0.0) + np.where(onehot, d_rem[:, :, None], 0.0).sum(
+            axis=1
+        )
+        f = np.minimum(1.0, inst.C_rem / np.maximum(used, 1e-30) * (1 - 1e-12))  # (Q, s)
+        d_loc = d_loc * f
+        d_rem = d_rem * np.take_along_axis(f, n, axis=1)
+    return T, A, d_loc, d_rem, b
+
+
+@pytest.mark.parametrize(("variant", "size"), [("aggregate-capacity", "small"), ("peak-utilisation", "tiny")])
+def test_no_random_decision_beats_scip(variant: str, size: str) -> None:
+    """Variants without Lemma 1: SCIP's certified optimum is never beaten by random feasible decisions."""
+    for s in range(2):
+        inst = P.make_instance(size, s, variant)
+        rs = solve("cto", inst, "pyomo-scip", SolveOptions(time_limit=30))
+        assert rs.status == "optimal"
+        T, A, d_loc, d_rem, b = _random_decisions(inst, make_rng(s, "scip"), 20000)
+        for q in range(5):
+            dec = cto.Decision(target=T[q], a=A[q], d_local=d_loc[q], d_remote=d_rem[q], b=b[q])
+            assert cto.evaluate(inst, dec).feasible, cto.evaluate(inst, dec).violations
+        vals = cto.evaluate_batch(inst, T, A, d_loc, d_rem, b)
+        assert vals.min() >= rs.objective * (1 - 1e-7)
+        assert vals.min() <= rs.objective * 1.05  # samples get within 1 % in practice: the check has teeth
