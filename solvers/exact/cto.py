@@ -258,7 +258,14 @@ def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
     solution
     uses at most one link per server is solved exactly by it (the LP is then the exact continuous problem of
     that target vector); otherwise the first splitting server is branched on (none or one target each).
+
+    Variants where Lemma 1 does not hold (peak-utilisation energy, aggregate capacity) are solved by the
+    certified Pyomo+SCIP model instead (``info['fallback']`` says so).
     """
+    if inst.energy_model != "average" or inst.capacity != "per-allocation":
+        out = solve_scip(inst, opts)
+        out.info["fallback"] = "pyomo-scip: Lemma 1 does not hold for this variant"
+        return out
     _require_lemma(inst)
     wL, wE = weights(inst)
     t0 = time.perf_counter()
