@@ -477,5 +477,6 @@ PROBLEM = ProblemSpec(
     presets=PRESETS,
     variants=VARIANTS,
     bench_sizes=("small",),
+    bench_variants=("literal", "normalized"),
     paper="Liu, Li, Vasilakos, Hussain, Simeonidou - Cooperative Task Offloading through Async. DRL in MEC",
 )
