@@ -44,8 +44,10 @@ def _highs(model: pyo.ConcreteModel, opts: SolveOptions) -> PyomoOutcome:
     solver.config.mip_gap = float(opts.mip_gap)
     solver.config.load_solution = False
     solver.config.stream_solver = bool(opts.verbose)
+    # HiGHS keeps one thread scheduler per process and refuses a later, different thread count (every solve then
+    # ends 'unknown'), so every HiGHS use in mecopt runs with threads=1 (its MIP search is serial anyway).
     solver.highs_options = {
-        "threads": int(opts.threads),
+        "threads": 1,
         "random_seed": int(opts.seed) % 2147483647,
         "mip_abs_gap": 0.0,
     }
