@@ -1,12 +1,18 @@
-"""INTO (Zhang, Hu, Min, "Digital Twin-Driven Intelligent Task Offloading for Collaborative MEC"), Section III.
+"""INTO (Zhang, Hu, Min, "Digital Twin-Driven Intelligent Task Offloading for Collaborative MEC"), Section
+III.
 
-N base stations (BSs); BS i serves U_i energy-harvesting IoT devices. At the start of a slot every device has one
-task O = <z, v, delta, g>. The action (x, y, f) decides which tasks are uploaded (x, C1), on which BS each uploaded
-task runs (y, C2-C3, peer offloading over wired links) and how much CPU it gets (f, C4, eq. 10). Uploading devices
-of one cell interfere with each other (eqs. 2-3). A task earns its award g only when it finishes by its deadline
+N base stations (BSs); BS i serves U_i energy-harvesting IoT devices. At the start of a slot every device
+has one
+task O = <z, v, delta, g>. The action (x, y, f) decides which tasks are uploaded (x, C1), on which BS each
+uploaded
+task runs (y, C2-C3, peer offloading over wired links) and how much CPU it gets (f, C4, eq. 10). Uploading
+devices
+of one cell interfere with each other (eqs. 2-3). A task earns its award g only when it finishes by its
+deadline
 (eq. 11). The uploading energy must be in the device's buffer (eq. 5), which evolves by eq. (6).
 
-One slot of problem IMP (eq. 12) is the static problem of this module: maximise the slot income r(t), eq. (11),
+One slot of problem IMP (eq. 12) is the static problem of this module: maximise the slot income r(t), eq.
+(11),
 subject to (5), (10), C1-C4. The multi-slot MDP (buffers carried by eq. 6, new tasks and harvest each slot) is
 :mod:`mecopt.envs.into` and the horizon functions in :mod:`solvers.exact.into`.
 
@@ -41,8 +47,9 @@ class Instance(Record):
     problem_key = KEY
     N: int = scalar("number of BSs |N| (Section III-A)", "", ge=1, integer=True)
     K: int = scalar("total number of IoT devices sum_i U_i (Section III-A)", "", ge=1, integer=True)
-    bs: np.ndarray = array("serving BS i of device k (0-based): k is in U_i (Section III-A)", "", ("K",),
-                           ge=0, integer=True)
+    bs: np.ndarray = array(
+        "serving BS i of device k (0-based): k is in U_i (Section III-A)", "", ("K",), ge=0, integer=True
+    )
     z: np.ndarray = array("task data size z_ij(t), eq. (1)/(4)", "bit", ("K",), gt=0)
     v: np.ndarray = array("processing density v_ij(t), eq. (9)", "cycle/bit", ("K",), gt=0)
     delta: np.ndarray = array("maximum tolerance delay delta_ij(t), eq. (11)", "s", ("K",), gt=0)
@@ -54,20 +61,30 @@ class Instance(Record):
     F: np.ndarray = array("computing capacity F_i(t) of the MEC server of BS i, eq. (10)", "Hz", ("N",), gt=0)
     C: np.ndarray = array(
         "wired rate C_i^{i'}(t) from BS i to BS i' (0 = no link); the diagonal is ignored (C_i^i = inf, "
-        "text after eq. 6), eq. (8)", "bit/s", ("N", "N"), ge=0)
-    B: float = scalar("wireless channel bandwidth B (shared by a cell, orthogonal across cells), eq. (2)", "Hz",
-                      gt=0)
+        "text after eq. 6), eq. (8)",
+        "bit/s",
+        ("N", "N"),
+        ge=0,
+    )
+    B: float = scalar(
+        "wireless channel bandwidth B (shared by a cell, orthogonal across cells), eq. (2)", "Hz", gt=0
+    )
     N0: float = scalar("noise power spectral density N_0, eq. (2) (D5)", "W/Hz", gt=0)
-    tau: float = scalar("slot length tau; every delta must be <= tau (Section III-A, D3)", "s", gt=0,
-                        default=2.0)
+    tau: float = scalar(
+        "slot length tau; every delta must be <= tau (Section III-A, D3)", "s", gt=0, default=2.0
+    )
 
     def validate(self) -> None:
         if np.any(self.bs >= self.N):
-            raise InvalidInputError(f"{KEY}: Instance.bs: every value must be < N={self.N}, got {int(self.bs.max())}")
+            raise InvalidInputError(
+                f"{KEY}: Instance.bs: every value must be < N={self.N}, got {int(self.bs.max())}"
+            )
         if np.any(self.delta > self.tau * (1 + TOL)):
             raise InvalidInputError(
-                f"{KEY}: Instance.delta: deadlines must not exceed the slot length tau={self.tau} (Section III-A), "
-                f"got {float(self.delta.max())}")
+                f"{KEY}: Instance.delta: deadlines must not exceed the slot length "
+                f"tau={self.tau} (Section III-A), "
+                f"got {float(self.delta.max())}"
+            )
 
     @property
     def U(self) -> np.ndarray:
@@ -80,16 +97,24 @@ class Decision(Record):
     """The action a(t) of Section III-B: x (C1), y (C2-C3), f (C4, eq. 10)."""
 
     problem_key = KEY
-    x: np.ndarray = array("offloading decision x_ij(t) in {0,1} (C1); 0 = discarded", "", ("*",), integer=True)
-    y: np.ndarray = array("peer-offloading decision y_ij^{i'}(t) in {0,1}, eq. (7) (C2); y[k, i'] = 1: task k "
-                          "runs on BS i' (own BS included)", "", ("*", "*"), integer=True)
-    f: np.ndarray = array("CPU frequency f_ij^{i'}(t) BS i' allocates to task k, eqs. (9)-(10) (C4)", "Hz",
-                          ("*", "*"))
+    x: np.ndarray = array(
+        "offloading decision x_ij(t) in {0,1} (C1); 0 = discarded", "", ("*",), integer=True
+    )
+    y: np.ndarray = array(
+        "peer-offloading decision y_ij^{i'}(t) in {0,1}, eq. (7) (C2); y[k, i'] = 1: task k "
+        "runs on BS i' (own BS included)",
+        "",
+        ("*", "*"),
+        integer=True,
+    )
+    f: np.ndarray = array(
+        "CPU frequency f_ij^{i'}(t) BS i' allocates to task k, eqs. (9)-(10) (C4)", "Hz", ("*", "*")
+    )
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Model equations, vectorized over a batch of actions (leading axis M)
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def received_power(inst: Instance) -> np.ndarray:
     """p_ij h_ij(t): the received signal power of each device at its BS (numerator of eq. 2)."""
     return inst.p * inst.h
@@ -98,7 +123,8 @@ def received_power(inst: Instance) -> np.ndarray:
 def rate(inst: Instance, x: np.ndarray) -> np.ndarray:
     """Eqs. (2)-(3): nu = B log2(1 + p h / (B N0 + G)), G = sum of x p h over the other devices of the cell.
 
-    ``x`` has shape (M, K) (0/1); returns (M, K). Inter-cell interference is zero (orthogonal bands, Section III-A).
+    ``x`` has shape (M, K) (0/1); returns (M, K). Inter-cell interference is zero (orthogonal bands,
+    Section III-A).
     """
     x = np.asarray(x, dtype=float)
     a = received_power(inst)
@@ -110,7 +136,7 @@ def rate(inst: Instance, x: np.ndarray) -> np.ndarray:
 
 
 def wired_delay_per_target(inst: Instance) -> np.ndarray:
-    """(K, N): z / C_i^{i'} for a task of device k run on BS i' (eq. 8); 0 on the own BS, inf without a link."""
+    """(K, N): z / C_i^{i'} for task k run on BS i' (eq. 8); 0 on the own BS, inf without a link."""
     Crow = inst.C[inst.bs]  # (K, N)
     with np.errstate(divide="ignore"):
         dc = np.where(Crow > 0, inst.z[:, None] / np.where(Crow > 0, Crow, 1.0), np.inf)
@@ -153,7 +179,7 @@ def slot_outcome(inst: Instance, x: np.ndarray, target: np.ndarray, fsum: np.nda
 
 
 def min_cpu(inst: Instance, nu: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Eq. (18): l = z v / (delta - d^w - d^c), the least CPU meeting the deadline; inf when delta <= d^w + d^c."""
+    """Eq. (18): l = z v / (delta - d^w - d^c), the least CPU meeting the deadline (inf if no slack)."""
     dc_all = wired_delay_per_target(inst)
     tgt = np.clip(np.asarray(target, dtype=np.int64), 0, inst.N - 1)
     dc = dc_all[np.arange(inst.K)[None, :], tgt] if tgt.ndim == 2 else dc_all[np.arange(inst.K), tgt]
@@ -191,8 +217,10 @@ def check_feasible(inst: Instance, dec: Decision) -> list[str]:
     link = inst.C[inst.bs] > 0
     link[np.arange(inst.K), inst.bs] = True
     for k, b in zip(*np.nonzero((y == 1) & ~link), strict=True):
-        out.append(f"eq. (8): task {k} peer-offloaded from BS {int(inst.bs[k])} to BS {b} without a wired link "
-                   f"(C = 0)")
+        out.append(
+            f"eq. (8): task {k} peer-offloaded from BS {int(inst.bs[k])} to BS {b} without a wired link "
+            f"(C = 0)"
+        )
     load = np.where(f > 0, f, 0.0).sum(axis=0)
     for b in np.flatnonzero(load > inst.F * (1 + TOL)):
         out.append(f"eq. (10): BS {b} allocates {load[b]:.6g} Hz > F_{b} = {inst.F[b]:.6g} Hz")
@@ -224,8 +252,9 @@ def evaluate(inst: Instance, dec: Decision) -> Metrics:
             "n_offloaded": int(dec.x.sum()),
             "n_on_time": int(on.sum()),
             "n_missed": int(dec.x.sum() - on.sum()),
-            "n_peer_offloaded": int(sum(dec.y[k, b] for k in range(inst.K) for b in range(inst.N)
-                                        if b != inst.bs[k])),
+            "n_peer_offloaded": int(
+                sum(dec.y[k, b] for k in range(inst.K) for b in range(inst.N) if b != inst.bs[k])
+            ),
             "cpu_load_hz": dec.f.sum(axis=0).tolist(),
             "energy_used_j": res.energy[0].tolist(),
             "Q_next_j": next_energy(inst, res.energy[0]).tolist(),
@@ -239,14 +268,15 @@ def next_energy(inst: Instance, energy_used: np.ndarray) -> np.ndarray:
     return np.maximum(inst.Q + inst.e - energy_used, 0.0)
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Building decisions from "who runs where" (used by every solver)
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def decision_from_targets(inst: Instance, target: np.ndarray) -> Decision:
     """Decision for target[k] in {-1 (discard), 0..N-1 (BS running the task)}.
 
     Every offloaded task gets the minimum CPU l of eq. (18) scaled up by F_b / sum(l) at its BS, so each task
-    finishes no later than its deadline whenever sum(l) <= F_b (eq. 10). Tasks that cannot meet the deadline get
+    finishes no later than its deadline whenever sum(l) <= F_b (eq. 10). Tasks that cannot meet the
+    deadline get
     f = 0 (they still upload, consume energy and interfere: eqs. 3, 5, 6)."""
     target = np.asarray(target, dtype=np.int64)
     if target.shape != (inst.K,) or np.any(target < -1) or np.any(target >= inst.N):
@@ -272,9 +302,9 @@ def targets_of(inst: Instance, dec: Decision) -> np.ndarray:
     return np.where(dec.x > 0, dec.y.argmax(axis=1), -1)
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Generator (Section V and D1-D8)
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Config:
     """Generator parameters (Section V unless noted; see docs/problems/into.md)."""
@@ -360,7 +390,8 @@ def generate(cfg: Config, rng: np.random.Generator) -> Instance:
 
 
 def generate_horizon(cfg: Config, rng: np.random.Generator, T: int) -> list[Instance]:
-    """T slots of the MDP with fixed devices; slot t's Q field is the initial buffer Q(0) (only slot 0's is used:
+    """T slots of the MDP with fixed devices; slot t's Q field is the initial buffer Q(0) (only slot 0's is
+    used:
     later buffers follow eq. (6) from the actions taken)."""
     if T < 1:
         raise InvalidInputError(f"{KEY}: horizon T must be >= 1, got {T}")
@@ -387,7 +418,7 @@ VARIANTS: dict[str, dict[str, float]] = {
 
 PROBLEM = ProblemSpec(
     key=KEY,
-    title="INTO: one slot of IMP, income of on-time tasks, intra-cell interference, energy buffers, peer offloading",
+    title="INTO: one slot of IMP, income of on-time tasks, intra-cell interference, energy, peer offloading",
     sense="max",
     Instance=Instance,
     Decision=Decision,
@@ -397,5 +428,5 @@ PROBLEM = ProblemSpec(
     presets=PRESETS,
     variants=VARIANTS,
     bench_sizes=("small",),
-    paper="Zhang, Hu, Min - Digital Twin-Driven Intelligent Task Offloading for Collaborative Mobile Edge Computing",
+    paper="Zhang, Hu, Min - Digital Twin-Driven Intelligent Task Offloading for Collaborative MEC",
 )

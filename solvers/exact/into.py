@@ -2,15 +2,18 @@
 
 Structure used by ``exact`` (proofs in docs/problems/into.md, section "Exact method"):
 
-1. Dominance: uploading a task that then misses its deadline earns nothing (eq. 11) but adds interference (eq. 3),
-   spends energy (eqs. 5-6) and CPU (eq. 10); dropping it never hurts any constraint. So some optimum uploads only
+1. Dominance: uploading a task that then misses its deadline earns nothing (eq. 11) but adds interference
+(eq. 3),
+   spends energy (eqs. 5-6) and CPU (eq. 10); dropping it never hurts any constraint. So some optimum
+   uploads only
    tasks that finish in time, and a task finishes in time iff it gets at least the minimum CPU l of eq. (18).
    The allocation f is implied (l scaled to fill the BS), and (10) becomes sum of l <= F.
 2. Interference only depends on the set S of uploaders of a cell, and the family of "admissible" uploader sets
    (every member meets (5) and can meet its deadline on some BS within C4) is downward closed: removing an
    uploader lowers everyone's interference. We enumerate it per cell by depth-first extension.
 3. With S fixed, rates, energies and the l of every (task, BS) pair are constants, so the slot problem is a
-   linear MILP: pick one set per cell, assign each of its tasks to one BS, subject to (10). HiGHS solves it to a
+   linear MILP: pick one set per cell, assign each of its tasks to one BS, subject to (10). HiGHS solves it
+   to a
    proven gap; the bound is the MILP's dual bound (valid by 1-3).
 
 The horizon version adds the energy buffers of eq. (6) as cumulative linear constraints over slots.
@@ -35,8 +38,6 @@ from mecopt.problems.into import (
     Instance,
     decision_from_targets,
     evaluate,
-    next_energy,
-    rate,
     received_power,
     wired_delay_per_target,
     with_Q,
@@ -47,9 +48,9 @@ from solvers.pyomo_backend import Backend, solve_model
 GHZ = 1e9
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Admissible uploader sets of one cell
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 @dataclass
 class CellSets:
     """Admissible uploader sets of one cell of one slot, with the constants they imply."""
@@ -69,13 +70,16 @@ def _set_constants(inst: Instance, S: tuple[int, ...], dc: np.ndarray) -> tuple[
     dw = inst.z[idx] / nu  # eq. (4)
     slack = inst.delta[idx, None] - dw[:, None] - dc[idx]  # delta - d^w - d^c, eq. (18)
     with np.errstate(divide="ignore", invalid="ignore"):
-        lk = np.where(slack > 0, (inst.z[idx] * inst.v[idx])[:, None] / np.where(slack > 0, slack, 1.0), np.inf)
+        lk = np.where(
+            slack > 0, (inst.z[idx] * inst.v[idx])[:, None] / np.where(slack > 0, slack, 1.0), np.inf
+        )
     lk = np.where(lk <= inst.F[None, :], lk, np.inf)  # C4: one task cannot get more than F_b
     return lk, inst.p[idx] * dw
 
 
-def cell_sets(inst: Instance, cell: int, energy_cap: np.ndarray | None = None, max_sets: int = 2_000_000
-              ) -> CellSets:
+def cell_sets(
+    inst: Instance, cell: int, energy_cap: np.ndarray | None = None, max_sets: int = 2_000_000
+) -> CellSets:
     """All admissible uploader sets of ``cell`` (the empty set first). ``energy_cap`` (K,) replaces Q in the
     energy filter (the horizon uses the most energy a device could have by then)."""
     cap = inst.Q if energy_cap is None else energy_cap
@@ -99,14 +103,16 @@ def cell_sets(inst: Instance, cell: int, energy_cap: np.ndarray | None = None, m
             out.load.append(lk)
             out.energy.append(en)
             if len(out.members) > max_sets:
-                raise InvalidInputError(f"into: cell {cell} has more than {max_sets} admissible uploader sets")
+                raise InvalidInputError(
+                    f"into: cell {cell} has more than {max_sets} admissible uploader sets"
+                )
             stack.append((T, pos + 1))
     return out
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # The extended MILP (one slot or a horizon)
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 @dataclass
 class MilpResult:
     status: str
@@ -119,8 +125,14 @@ class MilpResult:
     message: str
 
 
-def _solve_extended(slots: list[Instance], fams: list[list[CellSets]], Q0: np.ndarray | None,
-                    weights: list[float], opts: SolveOptions, cap_scale: float = 1.0) -> MilpResult:
+def _solve_extended(
+    slots: list[Instance],
+    fams: list[list[CellSets]],
+    Q0: np.ndarray | None,
+    weights: list[float],
+    opts: SolveOptions,
+    cap_scale: float = 1.0,
+) -> MilpResult:
     """max sum_t w_t sum of awards s.t. one set per (slot, cell), every member assigned to one BS, (10) per
     (slot, BS); with ``Q0`` given, the cumulative energy of eq. (6) per device and slot."""
     t0 = time.perf_counter()
@@ -197,8 +209,13 @@ def _solve_extended(slots: list[Instance], fams: list[list[CellSets]], Q0: np.nd
     options = {"disp": bool(opts.verbose), "mip_rel_gap": float(opts.mip_gap)}
     if tl is not None:
         options["time_limit"] = max(float(tl) - (time.perf_counter() - t0), 0.1)
-    res = milp(-np.asarray(cols_obj), constraints=LinearConstraint(A, lo, hi), integrality=np.ones(n),
-               bounds=Bounds(0, 1), options=options)
+    res = milp(
+        -np.asarray(cols_obj),
+        constraints=LinearConstraint(A, lo, hi),
+        integrality=np.ones(n),
+        bounds=Bounds(0, 1),
+        options=options,
+    )
     wall = time.perf_counter() - t0
     bound = -res.mip_dual_bound if getattr(res, "mip_dual_bound", None) is not None else None
     if res.x is None:
@@ -216,9 +233,9 @@ def _solve_extended(slots: list[Instance], fams: list[list[CellSets]], Q0: np.nd
     return MilpResult(status, obj, bound, targets, n, n_sets, wall, str(res.message))
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # One slot
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def _finish_slot(inst: Instance, mr: MilpResult, opts: SolveOptions, info: dict) -> MethodOutput:
     if mr.targets is None:
         return MethodOutput(None, mr.status, mr.bound, info)  # type: ignore[arg-type]
@@ -226,7 +243,8 @@ def _finish_slot(inst: Instance, mr: MilpResult, opts: SolveOptions, info: dict)
     met = evaluate(inst, dec)
     status = mr.status
     if not met.feasible or met.objective < mr.objective - 1e-6 * max(1.0, abs(mr.objective)):
-        # HiGHS' feasibility tolerance let a BS exceed F by a hair: re-solve with a margin, keep the first bound
+        # HiGHS' feasibility tolerance let a BS exceed F by a hair: re-solve with a margin, keep the first
+        # bound
         fams = [cell_sets(inst, i) for i in range(inst.N)]
         mr2 = _solve_extended([inst], [fams], None, [1.0], opts, cap_scale=1 - 1e-7)
         info["resolved_with_margin"] = True
@@ -242,8 +260,13 @@ def solve_slot(inst: Instance, opts: SolveOptions) -> MethodOutput:
     fams = [cell_sets(inst, i) for i in range(inst.N)]
     t_enum = time.perf_counter() - t0
     mr = _solve_extended([inst], [fams], None, [1.0], opts)
-    info = {"n_sets": mr.n_sets, "n_vars": mr.n_vars, "enum_s": t_enum, "milp_s": mr.wall_s,
-            "milp_message": mr.message}
+    info = {
+        "n_sets": mr.n_sets,
+        "n_vars": mr.n_vars,
+        "enum_s": t_enum,
+        "milp_s": mr.wall_s,
+        "milp_message": mr.message,
+    }
     return _finish_slot(inst, mr, opts, info)
 
 
@@ -251,7 +274,8 @@ def brute_force(inst: Instance, max_combos: int = 2_000_000) -> tuple[float, np.
     """Exhaustive search written from the equations, for tiny instances.
 
     Every device picks one of: discard; upload to BS b and be served in time; upload to BS b and get no CPU
-    (the dominated "miss the deadline" options are enumerated too). Returns (best income, best target vector)."""
+    (the dominated "miss the deadline" options are enumerated too). Returns (best income, best target
+    vector)."""
     K, N = inst.K, inst.N
     n_opt = 1 + 2 * N
     if n_opt**K > max_combos:
@@ -284,15 +308,17 @@ def brute_force(inst: Instance, max_combos: int = 2_000_000) -> tuple[float, np.
     return float(income[best]), np.where(served[best], tgt[best], -1)
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # The literal MINLP of eqs. (2)-(12) (Pyomo; SCIP)
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def build_model(inst: Instance) -> pyo.ConcreteModel:
     """Pyomo model of one slot of IMP: eqs. (2)-(5), (7)-(11), C1-C4; units Mbit, Gcycles, GHz, s, W.
 
-    The award indicator 1{d <= delta} of eq. (11) is a binary ``o`` with o <= x and o = 1 => d <= delta (a big-M
+    The award indicator 1{d <= delta} of eq. (11) is a binary ``o`` with o <= x and o = 1 => d <= delta (a
+    big-M
     row whose M follows from the variable bounds); maximising makes o equal the indicator at an optimum.
-    The SINR row is written as an inequality (a lower rate is never better), so the model is exact at optima."""
+    The SINR row is written as an inequality (a lower rate is never better), so the model is exact at
+    optima."""
     K, N = inst.K, inst.N
     a = received_power(inst)
     sigma = inst.B * inst.N0
@@ -312,14 +338,28 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
     m.x = pyo.Var(m.K, domain=pyo.Binary, doc="C1: upload decision x")
     m.o = pyo.Var(m.K, domain=pyo.Binary, doc="eq. (11): task uploaded and done by its deadline")
     m.y = pyo.Var(m.KB, domain=pyo.Binary, doc="C2: peer-offloading decision y")
-    m.f = pyo.Var(m.KB, domain=pyo.NonNegativeReals, bounds=lambda _m, k, b: (0.0, F_g[b]), doc="C4: CPU (GHz)")
+    m.f = pyo.Var(
+        m.KB, domain=pyo.NonNegativeReals, bounds=lambda _m, k, b: (0.0, F_g[b]), doc="C4: CPU (GHz)"
+    )
     m.s = pyo.Var(m.K, domain=pyo.NonNegativeReals, bounds=lambda _m, k: (0.0, snr[k]), doc="SINR, eq. (2)")
-    m.nu = pyo.Var(m.K, domain=pyo.NonNegativeReals, bounds=lambda _m, k: (0.0, B_m * math.log2(1 + snr[k])),
-                   doc="uplink rate (Mbit/s), eq. (2)")
-    m.t = pyo.Var(m.K, domain=pyo.NonNegativeReals, bounds=lambda _m, k: (0.0, inst.Q[k] / inst.p[k]),
-                  doc="wireless delay d^w (s), eq. (4); bounded by eq. (5)")
-    m.c = pyo.Var(m.K, domain=pyo.NonNegativeReals, bounds=lambda _m, k: (0.0, inst.delta[k]),
-                  doc="computing delay d^m (s) of an on-time task, eq. (9)")
+    m.nu = pyo.Var(
+        m.K,
+        domain=pyo.NonNegativeReals,
+        bounds=lambda _m, k: (0.0, B_m * math.log2(1 + snr[k])),
+        doc="uplink rate (Mbit/s), eq. (2)",
+    )
+    m.t = pyo.Var(
+        m.K,
+        domain=pyo.NonNegativeReals,
+        bounds=lambda _m, k: (0.0, inst.Q[k] / inst.p[k]),
+        doc="wireless delay d^w (s), eq. (4); bounded by eq. (5)",
+    )
+    m.c = pyo.Var(
+        m.K,
+        domain=pyo.NonNegativeReals,
+        bounds=lambda _m, k: (0.0, inst.delta[k]),
+        doc="computing delay d^m (s) of an on-time task, eq. (9)",
+    )
 
     @m.Constraint(m.K, doc="eqs. (2)-(3): SINR with intra-cell interference")
     def sinr(m, k):
@@ -363,14 +403,20 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
     def on_time_uploaded(m, k):
         return m.o[k] <= m.x[k]
 
-    m.income = pyo.Objective(expr=sum(inst.g[k] * m.o[k] for k in m.K), sense=pyo.maximize, doc="eq. (11)/(12)")
+    m.income = pyo.Objective(
+        expr=sum(inst.g[k] * m.o[k] for k in m.K), sense=pyo.maximize, doc="eq. (11)/(12)"
+    )
     return m
 
 
 def solve_pyomo_scip(inst: Instance, opts: SolveOptions) -> MethodOutput:
     m = build_model(inst)
     out = solve_model(m, Backend.SCIP, opts)
-    info = {"solver_message": out.solver_message, "scip_objective": out.objective, "scip_wall_s": out.wall_time_s}
+    info = {
+        "solver_message": out.solver_message,
+        "scip_objective": out.objective,
+        "scip_wall_s": out.wall_time_s,
+    }
     if out.objective is None:
         return MethodOutput(None, out.status, out.bound, info)  # type: ignore[arg-type]
     target = np.full(inst.K, -1, dtype=np.int64)
@@ -381,9 +427,9 @@ def solve_pyomo_scip(inst: Instance, opts: SolveOptions) -> MethodOutput:
     return MethodOutput(dec, out.status, out.bound, info)
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Horizon: clairvoyant optimum and the myopic exact policy
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 @dataclass
 class HorizonResult:
     income: float  # sum_t gamma^t r(t), evaluated by rolling the decisions through eq. (6)
@@ -404,7 +450,9 @@ def rollout(slots: list[Instance], policy, gamma: float = 1.0) -> HorizonResult:
         dec = policy(cur, t)
         met = evaluate(cur, dec)
         if not met.feasible:
-            raise InvalidInputError(f"into: slot {t}: policy returned an infeasible decision: {met.violations[:2]}")
+            raise InvalidInputError(
+                f"into: slot {t}: policy returned an infeasible decision: {met.violations[:2]}"
+            )
         per.append(met.objective)
         Q = np.asarray(met.values["Q_next_j"])
     total = float(sum(gamma**t * r for t, r in enumerate(per)))
@@ -426,8 +474,10 @@ def myopic(slots: list[Instance], opts: SolveOptions, gamma: float = 1.0) -> Hor
 
 
 def clairvoyant(slots: list[Instance], opts: SolveOptions, gamma: float = 1.0) -> HorizonResult:
-    """Certified optimum of sum_t gamma^t r(t) over the T slots with all future tasks, channels and harvests known
-    (energy buffers coupled by eq. 6): an upper bound no causal policy can beat. The decisions are re-evaluated
+    """Certified optimum of sum_t gamma^t r(t) over the T slots with all future tasks, channels and
+    harvests known
+    (energy buffers coupled by eq. 6): an upper bound no causal policy can beat. The decisions are
+    re-evaluated
     by rolling them through :func:`rollout`."""
     t0 = time.perf_counter()
     K = slots[0].K
@@ -439,7 +489,12 @@ def clairvoyant(slots: list[Instance], opts: SolveOptions, gamma: float = 1.0) -
         cap = cap + inst.e  # the most energy a device can hold at the next slot
     weights = [gamma**t for t in range(len(slots))]
     mr = _solve_extended(slots, fams, Q0, weights, opts)
-    info = {"n_sets": mr.n_sets, "n_vars": mr.n_vars, "milp_message": mr.message, "milp_objective": mr.objective}
+    info = {
+        "n_sets": mr.n_sets,
+        "n_vars": mr.n_vars,
+        "milp_message": mr.message,
+        "milp_objective": mr.objective,
+    }
     if mr.targets is None:
         return HorizonResult(float("nan"), [], mr.status, mr.bound, time.perf_counter() - t0, info)
     plan = mr.targets
@@ -450,7 +505,11 @@ def clairvoyant(slots: list[Instance], opts: SolveOptions, gamma: float = 1.0) -
         res = HorizonResult(float("nan"), [], "error", None, 0.0)
         status = "error"
         info["rollout_error"] = str(e)
-    if status == "optimal" and mr.bound is not None and res.income < mr.bound - 1e-6 * max(1.0, abs(mr.bound)):
+    if (
+        status == "optimal"
+        and mr.bound is not None
+        and res.income < mr.bound - 1e-6 * max(1.0, abs(mr.bound))
+    ):
         status = "feasible"
     res.status = status
     res.bound = mr.bound
@@ -461,9 +520,20 @@ def clairvoyant(slots: list[Instance], opts: SolveOptions, gamma: float = 1.0) -
 
 
 METHODS: list[MethodSpec] = [
-    MethodSpec("exact", "exact", solve_slot,
-               "admissible uploader sets per cell (interference is downward closed) + min CPU of eq. (18) + "
-               "assignment MILP (HiGHS), certified", certified=True),
-    MethodSpec("pyomo-scip", "exact", solve_pyomo_scip, "literal MINLP of eqs. (2)-(12) solved by SCIP",
-               certified=True, in_bench=False),
+    MethodSpec(
+        "exact",
+        "exact",
+        solve_slot,
+        "admissible uploader sets per cell (interference is downward closed) + min CPU of eq. (18) + "
+        "assignment MILP (HiGHS), certified",
+        certified=True,
+    ),
+    MethodSpec(
+        "pyomo-scip",
+        "exact",
+        solve_pyomo_scip,
+        "literal MINLP of eqs. (2)-(12) solved by SCIP",
+        certified=True,
+        in_bench=False,
+    ),
 ]

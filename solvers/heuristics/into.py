@@ -1,7 +1,9 @@
-"""Heuristics for one INTO slot: the paper's baselines OLNPO and LPWPO (Section V-B), the fast action refinement of
+"""Heuristics for one INTO slot: the paper's baselines OLNPO and LPWPO (Section V-B), the fast action
+refinement of
 Algorithm 1 applied to "offload everything" and to a random proto-action, and a global priority greedy.
 
-All of them work on targets (target[k] = BS running task k, -1 = discarded) and turn them into a full decision with
+All of them work on targets (target[k] = BS running task k, -1 = discarded) and turn them into a full
+decision with
 :func:`mecopt.problems.into.decision_from_targets` (CPU = minimum CPU of eq. (18), scaled to fill the BS).
 The priority is rho = g / l of eq. (18). Choices the paper leaves open are decisions D9-D12 of
 docs/problems/into.md.
@@ -41,16 +43,21 @@ def feasible(inst: Instance, target: np.ndarray) -> bool:
 
 
 def priority_alone(inst: Instance) -> np.ndarray:
-    """rho = g / l (eq. 18) of each task uploaded alone to its own BS (no interference); 0 if impossible (D9)."""
+    """rho = g / l (eq. 18) of each task uploaded alone to its own BS (alone); 0 if impossible (D9)."""
     K = inst.K
     nu = rate(inst, np.eye(K))[np.arange(K), np.arange(K)]
     lk = min_cpu(inst, nu, inst.bs)
     return np.where(np.isfinite(lk), inst.g / np.where(np.isfinite(lk), lk, 1.0), 0.0)
 
 
-def _greedy(inst: Instance, order: np.ndarray, choices, target: np.ndarray | None = None,  # type: ignore[no-untyped-def]
-            ) -> tuple[np.ndarray, list[int]]:
-    """Admit tasks in ``order``; task k tries the BSs of ``choices(k)`` in turn and keeps the first that leaves the
+def _greedy(
+    inst: Instance,
+    order: np.ndarray,
+    choices,
+    target: np.ndarray | None = None,  # type: ignore[no-untyped-def]
+) -> tuple[np.ndarray, list[int]]:
+    """Admit tasks in ``order``; task k tries the BSs of ``choices(k)`` in turn and keeps the first that
+    leaves the
     whole slot feasible. Returns the targets and the tasks that failed only because of capacity (10)."""
     target = np.full(inst.K, -1, dtype=np.int64) if target is None else target.copy()
     cap_rejected: list[int] = []
@@ -74,7 +81,7 @@ def _greedy(inst: Instance, order: np.ndarray, choices, target: np.ndarray | Non
 
 
 def olnpo(inst: Instance, opts: SolveOptions) -> MethodOutput:
-    """Only local, no peer offloading [21]: every BS serves only its own devices, highest priority first (D10)."""
+    """Only local, no peer offloading [21]: each BS serves only its own devices, best first (D10)."""
     rho = priority_alone(inst)
     order = np.argsort(-rho, kind="stable")
     order = order[rho[order] > 0]
@@ -83,7 +90,8 @@ def olnpo(inst: Instance, opts: SolveOptions) -> MethodOutput:
 
 
 def lpwpo(inst: Instance, opts: SolveOptions) -> MethodOutput:
-    """Local priority with peer offloading: OLNPO first; a BS that could serve every own task it tried (no own task
+    """Local priority with peer offloading: OLNPO first; a BS that could serve every own task it tried (no
+    own task
     refused for capacity) then helps the others with the tasks they refused for capacity (D11)."""
     rho = priority_alone(inst)
     order = np.argsort(-rho, kind="stable")
@@ -101,7 +109,8 @@ def lpwpo(inst: Instance, opts: SolveOptions) -> MethodOutput:
 
 
 def refine(inst: Instance, proto: np.ndarray) -> np.ndarray:
-    """Algorithm 1 (steps 2-8) on a discrete proto-action ``proto`` (targets; step 1's nearest neighbour, eq. 15,
+    """Algorithm 1 (steps 2-8) on a discrete proto-action ``proto`` (targets; step 1's nearest neighbour,
+    eq. 15,
     is the identity for a discrete input): drop uploads violating (5) (eqs. 16-17), then at every BS drop the
     lowest-priority task (rho = g / l, eq. 18) while (10) fails; l is recomputed after each drop (D12)."""
     target = np.asarray(proto, dtype=np.int64).copy()
@@ -135,7 +144,7 @@ def random_refined(inst: Instance, opts: SolveOptions) -> MethodOutput:
 
 
 def greedy_peer(inst: Instance, opts: SolveOptions) -> MethodOutput:
-    """Global greedy by priority (not in the paper): each task tries its own BS, then the others by spare CPU."""
+    """Global greedy by priority (not in the paper): own BS first, then the others."""
     rho = priority_alone(inst)
     order = np.argsort(-rho, kind="stable")
     order = order[rho[order] > 0]
