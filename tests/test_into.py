@@ -345,3 +345,35 @@ def test_env_reward_is_evaluate() -> None:
     assert np.allclose(e.inst.Q, P.evaluate(inst, dec).values["Q_next_j"])
     with pytest.raises(InvalidInputError, match="action"):
         e.step(np.full(e.K, 9))
+
+
+def test_best_first_and_milp_paths_agree() -> None:
+    """Both certified paths of the slot solver agree, also when capacity (10) binds hard (F = 0.5 GHz)."""
+    for seed in range(4):
+        for F in (5e9, 0.5e9):
+            inst = P.PROBLEM.make_instance("small", seed).replace(F=np.full(3, F))
+            ex = solve("into", inst, "exact", OPTS)
+            mi = solve("into", inst, "sets-milp", OPTS)
+            assert ex.status == mi.status == "optimal", (ex.message, mi.message)
+            assert ex.objective == pytest.approx(mi.objective, rel=1e-6, abs=1e-9)
+
+
+def test_best_first_bound_on_budget_exhaustion() -> None:
+    inst = P.PROBLEM.make_instance("small", 2).replace(F=np.full(3, 0.3e9))
+    fams = [E.cell_sets(inst, i) for i in range(inst.N)]
+    opt = P.evaluate(inst, E.solve_slot_milp(inst, OPTS).decision).objective
+    st, target, bound = E.best_first(inst, fams, deadline=math.inf, max_combos=1)
+    if st == "limit":  # the best combination was not packable: the bound must still be valid
+        assert bound >= opt - 1e-9
+    else:
+        assert P.evaluate(inst, P.decision_from_targets(inst, target)).objective == pytest.approx(opt)
+    st, target, bound = E.best_first(inst, fams, deadline=math.inf)
+    assert st == "optimal" and bound == pytest.approx(opt)
+
+
+def test_pack_oracle() -> None:
+    F = np.array([1.0, 1.0])
+    assert E.pack([np.array([0.6, 0.7]), np.array([0.6, 0.7])], F) is not None  # one on each BS
+    assert E.pack([np.array([0.6, np.inf]), np.array([0.6, np.inf])], F) is None  # both need BS 0
+    assert E.pack([np.array([0.9, 0.9])] * 3, F) is None  # total too large
+    assert E.pack([], F) == []
