@@ -47,6 +47,10 @@ from solvers import MethodSpec
 from solvers.pyomo_backend import Backend, solve_model
 
 GHZ = 1e9
+#: best-first combinations tried before the assignment MILP takes over (when that MILP is not too large)
+MILP_FALLBACK_COMBOS = 20_000
+#: assignment variables above which the MILP fallback is skipped (HiGHS cannot finish such models in time)
+MILP_MAX_ASSIGN_VARS = 150_000
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -375,12 +379,20 @@ def solve_slot(inst: Instance, opts: SolveOptions) -> MethodOutput:
         return MethodOutput(greedy_peer(inst, opts).decision, "time_limit", None, info)
     info["n_sets"] = sum(len(cs.members) for cs in fams)
     info["enum_s"] = time.perf_counter() - t0
-    st, target, bf_bound = best_first(inst, fams, deadline)
+    n_u = sum(len(S) for cs in fams for S in cs.members) * inst.N
+    # a huge assignment MILP is hopeless within the limit: then the best-first search gets all the time
+    budget = MILP_FALLBACK_COMBOS if n_u <= MILP_MAX_ASSIGN_VARS else 10**12
+    st, target, bf_bound = best_first(inst, fams, deadline, max_combos=budget)
     info["best_first_s"] = time.perf_counter() - t0 - info["enum_s"]
     if st == "optimal" and target is not None:
         info["method"] = "best-first"
         return MethodOutput(decision_from_targets(inst, target), "optimal", bf_bound, info)
     left = deadline - time.perf_counter()
+    if n_u > MILP_MAX_ASSIGN_VARS or left <= 0:
+        from solvers.heuristics.into import greedy_peer
+
+        info["timeout"] = "best-first search"
+        return MethodOutput(greedy_peer(inst, opts).decision, "time_limit", bf_bound, info)
     sub = SolveOptions(
         time_limit=None if opts.time_limit is None else max(left, 0.1),
         mip_gap=opts.mip_gap,
