@@ -12,6 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 import pytest
 from into_common import fmt_status, mean, save_png, write_table
@@ -151,6 +152,9 @@ def scaling_writer():  # type: ignore[no-untyped-def]
     ax.axhline(TIME_LIMIT, color="grey", lw=0.8, ls=":")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xticks(list(SCALING_U))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel("devices per BS U (3 BSs)")
     ax.set_ylabel("mean wall time [s]")
     ax.set_title("INTO: time to certify one slot")
