@@ -377,3 +377,20 @@ def test_pack_oracle() -> None:
     assert E.pack([np.array([0.6, np.inf]), np.array([0.6, np.inf])], F) is None  # both need BS 0
     assert E.pack([np.array([0.9, 0.9])] * 3, F) is None  # total too large
     assert E.pack([], F) == []
+
+
+def test_exact_time_limit_is_honest() -> None:
+    inst = P.PROBLEM.make_instance("paper", 0)
+    res = solve("into", inst, "exact", SolveOptions(time_limit=1e-6))
+    assert res.status == "time_limit" and res.feasible, res.message
+    assert res.bound is None or res.bound >= res.objective - 1e-9
+    slots = P.generate_horizon(P.PRESETS["paper"], make_rng(0, "hz"), 3)
+    assert E.clairvoyant(slots, SolveOptions(time_limit=1e-6)).status == "time_limit"
+
+
+@pytest.mark.parametrize("size", ["tiny", "paper"])
+def test_heuristics_feasible_other_sizes(size: str) -> None:
+    inst = P.PROBLEM.make_instance(size, 1)
+    for m in H.METHODS:
+        r = solve("into", inst, m.name, SolveOptions(seed=1))
+        assert r.feasible and r.status == "feasible", (m.name, r.message)

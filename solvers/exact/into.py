@@ -642,12 +642,22 @@ def clairvoyant(slots: list[Instance], opts: SolveOptions, gamma: float = 1.0) -
     K = slots[0].K
     Q0 = slots[0].Q.copy()
     cap = Q0.copy()
+    deadline = math.inf if opts.time_limit is None else t0 + float(opts.time_limit)
     fams = []
-    for inst in slots:
-        fams.append([cell_sets(inst, i, energy_cap=cap) for i in range(inst.N)])
-        cap = cap + inst.e  # the most energy a device can hold at the next slot
+    try:
+        for inst in slots:
+            fams.append([cell_sets(inst, i, energy_cap=cap, deadline=deadline) for i in range(inst.N)])
+            cap = cap + inst.e  # the most energy a device can hold at the next slot
+    except EnumerationTimeout as e:
+        return HorizonResult(
+            float("nan"), [], "time_limit", None, time.perf_counter() - t0, {"timeout": str(e)}
+        )
     weights = [gamma**t for t in range(len(slots))]
-    mr = _solve_extended(slots, fams, Q0, weights, opts)
+    left = None if opts.time_limit is None else max(deadline - time.perf_counter(), 0.1)
+    sub = SolveOptions(
+        time_limit=left, mip_gap=opts.mip_gap, threads=opts.threads, seed=opts.seed, verbose=opts.verbose
+    )
+    mr = _solve_extended(slots, fams, Q0, weights, sub)
     info = {
         "n_sets": mr.n_sets,
         "n_vars": mr.n_vars,
