@@ -703,14 +703,12 @@ METHODS: list[MethodSpec] = [
         solve_slot_milp,
         "admissible uploader sets + assignment MILP (HiGHS) without the best-first search, certified",
         certified=True,
-        in_bench=False,
     ),
     MethodSpec(
         "pyomo-scip",
         "exact",
         solve_pyomo_scip,
-        "literal MINLP of eqs. (2)-(12) solved by SCIP",
+        "literal MINLP of eqs. (2)-(12) solved by SCIP (0.1-1.7 s per small instance)",
         certified=True,
-        in_bench=False,
     ),
 ]
