@@ -147,6 +147,7 @@ def _solve_extended(
     weights: list[float],
     opts: SolveOptions,
     cap_scale: float = 1.0,
+    energy_scale: float = 1.0,
 ) -> MilpResult:
     """max sum_t w_t sum of awards s.t. one set per (slot, cell), every member assigned to one BS, (10) per
     (slot, BS); with ``Q0`` given, the cumulative energy of eq. (6) per device and slot."""
@@ -171,7 +172,7 @@ def _solve_extended(
                     if Q0 is not None:
                         ent = en_entries.setdefault((t, k), ([], []))
                         ent[0].append(j)
-                        ent[1].append(float(cs.energy[s_id][r]))
+                        ent[1].append(float(cs.energy[s_id][r]) * 1e3)  # mJ: better scaled rows
                     ucols = []
                     for b in range(inst.N):
                         lkb = cs.load[s_id][r, b]
@@ -217,7 +218,8 @@ def _solve_extended(
                         c += en_entries[(s, k)][0]
                         v += en_entries[(s, k)][1]
                 if c and (t, k) in en_entries:
-                    add_row(c, v, -np.inf, float(Q0[k] + harvest[k]) * (1 + TOL) + 1e-15)
+                    rhs = float(Q0[k] + harvest[k]) * 1e3
+                    add_row(c, v, -np.inf, rhs * energy_scale if energy_scale < 1 else rhs * (1 + TOL))
             harvest = harvest + slots[t].e
     A = sp.csr_matrix((vals, (rows, cols)), shape=(len(lo), n))
     tl = opts.time_limit
@@ -670,10 +672,23 @@ def clairvoyant(slots: list[Instance], opts: SolveOptions, gamma: float = 1.0) -
     try:
         res = rollout(slots, lambda inst, t: decision_from_targets(inst, plan[t]), gamma)
         status = mr.status
-    except InvalidInputError as e:  # a hair over a tolerance: report the bound honestly without a plan
-        res = HorizonResult(float("nan"), [], "error", None, 0.0)
-        status = "error"
+    except InvalidInputError as e:
+        # HiGHS' feasibility tolerance let a buffer or a BS go over by a hair: re-solve with margins and keep
+        # the first (valid) bound; the status is downgraded below if a gap remains
         info["rollout_error"] = str(e)
+        left = None if opts.time_limit is None else max(deadline - time.perf_counter(), 0.1)
+        sub = SolveOptions(time_limit=left, mip_gap=opts.mip_gap, threads=opts.threads, seed=opts.seed)
+        mr2 = _solve_extended(slots, fams, Q0, weights, sub, cap_scale=1 - 1e-7, energy_scale=1 - 1e-6)
+        try:
+            if mr2.targets is None:
+                raise InvalidInputError("margin re-solve found no plan")
+            plan2 = mr2.targets
+            res = rollout(slots, lambda inst, t: decision_from_targets(inst, plan2[t]), gamma)
+            status = "optimal" if mr2.status == "optimal" else mr2.status
+        except InvalidInputError as e2:
+            res = HorizonResult(float("nan"), [], "error", None, 0.0)
+            status = "error"
+            info["rollout_error_margin"] = str(e2)
     if (
         status == "optimal"
         and mr.bound is not None
