@@ -14,9 +14,7 @@ from mecopt.core import atomic_write_bytes, atomic_write_text, write_json
 RESULTS = Path(__file__).resolve().parent.parent / "results" / "into"
 
 
-def write_table(
-    name: str, title: str, notes: list[str], headers: list[str], rows: list[list[Any]], raw: Any
-) -> None:
+def write_table(name: str, title: str, notes: list[str], headers: list[str], rows: list[list[Any]], raw: Any) -> None:
     """results/into/<name>.md (github table + notes) and <name>.json (raw records)."""
     text = (
         f"# {title}\n\n"

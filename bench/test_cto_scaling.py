@@ -95,9 +95,7 @@ def test_cto_scaling(benchmark) -> None:
             for n in res["tasks"]:
                 for method in ["exact", "exact-milp", "pyomo-scip"]:
                     sel = [
-                        r
-                        for r in recs
-                        if (r["variant"], r["M"], r["tasks"], r["method"]) == (variant, M, n, method)
+                        r for r in recs if (r["variant"], r["M"], r["tasks"], r["method"]) == (variant, M, n, method)
                     ]
                     if not sel:
                         continue
@@ -157,9 +155,7 @@ def test_cto_scaling(benchmark) -> None:
     for ax, variant in zip(axes, ["literal", "normalized"], strict=True):
         for method, mk in [("exact", "o-"), ("exact-milp", "s--"), ("pyomo-scip", "^:")]:
             for n, alpha in zip(res["tasks"], [0.4, 0.7, 1.0], strict=True):
-                pts = [
-                    (row[1], row[4]) for row in rows if row[0] == variant and row[3] == method and row[2] == n
-                ]
+                pts = [(row[1], row[4]) for row in rows if row[0] == variant and row[3] == method and row[2] == n]
                 if pts:
                     xs, ys = zip(*pts, strict=True)
                     ax.plot(xs, ys, mk, alpha=alpha, label=f"{method}, {n} tasks/server")
@@ -214,9 +210,7 @@ def test_cto_fig6_split(benchmark) -> None:
     rows = []
     summary = {}
     for variant in ["literal", "normalized", "aggregate-capacity"]:
-        opt = {
-            r["seed"]: r["objective"] for r in recs if r["variant"] == variant and r["method"] == "optimum"
-        }
+        opt = {r["seed"]: r["objective"] for r in recs if r["variant"] == variant and r["method"] == "optimum"}
         for method in methods:
             sel = [r for r in recs if r["variant"] == variant and r["method"] == method]
             assert all(r["status"] in ("optimal", "feasible") for r in sel), [r["status"] for r in sel]
@@ -237,11 +231,7 @@ def test_cto_fig6_split(benchmark) -> None:
                 ]
             )
             summary[f"{variant}/{method}"] = {"L": L, "E": E}
-    cons = [
-        r["optimum_within_aggregate_capacity"]
-        for r in recs
-        if r["optimum_within_aggregate_capacity"] is not None
-    ]
+    cons = [r["optimum_within_aggregate_capacity"] for r in recs if r["optimum_within_aggregate_capacity"] is not None]
     over = sum(not c for c in cons)
     ratio = float(np.mean([r["E_total_J"] / r["L_total_s"] for r in recs if r["variant"] == "literal"]))
     benchmark.extra_info.update(

@@ -121,8 +121,7 @@ def test_into_horizon(benchmark, horizon_writer, idx: int) -> None:  # type: ign
         }
 
     _records.append(
-        rec("clairvoyant", cv.income, cv.wall_s, cv.status)
-        | {"per_slot": cv.per_slot, "n_sets": cv.info.get("n_sets")}
+        rec("clairvoyant", cv.income, cv.wall_s, cv.status) | {"per_slot": cv.per_slot, "n_sets": cv.info.get("n_sets")}
     )
     _records.append(rec("myopic-exact", my.income, my.wall_s, my.status) | {"per_slot": my.per_slot})
     for m in H.METHODS:

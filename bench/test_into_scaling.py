@@ -77,9 +77,7 @@ def scaling_writer():  # type: ignore[no-untyped-def]
     for q, us in SCALING_SERIES.items():
         for U in us:
             ex = [r for r in _scaling if r["U"] == U and r["q"] == q and r["method"] == "exact"]
-            sc = {
-                r["seed"]: r for r in _scaling if r["U"] == U and r["q"] == q and r["method"] == "pyomo-scip"
-            }
+            sc = {r["seed"]: r for r in _scaling if r["U"] == U and r["q"] == q and r["method"] == "pyomo-scip"}
             if not ex:
                 continue
             diffs = [
@@ -143,8 +141,7 @@ def scaling_writer():  # type: ignore[no-untyped-def]
     for q, us in SCALING_SERIES.items():
         for meth, mk in (("exact", "o-"), ("pyomo-scip", "s--")):
             pts = [
-                (U, [r["wall_s"] for r in _scaling if r["U"] == U and r["q"] == q and r["method"] == meth])
-                for U in us
+                (U, [r["wall_s"] for r in _scaling if r["U"] == U and r["q"] == q and r["method"] == meth]) for U in us
             ]
             pts = [(U, mean(ts)) for U, ts in pts if ts]
             if pts:
@@ -170,9 +167,7 @@ def test_into_scaling(benchmark, scaling_writer, q: float, U: int) -> None:  # t
     seeds = spawn_seeds(0, SCALING_SEEDS, "into", "scaling", U)
     insts = [P.generate(cfg, make_rng(s, "into", "scaling")) for s in seeds]
     opts = SolveOptions(time_limit=TIME_LIMIT)
-    first = benchmark.pedantic(
-        lambda: solve("into", insts[0], "exact", opts, seed=seeds[0]), rounds=1, iterations=1
-    )
+    first = benchmark.pedantic(lambda: solve("into", insts[0], "exact", opts, seed=seeds[0]), rounds=1, iterations=1)
     results = [first] + [
         solve("into", inst, "exact", opts, seed=s) for inst, s in zip(insts[1:], seeds[1:], strict=True)
     ]
@@ -249,13 +244,7 @@ def fig6_writer():  # type: ignore[no-untyped-def]
     for ax, (param, (label, values)) in zip(axes, FIG6_SWEEPS.items(), strict=True):
         for m in methods:
             ys = [
-                mean(
-                    [
-                        r["objective"]
-                        for r in _fig6
-                        if r["param"] == param and r["value"] == v and r["method"] == m
-                    ]
-                )
+                mean([r["objective"] for r in _fig6 if r["param"] == param and r["value"] == v and r["method"] == m])
                 for v in values
             ]
             ax.plot(values, ys, "o-" if m == "exact" else ".--", label=m)

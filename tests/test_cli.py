@@ -33,8 +33,9 @@ def test_problems_and_methods(capsys: pytest.CaptureFixture[str]) -> None:
 def test_generate_solve_evaluate_round_trip(key: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     inst, sol = tmp_path / "i.json", tmp_path / "s.json"
     assert run(capsys, "generate", key, "--size", "tiny", "--seed", "2", "--out", str(inst))[0] == 0
-    rc, out, err = run(capsys, "solve", key, "--instance", str(inst), "--method", "exact", "--time-limit", "60",
-                       "--out", str(sol))
+    rc, out, err = run(
+        capsys, "solve", key, "--instance", str(inst), "--method", "exact", "--time-limit", "60", "--out", str(sol)
+    )
     assert rc == 0, err
     res = json.loads(sol.read_text())
     for field in ("problem", "method", "sense", "objective", "status", "bound", "gap", "wall_time_s", "decision"):
@@ -59,29 +60,47 @@ def test_evaluate_recomputes_and_ignores_solver_number(tmp_path: Path, capsys: p
 
 
 BAD = [
-    ("missing instance file", ["solve", "dtomalb", "--instance", "{tmp}/nope.json", "--out", "{tmp}/s.json"],
-     "not found"),
-    ("malformed JSON", ["evaluate", "dtomalb", "--instance", "{tmp}/garbage.json", "--decision", "{tmp}/d.json"],
-     "not valid JSON"),
-    ("wrong shape", ["evaluate", "dtomalb", "--instance", "{tmp}/i.json", "--decision", "{tmp}/short.json"],
-     "shape"),
+    (
+        "missing instance file",
+        ["solve", "dtomalb", "--instance", "{tmp}/nope.json", "--out", "{tmp}/s.json"],
+        "not found",
+    ),
+    (
+        "malformed JSON",
+        ["evaluate", "dtomalb", "--instance", "{tmp}/garbage.json", "--decision", "{tmp}/d.json"],
+        "not valid JSON",
+    ),
+    ("wrong shape", ["evaluate", "dtomalb", "--instance", "{tmp}/i.json", "--decision", "{tmp}/short.json"], "shape"),
     ("unknown problem", ["methods", "nope"], "unknown problem"),
-    ("unknown method", ["solve", "dtomalb", "--instance", "{tmp}/i.json", "--method", "magic", "--out", "{tmp}/s.json"],
-     "unknown method"),
+    (
+        "unknown method",
+        ["solve", "dtomalb", "--instance", "{tmp}/i.json", "--method", "magic", "--out", "{tmp}/s.json"],
+        "unknown method",
+    ),
     ("unknown size", ["generate", "dtomalb", "--size", "huge", "--out", "{tmp}/x.json"], "unknown size"),
-    ("negative time limit", ["solve", "dtomalb", "--instance", "{tmp}/i.json", "--time-limit", "-1", "--out",
-                             "{tmp}/s.json"], "time-limit"),
+    (
+        "negative time limit",
+        ["solve", "dtomalb", "--instance", "{tmp}/i.json", "--time-limit", "-1", "--out", "{tmp}/s.json"],
+        "time-limit",
+    ),
     ("negative seed", ["generate", "dtomalb", "--seed", "-3", "--out", "{tmp}/x.json"], "seed"),
-    ("NaN in instance", ["evaluate", "dtomalb", "--instance", "{tmp}/nan.json", "--decision", "{tmp}/d.json"],
-     "finite"),
-    ("instance of another problem", ["evaluate", "dtomalb", "--instance", "{tmp}/other.json", "--decision",
-                                     "{tmp}/d.json"], "problem"),
+    (
+        "NaN in instance",
+        ["evaluate", "dtomalb", "--instance", "{tmp}/nan.json", "--decision", "{tmp}/d.json"],
+        "finite",
+    ),
+    (
+        "instance of another problem",
+        ["evaluate", "dtomalb", "--instance", "{tmp}/other.json", "--decision", "{tmp}/d.json"],
+        "problem",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("what", "argv", "needle"), BAD, ids=[b[0] for b in BAD])
-def test_bad_input_one_line_error(what: str, argv: list[str], needle: str, tmp_path: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_one_line_error(
+    what: str, argv: list[str], needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     inst = tmp_path / "i.json"
     run(capsys, "generate", "dtomalb", "--size", "tiny", "--seed", "0", "--out", str(inst))
     data = json.loads(inst.read_text())

@@ -156,9 +156,7 @@ def test_aggregate_capacity_violation_named() -> None:
 
 def test_no_task_server_action_must_be_zero() -> None:
     inst = hand_instance(D=[8e9, 0.0], F=[8e8, 0.0])
-    m = cto.evaluate(
-        inst, hand_decision(target=[2, 1], a=[0.5, 0.5], d_remote=[20e9, 20e9], b=[0.4e9, 0.4e9])
-    )
+    m = cto.evaluate(inst, hand_decision(target=[2, 1], a=[0.5, 0.5], d_remote=[20e9, 20e9], b=[0.4e9, 0.4e9]))
     assert any("no task" in v for v in m.violations)
 
 
@@ -213,9 +211,7 @@ def test_google_loader_reads_task_events(tmp_path) -> None:
 # ------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("variant", ["literal", "normalized"])
 def test_exact_matches_brute_force(variant: str) -> None:
-    seeds = (
-        [("tiny", s) for s in range(30)] + [("small", s) for s in range(8)] + [("m4", s) for s in range(2)]
-    )
+    seeds = [("tiny", s) for s in range(30)] + [("small", s) for s in range(8)] + [("m4", s) for s in range(2)]
     for size, s in seeds:
         inst = P.make_instance(size, s, variant)
         bv, _ = ex.brute_force(inst)
@@ -448,9 +444,7 @@ def _random_decisions(inst: cto.Instance, rng: np.random.Generator, Q: int) -> t
     b = np.where(T > 0, k * sh[2] * inst.B_rem[np.arange(M), n], 0.0)
     if inst.capacity == "aggregate":
         onehot = T[:, :, None] == np.arange(1, M + 1)
-        used = np.where((1 - A) * inst.D > 0, d_loc, 0.0) + np.where(onehot, d_rem[:, :, None], 0.0).sum(
-            axis=1
-        )
+        used = np.where((1 - A) * inst.D > 0, d_loc, 0.0) + np.where(onehot, d_rem[:, :, None], 0.0).sum(axis=1)
         f = np.minimum(1.0, inst.C_rem / np.maximum(used, 1e-30) * (1 - 1e-12))  # (Q, s)
         d_loc = d_loc * f
         d_rem = d_rem * np.take_along_axis(f, n, axis=1)

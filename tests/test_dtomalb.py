@@ -16,8 +16,20 @@ SPEC = get_problem("dtomalb")
 
 def hand_instance(**kw: object) -> D.Instance:
     """N=2, M=2 with rates of exactly 1 bit/s (W/N = 1 Hz, p g / (W/N N0) = 1)."""
-    base = dict(N=2, M=2, L=[2.0, 4.0], C=[6.0, 3.0], f_local=[1.0, 1.0], f=[3.0, 1.0], p=[1.0, 1.0],
-                g=[1.0, 1.0], backlog=[0.0, 0.0], W=2.0, N0=1.0, mu=4.0)
+    base = dict(
+        N=2,
+        M=2,
+        L=[2.0, 4.0],
+        C=[6.0, 3.0],
+        f_local=[1.0, 1.0],
+        f=[3.0, 1.0],
+        p=[1.0, 1.0],
+        g=[1.0, 1.0],
+        backlog=[0.0, 0.0],
+        W=2.0,
+        N0=1.0,
+        mu=4.0,
+    )
     base.update(kw)
     return D.Instance(**base)
 
@@ -77,6 +89,38 @@ def test_milp_equals_brute_force_literal(seed: int) -> None:
     assert ex.status == "optimal" and bf.status == "optimal"
     assert ex.objective == pytest.approx(bf.objective, rel=1e-9)
     assert ex.bound <= bf.objective * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("seed", range(15))
+def test_milp_equals_brute_force(seed: int) -> None:
+    inst = SPEC.make_instance("tiny", 300 + seed)
+    opts = SolveOptions(time_limit=60, mip_gap=1e-10)
+    mi = solve("dtomalb", inst, "milp", opts)
+    bf = solve("dtomalb", inst, "brute-force", opts)
+    assert mi.status == "optimal"
+    assert mi.objective == pytest.approx(bf.objective, rel=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_dp_with_queue_inversions_stays_exact(seed: int) -> None:
+    """Slow forwarding makes server 1's queue order differ from the others' (the DP value is then only a bound
+    and the MILP settles the rest): exact must still equal brute force."""
+    from solvers.exact.dtomalb import _count_dp
+
+    inst = SPEC.make_instance("tiny", 400 + seed).replace(mu=2e6)
+    lb_sum, _, dp_exact, done = _count_dp(inst, None, np.inf, None)
+    bf = solve("dtomalb", inst, "brute-force")
+    assert done and lb_sum / inst.N <= bf.objective * (1 + 1e-12)  # a valid bound either way
+    ex = solve("dtomalb", inst, "exact", SolveOptions(time_limit=60, mip_gap=1e-10))
+    assert ex.status == "optimal"
+    assert ex.objective == pytest.approx(bf.objective, rel=1e-9)
+
+
+def test_some_instances_have_inversions() -> None:
+    from solvers.exact.dtomalb import _count_dp
+
+    flags = [_count_dp(SPEC.make_instance("tiny", 400 + s).replace(mu=2e6), None, np.inf, None)[2] for s in range(10)]
+    assert not all(flags), "the inversion test above would not exercise the fallback"
 
 
 @pytest.mark.parametrize("variant", ["lb", "split-offloaders", "index-order"])
@@ -165,8 +209,10 @@ def test_bad_decisions() -> None:
 # -------------------------------------------------------------------------------------------------------------
 def test_heuristics_behave() -> None:
     inst = SPEC.make_instance("paper", 4)
-    res = {m: solve("dtomalb", inst, m, SolveOptions(seed=1)) for m in
-           ["all-local", "all-server-1", "fastest", "random", "selfish", "lb-greedy"]}
+    res = {
+        m: solve("dtomalb", inst, m, SolveOptions(seed=1))
+        for m in ["all-local", "all-server-1", "fastest", "random", "selfish", "lb-greedy"]
+    }
     assert all(r.feasible for r in res.values())
     assert res["all-local"].metrics["n_local"] == inst.N
     assert res["fastest"].metrics["n_per_server"][int(np.argmax(inst.f))] == inst.N

@@ -302,9 +302,7 @@ def test_clairvoyant_bounds_causal_policies() -> None:
         r = E.rollout(slots, lambda inst, t, m=m: m.fn(inst, SolveOptions(seed=t)).decision)
         assert r.income <= cv.bound + 1e-9
     # slot 0 of the myopic policy is the slot optimum
-    assert my.per_slot[0] == pytest.approx(
-        P.evaluate(slots[0], E.solve_slot(slots[0], OPTS).decision).objective
-    )
+    assert my.per_slot[0] == pytest.approx(P.evaluate(slots[0], E.solve_slot(slots[0], OPTS).decision).objective)
 
 
 # ------------------------------------------------------------------------------------------------ environment

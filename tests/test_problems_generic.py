@@ -68,8 +68,11 @@ def test_heuristics_feasible_and_exact_certifies_tiny(key: str) -> None:
         r = solve(key, inst, name, opts, seed=3)
         assert r.feasible, f"{name}: {r.message}"
         # no heuristic beats a certified optimum
-        better = r.objective < exact.bound - 1e-9 * abs(exact.bound) if spec.sense == "min" else (
-            r.objective > exact.bound + 1e-9 * abs(exact.bound))
+        better = (
+            r.objective < exact.bound - 1e-9 * abs(exact.bound)
+            if spec.sense == "min"
+            else (r.objective > exact.bound + 1e-9 * abs(exact.bound))
+        )
         assert not better, f"{name} beats the certified bound: {r.objective} vs {exact.bound}"
         assert relative_gap(r.objective, exact.bound, spec.sense) is not None
         assert np.isfinite(r.objective)

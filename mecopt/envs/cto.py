@@ -55,9 +55,7 @@ class CTOEnv(gym.Env):
         if variant not in VARIANTS:
             raise InvalidInputError(f"cto env: unknown variant {variant!r}; choose from {sorted(VARIANTS)}")
         if episode_slots < 1 or window < 1 or not 1 <= n_min <= window or not 0 < min_remaining <= 1:
-            raise InvalidInputError(
-                "cto env: need episode_slots >= 1, 1 <= n_min <= window, 0 < min_remaining <= 1"
-            )
+            raise InvalidInputError("cto env: need episode_slots >= 1, 1 <= n_min <= window, 0 < min_remaining <= 1")
         self.cfg = cfg or PRESETS["small"]
         self.variant = dict(VARIANTS[variant])
         self.episode_slots = episode_slots
@@ -75,9 +73,7 @@ class CTOEnv(gym.Env):
         np.fill_diagonal(self._bw, 0.0)
 
     # -- episode ---------------------------------------------------------------------------------------------
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict]:
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         rng = self.np_random
         cfg = self.cfg
@@ -144,9 +140,7 @@ class CTOEnv(gym.Env):
         with np.errstate(divide="ignore", invalid="ignore"):
             b = np.where(self._bw > 0, inst.B_rem / np.where(self._bw > 0, self._bw, 1.0), 0.0)
         return (
-            np.concatenate(
-                [inst.C_rem / inst.C_cap, b.ravel(), inst.D / self.cycles_scale, inst.F / self.bits_scale]
-            )
+            np.concatenate([inst.C_rem / inst.C_cap, b.ravel(), inst.D / self.cycles_scale, inst.F / self.bits_scale])
             .clip(0.0, OBS_HIGH)
             .astype(np.float32)
         )
@@ -169,9 +163,7 @@ class CTOEnv(gym.Env):
         share = np.maximum(act[:, 2:], MIN_SHARE)
         d_loc = k * share[:, 0] * inst.C_rem  # eq. (12): kappa a_mct C
         d_rem = np.where(target > 0, k * share[:, 1] * inst.C_rem[n], 0.0)
-        b = np.where(
-            target > 0, k * share[:, 2] * inst.B_rem[np.arange(M), n], 0.0
-        )  # eq. (12): kappa a_mkt B
+        b = np.where(target > 0, k * share[:, 2] * inst.B_rem[np.arange(M), n], 0.0)  # eq. (12): kappa a_mkt B
         if inst.capacity == "aggregate":
             for s in range(M):
                 into = target == s + 1

@@ -98,9 +98,7 @@ class IntoEnv(gym.Env):
     def targets_from_action(self, action: np.ndarray) -> np.ndarray:
         a = np.asarray(action, dtype=np.int64)
         if a.shape != (self.K,) or np.any(a < 0) or np.any(a > self.N):
-            raise InvalidInputError(
-                f"into env: action must have shape ({self.K},) with values in 0..{self.N}"
-            )
+            raise InvalidInputError(f"into env: action must have shape ({self.K},) with values in 0..{self.N}")
         return a - 1
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:

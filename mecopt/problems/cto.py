@@ -59,18 +59,12 @@ class Instance(Record):
         ("M", "M"),
         ge=0,
     )
-    eta_db: float = scalar(
-        "signal-to-noise ratio eta of the fibre links, eq. (1) (Table I)", "dB", default=10.0
-    )
+    eta_db: float = scalar("signal-to-noise ratio eta of the fibre links, eq. (1) (Table I)", "dB", default=10.0)
     kappa: float = scalar("limit factor kappa of eq. (12) (Table I)", "", gt=0, le=1, default=0.4)
     P_min: float = scalar("server power at zero load P_min, eq. (5) (Section IV)", "W", ge=0, default=176.0)
     P_max: float = scalar("server power at full load P_max, eq. (5) (Section IV)", "W", ge=0, default=396.0)
-    lam: float = scalar(
-        "latency weight lambda, eqs. (8a)-(8b) (Table I; unit: see D1)", "1/s", gt=0, lt=1, default=0.5
-    )
-    rho: float = scalar(
-        "energy weight rho, eqs. (8a)-(8b) (Table I; unit: see D1)", "1/J", gt=0, lt=1, default=0.5
-    )
+    lam: float = scalar("latency weight lambda, eqs. (8a)-(8b) (Table I; unit: see D1)", "1/s", gt=0, lt=1, default=0.5)
+    rho: float = scalar("energy weight rho, eqs. (8a)-(8b) (Table I; unit: see D1)", "1/J", gt=0, lt=1, default=0.5)
     cost_units: str = choice(
         "eq. (8a) units (D1): 'raw' = lambda*L_total[s] + rho*E_total[J] (literal); 'normalized' = "
         "lambda*L_total/L_ref + rho*E_total/E_ref with L_ref, E_ref of local-only full allocation",
@@ -101,23 +95,17 @@ class Instance(Record):
                 f"{self.lam!r} + {self.rho!r} = {self.lam + self.rho!r}"
             )
         if self.P_max < self.P_min:
-            raise InvalidInputError(
-                f"{where}.P_max: eq. (5) needs P_max >= P_min, got {self.P_max} < {self.P_min}"
-            )
+            raise InvalidInputError(f"{where}.P_max: eq. (5) needs P_max >= P_min, got {self.P_max} < {self.P_min}")
         if np.any(self.C_rem > self.C_cap * (1 + TOL)):
             m = int(np.flatnonzero(self.C_rem > self.C_cap * (1 + TOL))[0])
-            raise InvalidInputError(
-                f"{where}.C_rem: remaining resources exceed the capacity at server {m + 1}"
-            )
+            raise InvalidInputError(f"{where}.C_rem: remaining resources exceed the capacity at server {m + 1}")
         if np.any(np.diag(self.B_rem) != 0):
             raise InvalidInputError(f"{where}.B_rem: diagonal must be 0 (no link from a server to itself)")
         if np.any((self.D > 0) != (self.F > 0)):
             m = int(np.flatnonzero((self.D > 0) != (self.F > 0))[0])
             raise InvalidInputError(f"{where}.D/F: server {m + 1} has D > 0 xor F > 0 (tasks have both)")
         if not np.any(self.D > 0):
-            raise InvalidInputError(
-                f"{where}.D: no server has a task in this slot (the paper skips such slots)"
-            )
+            raise InvalidInputError(f"{where}.D: no server has a task in this slot (the paper skips such slots)")
 
     @property
     def spectral_eff(self) -> float:
@@ -143,9 +131,7 @@ class Decision(Record):
     d_remote: np.ndarray = array(
         "computing allocated at the target n to m's offloaded share d_nt, eqs. (4), (12)", "Hz", ("*",), ge=0
     )
-    b: np.ndarray = array(
-        "bandwidth b_mnt allocated on the link m -> target, eqs. (1), (12)", "Hz", ("*",), ge=0
-    )
+    b: np.ndarray = array("bandwidth b_mnt allocated on the link m -> target, eqs. (1), (12)", "Hz", ("*",), ge=0)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -210,9 +196,7 @@ def reference_costs(inst: Instance) -> tuple[float, float]:
     """L_ref, E_ref: latency and energy of local-only processing with full allocation kappa*C_rem (D1)."""
     M = inst.M
     z = np.zeros((1, M))
-    L_m, _, _, E_s, _ = costs_raw(
-        inst, np.zeros((1, M), dtype=np.int64), z, inst.kappa * inst.C_rem[None, :], z, z
-    )
+    L_m, _, _, E_s, _ = costs_raw(inst, np.zeros((1, M), dtype=np.int64), z, inst.kappa * inst.C_rem[None, :], z, z)
     return float(L_m.sum()), float(E_s.sum())
 
 
@@ -295,9 +279,7 @@ def check_feasible(inst: Instance, dec: Decision) -> list[str]:
             if a > 0.0 and t > 0 and dec.d_remote[m] <= 0:
                 v.append(f"eq. (4): server {s} offloads a = {a:.6g} with d_remote = 0 (infinite latency)")
             if a > 0.0 and t > 0 and dec.b[m] <= 0:
-                v.append(
-                    f"eqs. (1)-(2): server {s} offloads a = {a:.6g} with bandwidth b = 0 (infinite latency)"
-                )
+                v.append(f"eqs. (1)-(2): server {s} offloads a = {a:.6g} with bandwidth b = 0 (infinite latency)")
     if inst.capacity == "aggregate" and not v:
         tgt = dec.target
         a = np.where(tgt > 0, dec.a, 0.0)
@@ -420,9 +402,7 @@ def _draw_slot(cfg: Config, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
         if slots.size:
             t = int(rng.choice(slots))
             return sw.D[t], sw.F[t]
-    raise InvalidInputError(
-        f"{KEY}: no active slot found in 50 synthetic traces (M={M}, horizon {cfg.horizon_s})"
-    )
+    raise InvalidInputError(f"{KEY}: no active slot found in 50 synthetic traces (M={M}, horizon {cfg.horizon_s})")
 
 
 def generate(cfg: Config, rng: np.random.Generator) -> Instance:

@@ -70,15 +70,11 @@ def _pareto(rng: np.random.Generator, mean: float, shape: float) -> float:
     return float(xm * (1.0 + rng.pareto(shape)))
 
 
-def synthetic_trace(
-    M: int, horizon_s: float, rng: np.random.Generator, params: TraceParams | None = None
-) -> Trace:
+def synthetic_trace(M: int, horizon_s: float, rng: np.random.Generator, params: TraceParams | None = None) -> Trace:
     """Seeded bursty, heavy-tailed, per-server asynchronous arrivals over [0, horizon_s) (D9)."""
     p = params or TraceParams()
     if M < 1 or not np.isfinite(horizon_s) or horizon_s <= 0:
-        raise InvalidInputError(
-            f"cto: synthetic_trace needs M >= 1 and horizon_s > 0, got M={M}, {horizon_s}"
-        )
+        raise InvalidInputError(f"cto: synthetic_trace needs M >= 1 and horizon_s > 0, got M={M}, {horizon_s}")
     times: list[np.ndarray] = []
     cpus: list[np.ndarray] = []
     mu_cpu = np.log(p.cpu_median)
@@ -130,9 +126,7 @@ def load_google_task_events(path: str | Path, M: int, *, max_rows: int | None = 
         if not row:
             continue
         if len(row) <= COL_CPU:
-            raise InvalidInputError(
-                f"cto: {path} line {i + 1}: task_events rows have 13 columns, got {len(row)}"
-            )
+            raise InvalidInputError(f"cto: {path} line {i + 1}: task_events rows have 13 columns, got {len(row)}")
         try:
             if int(row[COL_EVENT]) != EVENT_SUBMIT or row[COL_CPU].strip() == "":
                 continue

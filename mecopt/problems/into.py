@@ -66,19 +66,13 @@ class Instance(Record):
         ("N", "N"),
         ge=0,
     )
-    B: float = scalar(
-        "wireless channel bandwidth B (shared by a cell, orthogonal across cells), eq. (2)", "Hz", gt=0
-    )
+    B: float = scalar("wireless channel bandwidth B (shared by a cell, orthogonal across cells), eq. (2)", "Hz", gt=0)
     N0: float = scalar("noise power spectral density N_0, eq. (2) (D5)", "W/Hz", gt=0)
-    tau: float = scalar(
-        "slot length tau; every delta must be <= tau (Section III-A, D3)", "s", gt=0, default=2.0
-    )
+    tau: float = scalar("slot length tau; every delta must be <= tau (Section III-A, D3)", "s", gt=0, default=2.0)
 
     def validate(self) -> None:
         if np.any(self.bs >= self.N):
-            raise InvalidInputError(
-                f"{KEY}: Instance.bs: every value must be < N={self.N}, got {int(self.bs.max())}"
-            )
+            raise InvalidInputError(f"{KEY}: Instance.bs: every value must be < N={self.N}, got {int(self.bs.max())}")
         if np.any(self.delta > self.tau * (1 + TOL)):
             raise InvalidInputError(
                 f"{KEY}: Instance.delta: deadlines must not exceed the slot length "
@@ -97,9 +91,7 @@ class Decision(Record):
     """The action a(t) of Section III-B: x (C1), y (C2-C3), f (C4, eq. 10)."""
 
     problem_key = KEY
-    x: np.ndarray = array(
-        "offloading decision x_ij(t) in {0,1} (C1); 0 = discarded", "", ("*",), integer=True
-    )
+    x: np.ndarray = array("offloading decision x_ij(t) in {0,1} (C1); 0 = discarded", "", ("*",), integer=True)
     y: np.ndarray = array(
         "peer-offloading decision y_ij^{i'}(t) in {0,1}, eq. (7) (C2); y[k, i'] = 1: task k "
         "runs on BS i' (own BS included)",
@@ -107,9 +99,7 @@ class Decision(Record):
         ("*", "*"),
         integer=True,
     )
-    f: np.ndarray = array(
-        "CPU frequency f_ij^{i'}(t) BS i' allocates to task k, eqs. (9)-(10) (C4)", "Hz", ("*", "*")
-    )
+    f: np.ndarray = array("CPU frequency f_ij^{i'}(t) BS i' allocates to task k, eqs. (9)-(10) (C4)", "Hz", ("*", "*"))
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -217,10 +207,7 @@ def check_feasible(inst: Instance, dec: Decision) -> list[str]:
     link = inst.C[inst.bs] > 0
     link[np.arange(inst.K), inst.bs] = True
     for k, b in zip(*np.nonzero((y == 1) & ~link), strict=True):
-        out.append(
-            f"eq. (8): task {k} peer-offloaded from BS {int(inst.bs[k])} to BS {b} without a wired link "
-            f"(C = 0)"
-        )
+        out.append(f"eq. (8): task {k} peer-offloaded from BS {int(inst.bs[k])} to BS {b} without a wired link (C = 0)")
     load = np.where(f > 0, f, 0.0).sum(axis=0)
     for b in np.flatnonzero(load > inst.F * (1 + TOL)):
         out.append(f"eq. (10): BS {b} allocates {load[b]:.6g} Hz > F_{b} = {inst.F[b]:.6g} Hz")
@@ -252,9 +239,7 @@ def evaluate(inst: Instance, dec: Decision) -> Metrics:
             "n_offloaded": int(dec.x.sum()),
             "n_on_time": int(on.sum()),
             "n_missed": int(dec.x.sum() - on.sum()),
-            "n_peer_offloaded": int(
-                sum(dec.y[k, b] for k in range(inst.K) for b in range(inst.N) if b != inst.bs[k])
-            ),
+            "n_peer_offloaded": int(sum(dec.y[k, b] for k in range(inst.K) for b in range(inst.N) if b != inst.bs[k])),
             "cpu_load_hz": dec.f.sum(axis=0).tolist(),
             "energy_used_j": res.energy[0].tolist(),
             "Q_next_j": next_energy(inst, res.energy[0]).tolist(),

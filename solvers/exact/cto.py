@@ -98,9 +98,7 @@ class PairLP:
 
         M = inst.M
         self.inst = inst
-        self.pairs = [
-            (m, n) for m in range(M) for n in range(M) if m != n and inst.D[m] > 0 and inst.B_rem[m, n] > 0
-        ]
+        self.pairs = [(m, n) for m in range(M) for n in range(M) if m != n and inst.D[m] > 0 and inst.B_rem[m, n] > 0]
         P = len(self.pairs)
         self.P = P
         nv = P + 2 * M
@@ -216,9 +214,7 @@ class PairLP:
             if target[m] > 0:
                 a[m] = min(1.0, max(0.0, float(x[self.index[m, int(target[m]) - 1]])))
         inst = self.inst
-        val = float(
-            evaluate_batch(inst, target[None], a[None], *[v[None] for v in full_allocation(inst, target)])[0]
-        )
+        val = float(evaluate_batch(inst, target[None], a[None], *[v[None] for v in full_allocation(inst, target)])[0])
         return LPResult(a, val, min(bound, val))
 
 
@@ -290,23 +286,17 @@ def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
             continue
         split = [m for m in range(inst.M) if m not in fixed and np.count_nonzero(r.r[m] > 1e-12) > 1]
         if not split:
-            target = np.array(
-                [int(np.argmax(r.r[m])) + 1 if r.r[m].max() > 1e-12 else 0 for m in range(inst.M)]
-            )
+            target = np.array([int(np.argmax(r.r[m])) + 1 if r.r[m].max() > 1e-12 else 0 for m in range(inst.M)])
             a = np.array([float(r.r[m].max()) for m in range(inst.M)])
             val = float(
-                evaluate_batch(
-                    inst, target[None], a[None], *[v[None] for v in full_allocation(inst, target)]
-                )[0]
+                evaluate_batch(inst, target[None], a[None], *[v[None] for v in full_allocation(inst, target)])[0]
             )
             closed_bound = min(closed_bound, r.bound)
             if val < best_val:
                 best_val, best_dec = val, (target, a)
             continue
         if best_dec is None:  # incumbent by rounding: every server takes its largest link
-            target = np.array(
-                [int(np.argmax(r.r[m])) + 1 if r.r[m].max() > 1e-12 else 0 for m in range(inst.M)]
-            )
+            target = np.array([int(np.argmax(r.r[m])) + 1 if r.r[m].max() > 1e-12 else 0 for m in range(inst.M)])
             rr = lp.solve(target)
             n_lp += 1
             best_val, best_dec = rr.value, (target, rr.a)
@@ -439,9 +429,7 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
     mdl.r = pyo.Var(mdl.P, bounds=(0.0, 1.0), doc="eqs. (8e), (12): a_mdt when n is the target")
     mdl.d_loc = pyo.Var(mdl.S, bounds=lambda m, s: (0.0, k * C[s]), doc="eqs. (3), (8c), (12): d_mt [GHz]")
     mdl.d_rem = pyo.Var(mdl.P, bounds=lambda m, s, n: (0.0, k * C[n]), doc="eqs. (4), (8c), (12): d_nt [GHz]")
-    mdl.bw = pyo.Var(
-        mdl.P, bounds=lambda m, s, n: (0.0, k * B[s, n]), doc="eqs. (1), (8d), (12): b_mnt [GHz]"
-    )
+    mdl.bw = pyo.Var(mdl.P, bounds=lambda m, s, n: (0.0, k * B[s, n]), doc="eqs. (1), (8d), (12): b_mnt [GHz]")
     mdl.t_loc = pyo.Var(mdl.S, bounds=(0.0, tmax), doc="eq. (3): L^compu_mt [s]")
     mdl.t_rem = pyo.Var(mdl.P, bounds=(0.0, tmax), doc="eq. (4): L^compu_mnt [s]")
     mdl.t_tr = pyo.Var(mdl.P, bounds=(0.0, tmax), doc="eq. (2): L^trans_mnt [s]")
@@ -529,9 +517,7 @@ def solve_scip(inst: Instance, opts: SolveOptions) -> MethodOutput:
             b[m] = _val(mdl.bw[m, n]) * GIGA
     d_loc = np.array([_val(mdl.d_loc[s]) * GIGA for s in range(M)])
     dec = repair(inst, target, a, d_loc, d_rem, b)
-    return MethodOutput(
-        dec, out.status, out.bound, {"message": out.solver_message, "scip_objective": out.objective}
-    )
+    return MethodOutput(dec, out.status, out.bound, {"message": out.solver_message, "scip_objective": out.objective})
 
 
 #: Ratios within this of 0 or 1 are snapped (SCIP's feasibility tolerance leaves 1e-9 crumbs).

@@ -1,15 +1,22 @@
 """Exact solvers for DTOMALB (one slot).
 
-* ``exact``: P1 (eq. 12) as a MILP, solved by HiGHS through Pyomo. The FCFS wait of eq. (8) makes the objective
+* ``exact``: the structure-exploiting method. Charging each FCFS pair (eq. 8) to the earlier task, a task placed at
+  server m costs its own delay plus C_n/f_m for every task *behind* it there; taking users from the last to the first
+  in the queue order, the cost-to-go depends only on the per-server counts of tasks already placed. A dynamic program
+  over count vectors (pruned by an incumbent and a lower bound) is exact when the servers' queue orders agree, and a
+  valid bound otherwise (server 1 sees arrivals without the forwarding time: "inverted" pairs are charged the smaller
+  work); then the MILP settles the instance. For 'delay+lb' it runs the MILP.
+* ``milp``: P1 (eq. 12) as a MILP, solved by HiGHS through Pyomo. The FCFS wait of eq. (8) makes the objective
   quadratic in the binaries (a task waits for the work of the earlier tasks *at the same server*); it is linearized
   exactly with one continuous z_{i,n,m} >= a_{i,m} + a_{n,m} - 1, z >= 0 per ordered pair at a server (exact because
   the objective coefficients are positive and minimized). The LP relaxation of that is weak, so the model adds valid
   convex-envelope cuts on each server's total wait (see :func:`_wait_cuts`). With the load-balancing objective
-  ('delay+lb') the w2·var(LD) term (eq. 19) is a convex quadratic: that model goes to SCIP.
+  ('delay+lb') the convex w2·var(LD) term (eq. 19) is outer-approximated by tangent planes (still a MILP).
+* ``pyomo-scip``: the same model on SCIP with var(LD) kept quadratic (the generic yardstick).
 * ``brute-force``: enumerates all (M+1)^N decisions with the vectorized evaluator (the independent cross-check).
 
-With ``bandwidth_split='offloaders'`` the rates of eq. (5) depend on the number K of offloading users; the exact
-method then solves one MILP per K (with sum of offloads = K) and combines incumbents and bounds.
+With ``bandwidth_split='offloaders'`` the rates of eq. (5) depend on the number K of offloading users; both exact
+methods then solve one subproblem per K (with sum of offloads = K) and combine incumbents and bounds.
 """
 
 from __future__ import annotations
@@ -75,10 +82,10 @@ def build_model(
 
     ``K`` fixes the number of offloading users (needed with ``bandwidth_split='offloaders'``, optional otherwise).
     With ``outer_approx`` the convex var(LD) term is replaced by an epigraph variable ``theta`` whose tangent cuts
-    (``m.var_cuts``) are added by :func:`solve_exact` (a MILP at every step, so HiGHS solves it).
+    (``m.var_cuts``) are added by :func:`solve_milp` (a MILP at every step, so HiGHS solves it).
     """
     if inst.bandwidth_split == "offloaders" and K is None:
-        raise SolverError("dtomalb: bandwidth_split='offloaders' needs a fixed K (use solve_exact)")
+        raise SolverError("dtomalb: bandwidth_split='offloaders' needs a fixed K (use solve_milp)")
     d = _data(inst, K)
     cost, comp, ahead = d["cost"], d["comp"], d["ahead"]
     N, M = inst.N, inst.M
@@ -218,7 +225,7 @@ def _solve_one(
             return "time_limit", bound, best_dec, it
 
 
-def solve_exact(inst: Instance, opts: SolveOptions, backend: Backend = Backend.HIGHS) -> MethodOutput:
+def solve_milp(inst: Instance, opts: SolveOptions, backend: Backend = Backend.HIGHS) -> MethodOutput:
     """Certified optimum of one slot: HiGHS MILP (outer approximation of var(LD) for 'delay+lb')."""
     Ks: list[int | None] = [None] if inst.bandwidth_split == "all" else list(range(inst.N + 1))
     t0 = time.perf_counter()
@@ -250,7 +257,7 @@ def solve_exact(inst: Instance, opts: SolveOptions, backend: Backend = Backend.H
 
 def solve_scip(inst: Instance, opts: SolveOptions) -> MethodOutput:
     """The same model solved by SCIP through Pyomo (var(LD) kept as a quadratic): the generic yardstick."""
-    return solve_exact(inst, opts, Backend.SCIP)
+    return solve_milp(inst, opts, Backend.SCIP)
 
 
 def all_decisions(N: int, M: int) -> np.ndarray:
@@ -275,12 +282,159 @@ def solve_brute_force(inst: Instance, opts: SolveOptions) -> MethodOutput:
     return MethodOutput(Decision(a=best_a), "optimal", best_obj, {"evaluated": total})
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# Structured exact method: dynamic programming over per-server queue counts
+# ----------------------------------------------------------------------------------------------------------------
+def _dp_orders(inst: Instance, K: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """(processing order, cost matrix (N, M+1) without waits, per-user server-1 wait coefficient C~_i,
+    whether server 1's queue order equals the processing order)."""
+    d = _data(inst, K)
+    N = inst.N
+    share = float(inst.N) if inst.bandwidth_split == "all" else float(max(K or 1, 1))
+    t_up = inst.L / upload_rate(inst, np.array([share]))[0]
+    if inst.queue_order == "arrival":
+        key1, key2 = t_up, t_up + inst.L / inst.mu  # arrival at server 1 / at servers 2..M (D2)
+    else:
+        key1 = key2 = np.arange(N, dtype=float)
+    idx = np.arange(N)
+    order2 = np.lexsort((idx, key2))  # queue order of servers 2..M (ties by index, as in `delays`)
+    pos1 = np.empty(N, dtype=int)
+    pos1[np.lexsort((idx, key1))] = idx  # position in server 1's queue
+    pos2 = np.empty(N, dtype=int)
+    pos2[order2] = idx
+    # server-1 pairs whose order differs from the processing order ("inversions"): charge each pair the smaller
+    # work so the DP value stays a lower bound (D2); exact when there is none.
+    inverted = (pos2[:, None] < pos2[None, :]) & (pos1[:, None] > pos1[None, :])  # [i, n]: i first in 2, n in 1
+    c_tilde = np.where(inverted, inst.C[None, :], np.inf).min(axis=1)
+    c_tilde = np.minimum(inst.C, c_tilde)
+    return order2, d["cost"], c_tilde, not bool(inverted.any())
+
+
+def _count_dp(
+    inst: Instance, K: int | None, upper: float, deadline: float | None
+) -> tuple[float, np.ndarray | None, bool, bool]:
+    """Minimise the delay sum exactly over decisions, by DP on the number of tasks queued behind.
+
+    Users are taken from the last to the first in the queue order. A user placed at server m with c_m tasks
+    already placed there (all of them behind it in the queue) costs const_nm + C_n (c_m + 1) / f_m: its own
+    upload/forwarding/backlog/computation plus the wait it causes to the c_m tasks behind it (eq. 8 summed per
+    pair, each pair charged to the earlier task). So the state is the vector of counts, not the set of tasks.
+    States whose cost plus a lower bound on the users still to place exceeds ``upper`` are pruned.
+
+    Returns (lower bound on sum of delays, best decision found or None, exact flag, finished flag).
+    """
+    N, M = inst.N, inst.M
+    order, cost, c_tilde, exact = _dp_orders(inst, K)
+    base = (N + 1) ** np.arange(M, dtype=np.int64)
+    inv_f = 1.0 / inst.f
+    # rest[j]: lower bound on the cost of users order[0..j-1] (the ones still to place): each at least its
+    # cheapest target without any wait (cost holds upload, forwarding, backlog and own computation)
+    rest = np.concatenate([[0.0], np.cumsum(cost.min(axis=1)[order])])
+    keys = np.zeros(1, dtype=np.int64)
+    vals = np.zeros(1)
+    counts = np.zeros((1, M), dtype=np.int64)
+    parents: list[np.ndarray] = []
+    choices: list[np.ndarray] = []
+    slack = 1e-12 * max(1.0, abs(upper))
+    for step, n in enumerate(order[::-1]):
+        if deadline is not None and time.perf_counter() > deadline:
+            return -np.inf, None, exact, False
+        remaining_lb = rest[N - step - 1]  # users order[0 .. N-step-2] still to place
+        ids = np.arange(len(keys))
+        cand_k, cand_v, cand_p, cand_t = [keys], [vals + cost[n, 0]], [ids], [np.zeros(len(keys), dtype=np.int64)]
+        for m in range(1, M + 1):
+            c_m = counts[:, m - 1]
+            coef = c_tilde[n] if m == 1 else inst.C[n]
+            cand_k.append(keys + base[m - 1])
+            cand_v.append(vals + cost[n, m] + coef * c_m * inv_f[m - 1])
+            cand_p.append(ids)
+            cand_t.append(np.full(len(keys), m))
+        k = np.concatenate(cand_k)
+        v = np.concatenate(cand_v)
+        p = np.concatenate(cand_p)
+        t = np.concatenate(cand_t)
+        keep = v + remaining_lb <= upper + slack
+        if K is not None:  # exactly K offloaders: prune states that cannot reach K
+            off = (k[:, None] // base[None, :] % (N + 1)).sum(axis=1)
+            keep &= (off <= K) & (off + (N - step - 1) >= K)
+        k, v, p, t = k[keep], v[keep], p[keep], t[keep]
+        if len(k) == 0:
+            return upper, None, exact, True  # nothing beats the incumbent: it is optimal
+        srt = np.lexsort((v, k))
+        k, v, p, t = k[srt], v[srt], p[srt], t[srt]
+        first = np.ones(len(k), dtype=bool)
+        first[1:] = k[1:] != k[:-1]
+        keys, vals, par, tgt = k[first], v[first], p[first], t[first]
+        counts = keys[:, None] // base[None, :] % (N + 1)
+        parents.append(par)
+        choices.append(tgt)
+    best = int(np.argmin(vals))
+    a = np.zeros(N, dtype=np.int64)
+    s = best
+    for step in range(N - 1, -1, -1):
+        a[order[::-1][step]] = choices[step][s]
+        s = parents[step][s]
+    return float(vals[best]), a, exact, True
+
+
+def solve_dp(inst: Instance, opts: SolveOptions) -> MethodOutput:
+    """Certified optimum of P1 by the count DP (objective 'delay'); falls back to the MILP where the DP value is
+    only a bound (server-1 queue inversions) or for 'delay+lb'."""
+    if inst.objective != "delay":
+        out = solve_milp(inst, opts)
+        out.info["method"] = "milp-oa (the count DP does not apply to var(LD))"
+        return out
+    t0 = time.perf_counter()
+    # the DP gets 70 % of the time; the rest is left to the MILP fallback so a time-out still reports a bound
+    deadline = None if opts.time_limit is None else t0 + 0.7 * opts.time_limit
+    from solvers.heuristics.dtomalb import lb_greedy
+
+    inc_dec = lb_greedy(inst, opts).decision
+    inc = float(delays(inst, inc_dec.a[None, :]).objective[0])
+    Ks: list[int | None] = [None] if inst.bandwidth_split == "all" else list(range(inst.N + 1))
+    bound = np.inf
+    all_exact, finished = True, True
+    for K in Ks:
+        lb_sum, a, exact, done = _count_dp(inst, K, inc * inst.N, deadline)
+        finished &= done
+        all_exact &= exact
+        if not done:
+            bound = -np.inf
+            break
+        bound = min(bound, lb_sum / inst.N)
+        if a is not None:
+            obj = float(delays(inst, a[None, :]).objective[0])
+            if obj < inc:
+                inc, inc_dec = obj, Decision(a=a)
+    info = {"dp_exact": all_exact, "dp_finished": finished}
+    if finished and (all_exact or inc - bound <= opts.mip_gap * max(abs(inc), 1e-12)):
+        return MethodOutput(inc_dec, "optimal", min(bound, inc), info)
+    # inversions left a gap (or time ran out): the MILP settles it with the remaining time
+    left = None if opts.time_limit is None else max(1.0, t0 + opts.time_limit - time.perf_counter())
+    out = solve_milp(inst, SolveOptions(left, opts.mip_gap, opts.threads, opts.seed, opts.verbose))
+    info.update(out.info, fallback="milp")
+    b = out.bound if out.bound is not None else -np.inf
+    if np.isfinite(bound):
+        b = max(b, bound)
+    dec, status = out.decision, out.status
+    if dec is None or float(delays(inst, dec.a[None, :]).objective[0]) > inc:
+        dec = inc_dec
+    return MethodOutput(dec, status, float(b) if np.isfinite(b) else None, info)
+
+
 METHODS = [
     MethodSpec(
         "exact",
         "exact",
-        solve_exact,
-        "MILP of P1 with exact product linearization + valid wait cuts, HiGHS (SCIP for delay+lb)",
+        solve_dp,
+        "count-state DP over queue positions (P1); MILP settles server-1 queue inversions and delay+lb",
+        certified=True,
+    ),
+    MethodSpec(
+        "milp",
+        "exact",
+        solve_milp,
+        "MILP of P1, exact product linearization + valid wait cuts, HiGHS (outer approximation for delay+lb)",
         certified=True,
     ),
     MethodSpec(

@@ -75,9 +75,7 @@ def _set_constants(inst: Instance, S: tuple[int, ...], dc: np.ndarray) -> tuple[
     dw = inst.z[idx] / nu  # eq. (4)
     slack = inst.delta[idx, None] - dw[:, None] - dc[idx]  # delta - d^w - d^c, eq. (18)
     with np.errstate(divide="ignore", invalid="ignore"):
-        lk = np.where(
-            slack > 0, (inst.z[idx] * inst.v[idx])[:, None] / np.where(slack > 0, slack, 1.0), np.inf
-        )
+        lk = np.where(slack > 0, (inst.z[idx] * inst.v[idx])[:, None] / np.where(slack > 0, slack, 1.0), np.inf)
     lk = np.where(lk <= inst.F[None, :], lk, np.inf)  # C4: one task cannot get more than F_b
     return lk, inst.p[idx] * dw
 
@@ -118,9 +116,7 @@ def cell_sets(
             out.load.append(lk)
             out.energy.append(en)
             if len(out.members) > max_sets:
-                raise InvalidInputError(
-                    f"into: cell {cell} has more than {max_sets} admissible uploader sets"
-                )
+                raise InvalidInputError(f"into: cell {cell} has more than {max_sets} admissible uploader sets")
             stack.append((T, pos + 1))
     return out
 
@@ -499,9 +495,7 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
     m.x = pyo.Var(m.K, domain=pyo.Binary, doc="C1: upload decision x")
     m.o = pyo.Var(m.K, domain=pyo.Binary, doc="eq. (11): task uploaded and done by its deadline")
     m.y = pyo.Var(m.KB, domain=pyo.Binary, doc="C2: peer-offloading decision y")
-    m.f = pyo.Var(
-        m.KB, domain=pyo.NonNegativeReals, bounds=lambda _m, k, b: (0.0, F_g[b]), doc="C4: CPU (GHz)"
-    )
+    m.f = pyo.Var(m.KB, domain=pyo.NonNegativeReals, bounds=lambda _m, k, b: (0.0, F_g[b]), doc="C4: CPU (GHz)")
     m.s = pyo.Var(m.K, domain=pyo.NonNegativeReals, bounds=lambda _m, k: (0.0, snr[k]), doc="SINR, eq. (2)")
     m.nu = pyo.Var(
         m.K,
@@ -564,9 +558,7 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
     def on_time_uploaded(m, k):
         return m.o[k] <= m.x[k]
 
-    m.income = pyo.Objective(
-        expr=sum(inst.g[k] * m.o[k] for k in m.K), sense=pyo.maximize, doc="eq. (11)/(12)"
-    )
+    m.income = pyo.Objective(expr=sum(inst.g[k] * m.o[k] for k in m.K), sense=pyo.maximize, doc="eq. (11)/(12)")
     return m
 
 
@@ -611,9 +603,7 @@ def rollout(slots: list[Instance], policy, gamma: float = 1.0) -> HorizonResult:
         dec = policy(cur, t)
         met = evaluate(cur, dec)
         if not met.feasible:
-            raise InvalidInputError(
-                f"into: slot {t}: policy returned an infeasible decision: {met.violations[:2]}"
-            )
+            raise InvalidInputError(f"into: slot {t}: policy returned an infeasible decision: {met.violations[:2]}")
         per.append(met.objective)
         Q = np.asarray(met.values["Q_next_j"])
     total = float(sum(gamma**t * r for t, r in enumerate(per)))
@@ -651,9 +641,7 @@ def clairvoyant(slots: list[Instance], opts: SolveOptions, gamma: float = 1.0) -
             fams.append([cell_sets(inst, i, energy_cap=cap, deadline=deadline) for i in range(inst.N)])
             cap = cap + inst.e  # the most energy a device can hold at the next slot
     except EnumerationTimeout as e:
-        return HorizonResult(
-            float("nan"), [], "time_limit", None, time.perf_counter() - t0, {"timeout": str(e)}
-        )
+        return HorizonResult(float("nan"), [], "time_limit", None, time.perf_counter() - t0, {"timeout": str(e)})
     weights = [gamma**t for t in range(len(slots))]
     left = None if opts.time_limit is None else max(deadline - time.perf_counter(), 0.1)
     sub = SolveOptions(
@@ -689,11 +677,7 @@ def clairvoyant(slots: list[Instance], opts: SolveOptions, gamma: float = 1.0) -
             res = HorizonResult(float("nan"), [], "error", None, 0.0)
             status = "error"
             info["rollout_error_margin"] = str(e2)
-    if (
-        status == "optimal"
-        and mr.bound is not None
-        and res.income < mr.bound - 1e-6 * max(1.0, abs(mr.bound))
-    ):
+    if status == "optimal" and mr.bound is not None and res.income < mr.bound - 1e-6 * max(1.0, abs(mr.bound)):
         status = "feasible"
     res.status = status
     res.bound = mr.bound

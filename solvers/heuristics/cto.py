@@ -127,10 +127,6 @@ METHODS: list[MethodSpec] = [
         "Random Allocation (Section IV): random target, ratio and shares within eq. (12)",
     ),
     MethodSpec("local", "heuristic", local_only, "no cooperation, full local allocation"),
-    MethodSpec(
-        "even-split", "heuristic", even_split, "a=1/2 to the cooperative server with most remaining CPU"
-    ),
-    MethodSpec(
-        "balanced", "heuristic", balanced, "equalise both branches of eq. (6), richest cooperative server"
-    ),
+    MethodSpec("even-split", "heuristic", even_split, "a=1/2 to the cooperative server with most remaining CPU"),
+    MethodSpec("balanced", "heuristic", balanced, "equalise both branches of eq. (6), richest cooperative server"),
 ]
