@@ -448,8 +448,10 @@ def round_instance(sc: Scenario, task: np.ndarray, cache: np.ndarray) -> Instanc
         b_min=cfg.b_min)
 
 
-def warm_cache(sc: Scenario, rng: np.random.Generator) -> np.ndarray:
-    """LRU warm-up (D11): each server sees ``warmup_requests`` requests drawn from its UEs' task distributions."""
+def warm_cache(sc: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """LRU warm-up (D11): each server sees ``warmup_requests`` requests drawn from its UEs' task distributions.
+
+    Returns (cache (K, M), last_used (K, M)); the requests are numbered 1..warmup_requests."""
     cfg = sc.cfg
     cache = np.zeros((cfg.K, cfg.M), dtype=np.int64)
     last = np.zeros((cfg.K, cfg.M))
@@ -458,13 +460,13 @@ def warm_cache(sc: Scenario, rng: np.random.Generator) -> np.ndarray:
         tasks = draw_tasks(sc, rng)
         cache, last = lru_update(probe.replace(task=tasks), np.ones(sc.server.size, dtype=np.int64), cache, last,
                                  float(step + 1))
-    return cache
+    return cache, last
 
 
 def generate(cfg: Config, rng: np.random.Generator) -> Instance:
     """One round: a scenario, a warm LRU cache and one task per UE."""
     sc = make_scenario(cfg, rng)
-    cache = warm_cache(sc, rng)
+    cache, _ = warm_cache(sc, rng)
     return round_instance(sc, draw_tasks(sc, rng), cache)
 
 
