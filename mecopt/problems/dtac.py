@@ -2,10 +2,12 @@
 Cloud-Edge Computing Networks"), Section II: one round t of the joint offloading / channel / power / frequency
 problem (13).
 
-A cloud centre, K edge servers, N UEs; UE n is attached to edge server ``server[n]`` and holds one task of type
+A cloud centre, K edge servers, N UEs; UE n is attached to edge server ``server[n]`` and holds one task of
+type
 ``task[n]`` (input S_i^m bits, C^m cycles/bit, output S_o^m bits). Per round every UE picks x_n in {0,1,2}
 (local / edge / cloud, eq. 1), a channel l_n in {1..L}, a power ratio a_n in (0,1] and a frequency ratio
-b_n in (0,1]. The round lasts T_t, eq. (12) (an infinity-norm of queued sums, eqs. 10-11); the objective of one
+b_n in (0,1]. The round lasts T_t, eq. (12) (an infinity-norm of queued sums, eqs. 10-11); the objective of
+one
 round is omega_1 T_t + omega_2 sum_n E_t^n (the summand of eq. 13). Edge caches (capacity S^k, eq. under 1)
 are part of the instance: they make rounds depend on each other, which the multi-round environment
 (:mod:`mecopt.envs.dtac`) carries with an LRU policy (:func:`lru_update`).
@@ -16,6 +18,7 @@ Every modelling choice the paper leaves open is listed in ``docs/problems/dtac.m
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 
 from mecopt.core import InvalidInputError, Metrics
@@ -42,17 +45,29 @@ class Instance(Record):
     L: int = scalar("number of orthogonal channels L (Section II-B)", "", ge=1, integer=True)
     M: int = scalar("number of task types |M| (Section II-A)", "", ge=1, integer=True)
     server: np.ndarray = array("edge server k of UE n (n in N_k), 0-based", "", ("N",), ge=0, integer=True)
-    task: np.ndarray = array("task type m held by UE n this round, 0-based (Section II-A)", "", ("N",), ge=0,
-                             integer=True)
+    task: np.ndarray = array(
+        "task type m held by UE n this round, 0-based (Section II-A)", "", ("N",), ge=0, integer=True
+    )
     S_in: np.ndarray = array("input size S_i^m of task type m (Section II-A)", "bit", ("M",), gt=0)
-    C: np.ndarray = array("CPU cycles per input bit C^m of task type m (Section II-A)", "cycle/bit", ("M",), gt=0)
+    C: np.ndarray = array(
+        "CPU cycles per input bit C^m of task type m (Section II-A)", "cycle/bit", ("M",), gt=0
+    )
     S_out: np.ndarray = array("output size S_o^m of task type m (Section II-A)", "bit", ("M",), gt=0)
-    cache: np.ndarray = array("cache contents c_t^k(m) in {0,1} at the start of the round, eq. (2)", "",
-                              ("K", "M"), ge=0, le=1, integer=True)
+    cache: np.ndarray = array(
+        "cache contents c_t^k(m) in {0,1} at the start of the round, eq. (2)",
+        "",
+        ("K", "M"),
+        ge=0,
+        le=1,
+        integer=True,
+    )
     S_cap: np.ndarray = array("cache capacity S^k of edge server k (Section II-C)", "bit", ("K",), ge=0)
-    h_ue: np.ndarray = array("channel gain |h(k,n)|^2 between UE n and its server k, eq. (4)", "", ("N",), gt=0)
-    h_ec: np.ndarray = array("channel gain |h(k,c)|^2 between edge server k and the cloud, eq. (4)", "", ("K",),
-                             gt=0)
+    h_ue: np.ndarray = array(
+        "channel gain |h(k,n)|^2 between UE n and its server k, eq. (4)", "", ("N",), gt=0
+    )
+    h_ec: np.ndarray = array(
+        "channel gain |h(k,c)|^2 between edge server k and the cloud, eq. (4)", "", ("K",), gt=0
+    )
     P_UE: float = scalar("maximum UE transmit power P_UE, eq. (4)", "W", gt=0)
     P_E: float = scalar("edge server transmit power P_E, eq. (4)", "W", gt=0)
     P_C: float = scalar("cloud transmit power P_C, eq. (4)", "W", gt=0)
@@ -64,33 +79,44 @@ class Instance(Record):
     kappa: float = scalar("effective capacitance coefficient kappa, eq. (3) (D8)", "J/(cycle Hz^2)", gt=0)
     w1: float = scalar("weight omega_1 of the round duration T_t, eq. (13) (D9)", "1/s", ge=0, default=1.0)
     w2: float = scalar("weight omega_2 of the UE energy sum, eq. (13) (D9)", "1/J", ge=0, default=1.0)
-    a_min: float = scalar("smallest admissible power ratio: (0,1] is closed to [a_min,1] (D3)", "", gt=0, le=1,
-                          default=1e-3)
-    b_min: float = scalar("smallest admissible frequency ratio: (0,1] is closed to [b_min,1] (D3)", "", gt=0,
-                          le=1, default=1e-3)
+    a_min: float = scalar(
+        "smallest admissible power ratio: (0,1] is closed to [a_min,1] (D3)", "", gt=0, le=1, default=1e-3
+    )
+    b_min: float = scalar(
+        "smallest admissible frequency ratio: (0,1] is closed to [b_min,1] (D3)", "", gt=0, le=1, default=1e-3
+    )
     round_time: str = choice(
         "eq. (12): 'literal' = as printed (Q2 acts on T21(1) only: a cloud-bound task's UE->edge time never "
-        "counts); 'consistent' = Q2 acts on the whole T21 (D1)", ("literal", "consistent"), "literal")
+        "counts); 'consistent' = Q2 acts on the whole T21 (D1)",
+        ("literal", "consistent"),
+        "literal",
+    )
     interference: str = choice(
         "eq. (5): 'literal' = interferer power a_m P_UE as printed; 'received' = a_m P_UE |h(k,m)|^2 (D2)",
-        ("literal", "received"), "literal")
+        ("literal", "received"),
+        "literal",
+    )
 
     def validate(self) -> None:
         if np.any(self.server >= self.K):
             n = int(np.flatnonzero(self.server >= self.K)[0])
-            raise InvalidInputError(f"{KEY}: Instance.server: UE {n} is attached to server {int(self.server[n])}, "
-                                    f"not in 0..K-1={self.K - 1}")
+            raise InvalidInputError(
+                f"{KEY}: Instance.server: UE {n} is attached to server {int(self.server[n])}, "
+                f"not in 0..K-1={self.K - 1}"
+            )
         if np.any(self.task >= self.M):
             n = int(np.flatnonzero(self.task >= self.M)[0])
-            raise InvalidInputError(f"{KEY}: Instance.task: UE {n} holds task {int(self.task[n])}, "
-                                    f"not in 0..M-1={self.M - 1}")
+            raise InvalidInputError(
+                f"{KEY}: Instance.task: UE {n} holds task {int(self.task[n])}, not in 0..M-1={self.M - 1}"
+            )
         used = self.cache @ self.S_out
         over = np.flatnonzero(used > self.S_cap * (1 + 1e-12))
         if over.size:
             k = int(over[0])
             raise InvalidInputError(
                 f"{KEY}: Instance.cache: cache capacity constraint S^k >= sum_m c^k(m) S_o^m (Section II-C) "
-                f"violated at edge server {k}: {used[k]:.6g} bit cached > S_cap {self.S_cap[k]:.6g} bit")
+                f"violated at edge server {k}: {used[k]:.6g} bit cached > S_cap {self.S_cap[k]:.6g} bit"
+            )
 
 
 @record
@@ -98,17 +124,21 @@ class Decision(Record):
     """Per-UE decision of one round: x (eq. 1), channel l, power ratio a, frequency ratio b (eq. 13)."""
 
     problem_key = KEY
-    x: np.ndarray = array("offloading decision x_t^n: 0 local, 1 edge, 2 cloud, eq. (1)", "", ("*",), integer=True)
+    x: np.ndarray = array(
+        "offloading decision x_t^n: 0 local, 1 edge, 2 cloud, eq. (1)", "", ("*",), integer=True
+    )
     l: np.ndarray = array("channel l_t^n in {1..L}, eqs. (5), (13)", "", ("*",), integer=True)
-    a: np.ndarray = array("transmit power ratio a_t^n in (0,1] (closed to [a_min,1], D3), eqs. (4), (13)", "",
-                          ("*",))
-    b: np.ndarray = array("CPU frequency ratio b_t^n in (0,1] (closed to [b_min,1], D3), eqs. (2), (13)", "",
-                          ("*",))
+    a: np.ndarray = array(
+        "transmit power ratio a_t^n in (0,1] (closed to [a_min,1], D3), eqs. (4), (13)", "", ("*",)
+    )
+    b: np.ndarray = array(
+        "CPU frequency ratio b_t^n in (0,1] (closed to [b_min,1], D3), eqs. (2), (13)", "", ("*",)
+    )
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Per-UE constants (everything that does not depend on the decision)
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Pre:
     """Decision-independent per-UE quantities of an instance (arrays of length N unless noted)."""
@@ -151,9 +181,21 @@ def _compute_pre(inst: Instance) -> Pre:
     same = (k[:, None] == k[None, :]) & ~np.eye(inst.N, dtype=bool)
     onehot = np.zeros((inst.N, inst.K))
     onehot[np.arange(inst.N), k] = 1.0
-    return Pre(S=S, So=So, SC=SC, cached=cached, g=g, w=w, t_down=So / r_down, T22=S / r_kc[k] + So / r_ck[k],
-               comp_local_full=SC / inst.F_UE, comp_edge=(1 - cached) * SC / inst.F_E, comp_cloud=SC / inst.F_C,
-               same_cell=same, onehot=onehot)
+    return Pre(
+        S=S,
+        So=So,
+        SC=SC,
+        cached=cached,
+        g=g,
+        w=w,
+        t_down=So / r_down,
+        T22=S / r_kc[k] + So / r_ck[k],
+        comp_local_full=SC / inst.F_UE,
+        comp_edge=(1 - cached) * SC / inst.F_E,
+        comp_cloud=SC / inst.F_C,
+        same_cell=same,
+        onehot=onehot,
+    )
 
 
 def precompute(inst: Instance) -> Pre:
@@ -165,9 +207,9 @@ def precompute(inst: Instance) -> Pre:
     return pre
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Model equations, vectorized over a batch of decisions (X, Lc, A, Bf), each of shape (B, N)
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Terms:
     """All per-UE quantities of Section II for a batch of decisions."""
@@ -218,14 +260,17 @@ def terms(inst: Instance, X: np.ndarray, Lc: np.ndarray, A: np.ndarray, Bf: np.n
     q2_e1 = np.where(e1, q2_in, 0.0)
     q2_c2 = np.where(c2, q2_in, 0.0)
     Q2 = np.where(e1, (q2_e1 @ pre.onehot) @ pre.onehot.T, 0.0) + np.where(
-        c2, q2_c2.sum(axis=1, keepdims=True), 0.0)  # eq. (11): no diagonal clause
+        c2, q2_c2.sum(axis=1, keepdims=True), 0.0
+    )  # eq. (11): no diagonal clause
     tau = T1_0 + Q11 + Q12 + Q2 + T22
     T = tau.max(axis=1)  # infinity norm, eq. (12)
     obj = inst.w1 * T + inst.w2 * E.sum(axis=1)  # eq. (13), one round
     return Terms(R_up, T1, T21, T22, E_c, E_u, E, tau, T, obj)
 
 
-def round_time_matrix(inst: Instance, x: np.ndarray, T1: np.ndarray, T21: np.ndarray, T22: np.ndarray) -> float:
+def round_time_matrix(
+    inst: Instance, x: np.ndarray, T1: np.ndarray, T21: np.ndarray, T22: np.ndarray
+) -> float:
     """Eq. (12) computed literally with the N x N matrices of eqs. (10)-(11) (a slow reference for tests)."""
     N = inst.N
     k = inst.server
@@ -295,7 +340,9 @@ def evaluate(inst: Instance, dec: Decision) -> Metrics:
     )
 
 
-def evaluate_batch(inst: Instance, X: np.ndarray, Lc: np.ndarray, A: np.ndarray, Bf: np.ndarray) -> np.ndarray:
+def evaluate_batch(
+    inst: Instance, X: np.ndarray, Lc: np.ndarray, A: np.ndarray, Bf: np.ndarray
+) -> np.ndarray:
     """Objectives of a batch of valid decisions (each array (B, N))."""
     arrs = [np.atleast_2d(np.asarray(v)) for v in (X, Lc, A, Bf)]
     for v in arrs:
@@ -312,7 +359,7 @@ def evaluate_batch(inst: Instance, X: np.ndarray, Lc: np.ndarray, A: np.ndarray,
 
 
 def lower_bound_times(inst: Instance) -> np.ndarray:
-    """(N, 5) state times of eq. (14): T1*(0), T1*(1), T21*(1), T1*(2), T22*(2) at a = b = 1, no interference."""
+    """(N, 5) times of eq. (14): T1*(0), T1*(1), T21*(1), T1*(2), T22*(2) at a = b = 1, no interference."""
     pre = precompute(inst)
     t_up = pre.S / rate(inst.B, pre.g / inst.sigma2)
     return np.stack([pre.comp_local_full, pre.comp_edge, t_up + pre.t_down, pre.comp_cloud, pre.T22], axis=1)
@@ -323,11 +370,12 @@ def state(inst: Instance) -> np.ndarray:
     return np.concatenate([(inst.P_UE * inst.h_ue)[:, None], lower_bound_times(inst)], axis=1)
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Caching across rounds (Section II-C, D11): LRU placement at each edge server
-# ----------------------------------------------------------------------------------------------------------------
-def lru_update(inst: Instance, x: np.ndarray, cache: np.ndarray, last_used: np.ndarray, now: float
-               ) -> tuple[np.ndarray, np.ndarray]:
+# ----------------------------------------------------------------------------------------------------
+def lru_update(
+    inst: Instance, x: np.ndarray, cache: np.ndarray, last_used: np.ndarray, now: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Cache state after round ``now``: every offloaded task (x in {1,2}) is a request at its edge server.
 
     A hit refreshes the entry's recency; a miss inserts the result S_o^m, evicting least recently used results
@@ -352,9 +400,9 @@ def lru_update(inst: Instance, x: np.ndarray, cache: np.ndarray, last_used: np.n
     return cache, last
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Generator (Table I and D5-D13)
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Config:
     """Generator parameters (Table I unless a D-number says otherwise; see docs/problems/dtac.md)."""
@@ -414,7 +462,9 @@ def make_scenario(cfg: Config, rng: np.random.Generator) -> Scenario:
     counts = rng.choice(np.asarray(cfg.ue_per_server), size=K)
     server = np.repeat(np.arange(K), counts)
     N = server.size
-    ang = rng.uniform(0, 2 * np.pi, size=K)  # edge servers on the circle of radius cloud_radius (Section IV-A)
+    ang = rng.uniform(
+        0, 2 * np.pi, size=K
+    )  # edge servers on the circle of radius cloud_radius (Section IV-A)
     d_ec = np.full(K, cfg.cloud_radius_m)
     r = np.sqrt(rng.uniform(cfg.min_distance_m**2, cfg.edge_radius_m**2, size=N))  # uniform in the disc
     ue_type = rng.integers(0, cfg.n_types, size=N)
@@ -424,9 +474,16 @@ def make_scenario(cfg: Config, rng: np.random.Generator) -> Scenario:
         pop[t, rng.permutation(cfg.M)] = ranks / ranks.sum()
     del ang  # positions on the circle are all at distance cloud_radius; the angle does not enter the model
     return Scenario(
-        cfg=cfg, server=server, ue_type=ue_type, h_ue=path_gain(r), h_ec=path_gain(d_ec),
-        S_in=rng.uniform(*cfg.S_in_bit, size=cfg.M), C=rng.uniform(*cfg.C_cycles_per_bit, size=cfg.M),
-        S_out=rng.uniform(*cfg.S_out_bit, size=cfg.M), popularity=pop)
+        cfg=cfg,
+        server=server,
+        ue_type=ue_type,
+        h_ue=path_gain(r),
+        h_ec=path_gain(d_ec),
+        S_in=rng.uniform(*cfg.S_in_bit, size=cfg.M),
+        C=rng.uniform(*cfg.C_cycles_per_bit, size=cfg.M),
+        S_out=rng.uniform(*cfg.S_out_bit, size=cfg.M),
+        popularity=pop,
+    )
 
 
 def draw_tasks(sc: Scenario, rng: np.random.Generator) -> np.ndarray:
@@ -440,16 +497,37 @@ def round_instance(sc: Scenario, task: np.ndarray, cache: np.ndarray) -> Instanc
     cfg = sc.cfg
     B = cfg.total_bandwidth_hz / cfg.L
     return Instance(
-        K=cfg.K, N=int(sc.server.size), L=cfg.L, M=cfg.M, server=sc.server, task=task, S_in=sc.S_in, C=sc.C,
-        S_out=sc.S_out, cache=cache, S_cap=np.full(cfg.K, cfg.cache_capacity_bit), h_ue=sc.h_ue, h_ec=sc.h_ec,
-        P_UE=dbm_to_w(cfg.P_UE_dbm), P_E=dbm_to_w(cfg.P_E_dbm), P_C=dbm_to_w(cfg.P_C_dbm), B=B,
-        sigma2=dbm_to_w(NOISE_DBM_PER_HZ) * B, F_UE=cfg.F_UE_hz, F_E=cfg.F_E_hz,
-        F_C=cfg.K * cfg.F_C_per_server_hz, kappa=cfg.kappa, w1=cfg.w1, w2=cfg.w2, a_min=cfg.a_min,
-        b_min=cfg.b_min)
+        K=cfg.K,
+        N=int(sc.server.size),
+        L=cfg.L,
+        M=cfg.M,
+        server=sc.server,
+        task=task,
+        S_in=sc.S_in,
+        C=sc.C,
+        S_out=sc.S_out,
+        cache=cache,
+        S_cap=np.full(cfg.K, cfg.cache_capacity_bit),
+        h_ue=sc.h_ue,
+        h_ec=sc.h_ec,
+        P_UE=dbm_to_w(cfg.P_UE_dbm),
+        P_E=dbm_to_w(cfg.P_E_dbm),
+        P_C=dbm_to_w(cfg.P_C_dbm),
+        B=B,
+        sigma2=dbm_to_w(NOISE_DBM_PER_HZ) * B,
+        F_UE=cfg.F_UE_hz,
+        F_E=cfg.F_E_hz,
+        F_C=cfg.K * cfg.F_C_per_server_hz,
+        kappa=cfg.kappa,
+        w1=cfg.w1,
+        w2=cfg.w2,
+        a_min=cfg.a_min,
+        b_min=cfg.b_min,
+    )
 
 
 def warm_cache(sc: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """LRU warm-up (D11): each server sees ``warmup_requests`` requests drawn from its UEs' task distributions.
+    """LRU warm-up (D11): each server sees ``warmup_requests`` requests from its UEs' task distributions.
 
     Returns (cache (K, M), last_used (K, M)); the requests are numbered 1..warmup_requests."""
     cfg = sc.cfg
@@ -458,8 +536,9 @@ def warm_cache(sc: Scenario, rng: np.random.Generator) -> tuple[np.ndarray, np.n
     probe = round_instance(sc, np.zeros(sc.server.size, dtype=np.int64), cache)
     for step in range(cfg.warmup_requests):
         tasks = draw_tasks(sc, rng)
-        cache, last = lru_update(probe.replace(task=tasks), np.ones(sc.server.size, dtype=np.int64), cache, last,
-                                 float(step + 1))
+        cache, last = lru_update(
+            probe.replace(task=tasks), np.ones(sc.server.size, dtype=np.int64), cache, last, float(step + 1)
+        )
     return cache, last
 
 
@@ -499,6 +578,7 @@ PROBLEM = ProblemSpec(
     presets=PRESETS,
     variants=VARIANTS,
     bench_sizes=("small",),
-    paper="Han, Sun, Wang, Zhan, Chen - Transformer-based Distributed Task Offloading and Resource Management "
-          "in Cloud-Edge Computing Networks",
+    paper="Han, Sun, Wang, Zhan, Chen - Transformer-based Distributed Task Offloading and Resource "
+    "Management "
+    "in Cloud-Edge Computing Networks",
 )

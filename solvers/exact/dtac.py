@@ -3,16 +3,20 @@
 ``exact`` (structured): enumerate the offloading vector x in {0,1,2}^N in order of a cheap valid lower bound,
 prune by bound, and for each surviving x solve the continuous part exactly:
 
-* channels: only the partition of each cell's offloaders into channel groups matters (labels are symmetric, cells
+* channels: only the partition of each cell's offloaders into channel groups matters (labels are symmetric,
+  cells
   do not interfere, eq. 5); a cell with at most L offloaders uses distinct channels (dominance: every rate is
   weakly higher); a cell with more uses a partition into exactly L groups (a split never lowers a rate).
 * without interference the problem in (T, upload times t_j, local times) is convex: E_u = a P_UE t is the
-  perspective t (2^{S/(tB)}-1) P/gamma of a convex function, E_c = kappa (SC)^3 / t^2 (eqs. 3, 6); it is solved
+  perspective t (2^{S/(tB)}-1) P/gamma of a convex function, E_c = kappa (SC)^3 / t^2 (eqs. 3, 6); it is
+  solved
   by a 1-D search on T with per-queue Lagrange multipliers (closed form via Lambert W), and certified by the
   Lagrangian dual bound (two-tangent bound of the convex 1-D dual function).
 * interference (same cell, same channel, eq. 5): members whose time does not count (cloud-bound under the
-  literal eq. 12) take a = a_min (their energy and the interference they cause both increase with a); the powers
-  of the other members are found by spatial branch and bound on a, with monotone bounds on the rates (a rate is
+  literal eq. 12) take a = a_min (their energy and the interference they cause both increase with a); the
+  powers
+  of the other members are found by spatial branch and bound on a, with monotone bounds on the rates (a rate
+  is
   increasing in its own power and decreasing in the others').
 
 ``pyomo-scip``: the whole round as one Pyomo MINLP (:func:`build_model`) solved globally by SCIP.
@@ -42,9 +46,9 @@ GRID = 96  # T grid points of the cheap lower bound
 CHUNK = 4096  # candidates per vectorized chunk
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Per-instance context
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 @dataclass
 class Ctx:
     inst: Instance
@@ -71,15 +75,28 @@ def make_ctx(inst: Instance) -> Ctx:
     gamma = pre.g / inst.sigma2
     consistent = inst.round_time == "consistent"
     return Ctx(
-        inst=inst, S=pre.S, SC=pre.SC, gamma=gamma, wn=pre.w / inst.sigma2, P=inst.P_UE, B=inst.B,
-        tu_lo=pre.S / rate(inst.B, gamma), tu_hi=pre.S / rate(inst.B, inst.a_min * gamma),
-        tl_lo=pre.SC / inst.F_UE, tl_hi=pre.SC / (inst.b_min * inst.F_UE), kap3=inst.kappa * pre.SC**3,
-        edge_c=pre.comp_edge + pre.t_down, cloud_c=pre.comp_cloud + (pre.t_down if consistent else 0.0),
-        T22=pre.T22, onehot=pre.onehot, consistent=consistent)
+        inst=inst,
+        S=pre.S,
+        SC=pre.SC,
+        gamma=gamma,
+        wn=pre.w / inst.sigma2,
+        P=inst.P_UE,
+        B=inst.B,
+        tu_lo=pre.S / rate(inst.B, gamma),
+        tu_hi=pre.S / rate(inst.B, inst.a_min * gamma),
+        tl_lo=pre.SC / inst.F_UE,
+        tl_hi=pre.SC / (inst.b_min * inst.F_UE),
+        kap3=inst.kappa * pre.SC**3,
+        edge_c=pre.comp_edge + pre.t_down,
+        cloud_c=pre.comp_cloud + (pre.t_down if consistent else 0.0),
+        T22=pre.T22,
+        onehot=pre.onehot,
+        consistent=consistent,
+    )
 
 
 def phi(t: np.ndarray, S: np.ndarray, geff: np.ndarray, P: float, B: float) -> np.ndarray:
-    """Upload energy as a function of upload time: E = a P t with a = (2^{S/(tB)} - 1)/gamma_eff (eqs. 4, 6)."""
+    """Upload energy as a function of upload time: E = a P t, a = (2^{S/(tB)} - 1)/gamma_eff (eqs. 4, 6)."""
     return (P / geff) * t * np.expm1(S / (t * B) * LN2)
 
 
@@ -88,8 +105,9 @@ def dphi(t: np.ndarray, S: np.ndarray, geff: np.ndarray, P: float, B: float) -> 
     return (P / geff) * (np.exp(u * LN2) * (1.0 - u * LN2) - 1.0)
 
 
-def t_of_lambda(lam: float, S: np.ndarray, geff: np.ndarray, P: float, B: float, lo: np.ndarray,
-                hi: np.ndarray) -> np.ndarray:
+def t_of_lambda(
+    lam: float, S: np.ndarray, geff: np.ndarray, P: float, B: float, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
     """argmin_t phi(t) + lam t on [lo, hi]: 2^u (u ln2 - 1) + 1 = lam gamma / P, u = S/(tB) (Lambert W)."""
     if lam <= 0:
         return hi.copy()
@@ -101,9 +119,9 @@ def t_of_lambda(lam: float, S: np.ndarray, geff: np.ndarray, P: float, B: float,
     return np.clip(t, lo, hi)
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Cheap lower bound for a batch of offloading vectors (valid for every channel choice and every a, b)
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 def cheap_lower_bounds(ctx: Ctx, X: np.ndarray) -> np.ndarray:
     inst = ctx.inst
     X = np.asarray(X)
@@ -144,9 +162,9 @@ def cheap_lower_bounds(ctx: Ctx, X: np.ndarray) -> np.ndarray:
     return np.minimum(vals.min(axis=1) if GRID > 1 else last, last)
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Convex core: fixed x, no interference among the free members; some members' (time, energy) fixed
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 @dataclass
 class CoreResult:
     T: float
@@ -192,9 +210,14 @@ def solve_core(ctx: Ctx, x: np.ndarray, fix_t: np.ndarray, fix_E: np.ndarray) ->
     # unqueued, uninterfered offloaders (cloud-bound under literal eq. 12): a = a_min, t = tu_hi (D13)
     free_unq = np.flatnonzero((x >= 1) & ~queued_mask & ~fixed)
     E_const = float(fix_E.sum() + phi(ctx.tu_hi[free_unq], ctx.S[free_unq], ctx.gamma[free_unq], P, B).sum())
-    Tdom = max([T_fixed, 1e-300] + [float(ctx.tl_lo[i]) for i in loc]
-               + [c + float(ctx.tu_lo[m].sum()) for c, m in queues])
-    Ttop = max([Tdom] + [float(ctx.tl_hi[i]) for i in loc] + [c + float(ctx.tu_hi[m].sum()) for c, m in queues])
+    Tdom = max(
+        [T_fixed, 1e-300]
+        + [float(ctx.tl_lo[i]) for i in loc]
+        + [c + float(ctx.tu_lo[m].sum()) for c, m in queues]
+    )
+    Ttop = max(
+        [Tdom] + [float(ctx.tl_hi[i]) for i in loc] + [c + float(ctx.tu_hi[m].sum()) for c, m in queues]
+    )
 
     def lam_q(beta: float, m: np.ndarray) -> float:
         if m.size == 0:
@@ -244,12 +267,14 @@ def solve_core(ctx: Ctx, x: np.ndarray, fix_t: np.ndarray, fix_E: np.ndarray) ->
             s = t.sum()
             if s > beta and s > ctx.tu_lo[m].sum():  # round-off: shrink towards the lower bounds
                 t = ctx.tu_lo[m] + (t - ctx.tu_lo[m]) * max(0.0, (beta - ctx.tu_lo[m].sum())) / (
-                    s - ctx.tu_lo[m].sum())
+                    s - ctx.tu_lo[m].sum()
+                )
             t_up[m] = t
     t_up[free_unq] = ctx.tu_hi[free_unq]
     t_loc = np.full(inst.N, np.nan)
     t_loc[loc] = np.minimum(T_hat, tlh)
-    # Lagrangian lower bound h(T) with the multipliers fixed at lams (valid for any lams >= 0); lams are scaled
+    # Lagrangian lower bound h(T) with the multipliers fixed at lams (valid for any lams >= 0); lams are
+    # scaled
     # so that w1 - w2 sum(lams) >= 0 (at a stationary T_hat this only removes round-off)
     tot = float(sum(lams))
     if w2 > 0 and tot > w1 / w2:
@@ -290,9 +315,9 @@ def solve_core(ctx: Ctx, x: np.ndarray, fix_t: np.ndarray, fix_E: np.ndarray) ->
     return CoreResult(T=T_hat, t_up=t_up, t_loc=t_loc, lb=lb)
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Channel partitions and interference groups
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 def _partitions_exact(items: list[int], k: int) -> Iterator[list[list[int]]]:
     """Set partitions of ``items`` into exactly k non-empty blocks (restricted growth strings)."""
     n = len(items)
@@ -369,8 +394,16 @@ def _objective(inst: Instance, d: Decision) -> float:
     return float(terms(inst, d.x[None], d.l[None], d.a[None], d.b[None]).objective[0])
 
 
-def solve_partition(ctx: Ctx, x: np.ndarray, l: np.ndarray, incumbent: float, tol: float, deadline: float,
-                    max_nodes: int = 200000, root_only: bool = False) -> PartResult:
+def solve_partition(
+    ctx: Ctx,
+    x: np.ndarray,
+    l: np.ndarray,
+    incumbent: float,
+    tol: float,
+    deadline: float,
+    max_nodes: int = 200000,
+    root_only: bool = False,
+) -> PartResult:
     """Exact continuous part for fixed (x, l): convex core, plus branch and bound on interfered powers."""
     inst = ctx.inst
     N = inst.N
@@ -486,9 +519,9 @@ def solve_partition(ctx: Ctx, x: np.ndarray, l: np.ndarray, incumbent: float, to
     return PartResult(best_ub, best_dec, lb, nodes, complete)
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # The structured exact method
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 def all_offloading_vectors(N: int) -> np.ndarray:
     return np.array(list(itertools.product((0, 1, 2), repeat=N)), dtype=np.int64).reshape(-1, N)
 
@@ -499,7 +532,7 @@ def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
     tol = max(float(opts.mip_gap), 1e-7)
     ctx = make_ctx(inst)
     X = all_offloading_vectors(inst.N)
-    lbs = np.concatenate([cheap_lower_bounds(ctx, X[i:i + CHUNK]) for i in range(0, len(X), CHUNK)])
+    lbs = np.concatenate([cheap_lower_bounds(ctx, X[i : i + CHUNK]) for i in range(0, len(X), CHUNK)])
     order = np.argsort(lbs, kind="stable")
     inc, best = math.inf, None
     proc_lb = math.inf  # smallest lower bound over the finished (x, l) pairs
@@ -544,14 +577,19 @@ def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
     status = "optimal"
     if timed_out or best is None or not math.isfinite(inc) or (inc - bound) > tol * abs(inc):
         status = "time_limit"
-    info = {"candidates": int(len(X)), "processed": processed, "partitions": parts, "bnb_nodes": bnb_nodes,
-            "wall_s": time.perf_counter() - t0}
+    info = {
+        "candidates": int(len(X)),
+        "processed": processed,
+        "partitions": parts,
+        "bnb_nodes": bnb_nodes,
+        "wall_s": time.perf_counter() - t0,
+    }
     return MethodOutput(best, status if best is not None else "error", bound, info)
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Pyomo MINLP of one round (the whole of Section II), solved by SCIP
-# ----------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 def _simple_upper_bound(inst: Instance) -> float:
     """Objective of the best of all-local / round-robin all-edge / all-cloud at full power (a valid UB)."""
     N = inst.N
@@ -576,8 +614,10 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
     S = ctx.S / 1e6
     r_max = rate(Bm, ctx.gamma)  # Mbit/s at a = 1 without interference
     # valid bounds from the known feasible objective ub (no optimal solution is cut off, see docs D15)
-    u_max = np.minimum(ub / max(inst.w1, 1e-300) if inst.w1 > 0 else math.inf,
-                       ub / max(inst.w2 * inst.P_UE * inst.a_min, 1e-300) if inst.w2 > 0 else math.inf)
+    u_max = np.minimum(
+        ub / max(inst.w1, 1e-300) if inst.w1 > 0 else math.inf,
+        ub / max(inst.w2 * inst.P_UE * inst.a_min, 1e-300) if inst.w2 > 0 else math.inf,
+    )
     u_max = np.where(np.isfinite(u_max), u_max, ctx.tu_hi * 1e6)
     u_max = np.maximum(u_max, ctx.tu_lo)
     m = pyo.ConcreteModel(name="dtac_round")
@@ -595,8 +635,12 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
     i_max = {n: float(sum(ctx.wn[j] for (nn, j) in pairs if nn == n)) for n in range(N)}
     m.I = pyo.Var(m.N, bounds=lambda m_, n: (0.0, i_max[n]), doc="P_I / sigma^2, eq. (5)")
     m.r = pyo.Var(m.N, bounds=lambda m_, n: (0.0, float(r_max[n])), doc="R(n,k) in Mbit/s, eq. (4)")
-    m.u1 = pyo.Var(m.N, bounds=lambda m_, n: (0.0, float(u_max[n])), doc="upload time of an edge task, eq. (8)")
-    m.u2 = pyo.Var(m.N, bounds=lambda m_, n: (0.0, float(u_max[n])), doc="upload time of a cloud task, eq. (8)")
+    m.u1 = pyo.Var(
+        m.N, bounds=lambda m_, n: (0.0, float(u_max[n])), doc="upload time of an edge task, eq. (8)"
+    )
+    m.u2 = pyo.Var(
+        m.N, bounds=lambda m_, n: (0.0, float(u_max[n])), doc="upload time of a cloud task, eq. (8)"
+    )
     m.tl = pyo.Var(m.N, bounds=lambda m_, n: (0.0, float(ctx.tl_hi[n])), doc="local time, eq. (2)")
     m.e = pyo.Var(m.N, bounds=(0.0, None), doc="E_t^n, eq. (7)")
     m.T = pyo.Var(bounds=(0.0, None), doc="T_t, eq. (12)")
@@ -658,15 +702,18 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
             expr = expr + sum(m_.u2[j] for j in range(N))
         return m_.T >= expr
 
-    m.obj = pyo.Objective(expr=inst.w1 * m.T + inst.w2 * sum(m.e[n] for n in m.N), sense=pyo.minimize,
-                          doc="eq. (13), one round")
+    m.obj = pyo.Objective(
+        expr=inst.w1 * m.T + inst.w2 * sum(m.e[n] for n in m.N), sense=pyo.minimize, doc="eq. (13), one round"
+    )
     return m
 
 
 def decision_from_model(inst: Instance, m: pyo.ConcreteModel) -> Decision:
     N = inst.N
     x = np.array([max((0, 1, 2), key=lambda o: pyo.value(m.y[n, o])) for n in range(N)], dtype=np.int64)
-    l = np.array([max(range(1, inst.L + 1), key=lambda c: pyo.value(m.z[n, c])) for n in range(N)], dtype=np.int64)
+    l = np.array(
+        [max(range(1, inst.L + 1), key=lambda c: pyo.value(m.z[n, c])) for n in range(N)], dtype=np.int64
+    )
     a = np.clip([pyo.value(m.a[n]) for n in range(N)], inst.a_min, 1.0)
     b = np.clip([pyo.value(m.b[n]) for n in range(N)], inst.b_min, 1.0)
     return Decision(x=x, l=l, a=a, b=b)
@@ -678,14 +725,29 @@ def solve_pyomo_scip(inst: Instance, opts: SolveOptions) -> MethodOutput:
     if out.objective is None:
         return MethodOutput(None, out.status, out.bound, {"message": out.solver_message})
     dec = decision_from_model(inst, m)
-    return MethodOutput(dec, out.status, out.bound, {"scip_objective": out.objective, "message": out.solver_message,
-                                                      "wall_s": out.wall_time_s})
+    return MethodOutput(
+        dec,
+        out.status,
+        out.bound,
+        {"scip_objective": out.objective, "message": out.solver_message, "wall_s": out.wall_time_s},
+    )
 
 
 METHODS: list[MethodSpec] = [
-    MethodSpec("exact", "exact", solve_exact,
-               "enumerate x by cheap bound; convex core (Lagrange/Lambert W) + B&B on interfered powers",
-               certified=True, in_bench=True),
-    MethodSpec("pyomo-scip", "exact", solve_pyomo_scip, "the round as one Pyomo MINLP, SCIP global",
-               certified=True, in_bench=False),
+    MethodSpec(
+        "exact",
+        "exact",
+        solve_exact,
+        "enumerate x by cheap bound; convex core (Lagrange/Lambert W) + B&B on interfered powers",
+        certified=True,
+        in_bench=True,
+    ),
+    MethodSpec(
+        "pyomo-scip",
+        "exact",
+        solve_pyomo_scip,
+        "the round as one Pyomo MINLP, SCIP global",
+        certified=True,
+        in_bench=False,
+    ),
 ]

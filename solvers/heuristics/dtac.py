@@ -1,4 +1,5 @@
-"""Heuristics for one round of DTAC: the paper's Random baseline (Section IV-A), the three fixed placements and a
+"""Heuristics for one round of DTAC: the paper's Random baseline (Section IV-A), the three fixed placements
+and a
 greedy on the lower-bound times of the state, eq. (14)."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from solvers import MethodSpec
 
 
 def round_robin_channels(inst: Instance, x: np.ndarray) -> np.ndarray:
-    """Channels 1, 2, ..., L, 1, ... to the offloading UEs of each cell in index order (locals get channel 1)."""
+    """Channels 1, 2, ..., L, 1, ... to each cell's offloading UEs in index order (locals: channel 1)."""
     l = np.ones(inst.N, dtype=np.int64)
     for k in range(inst.K):
         off = np.flatnonzero((inst.server == k) & (x >= 1))
@@ -47,7 +48,7 @@ def all_cloud(inst: Instance, opts: SolveOptions) -> MethodOutput:
 
 
 def greedy_times(inst: Instance) -> np.ndarray:
-    """(N, 3) lower-bound time T*(x) of each option from the state of eq. (14) (no queuing, no interference)."""
+    """(N, 3) lower-bound time T*(x) of each option from the state of eq. (14) (no queuing/interference)."""
     t = lower_bound_times(inst)  # T1*(0), T1*(1), T21*(1), T1*(2), T22*(2)
     cloud = t[:, 3] + t[:, 4]
     if inst.round_time == "consistent":
@@ -66,5 +67,7 @@ METHODS: list[MethodSpec] = [
     MethodSpec("all-local", "heuristic", all_local, "x = 0 for all, b = 1"),
     MethodSpec("all-edge", "heuristic", all_edge, "x = 1 for all, round-robin channels, a = 1"),
     MethodSpec("all-cloud", "heuristic", all_cloud, "x = 2 for all, round-robin channels, a = 1"),
-    MethodSpec("greedy", "heuristic", greedy, "argmin of lower-bound times T*(x) of eq. (14), round-robin, a=b=1"),
+    MethodSpec(
+        "greedy", "heuristic", greedy, "argmin of lower-bound times T*(x) of eq. (14), round-robin, a=b=1"
+    ),
 ]
