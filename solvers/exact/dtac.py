@@ -526,6 +526,58 @@ def all_offloading_vectors(N: int) -> np.ndarray:
     return np.array(list(itertools.product((0, 1, 2), repeat=N)), dtype=np.int64).reshape(-1, N)
 
 
+def sharing_lower_bound(ctx: Ctx, x: np.ndarray) -> float:
+    """Valid bound for an x whose some cell has more than L offloaders (-inf when none has).
+
+    By pigeonhole two offloaders i, j of such a cell share a channel, whatever l is; each then suffers an
+    interference of at least a_min w_partner (eq. 5), so its rate is at most R(a=1, I_min) (time floor) and
+    its energy is at least a_min P_UE S / R(a_min, I_min) (a / R(a) increases with a). The bound is the
+    minimum over the pairs of the resulting (time, energy) floors, and the maximum over the overfull cells.
+    """
+    inst = ctx.inst
+    P, B = ctx.P, ctx.B
+    loc = x == 0
+    off = x >= 1
+    queued = (x == 1) | ((x == 2) & ctx.consistent)
+    counts = np.bincount(inst.server[off], minlength=inst.K)
+    if not np.any(counts > inst.L):
+        return -math.inf
+    E_floor = float(np.sum(ctx.kap3[loc] / ctx.tl_hi[loc] ** 2))
+    E_alone = phi(ctx.tu_hi, ctx.S, ctx.gamma, P, B)
+    E_floor += float(E_alone[off].sum())
+    qlo: dict[tuple[str, int], float] = {}
+    for k in range(inst.K):
+        mem = np.flatnonzero((x == 1) & (inst.server == k))
+        if mem.size:
+            qlo[("e", k)] = float(np.sum(ctx.edge_c[mem] + ctx.tu_lo[mem]))
+    cl = np.flatnonzero(x == 2)
+    T_dom = max([0.0] + list(qlo.values()) + [float(t) for t in ctx.tl_lo[loc]])
+    if cl.size:
+        base = float(ctx.cloud_c[cl].sum() + ctx.T22[cl].max())
+        if ctx.consistent:
+            qlo[("c", 0)] = base + float(ctx.tu_lo[cl].sum())
+        T_dom = max(T_dom, base, qlo.get(("c", 0), 0.0))
+    best = -math.inf
+    for k in np.flatnonzero(counts > inst.L):
+        mem = np.flatnonzero(off & (inst.server == k))
+        cell_best = math.inf
+        for i, j in itertools.combinations(mem, 2):
+            add: dict[tuple[str, int], float] = {}
+            E = E_floor
+            for m_, p_ in ((i, j), (j, i)):
+                i_min = inst.a_min * ctx.wn[p_]
+                if queued[m_]:
+                    q = ("e", int(k)) if x[m_] == 1 else ("c", 0)
+                    r_best = rate(B, ctx.gamma[m_] / (1.0 + i_min))
+                    add[q] = add.get(q, 0.0) + float(ctx.S[m_] / r_best - ctx.tu_lo[m_])
+                r_low = rate(B, inst.a_min * ctx.gamma[m_] / (1.0 + i_min))
+                E += float(inst.a_min * P * ctx.S[m_] / r_low - E_alone[m_])
+            T_lb = max([T_dom] + [qlo[q] + v for q, v in add.items()])
+            cell_best = min(cell_best, inst.w1 * T_lb + inst.w2 * E)
+        best = max(best, cell_best)
+    return best
+
+
 def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
     t0 = time.perf_counter()
     deadline = t0 + (opts.time_limit if opts.time_limit is not None else math.inf)
@@ -535,12 +587,31 @@ def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
     lbs = np.concatenate([cheap_lower_bounds(ctx, X[i : i + CHUNK]) for i in range(0, len(X), CHUNK)])
     order = np.argsort(lbs, kind="stable")
     inc, best = math.inf, None
+    for d in _simple_decisions(inst):  # a first incumbent (kept only if nothing better is found)
+        val = _objective(inst, d)
+        if val < inc:
+            inc, best = val, d
     proc_lb = math.inf  # smallest lower bound over the finished (x, l) pairs
     processed = parts = bnb_nodes = 0
-    refined: list[tuple[float, int, np.ndarray, np.ndarray]] = []  # (root bound, seq, x, l) with interference
+    # (bound, seq, x, l): l = None for an x with its sharing bound, else an (x, l) pair with interference
+    refined: list[tuple[float, int, np.ndarray, np.ndarray | None]] = []
     ptr = 0
     seq = 0
     timed_out = False
+
+    def expand(x: np.ndarray) -> None:
+        nonlocal inc, best, proc_lb, parts, seq
+        for l in channel_options(inst, x):
+            parts += 1
+            res = solve_partition(ctx, x, l, inc, tol, deadline, root_only=True)
+            if res.dec is not None and res.ub < inc:
+                inc, best = res.ub, res.dec
+            if res.complete:
+                proc_lb = min(proc_lb, res.lb)
+            else:
+                seq += 1
+                heapq.heappush(refined, (res.lb, seq, x, l))
+
     while True:
         next_cheap = float(lbs[order[ptr]]) if ptr < len(order) else math.inf
         next_ref = refined[0][0] if refined else math.inf
@@ -552,6 +623,9 @@ def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
             break
         if next_ref <= next_cheap:
             _, _, x, l = heapq.heappop(refined)
+            if l is None:  # an x whose sharing bound was computed: expand its channel partitions
+                expand(x)
+                continue
             res = solve_partition(ctx, x, l, inc, tol, deadline)
             bnb_nodes += res.nodes
             proc_lb = min(proc_lb, res.lb)
@@ -561,16 +635,12 @@ def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
         x = X[order[ptr]]
         ptr += 1
         processed += 1
-        for l in channel_options(inst, x):
-            parts += 1
-            res = solve_partition(ctx, x, l, inc, tol, deadline, root_only=True)
-            if res.dec is not None and res.ub < inc:
-                inc, best = res.ub, res.dec
-            if res.complete:
-                proc_lb = min(proc_lb, res.lb)
-            else:
-                seq += 1
-                heapq.heappush(refined, (res.lb, seq, x, l))
+        s_lb = sharing_lower_bound(ctx, x)
+        if s_lb > next_cheap:
+            seq += 1
+            heapq.heappush(refined, (s_lb, seq, x, None))
+            continue
+        expand(x)
     next_cheap = float(lbs[order[ptr]]) if ptr < len(order) else math.inf
     next_ref = refined[0][0] if refined else math.inf
     bound = min(proc_lb, next_cheap, next_ref)
@@ -590,18 +660,19 @@ def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
 # ----------------------------------------------------------------------------------------------------
 # Pyomo MINLP of one round (the whole of Section II), solved by SCIP
 # ----------------------------------------------------------------------------------------------------
-def _simple_upper_bound(inst: Instance) -> float:
-    """Objective of the best of all-local / round-robin all-edge / all-cloud at full power (a valid UB)."""
+def _simple_decisions(inst: Instance) -> list[Decision]:
+    """All-local / all-edge / all-cloud with round-robin channels at full power and frequency."""
     N = inst.N
-    best = math.inf
     l = np.ones(N, dtype=np.int64)
     for k in range(inst.K):
         mem = np.flatnonzero(inst.server == k)
         l[mem] = np.arange(mem.size) % inst.L + 1
-    for xv in (0, 1, 2):
-        d = Decision(x=np.full(N, xv), l=l, a=np.ones(N), b=np.ones(N))
-        best = min(best, _objective(inst, d))
-    return best
+    return [Decision(x=np.full(N, xv), l=l, a=np.ones(N), b=np.ones(N)) for xv in (0, 1, 2)]
+
+
+def _simple_upper_bound(inst: Instance) -> float:
+    """Objective of the best of the simple decisions (a valid upper bound on the optimum)."""
+    return min(_objective(inst, d) for d in _simple_decisions(inst))
 
 
 def build_model(inst: Instance) -> pyo.ConcreteModel:
