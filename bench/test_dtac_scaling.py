@@ -35,6 +35,8 @@ TIME_LIMIT = 60.0
 SCALING_N = (4, 6, 8, 10, 12) if BIG else (4, 6, 8, 10)
 SCALING_SEEDS = 5 if BIG else 2
 SCIP_SEEDS = {4: 2, 6: 1}  # N -> seeds given to Pyomo+SCIP (it does not certify N = 6 within 60 s)
+RECEIVED_SEEDS = 10 if BIG else 3
+RECEIVED_LIMIT = 60.0 if BIG else 20.0
 HEURISTICS = ("greedy", "all-edge", "all-cloud", "all-local", "random")
 
 
@@ -131,10 +133,13 @@ def test_dtac_gaps_small(benchmark: Any) -> None:
     rows: list[dict[str, Any]] = []
 
     def sweep() -> None:
-        for variant in ("literal", "consistent"):
-            for s in seeds:
+        for variant in ("literal", "consistent", "received"):
+            # received interference: the power branch and bound rarely closes; 3 instances, 20 s each
+            vseeds = seeds if variant != "received" else seeds[:RECEIVED_SEEDS]
+            limit = TIME_LIMIT if variant != "received" else RECEIVED_LIMIT
+            for s in vseeds:
                 inst = SPEC.make_instance("small", s, variant)
-                ex = solve("dtac", inst, "exact", SolveOptions(time_limit=TIME_LIMIT), seed=s)
+                ex = solve("dtac", inst, "exact", SolveOptions(time_limit=limit), seed=s)
                 rows.append(
                     {
                         "variant": variant,
@@ -142,7 +147,7 @@ def test_dtac_gaps_small(benchmark: Any) -> None:
                         "method": "exact",
                         "status": ex.status,
                         "objective": ex.objective,
-                        "gap_to_opt": 0.0,
+                        "gap_to_opt": ex.gap,
                         "time_s": ex.wall_time_s,
                     }
                 )
@@ -164,7 +169,7 @@ def test_dtac_gaps_small(benchmark: Any) -> None:
     benchmark.extra_info["rows"] = rows
     write_json(OUT / "gaps_small.json", rows)
     summary = []
-    for variant in ("literal", "consistent"):
+    for variant in ("literal", "consistent", "received"):
         for meth in ("exact",) + HEURISTICS:
             sel = [r for r in rows if r["variant"] == variant and r["method"] == meth]
             g = np.array([r["gap_to_opt"] for r in sel])
@@ -182,17 +187,18 @@ def test_dtac_gaps_small(benchmark: Any) -> None:
             )
     _md(
         OUT / "gaps_small.md",
-        "DTAC: methods on `small` (10 seeded instances per variant)",
+        "DTAC: methods on `small` (10 seeded instances per variant; 3 for `received`)",
         summary,
-        "gap_to_opt = (objective - certified bound) / objective. Objective = omega_1 T_t + omega_2 "
-        "sum E of one "
-        "round, eq. (13). Literal interference of eq. (5) makes any channel sharing catastrophic "
-        "(objectives of "
-        "order 1e9), which dominates the round-robin baselines whenever a cell has more offloaders "
-        "than channels.",
+        "gap_to_opt = (objective - certified lower bound) / objective; for `exact` it is its own "
+        "certified gap. Objective = omega_1 T_t + omega_2 sum E of one round, eq. (13). Literal "
+        "interference (eq. 5, no channel gain) makes any channel sharing catastrophic (objectives ~1e9),"
+        " which sinks the round-robin baselines whenever a cell has more offloaders than channels. With "
+        "`received` interference the power branch and bound of `exact` does not close within 20 s "
+        "(status time_limit): there gap_to_opt is measured against a valid lower bound, so it over-"
+        "estimates the true gap.",
     )
     for r in rows:
-        if r["method"] == "exact":
+        if r["method"] == "exact" and r["variant"] != "received":
             assert r["status"] == "optimal"
 
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyomo.environ as pyo
-from scipy.optimize import brentq
+from scipy.optimize import brentq, minimize
 from scipy.special import lambertw
 
 from mecopt.core import MethodOutput, SolveOptions
@@ -437,12 +437,14 @@ def solve_partition(
         return R
 
     def fixed_terms(a_lo: np.ndarray, a_hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        R = rates(a_hi, a_lo)  # best own rate over the box
+        R = rates(a_hi, a_lo)  # best own rate over the box: own power high, the others' low
+        # energy a P S / R(a, I) increases with a and with I: its minimum over the box is at (a_lo, I_lo)
+        R_e = R if a_lo is a_hi else rates(a_lo, a_lo)
         ft = np.full(N, np.nan)
         fE = np.zeros(N)
         with np.errstate(divide="ignore"):
             ft[inter] = np.where(queued[inter], ctx.S[inter] / R, np.nan)
-            fE[inter] = a_lo[inter] * ctx.P * ctx.S[inter] / R
+            fE[inter] = a_lo[inter] * ctx.P * ctx.S[inter] / R_e
         return ft, fE
 
     base_lo = np.ones(N)
@@ -477,10 +479,27 @@ def solve_partition(
         return PartResult(ub, d, min(node_lb(lo0, hi0), ub))
     if root_only:  # only the root bound: the partition is queued and branched on later if it can still win
         return PartResult(math.inf, None, node_lb(lo0, hi0), 1, False)
+    best_guess = hi0
     for guess in (hi0, np.sqrt(lo0 * hi0)):
         ub, d = node_ub(guess)
         if ub < best_ub:
-            best_ub, best_dec = ub, d
+            best_ub, best_dec, best_guess = ub, d, guess
+    # local polish of the incumbent (upper bound only; certification comes from the bounds below)
+    log_lo = np.log(lo0)
+
+    def f_ub(z: np.ndarray) -> float:
+        return node_ub(np.exp(np.clip(z, log_lo, 0.0)))[0]
+
+    pol = minimize(
+        f_ub,
+        np.log(best_guess),
+        method="L-BFGS-B",
+        bounds=list(zip(log_lo, np.zeros(var.size), strict=True)),
+        options={"maxfun": 60 * (var.size + 1), "eps": 1e-7},
+    )
+    ub, d = node_ub(np.exp(np.clip(pol.x, log_lo, 0.0)))
+    if ub < best_ub:
+        best_ub, best_dec = ub, d
     inc = min(incumbent, best_ub)
     heap: list[_Node] = []
     seq = 0
@@ -587,7 +606,10 @@ def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
     lbs = np.concatenate([cheap_lower_bounds(ctx, X[i : i + CHUNK]) for i in range(0, len(X), CHUNK)])
     order = np.argsort(lbs, kind="stable")
     inc, best = math.inf, None
-    for d in _simple_decisions(inst):  # a first incumbent (kept only if nothing better is found)
+    from solvers.heuristics.dtac import greedy  # local import: heuristics import nothing from here
+
+    first = _simple_decisions(inst) + [greedy(inst, opts).decision]
+    for d in first:  # a first incumbent (kept only if nothing better is found)
         val = _objective(inst, d)
         if val < inc:
             inc, best = val, d
