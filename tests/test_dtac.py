@@ -260,10 +260,18 @@ def test_cheap_bound_and_core_bound_are_valid() -> None:
         Bf = np.exp(rng.uniform(np.log(inst.b_min), 0, size=(200, inst.N)))
         obj = D.terms(inst, X, Lc, A, Bf).objective
         assert np.all(EX.cheap_lower_bounds(ctx, X) <= obj * (1 + 1e-12))
+        assert EX.trivial_lower_bound(ctx) <= obj.min() * (1 + 1e-12)
         for i in range(5):
             for l in EX.channel_options(inst, X[i]):
                 res = EX.solve_partition(ctx, X[i], l, math.inf, 1e-7, math.inf, max_nodes=50)
                 assert res.lb <= res.ub * (1 + 1e-12)
+
+
+def test_exact_beyond_enumeration_limit_is_honest() -> None:
+    inst = SPEC.make_instance("paper", 0)
+    r = solve("dtac", inst, "exact", SolveOptions(time_limit=5))
+    assert inst.N > EX.MAX_ENUM_N
+    assert r.status == "time_limit" and r.feasible and r.bound <= r.objective
 
 
 def test_channel_options_count() -> None:
