@@ -1,23 +1,21 @@
 """Certified exact methods for one round of DTAC (problem (13) of Han et al., Section II).
 
-``exact`` (structured): enumerate the offloading vector x in {0,1,2}^N in order of a cheap valid lower bound,
-prune by bound, and for each surviving x solve the continuous part exactly:
+``exact`` (structured): enumerate the offloading vector x in {0,1,2}^N best-first by a cheap valid lower
+bound (plus a pigeonhole bound for cells with more offloaders than channels), prune by bound, and for each
+surviving x solve the continuous part exactly:
 
 * channels: only the partition of each cell's offloaders into channel groups matters (labels are symmetric,
-  cells
-  do not interfere, eq. 5); a cell with at most L offloaders uses distinct channels (dominance: every rate is
-  weakly higher); a cell with more uses a partition into exactly L groups (a split never lowers a rate).
+  cells do not interfere, eq. 5); a cell with at most L offloaders uses distinct channels (dominance: every
+  rate is weakly higher); a cell with more uses a partition into exactly L groups
+  (a split never lowers a rate).
 * without interference the problem in (T, upload times t_j, local times) is convex: E_u = a P_UE t is the
   perspective t (2^{S/(tB)}-1) P/gamma of a convex function, E_c = kappa (SC)^3 / t^2 (eqs. 3, 6); it is
-  solved
-  by a 1-D search on T with per-queue Lagrange multipliers (closed form via Lambert W), and certified by the
-  Lagrangian dual bound (two-tangent bound of the convex 1-D dual function).
+  solved by a 1-D search on T with per-queue Lagrange multipliers (closed form via Lambert W) and certified
+  by the Lagrangian dual bound (two-tangent bound of the convex 1-D dual function).
 * interference (same cell, same channel, eq. 5): members whose time does not count (cloud-bound under the
   literal eq. 12) take a = a_min (their energy and the interference they cause both increase with a); the
-  powers
-  of the other members are found by spatial branch and bound on a, with monotone bounds on the rates (a rate
-  is
-  increasing in its own power and decreasing in the others').
+  powers of the other members are found by spatial branch and bound on a, with monotone bounds on the rates
+  (a rate is increasing in its own power and decreasing in the others').
 
 ``pyomo-scip``: the whole round as one Pyomo MINLP (:func:`build_model`) solved globally by SCIP.
 """
