@@ -28,6 +28,7 @@ import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
@@ -42,6 +43,7 @@ from solvers.pyomo_backend import Backend, solve_model
 LN2 = math.log(2.0)
 GRID = 96  # T grid points of the cheap lower bound
 CHUNK = 4096  # candidates per vectorized chunk
+SLICE_NODES = 40  # branch-and-bound nodes per visit of an (x, l) pair with interference
 MAX_ENUM_N = 14  # beyond this the 3^N enumeration is not attempted (status time_limit, trivial bound)
 
 
@@ -404,6 +406,26 @@ def solve_partition(
     root_only: bool = False,
 ) -> PartResult:
     """Exact continuous part for fixed (x, l): convex core, plus branch and bound on interfered powers."""
+    gen = partition_bnb(ctx, x, l, incumbent, tol, deadline, max_nodes, root_only)
+    res, done = next(gen)
+    while not done:
+        res, done = gen.send(None)
+    return res
+
+
+def partition_bnb(
+    ctx: Ctx,
+    x: np.ndarray,
+    l: np.ndarray,
+    incumbent: float,
+    tol: float,
+    deadline: float,
+    max_nodes: int = 200000,
+    root_only: bool = False,
+    slice_nodes: int = 10**9,
+) -> Iterator[tuple[PartResult, bool]]:
+    """Resumable form of :func:`solve_partition`: yields (snapshot, finished) every ``slice_nodes`` nodes and
+    accepts a better global incumbent through ``send`` (the snapshot's lb is valid for this (x, l))."""
     inst = ctx.inst
     N = inst.N
     off = x >= 1
@@ -418,7 +440,8 @@ def solve_partition(
     if not groups:
         core = solve_core(ctx, x, nan, np.zeros(N))
         d = _decision(ctx, x, l, np.ones(N), core)
-        return PartResult(_objective(inst, d), d, core.lb)
+        yield PartResult(_objective(inst, d), d, core.lb), True
+        return
     inter = np.concatenate(groups)
     var = inter[queued[inter]]  # powers to branch on
     fixed_a = inter[~queued[inter]]  # a = a_min (D13)
@@ -475,9 +498,11 @@ def solve_partition(
     hi0 = np.ones(var.size)
     if var.size == 0:  # every interfered member unqueued: all at a_min, nothing left to branch on
         ub, d = node_ub(lo0)
-        return PartResult(ub, d, min(node_lb(lo0, hi0), ub))
+        yield PartResult(ub, d, min(node_lb(lo0, hi0), ub)), True
+        return
     if root_only:  # only the root bound: the partition is queued and branched on later if it can still win
-        return PartResult(math.inf, None, node_lb(lo0, hi0), 1, False)
+        yield PartResult(math.inf, None, node_lb(lo0, hi0), 1, False), True
+        return
     best_guess = hi0
     for guess in (hi0, np.sqrt(lo0 * hi0)):
         ub, d = node_ub(guess)
@@ -507,7 +532,15 @@ def solve_partition(
     heapq.heappush(heap, _Node(root_lb, seq, lo0, hi0))
     nodes = 1
     complete = True
+    since = 0
     while heap:
+        if since >= slice_nodes:
+            since = 0
+            snap = min([best_ub, pruned_min] + [n.lb for n in heap])
+            new_inc = yield PartResult(best_ub, best_dec, snap, nodes, False), False
+            if new_inc is not None:
+                inc = min(inc, new_inc)
+            continue
         nd = heap[0]
         if nd.lb >= inc - tol * abs(inc):
             break
@@ -528,13 +561,14 @@ def solve_partition(
         for lo_c, hi_c in ((nd.lo, left_hi), (right_lo, nd.hi)):
             lbc = max(node_lb(lo_c, hi_c), nd.lb)
             nodes += 1
+            since += 1
             if lbc < inc - tol * abs(inc):
                 seq += 1
                 heapq.heappush(heap, _Node(lbc, seq, lo_c, hi_c))
             else:
                 pruned_min = min(pruned_min, lbc)
     lb = min([best_ub, pruned_min] + [n.lb for n in heap])
-    return PartResult(best_ub, best_dec, lb, nodes, complete)
+    yield PartResult(best_ub, best_dec, lb, nodes, complete), True
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -642,7 +676,7 @@ def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
     proc_lb = math.inf  # smallest lower bound over the finished (x, l) pairs
     processed = parts = bnb_nodes = 0
     # (bound, seq, x, l): l = None for an x with its sharing bound, else an (x, l) pair with interference
-    refined: list[tuple[float, int, np.ndarray, np.ndarray | None]] = []
+    refined: list[tuple[float, int, np.ndarray, np.ndarray | None, Any]] = []
     ptr = 0
     seq = 0
     timed_out = False
@@ -658,7 +692,7 @@ def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
                 proc_lb = min(proc_lb, res.lb)
             else:
                 seq += 1
-                heapq.heappush(refined, (res.lb, seq, x, l))
+                heapq.heappush(refined, (res.lb, seq, x, l, None))
 
     while True:
         next_cheap = float(lbs[order[ptr]]) if ptr < len(order) else math.inf
@@ -670,15 +704,23 @@ def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
             timed_out = True
             break
         if next_ref <= next_cheap:
-            _, _, x, l = heapq.heappop(refined)
+            _, _, x, l, gen = heapq.heappop(refined)
             if l is None:  # an x whose sharing bound was computed: expand its channel partitions
                 expand(x)
                 continue
-            res = solve_partition(ctx, x, l, inc, tol, deadline)
-            bnb_nodes += res.nodes
-            proc_lb = min(proc_lb, res.lb)
+            if gen is None:  # time-sliced branch and bound, so that the global order stays best-first
+                gen = partition_bnb(ctx, x, l, inc, tol, deadline, slice_nodes=SLICE_NODES)
+                res, done = next(gen)
+            else:
+                res, done = gen.send(inc)
             if res.dec is not None and res.ub < inc:
                 inc, best = res.ub, res.dec
+            if done:
+                bnb_nodes += res.nodes
+                proc_lb = min(proc_lb, res.lb)
+            else:
+                seq += 1
+                heapq.heappush(refined, (res.lb, seq, x, l, gen))
             continue
         x = X[order[ptr]]
         ptr += 1
@@ -686,7 +728,7 @@ def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
         s_lb = sharing_lower_bound(ctx, x)
         if s_lb > next_cheap:
             seq += 1
-            heapq.heappush(refined, (s_lb, seq, x, None))
+            heapq.heappush(refined, (s_lb, seq, x, None, None))
             continue
         expand(x)
     next_cheap = float(lbs[order[ptr]]) if ptr < len(order) else math.inf
