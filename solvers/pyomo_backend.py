@@ -85,6 +85,10 @@ def _scip(model: pyo.ConcreteModel, opts: SolveOptions) -> PyomoOutcome:
     }
     if opts.time_limit is not None:
         options["limits/time"] = float(opts.time_limit)
+    if not opts.verbose:
+        # pyscipopt holds the GIL while SCIP runs, so Pyomo's output-capture thread cannot drain the pipe: a
+        # log over the pipe buffer (~64 KB, long B&B runs) deadlocks the process. Silence SCIP unless verbose.
+        options["display/verblevel"] = 0
     t0 = time.perf_counter()
     res = solver.solve(model, options=options, load_solutions=False, tee=bool(opts.verbose))
     wall = time.perf_counter() - t0

@@ -1,0 +1,341 @@
+"""Tests of DTAC (problem, exact methods, heuristics, environment)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mecopt.core import InvalidInputError, SolveOptions, make_rng
+from mecopt.problems import dtac as D
+from mecopt.registry import get_problem
+from solvers import methods_for, solve
+from solvers.exact import dtac as EX
+from solvers.heuristics import dtac as H
+
+sys.path.insert(0, str(Path(__file__).parent))
+import dtac_bruteforce as BF  # noqa: E402
+
+SPEC = get_problem("dtac")
+
+
+def hand_instance(**over: object) -> D.Instance:
+    base = dict(
+        K=1,
+        N=2,
+        L=1,
+        M=2,
+        server=[0, 0],
+        task=[0, 1],
+        S_in=[4.0, 2.0],
+        C=[2.0, 3.0],
+        S_out=[2.0, 4.0],
+        cache=[[0, 0]],
+        S_cap=[100.0],
+        h_ue=[3.0, 1.0],
+        h_ec=[1.0],
+        P_UE=1.0,
+        P_E=1.0,
+        P_C=3.0,
+        B=1.0,
+        sigma2=1.0,
+        F_UE=2.0,
+        F_E=4.0,
+        F_C=8.0,
+        kappa=0.5,
+        w1=1.0,
+        w2=1.0,
+    )
+    base.update(over)
+    return D.Instance(**base)
+
+
+def dec(x, l, a, b) -> D.Decision:  # noqa: ANN001
+    return D.Decision(x=x, l=l, a=a, b=b)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Formulation
+# ----------------------------------------------------------------------------------------------------
+def test_hand_example_literal_and_variants() -> None:
+    inst = hand_instance()
+    d = dec([1, 2], [1, 1], [1.0, 0.5], [1.0, 1.0])
+    R0 = math.log2(1 + 3 / (1 + 0.5))  # eq. (4)-(5): UE 1 transmits on the same channel with a P_UE = 0.5
+    R1 = math.log2(1 + 0.5 / (1 + 1.0))
+    T21_0 = 4 / R0 + 2 / 2.0  # eq. (8): down rate log2(1 + 3) = 2
+    T21_1 = 2 / R1 + 4 / 1.0
+    T22_1 = 2 / 1.0 + 4 / 2.0  # eq. (9)
+    E = 1.0 * 4 / R0 + 0.5 * 2 / R1  # eq. (6)
+    T_lit = max(4 * 2 / 4 + T21_0, 2 * 3 / 8 + T22_1)  # eq. (12) literal
+    m = D.evaluate(inst, d)
+    assert m.feasible
+    assert m.values["round_time_s"] == pytest.approx(T_lit, rel=1e-12)
+    assert m.values["energy_J"] == pytest.approx(E, rel=1e-12)
+    assert m.objective == pytest.approx(T_lit + E, rel=1e-12)
+    # consistent eq. (12): the cloud task's T21 counts
+    mc = D.evaluate(inst.replace(round_time="consistent"), d)
+    assert mc.values["round_time_s"] == pytest.approx(max(2 + T21_0, 0.75 + T21_1 + T22_1), rel=1e-12)
+    # received interference eq. (5): a_m P_UE |h(k,m)|^2
+    mr = D.evaluate(inst.replace(interference="received"), d)
+    R1r = math.log2(1 + 0.5 / (1 + 3.0))
+    assert mr.values["energy_J"] == pytest.approx(4 / R0 + 0.5 * 2 / R1r, rel=1e-12)
+    # local: eqs. (2)-(3)
+    ml = D.evaluate(inst, dec([0, 0], [1, 1], [1.0, 1.0], [0.5, 1.0]))
+    assert ml.values["round_time_s"] == pytest.approx(8.0)
+    assert ml.values["energy_J"] == pytest.approx(0.5 * 8 * 1.0**2 + 0.5 * 6 * 2.0**2)
+    # a cached edge task computes in zero time, eq. (2)
+    mh = D.evaluate(inst.replace(cache=[[1, 0]]), dec([1, 0], [1, 1], [1.0, 1.0], [1.0, 1.0]))
+    assert mh.values["tau_s"][0] == pytest.approx(4 / 2.0 + 2 / 2.0)
+
+
+@pytest.mark.parametrize("variant", ["literal", "consistent"])
+def test_vectorized_round_time_equals_matrix_form(variant: str) -> None:
+    rng = make_rng(3, "t")
+    for seed in range(4):
+        inst = SPEC.make_instance("small", seed, variant)
+        B = 40
+        X = rng.integers(0, 3, size=(B, inst.N))
+        Lc = rng.integers(1, inst.L + 1, size=(B, inst.N))
+        A = rng.uniform(inst.a_min, 1, size=(B, inst.N))
+        Bf = rng.uniform(inst.b_min, 1, size=(B, inst.N))
+        t = D.terms(inst, X, Lc, A, Bf)
+        for i in range(B):
+            ref = D.round_time_matrix(inst, X[i], t.T1[i], t.T21[i], t.T22[i])
+            assert t.T[i] == pytest.approx(ref, rel=1e-13)
+            m = D.evaluate(inst, dec(X[i], Lc[i], A[i], Bf[i]))
+            assert m.objective == pytest.approx(t.objective[i], rel=1e-13)
+
+
+def test_json_round_trip() -> None:
+    inst = SPEC.make_instance("paper", 1)
+    assert D.Instance.from_dict(inst.to_dict()) == inst
+    d = H.greedy(inst, SolveOptions()).decision
+    assert D.Decision.from_dict(d.to_dict()) == d
+    assert D.evaluate(inst, D.Decision.from_dict(d.to_dict())).objective == D.evaluate(inst, d).objective
+
+
+@pytest.mark.parametrize(
+    ("over", "needle"),
+    [
+        ({"S_in": [-1.0, 2.0]}, "S_in"),
+        ({"h_ue": [float("nan"), 1.0]}, "h_ue"),
+        ({"cache": [0, 0]}, "cache"),
+        ({"server": [0, 1]}, "server"),
+        ({"task": [0, 2]}, "task"),
+        ({"cache": [[1, 1]], "S_cap": [5.0]}, "cache capacity constraint"),
+        ({"sigma2": 0.0}, "sigma2"),
+        ({"a_min": 0.0}, "a_min"),
+        ({"round_time": "fancy"}, "round_time"),
+    ],
+)
+def test_bad_instances(over: dict, needle: str) -> None:
+    with pytest.raises(InvalidInputError, match=needle):
+        hand_instance(**over)
+
+
+def test_unknown_field_and_bad_decisions() -> None:
+    data = hand_instance().to_dict()
+    data["speed_of_light"] = 3e8
+    with pytest.raises(InvalidInputError, match="unknown field"):
+        D.Instance.from_dict(data)
+    inst = hand_instance()
+    with pytest.raises(InvalidInputError, match="Decision.x"):
+        D.evaluate(inst, dec([1, 1, 1], [1, 1], [1, 1], [1, 1]))
+    with pytest.raises(InvalidInputError, match="Decision.a"):
+        dec([1, 1], [1, 1], [float("nan"), 1], [1, 1])
+    cases = [
+        (dec([3, 0], [1, 1], [1, 1], [1, 1]), "eq. (1)"),
+        (dec([1, 0], [2, 1], [1, 1], [1, 1]), "l[0]"),
+        (dec([1, 0], [1, 1], [0.0, 1], [1, 1]), "a[0]"),
+        (dec([1, 0], [1, 1], [1.5, 1], [1, 1]), "a[0]"),
+        (dec([1, 0], [1, 1], [1e-6, 1], [1, 1]), "a_min"),
+        (dec([1, 0], [1, 1], [1, 1], [1, -0.2]), "b[1]"),
+    ]
+    for d, needle in cases:
+        m = D.evaluate(inst, d)
+        assert not m.feasible and math.isnan(m.objective)
+        assert any(needle in v for v in m.violations), (needle, m.violations)
+    with pytest.raises(InvalidInputError, match="eq. \\(1\\)"):
+        D.evaluate_batch(inst, [[3, 0]], [[1, 1]], [[1, 1]], [[1, 1]])
+
+
+def test_lru_update_respects_capacity_and_recency() -> None:
+    inst = hand_instance(
+        M=3,
+        S_in=[1.0, 1.0, 1.0],
+        C=[1.0, 1.0, 1.0],
+        S_out=[4.0, 4.0, 4.0],
+        cache=[[0, 0, 0]],
+        S_cap=[8.0],
+        task=[0, 1],
+    )
+    cache, last = D.lru_update(inst, np.array([1, 2]), inst.cache, np.zeros((1, 3)), 1.0)
+    assert cache.tolist() == [[1, 1, 0]]
+    cache, last = D.lru_update(inst.replace(task=[0, 0]), np.array([1, 0]), cache, last, 2.0)  # hit on 0
+    cache, last = D.lru_update(inst.replace(task=[2, 2], cache=cache), np.array([1, 0]), cache, last, 3.0)
+    assert cache.tolist() == [[1, 0, 1]]  # task 1 was least recently used
+    assert (cache @ inst.S_out <= inst.S_cap).all()
+    cache2, _ = D.lru_update(inst, np.array([0, 0]), cache, last, 4.0)  # nothing offloaded: unchanged
+    assert cache2.tolist() == cache.tolist()
+
+
+def test_generator_presets_and_logged_parameters() -> None:
+    for size in ("tiny", "small", "paper", "fig5", "fig6", "fig7"):
+        inst = SPEC.make_instance(size, 0)
+        assert inst.N >= 1 and (inst.cache @ inst.S_out <= inst.S_cap).all()
+    i5, i7 = SPEC.make_instance("fig5", 0), SPEC.make_instance("fig7", 0)
+    assert i5.K == 5 and i7.K == 7
+    assert i7.h_ec[0] < i5.h_ec[0]  # 800 m vs 300 m cloud radius
+    p = SPEC.make_instance("paper", 0)
+    assert p.B * p.L == pytest.approx(80e6) and p.F_E == pytest.approx(14.4e9)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Exact methods
+# ----------------------------------------------------------------------------------------------------
+def brute_instances() -> list[D.Instance]:
+    out = []
+    for seed in range(30):
+        if seed % 2 == 0:
+            cfg = replace(D.PRESETS["tiny"], K=1, ue_per_server=(3,), L=2 if seed % 6 == 0 else 1)
+        else:
+            cfg = replace(D.PRESETS["tiny"], K=2, ue_per_server=(1, 2), L=1)
+        inst = D.generate(cfg, make_rng(seed, "dtac-brute"))
+        if inst.N > 3:
+            inst = D.generate(replace(cfg, K=3, ue_per_server=(1,)), make_rng(seed, "dtac-brute"))
+        variant = ("literal", "consistent")[(seed // 3) % 2]
+        out.append(inst.replace(**D.VARIANTS[variant]))
+    return out
+
+
+def test_exact_matches_brute_force_on_30_tiny_instances() -> None:
+    BF.STARTS = (0.0,)
+    n_inter = 0
+    for inst in brute_instances():
+        r = solve("dtac", inst, "exact", SolveOptions(time_limit=30))
+        assert r.status == "optimal", r.message
+        bf, _ = BF.brute_force(inst)
+        assert r.objective == pytest.approx(bf, rel=1e-6)
+        assert r.bound <= bf * (1 + 1e-9)
+        n_inter += int(inst.L == 1)
+    assert n_inter >= 20  # most of them have forced channel sharing (interference, eq. 5)
+
+
+def test_exact_agrees_with_pyomo_scip() -> None:
+    for seed, variant in ((0, "literal"), (1, "consistent"), (2, "literal")):
+        inst = SPEC.make_instance("tiny", seed, variant)
+        ex = solve("dtac", inst, "exact", SolveOptions(time_limit=60))
+        sc = solve("dtac", inst, "pyomo-scip", SolveOptions(time_limit=60))
+        assert ex.status == "optimal"
+        assert sc.feasible and sc.bound is not None
+        assert sc.objective == pytest.approx(ex.objective, rel=2e-5)  # SCIP feasibility tolerance ~1e-6
+        assert sc.bound <= ex.objective * (1 + 1e-6)
+        assert ex.bound <= sc.objective * (1 + 1e-9)
+
+
+def test_exact_received_variant_bound_is_valid() -> None:
+    BF.STARTS = (0.0, 0.5)
+    for seed in (2, 14, 22):
+        cfg = replace(D.PRESETS["tiny"], K=2, ue_per_server=(1, 2), L=1)
+        inst = D.generate(cfg, make_rng(seed, "t")).replace(interference="received")
+        r = solve("dtac", inst, "exact", SolveOptions(time_limit=20))
+        bf, _ = BF.brute_force(inst)
+        assert r.feasible and r.bound <= bf * (1 + 1e-9)
+        if r.status == "optimal":
+            assert r.objective <= bf * (1 + 1e-6)
+
+
+def test_cheap_bound_and_core_bound_are_valid() -> None:
+    rng = make_rng(5, "t")
+    for seed in range(3):
+        inst = SPEC.make_instance("small", seed)
+        ctx = EX.make_ctx(inst)
+        X = rng.integers(0, 3, size=(200, inst.N))
+        Lc = rng.integers(1, inst.L + 1, size=(200, inst.N))
+        A = np.exp(rng.uniform(np.log(inst.a_min), 0, size=(200, inst.N)))
+        Bf = np.exp(rng.uniform(np.log(inst.b_min), 0, size=(200, inst.N)))
+        obj = D.terms(inst, X, Lc, A, Bf).objective
+        assert np.all(EX.cheap_lower_bounds(ctx, X) <= obj * (1 + 1e-12))
+        assert EX.trivial_lower_bound(ctx) <= obj.min() * (1 + 1e-12)
+        for i in range(5):
+            for l in EX.channel_options(inst, X[i]):
+                res = EX.solve_partition(ctx, X[i], l, math.inf, 1e-7, math.inf, max_nodes=50)
+                assert res.lb <= res.ub * (1 + 1e-12)
+
+
+def test_exact_beyond_enumeration_limit_is_honest() -> None:
+    inst = SPEC.make_instance("paper", 0)
+    r = solve("dtac", inst, "exact", SolveOptions(time_limit=5))
+    assert inst.N > EX.MAX_ENUM_N
+    assert r.status == "time_limit" and r.feasible and r.bound <= r.objective
+
+
+def test_channel_options_count() -> None:
+    inst = hand_instance(N=4, server=[0, 0, 0, 0], task=[0, 1, 0, 1], h_ue=[1.0, 2.0, 3.0, 4.0], L=2)
+    # 4 offloaders, L = 2: Stirling S(4, 2) = 7 partitions; 2 offloaders: one (distinct channels)
+    assert len(list(EX.channel_options(inst, np.array([1, 2, 1, 1])))) == 7
+    assert len(list(EX.channel_options(inst, np.array([1, 0, 0, 2])))) == 1
+
+
+def test_exact_small_certifies_quickly() -> None:
+    inst = SPEC.make_instance("small", 0)
+    r = solve("dtac", inst, "exact", SolveOptions(time_limit=60))
+    assert r.status == "optimal" and r.gap <= 1e-6
+    for name in ("greedy", "all-edge", "all-cloud", "all-local", "random"):
+        h = solve("dtac", inst, name, SolveOptions(seed=1))
+        assert h.feasible and h.objective >= r.bound * (1 - 1e-9)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Heuristics and environment
+# ----------------------------------------------------------------------------------------------------
+def test_heuristics_feasible_everywhere() -> None:
+    names = [n for n, m in methods_for("dtac", include_learned=False).items() if m.kind == "heuristic"]
+    assert set(names) == {"random", "all-local", "all-edge", "all-cloud", "greedy"}
+    for size in ("tiny", "paper", "fig7"):
+        for variant in D.VARIANTS:
+            inst = SPEC.make_instance(size, 2, variant)
+            for name in names:
+                r = solve("dtac", inst, name, SolveOptions(seed=3))
+                assert r.status == "feasible" and r.feasible, (name, r.message)
+
+
+def test_greedy_picks_lower_bound_argmin() -> None:
+    inst = SPEC.make_instance("paper", 4)
+    d = H.greedy(inst, SolveOptions()).decision
+    t = D.lower_bound_times(inst)
+    best = np.argmin(np.stack([t[:, 0], t[:, 1] + t[:, 2], t[:, 3] + t[:, 4]], axis=1), axis=1)
+    assert d.x.tolist() == best.tolist()
+    assert (d.a == 1).all() and (d.b == 1).all()
+
+
+def test_env_check_and_determinism() -> None:
+    from gymnasium.utils.env_checker import check_env
+
+    from mecopt.envs.dtac import DtacEnv
+
+    env = DtacEnv("small", rounds=4)
+    check_env(env, skip_render_check=True)
+
+    def rollout(seed: int) -> list[float]:
+        e = DtacEnv("small", rounds=4)
+        e.reset(seed=seed)
+        e.action_space.seed(seed)
+        out = []
+        for _ in range(4):
+            act = e.action_space.sample()
+            inst = e.instance
+            expect = -D.evaluate(inst, e.decision(act)).objective
+            _, r, _, trunc, info = e.step(act)
+            assert r == pytest.approx(expect, rel=1e-12)
+            assert info["vector_reward"].shape == (2 * inst.N,)
+            out.append(r)
+        assert trunc
+        return out
+
+    assert rollout(7) == rollout(7)
+    assert rollout(7) != rollout(8)
