@@ -50,9 +50,7 @@ def _png(fig: Any, path: Path) -> None:
 
 
 def _md(path: Path, title: str, rows: list[dict[str, Any]], notes: str = "") -> None:
-    text = (
-        f"# {title}\n\n{notes}\n\n" + tabulate(rows, headers="keys", tablefmt="github", floatfmt=".6g") + "\n"
-    )
+    text = f"# {title}\n\n{notes}\n\n" + tabulate(rows, headers="keys", tablefmt="github", floatfmt=".6g") + "\n"
     atomic_write_text(path, text)
 
 
@@ -234,9 +232,7 @@ def test_dtac_heuristics_paper(benchmark: Any) -> None:
     for size in ("paper", "fig5", "fig6", "fig7"):
         for variant in ("literal", "consistent", "received"):
             for h in HEURISTICS:
-                sel = [
-                    r for r in rows if r["preset"] == size and r["variant"] == variant and r["method"] == h
-                ]
+                sel = [r for r in rows if r["preset"] == size and r["variant"] == variant and r["method"] == h]
                 summary.append(
                     {
                         "preset": size,
@@ -309,9 +305,7 @@ def test_dtac_parameters(benchmark: Any) -> None:
         for name, cfg in D.PRESETS.items():
             inst = SPEC.make_instance(name, 0)
             row: dict[str, Any] = {"preset": name}
-            row.update(
-                {k: (str(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()}
-            )
+            row.update({k: (str(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()})
             row.update(
                 {
                     "B_hz": inst.B,

@@ -38,9 +38,7 @@ class DtacEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(
-        self, size: str = "small", variant: str = "literal", rounds: int = 50, scenario_seed: int = 0
-    ):
+    def __init__(self, size: str = "small", variant: str = "literal", rounds: int = 50, scenario_seed: int = 0):
         if size not in PRESETS:
             raise InvalidInputError(f"dtac env: unknown size {size!r}; choose from {sorted(PRESETS)}")
         if variant not in VARIANTS:

@@ -49,9 +49,7 @@ class Instance(Record):
         "task type m held by UE n this round, 0-based (Section II-A)", "", ("N",), ge=0, integer=True
     )
     S_in: np.ndarray = array("input size S_i^m of task type m (Section II-A)", "bit", ("M",), gt=0)
-    C: np.ndarray = array(
-        "CPU cycles per input bit C^m of task type m (Section II-A)", "cycle/bit", ("M",), gt=0
-    )
+    C: np.ndarray = array("CPU cycles per input bit C^m of task type m (Section II-A)", "cycle/bit", ("M",), gt=0)
     S_out: np.ndarray = array("output size S_o^m of task type m (Section II-A)", "bit", ("M",), gt=0)
     cache: np.ndarray = array(
         "cache contents c_t^k(m) in {0,1} at the start of the round, eq. (2)",
@@ -62,12 +60,8 @@ class Instance(Record):
         integer=True,
     )
     S_cap: np.ndarray = array("cache capacity S^k of edge server k (Section II-C)", "bit", ("K",), ge=0)
-    h_ue: np.ndarray = array(
-        "channel gain |h(k,n)|^2 between UE n and its server k, eq. (4)", "", ("N",), gt=0
-    )
-    h_ec: np.ndarray = array(
-        "channel gain |h(k,c)|^2 between edge server k and the cloud, eq. (4)", "", ("K",), gt=0
-    )
+    h_ue: np.ndarray = array("channel gain |h(k,n)|^2 between UE n and its server k, eq. (4)", "", ("N",), gt=0)
+    h_ec: np.ndarray = array("channel gain |h(k,c)|^2 between edge server k and the cloud, eq. (4)", "", ("K",), gt=0)
     P_UE: float = scalar("maximum UE transmit power P_UE, eq. (4)", "W", gt=0)
     P_E: float = scalar("edge server transmit power P_E, eq. (4)", "W", gt=0)
     P_C: float = scalar("cloud transmit power P_C, eq. (4)", "W", gt=0)
@@ -124,16 +118,10 @@ class Decision(Record):
     """Per-UE decision of one round: x (eq. 1), channel l, power ratio a, frequency ratio b (eq. 13)."""
 
     problem_key = KEY
-    x: np.ndarray = array(
-        "offloading decision x_t^n: 0 local, 1 edge, 2 cloud, eq. (1)", "", ("*",), integer=True
-    )
+    x: np.ndarray = array("offloading decision x_t^n: 0 local, 1 edge, 2 cloud, eq. (1)", "", ("*",), integer=True)
     l: np.ndarray = array("channel l_t^n in {1..L}, eqs. (5), (13)", "", ("*",), integer=True)
-    a: np.ndarray = array(
-        "transmit power ratio a_t^n in (0,1] (closed to [a_min,1], D3), eqs. (4), (13)", "", ("*",)
-    )
-    b: np.ndarray = array(
-        "CPU frequency ratio b_t^n in (0,1] (closed to [b_min,1], D3), eqs. (2), (13)", "", ("*",)
-    )
+    a: np.ndarray = array("transmit power ratio a_t^n in (0,1] (closed to [a_min,1], D3), eqs. (4), (13)", "", ("*",))
+    b: np.ndarray = array("CPU frequency ratio b_t^n in (0,1] (closed to [b_min,1], D3), eqs. (2), (13)", "", ("*",))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -268,9 +256,7 @@ def terms(inst: Instance, X: np.ndarray, Lc: np.ndarray, A: np.ndarray, Bf: np.n
     return Terms(R_up, T1, T21, T22, E_c, E_u, E, tau, T, obj)
 
 
-def round_time_matrix(
-    inst: Instance, x: np.ndarray, T1: np.ndarray, T21: np.ndarray, T22: np.ndarray
-) -> float:
+def round_time_matrix(inst: Instance, x: np.ndarray, T1: np.ndarray, T21: np.ndarray, T22: np.ndarray) -> float:
     """Eq. (12) computed literally with the N x N matrices of eqs. (10)-(11) (a slow reference for tests)."""
     N = inst.N
     k = inst.server
@@ -340,9 +326,7 @@ def evaluate(inst: Instance, dec: Decision) -> Metrics:
     )
 
 
-def evaluate_batch(
-    inst: Instance, X: np.ndarray, Lc: np.ndarray, A: np.ndarray, Bf: np.ndarray
-) -> np.ndarray:
+def evaluate_batch(inst: Instance, X: np.ndarray, Lc: np.ndarray, A: np.ndarray, Bf: np.ndarray) -> np.ndarray:
     """Objectives of a batch of valid decisions (each array (B, N))."""
     arrs = [np.atleast_2d(np.asarray(v)) for v in (X, Lc, A, Bf)]
     for v in arrs:
@@ -462,9 +446,7 @@ def make_scenario(cfg: Config, rng: np.random.Generator) -> Scenario:
     counts = rng.choice(np.asarray(cfg.ue_per_server), size=K)
     server = np.repeat(np.arange(K), counts)
     N = server.size
-    ang = rng.uniform(
-        0, 2 * np.pi, size=K
-    )  # edge servers on the circle of radius cloud_radius (Section IV-A)
+    ang = rng.uniform(0, 2 * np.pi, size=K)  # edge servers on the circle of radius cloud_radius (Section IV-A)
     d_ec = np.full(K, cfg.cloud_radius_m)
     r = np.sqrt(rng.uniform(cfg.min_distance_m**2, cfg.edge_radius_m**2, size=N))  # uniform in the disc
     ue_type = rng.integers(0, cfg.n_types, size=N)

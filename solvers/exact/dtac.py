@@ -212,13 +212,9 @@ def solve_core(ctx: Ctx, x: np.ndarray, fix_t: np.ndarray, fix_E: np.ndarray) ->
     free_unq = np.flatnonzero((x >= 1) & ~queued_mask & ~fixed)
     E_const = float(fix_E.sum() + phi(ctx.tu_hi[free_unq], ctx.S[free_unq], ctx.gamma[free_unq], P, B).sum())
     Tdom = max(
-        [T_fixed, 1e-300]
-        + [float(ctx.tl_lo[i]) for i in loc]
-        + [c + float(ctx.tu_lo[m].sum()) for c, m in queues]
+        [T_fixed, 1e-300] + [float(ctx.tl_lo[i]) for i in loc] + [c + float(ctx.tu_lo[m].sum()) for c, m in queues]
     )
-    Ttop = max(
-        [Tdom] + [float(ctx.tl_hi[i]) for i in loc] + [c + float(ctx.tu_hi[m].sum()) for c, m in queues]
-    )
+    Ttop = max([Tdom] + [float(ctx.tl_hi[i]) for i in loc] + [c + float(ctx.tu_hi[m].sum()) for c, m in queues])
 
     def lam_q(beta: float, m: np.ndarray) -> float:
         if m.size == 0:
@@ -267,9 +263,7 @@ def solve_core(ctx: Ctx, x: np.ndarray, fix_t: np.ndarray, fix_E: np.ndarray) ->
             beta = T_hat - c
             s = t.sum()
             if s > beta and s > ctx.tu_lo[m].sum():  # round-off: shrink towards the lower bounds
-                t = ctx.tu_lo[m] + (t - ctx.tu_lo[m]) * max(0.0, (beta - ctx.tu_lo[m].sum())) / (
-                    s - ctx.tu_lo[m].sum()
-                )
+                t = ctx.tu_lo[m] + (t - ctx.tu_lo[m]) * max(0.0, (beta - ctx.tu_lo[m].sum())) / (s - ctx.tu_lo[m].sum())
             t_up[m] = t
     t_up[free_unq] = ctx.tu_hi[free_unq]
     t_loc = np.full(inst.N, np.nan)
@@ -796,12 +790,8 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
     i_max = {n: float(sum(ctx.wn[j] for (nn, j) in pairs if nn == n)) for n in range(N)}
     m.I = pyo.Var(m.N, bounds=lambda m_, n: (0.0, i_max[n]), doc="P_I / sigma^2, eq. (5)")
     m.r = pyo.Var(m.N, bounds=lambda m_, n: (0.0, float(r_max[n])), doc="R(n,k) in Mbit/s, eq. (4)")
-    m.u1 = pyo.Var(
-        m.N, bounds=lambda m_, n: (0.0, float(u_max[n])), doc="upload time of an edge task, eq. (8)"
-    )
-    m.u2 = pyo.Var(
-        m.N, bounds=lambda m_, n: (0.0, float(u_max[n])), doc="upload time of a cloud task, eq. (8)"
-    )
+    m.u1 = pyo.Var(m.N, bounds=lambda m_, n: (0.0, float(u_max[n])), doc="upload time of an edge task, eq. (8)")
+    m.u2 = pyo.Var(m.N, bounds=lambda m_, n: (0.0, float(u_max[n])), doc="upload time of a cloud task, eq. (8)")
     m.tl = pyo.Var(m.N, bounds=lambda m_, n: (0.0, float(ctx.tl_hi[n])), doc="local time, eq. (2)")
     m.e = pyo.Var(m.N, bounds=(0.0, None), doc="E_t^n, eq. (7)")
     m.T = pyo.Var(bounds=(0.0, None), doc="T_t, eq. (12)")
@@ -872,9 +862,7 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
 def decision_from_model(inst: Instance, m: pyo.ConcreteModel) -> Decision:
     N = inst.N
     x = np.array([max((0, 1, 2), key=lambda o: pyo.value(m.y[n, o])) for n in range(N)], dtype=np.int64)
-    l = np.array(
-        [max(range(1, inst.L + 1), key=lambda c: pyo.value(m.z[n, c])) for n in range(N)], dtype=np.int64
-    )
+    l = np.array([max(range(1, inst.L + 1), key=lambda c: pyo.value(m.z[n, c])) for n in range(N)], dtype=np.int64)
     a = np.clip([pyo.value(m.a[n]) for n in range(N)], inst.a_min, 1.0)
     b = np.clip([pyo.value(m.b[n]) for n in range(N)], inst.b_min, 1.0)
     return Decision(x=x, l=l, a=a, b=b)

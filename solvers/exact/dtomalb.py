@@ -407,13 +407,15 @@ def solve_dp(inst: Instance, opts: SolveOptions) -> MethodOutput:
             if obj < inc:
                 inc, inc_dec = obj, Decision(a=a)
     info = {"dp_exact": all_exact, "dp_finished": finished}
+    # always-valid fallback bound: every user at its cheapest target, ignoring all waits (eqs. 6-11)
+    static = float(np.min([_data(inst, K)["cost"].min(axis=1).sum() for K in Ks])) / inst.N
     if finished and (all_exact or inc - bound <= opts.mip_gap * max(abs(inc), 1e-12)):
         return MethodOutput(inc_dec, "optimal", min(bound, inc), info)
     # inversions left a gap (or time ran out): the MILP settles it with the remaining time
     left = None if opts.time_limit is None else max(1.0, t0 + opts.time_limit - time.perf_counter())
     out = solve_milp(inst, SolveOptions(left, opts.mip_gap, opts.threads, opts.seed, opts.verbose))
     info.update(out.info, fallback="milp")
-    b = out.bound if out.bound is not None else -np.inf
+    b = max(out.bound if out.bound is not None else -np.inf, static)
     if np.isfinite(bound):
         b = max(b, bound)
     dec, status = out.decision, out.status

@@ -67,7 +67,5 @@ METHODS: list[MethodSpec] = [
     MethodSpec("all-local", "heuristic", all_local, "x = 0 for all, b = 1"),
     MethodSpec("all-edge", "heuristic", all_edge, "x = 1 for all, round-robin channels, a = 1"),
     MethodSpec("all-cloud", "heuristic", all_cloud, "x = 2 for all, round-robin channels, a = 1"),
-    MethodSpec(
-        "greedy", "heuristic", greedy, "argmin of lower-bound times T*(x) of eq. (14), round-robin, a=b=1"
-    ),
+    MethodSpec("greedy", "heuristic", greedy, "argmin of lower-bound times T*(x) of eq. (14), round-robin, a=b=1"),
 ]
