@@ -560,6 +560,9 @@ PROBLEM = ProblemSpec(
     presets=PRESETS,
     variants=VARIANTS,
     bench_sizes=("small",),
+    # literal eq. (5) makes any channel sharing catastrophic (objectives ~1e9, D2); 'received' is the corrected
+    # reading and the informative comparison (exact certifies most instances; some stop at time_limit, gap < 1e-4)
+    bench_variants=("literal", "received"),
     paper="Han, Sun, Wang, Zhan, Chen - Transformer-based Distributed Task Offloading and Resource "
     "Management "
     "in Cloud-Edge Computing Networks",
