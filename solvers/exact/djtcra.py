@@ -589,6 +589,7 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
     m.p = pyo.Var(m.U, m.C, bounds=lambda _m, u, o: (0.0, float(cap_ghz[o])), doc="eq. (15): p_u in GHz")
     m.t = pyo.Var(m.U, m.C, bounds=lambda _m, u, o: (0.0, float(tmax[u])), doc="eq. (8): processing time (s)")
     m.q = pyo.Var(m.U, m.O, bounds=lambda _m, u, o: (0.0, float(inst.Lmax[u])), doc="eq. (11): QoE if at o")
+    m.s = pyo.Var(m.U, m.C, domain=pyo.Binary, doc="D14: served (p > 0); an unserved user has QoE 0")
 
     @m.Constraint(m.U, doc="eq. (13) C1 (with the RCS as the 'no ES' option)")
     def one_option(m, u):
@@ -602,13 +603,17 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
     def allocate_on_choice(m, u, o):
         return m.p[u, o] <= float(cap_ghz[o]) * m.y[u, o]
 
-    @m.Constraint(m.U, m.C, doc="eq. (8): t = eta V kappa / p when chosen")
-    def processing(m, u, o):
-        return m.t[u, o] * m.p[u, o] >= float(work_g[u, o]) * m.y[u, o]
+    @m.Constraint(m.U, m.C, doc="D14: only a chosen server serves")
+    def served_on_choice(m, u, o):
+        return m.s[u, o] <= m.y[u, o]
 
-    @m.Constraint(m.U, m.O, doc="eq. (11): q <= L y")
+    @m.Constraint(m.U, m.C, doc="eq. (8): t = eta V kappa / p when served")
+    def processing(m, u, o):
+        return m.t[u, o] * m.p[u, o] >= float(work_g[u, o]) * m.s[u, o]
+
+    @m.Constraint(m.U, m.O, doc="eq. (11): q <= L y (L s on a capacitated server)")
     def qoe_on_choice(m, u, o):
-        return m.q[u, o] <= float(inst.Lmax[u]) * m.y[u, o]
+        return m.q[u, o] <= float(inst.Lmax[u]) * (m.s[u, o] if o in m.C else m.y[u, o])
 
     @m.Constraint(m.U, m.O, doc="eqs. (9), (11): q <= L / (1 + exp(alpha (d^c + d^f + d^p - beta)))")
     def qoe_sigmoid(m, u, o):
@@ -632,6 +637,7 @@ def build_p2_model(t: Terms, cap_ghz: float) -> pyo.ConcreteModel:
     m.x = pyo.Var(m.I, bounds=(0.0, cap_ghz), doc="eq. (15): CPU in GHz")
     m.tau = pyo.Var(m.I, bounds=lambda _m, i: (0.0, taumax[i]), doc="eq. (8): 1 / x")
     m.q = pyo.Var(m.I, bounds=lambda _m, i: (0.0, float(t.Lm[i])), doc="eq. (11)")
+    m.z = pyo.Var(m.I, domain=pyo.Binary, doc="D14: served (x > 0); an unserved term has QoE 0")
 
     @m.Constraint(doc="eq. (14) C2")
     def capacity(m):
@@ -639,7 +645,11 @@ def build_p2_model(t: Terms, cap_ghz: float) -> pyo.ConcreteModel:
 
     @m.Constraint(m.I, doc="eq. (8)")
     def inverse(m, i):
-        return m.tau[i] * m.x[i] >= 1.0
+        return m.tau[i] * m.x[i] >= m.z[i]
+
+    @m.Constraint(m.I, doc="D14: QoE 0 unless served")
+    def qoe_if_served(m, i):
+        return m.q[i] <= float(t.Lm[i]) * m.z[i]
 
     @m.Constraint(m.I, doc="eqs. (11), (17)")
     def qoe_sigmoid(m, i):
