@@ -111,6 +111,10 @@ class Envelope:
     s: np.ndarray
     fl: np.ndarray
 
+    def take(self, idx: list[int] | np.ndarray) -> Envelope:
+        idx = np.asarray(idx, dtype=np.int64)
+        return Envelope(self.l[idx], self.u[idx], self.w[idx], self.s[idx], self.fl[idx])
+
 
 def envelope(t: Terms, xi: np.ndarray, l: np.ndarray, u: np.ndarray, idx: Any = slice(None)) -> Envelope:
     """Concave envelope on [l, u] (Udell & Boyd): if l is past the inflection point f is concave there (w = l);
@@ -165,19 +169,24 @@ def respond(t: Terms, e: Envelope, lam: np.ndarray | float, idx: Any = slice(Non
         lmb = lam[ii]
         a = e.w[ii].copy()
         b = e.u[ii].copy()
-        xc = 0.5 * (a + b)
+        Lm, k, m = t.Lm[sub], t.k[sub], t.m[sub]
+        log_target = np.log(lmb / (Lm * m))
+        # Newton on G(v) = log f'(e^v) - log lam in v = log x (f' > lam left of the root, < lam right of it);
+        # G'(v) = ((1 - 2 sigma) m - 2x) / x < 0 on the concave part; bisection whenever Newton leaves [a, b]
+        xc = np.sqrt(np.maximum(a, 1e-300) * b)
         for _ in range(_BISECT_ITERS):
-            g = f_der(t, xc, sub) - lmb
-            right = g > 0
+            z = k - m / xc
+            sg = expit(z)
+            G = -np.logaddexp(0.0, -z) - np.logaddexp(0.0, z) - 2 * np.log(xc) - log_target
+            right = G > 0
             a = np.where(right, xc, a)
             b = np.where(right, b, xc)
-            d2 = f_der2(t, xc, sub)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                xn = xc - g / d2
-            ok = (d2 < 0) & (xn > a) & (xn < b)
-            xn = np.where(ok, xn, 0.5 * (a + b))
-            done = np.abs(xn - xc) <= 1e-14 * np.maximum(xc, 1e-300)
-            xc = xn
+            dG = ((1 - 2 * sg) * m - 2 * xc) / xc
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                xn = xc * np.exp(-G / dG)
+            ok = (dG < 0) & (xn >= a) & (xn <= b)
+            done = (ok & (np.abs(xn - xc) <= 1e-13 * xc)) | (b - a <= 1e-15 * b)
+            xc = np.where(ok, xn, 0.5 * (a + b))
             if np.all(done):
                 break
         xc = np.clip(xc, a, b)
@@ -284,16 +293,16 @@ def _fit(x: np.ndarray, cap: float) -> np.ndarray:
 
 
 def solve_p2(t: Terms, cap_ghz: float, *, rel_gap: float = 1e-9, time_limit: float | None = None,
-             max_nodes: int = 200000) -> P2Result:
+             max_nodes: int = 200000, xi: np.ndarray | None = None, env0: Envelope | None = None) -> P2Result:
     """Maximise sum_i f_i(x_i) s.t. sum_i x_i <= cap, x >= 0 (P2, eq. 17 with C2, C3) to a proven gap."""
     n = t.n
     if n == 0:
         return P2Result(np.zeros(0), 0.0, 0.0, "optimal", 0)
     t0 = time.perf_counter()
-    xi = inflection(t)
+    xi = inflection(t) if xi is None else xi
     l0 = np.zeros(n)
     u0 = np.full(n, cap_ghz)
-    e0 = envelope(t, xi, l0, u0)
+    e0 = envelope(t, xi, l0, u0) if env0 is None else env0
     ub0, x0 = _relax(t, e0, cap_ghz)
     best_x = x0
     best_lb = float(f_val(t, x0).sum())
@@ -377,14 +386,18 @@ class JointSolver:
                                                            - inst.beta)))
         self.cache: dict[tuple[int, frozenset[int]], P2Result] = {}
         self.relax_cache: dict[tuple[int, frozenset[int]], float] = {}
+        self.quick_cache: dict[tuple[int, frozenset[int]], float] = {}
         self.p2_solves = 0
         # tabulated conjugates phi[o][u, g] and multipliers lam[o][g]
         self.lam: dict[int, np.ndarray] = {}
         self.phi: dict[int, np.ndarray] = {}
+        self.xi: dict[int, np.ndarray] = {}
+        self.env0: dict[int, Envelope] = {}
         for o in self.servers:
             t = self.terms[o]
             xi = inflection(t)
             e = envelope(t, xi, np.zeros(self.U), np.full(self.U, self.cap[o]))
+            self.xi[o], self.env0[o] = xi, e
             smax = float(np.max(e.s)) if self.U else 1.0
             grid = np.concatenate([[0.0], np.geomspace(smax * 1e-4, smax, _GRID - 1)])
             tab = np.empty((self.U, _GRID))
@@ -400,7 +413,8 @@ class JointSolver:
         r = self.cache.get(key)
         if r is None:
             idx = sorted(users)
-            r = solve_p2(self.terms[o].take(idx), self.cap[o], rel_gap=self.p2_gap)
+            r = solve_p2(self.terms[o].take(idx), self.cap[o], rel_gap=self.p2_gap, xi=self.xi[o][idx],
+                         env0=self.env0[o].take(idx))
             self.cache[key] = r
             self.p2_solves += 1
         return r
@@ -412,11 +426,30 @@ class JointSolver:
         v = self.relax_cache.get((o, users))
         if v is None:
             idx = sorted(users)
-            t = self.terms[o].take(idx)
-            e = envelope(t, inflection(t), np.zeros(len(idx)), np.full(len(idx), self.cap[o]))
-            v = _relax(t, e, self.cap[o])[0] if idx else 0.0
+            v = _relax(self.terms[o].take(idx), self.env0[o].take(idx), self.cap[o])[0] if idx else 0.0
             self.relax_cache[(o, users)] = v
         return v
+
+    def p2_quick(self, o: int, users: frozenset[int]) -> float:
+        """A quick lower bound of P2: the true value at the root relaxation's primal (or the exact value)."""
+        r = self.cache.get((o, users))
+        if r is not None:
+            return r.lower
+        v = self.quick_cache.get((o, users))
+        if v is None:
+            idx = sorted(users)
+            if not idx:
+                return 0.0
+            t = self.terms[o].take(idx)
+            ub, x = _relax(t, self.env0[o].take(idx), self.cap[o])
+            v = float(f_val(t, x).sum())
+            self.relax_cache[(o, users)] = ub
+            self.quick_cache[(o, users)] = v
+        return v
+
+    def quick_value(self, y: np.ndarray) -> float:
+        v = 0.0 if self.shared else float(self.rcs_const[y == 0].sum())
+        return v + sum(self.p2_quick(o, frozenset(np.flatnonzero(y == o).tolist())) for o in self.servers)
 
     def value(self, y: np.ndarray) -> tuple[float, float]:
         """(lower, upper) of the best allocation p for a full assignment y (P2 per server, eq. 17)."""
@@ -486,8 +519,9 @@ class JointSolver:
 
     # -- search ---------------------------------------------------------------------------------------------------
     def local_search(self, y: np.ndarray, deadline: float) -> tuple[np.ndarray, float]:
+        """First-improvement search over single-user moves, judged by the quick P2 values; exact at the end."""
         y = y.copy()
-        best = self.value(y)[0]
+        best = self.quick_value(y)
         improved = True
         while improved and time.perf_counter() < deadline:
             improved = False
@@ -497,10 +531,10 @@ class JointSolver:
                         continue
                     z = y.copy()
                     z[u] = o
-                    v = self.value(z)[0]
+                    v = self.quick_value(z)
                     if v > best + 1e-12:
                         y, best, improved = z, v, True
-        return y, best
+        return y, self.value(y)[0]
 
     def solve(self, time_limit: float | None, starts: list[np.ndarray]) -> dict[str, Any]:
         t0 = time.perf_counter()
@@ -531,6 +565,11 @@ class JointSolver:
             depth, a, g, parent_ub = stack.pop()
             nodes += 1
             if depth == self.U:
+                relaxed = (0.0 if self.shared else float(self.rcs_const[a == 0].sum())) + sum(
+                    self.p2_upper(o, frozenset(np.flatnonzero(a == o).tolist())) for o in self.servers)
+                if relaxed <= inc + self.rel_gap * abs(inc):
+                    closed = max(closed, relaxed)
+                    continue
                 lo, up = self.value(a)
                 closed = max(closed, up)
                 if lo > inc:
