@@ -7,6 +7,7 @@ import json
 import math
 
 import numpy as np
+import pyomo.environ as pyo
 import pytest
 from scipy.optimize import minimize
 from scipy.special import expit
@@ -15,8 +16,6 @@ from mecopt.core import InvalidInputError, SolveOptions
 from mecopt.problems import djtcra as d
 from mecopt.registry import get_problem
 from solvers import methods_for, solve
-import pyomo.environ as pyo
-
 from solvers.exact.djtcra import GHZ, build_p2_model, f_val, make_terms, solve_p2
 from solvers.pyomo_backend import Backend, solve_model
 
@@ -27,9 +26,9 @@ def tiny(seed: int, variant: str = "literal") -> d.Instance:
     return SPEC.make_instance("tiny", seed, variant)
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Formulation
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def test_json_round_trip() -> None:
     inst = SPEC.make_instance("small", 3, "rcs-shared")
     back = d.Instance.from_dict(json.loads(json.dumps(inst.to_dict())))
@@ -40,10 +39,24 @@ def test_json_round_trip() -> None:
 
 def _hand_instance() -> d.Instance:
     return d.Instance(
-        U=2, H=2, ca=[0, 1], VT=[8e6, 4e6], VR=[8e4, 8e4], kappa=[250.0, 300.0], bandwidth=[20e6, 40e6],
-        tx_power=[0.1, 0.1], noise=[1e-12, 1e-11], dist2d=[50.0, 80.0], alpha=[15.0, 20.0], beta=[0.35, 0.3],
-        Lmax=[1.0, 1.0], eta=[[1.0, 2.0], [4.0, 0.5]], P=[10e9, 20e9],
-        link_rate=[[1e8, 1e8], [1e8, 1e8]], link_delay=[[0.0, 0.01], [0.01, 0.0]])
+        U=2,
+        H=2,
+        ca=[0, 1],
+        VT=[8e6, 4e6],
+        VR=[8e4, 8e4],
+        kappa=[250.0, 300.0],
+        bandwidth=[20e6, 40e6],
+        tx_power=[0.1, 0.1],
+        noise=[1e-12, 1e-11],
+        dist2d=[50.0, 80.0],
+        alpha=[15.0, 20.0],
+        beta=[0.35, 0.3],
+        Lmax=[1.0, 1.0],
+        eta=[[1.0, 2.0], [4.0, 0.5]],
+        P=[10e9, 20e9],
+        link_rate=[[1e8, 1e8], [1e8, 1e8]],
+        link_delay=[[0.0, 0.01], [0.01, 0.0]],
+    )
 
 
 def test_evaluate_hand_computed() -> None:
@@ -53,16 +66,24 @@ def test_evaluate_hand_computed() -> None:
     met = SPEC.evaluate(inst, dec)
     # eq. (3) with f_c = 5 GHz, h = 5 m (d_BP ~ 5.5 km > 50 m so eq. (2) picks PL1)
     d3 = math.sqrt(50**2 + 33.5**2)
-    pl = (20 * math.log10(40 * math.pi * d3 * 5 / 3) + min(0.03 * 5**1.72, 10) * math.log10(d3)
-          - min(0.044 * 5**1.72, 14.77) + 0.002 * math.log10(5) * d3)
+    pl = (
+        20 * math.log10(40 * math.pi * d3 * 5 / 3)
+        + min(0.03 * 5**1.72, 10) * math.log10(d3)
+        - min(0.044 * 5**1.72, 14.77)
+        + 0.002 * math.log10(5) * d3
+    )
     rate = 20e6 * math.log2(1 + 0.1 * 10 ** (-pl / 10) / 1e-12)
     dc0 = 8.08e6 / rate  # eq. (1)
     df0 = 8.08e6 / 1e8 + 2 * 0.01  # eq. (6)
     dp0 = 2.0 * 8e6 * 250 / 5e9  # eq. (8)
     D0 = dc0 + df0 + dp0
     d3b = math.sqrt(80**2 + 33.5**2)
-    plb = (20 * math.log10(40 * math.pi * d3b * 5 / 3) + min(0.03 * 5**1.72, 10) * math.log10(d3b)
-           - min(0.044 * 5**1.72, 14.77) + 0.002 * math.log10(5) * d3b)
+    plb = (
+        20 * math.log10(40 * math.pi * d3b * 5 / 3)
+        + min(0.03 * 5**1.72, 10) * math.log10(d3b)
+        - min(0.044 * 5**1.72, 14.77)
+        + 0.002 * math.log10(5) * d3b
+    )
     dc1 = 4.08e6 / (40e6 * math.log2(1 + 0.1 * 10 ** (-plb / 10) / 1e-11))
     D1 = dc1 + 4.08e6 / 100e6 + 2 * 0.2 + 4e6 * 300 / 20e9  # RCS: eq. (6) with 2 x 200 ms, 20 GHz
     q = 1 / (1 + math.exp(15 * (D0 - 0.35))) + 1 / (1 + math.exp(20 * (D1 - 0.3)))
@@ -134,11 +155,12 @@ def test_generator_eta_swap_and_units() -> None:
     assert small.P.sum() / 1e9 == pytest.approx(small.U / d.PAPER_USERS_PER_GHZ)  # D10
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Independent references: P2 by a grid DP + local polish, P1 by enumeration of y
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def p2_reference(t, cap: float, grid: int = 500) -> float:
-    """Independent P2 solver: dynamic programme over a budget grid, then SLSQP polish from the grid optimum."""
+    """Independent P2 solver: dynamic programme over a budget grid, then SLSQP polish from the grid
+    optimum."""
     n = t.n
     if n == 0:
         return 0.0
@@ -166,9 +188,14 @@ def p2_reference(t, cap: float, grid: int = 500) -> float:
     def neg(x: np.ndarray) -> float:
         return -float(sum(f(i, np.array(max(x[i], 0.0))) for i in range(n)))
 
-    res = minimize(neg, x0, method="SLSQP", bounds=[(0.0, cap)] * n,
-                   constraints=[{"type": "ineq", "fun": lambda x: cap - x.sum()}],
-                   options={"ftol": 1e-14, "maxiter": 500})
+    res = minimize(
+        neg,
+        x0,
+        method="SLSQP",
+        bounds=[(0.0, cap)] * n,
+        constraints=[{"type": "ineq", "fun": lambda x: cap - x.sum()}],
+        options={"ftol": 1e-14, "maxiter": 500},
+    )
     cand = [float(best[-1])]
     if res.x.sum() <= cap * (1 + 1e-12):
         cand.append(-neg(res.x))
@@ -290,9 +317,9 @@ def test_heuristic_allocation_gap_is_visible() -> None:
     assert better >= eq.objective - 1e-9
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Environment
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def test_env_check_and_determinism() -> None:
     from gymnasium.utils.env_checker import check_env
 

@@ -1,17 +1,18 @@
 """DJTCRA (Chen, Sun, Yu, Taleb, "Joint Task and Computing Resource Allocation in Distributed Edge Computing
 Systems via Multi-Agent Deep Reinforcement Learning"), Sections III-IV, one time slot of P1.
 
-H radio access networks (RANs), each with its edge server (ES); U users, each connected (CA) to one RAN. Every
-user's task is processed by exactly one ES (y_u^h = 1) or, when no ES is chosen (C1, eq. 13, allows
-sum_h y_u^h = 0), by the remote cloud server (RCS). An ES h splits its capacity P^h among its users (C2, eq. 14).
-Each user's QoE is a sigmoid of its service latency (eq. 11); P1 (eq. 12) maximises the system QoE.
+H radio access networks (RANs), each with its edge server (ES); U users, each connected (CA) to one RAN.
+Every user's task is processed by exactly one ES (y_u^h = 1) or, when no ES is chosen (C1, eq. 13, allows
+sum_h y_u^h = 0), by the remote cloud server (RCS). An ES h splits its capacity P^h among its users (C2,
+eq. 14). Each user's QoE is a sigmoid of its service latency (eq. 11); P1 (eq. 12) maximises the system QoE.
 
-The decision is stored in index form: ``y[u] = h`` (1..H) means y_u^h = 1, ``y[u] = 0`` means "no ES" = RCS; so
-C1 and C4 (eqs. 13, 16) hold by construction when 0 <= y[u] <= H. ``p[u]`` is the CPU speed (cycles/s) allocated
-to u by its ES (eq. 7); it is ignored for RCS users unless the RCS capacity is shared (variant ``rcs-shared``).
+The decision is stored in index form: ``y[u] = h`` (1..H) means y_u^h = 1, ``y[u] = 0`` means "no ES" = RCS,
+so C1 and C4 (eqs. 13, 16) hold by construction when 0 <= y[u] <= H. ``p[u]`` is the CPU speed (cycles/s)
+allocated to u by its ES (eq. 7); it is ignored for RCS users unless the RCS capacity is shared (variant
+``rcs-shared``).
 
 Units are SI inside (s, bit, Hz = cycles/s); the paper's alpha (per ms) and beta (ms) are converted (D2).
-Every modelling choice the paper leaves open is listed in ``docs/problems/djtcra.md`` (decisions D1-D14).
+Every modelling choice the paper leaves open is listed in ``docs/problems/djtcra.md`` (decisions D1-D16).
 """
 
 from __future__ import annotations
@@ -41,62 +42,86 @@ class Instance(Record):
     problem_key = KEY
     U: int = scalar("number of users |U| (Section III-A)", "", ge=1, integer=True)
     H: int = scalar("number of RANs/ESs |H| (Section III-A)", "", ge=1, integer=True)
-    ca: np.ndarray = array("RAN (0-based) that user u is connected to (communication association, Sec. V-A)",
-                           "", ("U",), ge=0, integer=True)
+    ca: np.ndarray = array(
+        "RAN (0-based) that user u is connected to (communication association, Sec. V-A)",
+        "",
+        ("U",),
+        ge=0,
+        integer=True,
+    )
     VT: np.ndarray = array("task volume V_u^T, eqs. (1), (6), (7)", "bit", ("U",), gt=0)
     VR: np.ndarray = array("result volume V_u^R, eqs. (1), (6)", "bit", ("U",), ge=0)
     kappa: np.ndarray = array("computing intensity kappa_u, eq. (7)", "cycle/bit", ("U",), gt=0)
     bandwidth: np.ndarray = array("wireless bandwidth B_u allocated to u, eq. (1)", "Hz", ("U",), gt=0)
     tx_power: np.ndarray = array("transmitting power I_u, eq. (1)", "W", ("U",), gt=0)
     noise: np.ndarray = array("noise power N_u, eq. (1)", "W", ("U",), gt=0)
-    dist2d: np.ndarray = array("2D distance Upsilon_2d from u to its connected BS, eqs. (2)-(4)", "m", ("U",), gt=0)
-    alpha: np.ndarray = array("QoE steepness alpha_u, eq. (11) (paper: per ms; here per s, D2)", "1/s", ("U",),
-                              gt=0)
+    dist2d: np.ndarray = array(
+        "2D distance Upsilon_2d from u to its connected BS, eqs. (2)-(4)", "m", ("U",), gt=0
+    )
+    alpha: np.ndarray = array(
+        "QoE steepness alpha_u, eq. (11) (paper: per ms; here per s, D2)", "1/s", ("U",), gt=0
+    )
     beta: np.ndarray = array("QoE mid-point latency beta_u, eq. (11) (paper: ms; here s, D2)", "s", ("U",))
     Lmax: np.ndarray = array("maximum QoE L_u, eq. (11)", "", ("U",), gt=0)
     eta: np.ndarray = array("processing factor eta_u^h of u's task on ES h, eq. (8)", "", ("U", "H"), gt=0)
     P: np.ndarray = array("computing capacity P^h of ES h, eq. (14)", "cycle/s", ("H",), gt=0)
-    link_rate: np.ndarray = array("rate B_{i,j} of the link between RANs i and j, eq. (6)", "bit/s", ("H", "H"),
-                                  gt=0)
-    link_delay: np.ndarray = array("propagation delay delta_{i,j} between RANs i and j, eq. (6)", "s", ("H", "H"),
-                                   ge=0)
+    link_rate: np.ndarray = array(
+        "rate B_{i,j} of the link between RANs i and j, eq. (6)", "bit/s", ("H", "H"), gt=0
+    )
+    link_delay: np.ndarray = array(
+        "propagation delay delta_{i,j} between RANs i and j, eq. (6)", "s", ("H", "H"), ge=0
+    )
     fc_ghz: float = scalar("carrier frequency f_c, eqs. (3), (5)", "GHz", gt=0, default=5.0)
     h_bs: float = scalar("BS antenna height H_BS, eqs. (3), (5)", "m", gt=0, default=35.0)
     h_ut: float = scalar("user antenna height H_UT, eqs. (3), (5)", "m", gt=0, default=1.5)
     h_building: float = scalar("average building height h, eq. (3)", "m", gt=0, default=5.0)
-    rcs_rate: float = scalar("rate between a RAN and the RCS (Sec. VI-A: 100 Mbps), eq. (6)", "bit/s", gt=0,
-                             default=100e6)
-    rcs_delay: float = scalar("propagation delay RAN-RCS (Sec. VI-A: 200 ms), eq. (6)", "s", ge=0, default=0.2)
-    rcs_speed: float = scalar("processing speed of the RCS (Sec. VI-A: 20 GHz), eq. (7)", "cycle/s", gt=0,
-                              default=20e9)
+    rcs_rate: float = scalar(
+        "rate between a RAN and the RCS (Sec. VI-A: 100 Mbps), eq. (6)", "bit/s", gt=0, default=100e6
+    )
+    rcs_delay: float = scalar(
+        "propagation delay RAN-RCS (Sec. VI-A: 200 ms), eq. (6)", "s", ge=0, default=0.2
+    )
+    rcs_speed: float = scalar(
+        "processing speed of the RCS (Sec. VI-A: 20 GHz), eq. (7)", "cycle/s", gt=0, default=20e9
+    )
     rcs_capacity: str = choice(
         "D4: 'dedicated' = every RCS user is processed at rcs_speed (literal: C2 covers ESs only); "
         "'shared' = rcs_speed is a capacity shared by the RCS users like an ES's P^h (p[u] allocates it)",
-        ("dedicated", "shared"), "dedicated")
+        ("dedicated", "shared"),
+        "dedicated",
+    )
     rcs_propagation: str = choice(
         "D5: RCS propagation delay in eq. (6): 'twice' = 2*delta (literal, there and back) or 'once'",
-        ("twice", "once"), "twice")
+        ("twice", "once"),
+        "twice",
+    )
 
     def validate(self) -> None:
         if np.any(self.ca >= self.H):
             bad = int(np.flatnonzero(self.ca >= self.H)[0])
-            raise InvalidInputError(f"{KEY}: Instance.ca: user {bad} is connected to RAN {int(self.ca[bad])}, "
-                                    f"not in 0..H-1={self.H - 1}")
+            raise InvalidInputError(
+                f"{KEY}: Instance.ca: user {bad} is connected to RAN {int(self.ca[bad])}, "
+                f"not in 0..H-1={self.H - 1}"
+            )
 
 
 @record
 class Decision(Record):
-    """Task allocation y (index form of y_u^h, eqs. 13, 16) and computing resource allocation p (eqs. 14-15)."""
+    """Task allocation y (index form of y_u^h, eqs. 13, 16) and computing resource allocation p (eqs.
+    14-15)."""
 
     problem_key = KEY
-    y: np.ndarray = array("server of user u: 0 = RCS (no ES, C1 eq. 13), h = ES h (1..H), eq. (16)", "", ("*",),
-                          integer=True)
-    p: np.ndarray = array("CPU speed p_u allocated to u by its ES, eqs. (7), (14), (15)", "cycle/s", ("*",), ge=0)
+    y: np.ndarray = array(
+        "server of user u: 0 = RCS (no ES, C1 eq. 13), h = ES h (1..H), eq. (16)", "", ("*",), integer=True
+    )
+    p: np.ndarray = array(
+        "CPU speed p_u allocated to u by its ES, eqs. (7), (14), (15)", "cycle/s", ("*",), ge=0
+    )
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Model equations
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def path_loss_db(inst: Instance) -> np.ndarray:
     """3GPP TR 38.900 RMa LOS path loss, eqs. (2)-(5), per user (dB)."""
     d2 = inst.dist2d
@@ -106,11 +131,17 @@ def path_loss_db(inst: Instance) -> np.ndarray:
     d_bp = 2 * np.pi * inst.h_bs * inst.h_ut * (fc * 1e9) / C_LIGHT  # eq. (5), f_c in Hz
 
     def pl1(d: np.ndarray) -> np.ndarray:  # eq. (3), f_c in GHz
-        return (20 * np.log10(40 * np.pi * d * fc / 3) + min(0.03 * h**1.72, 10) * np.log10(d)
-                - min(0.044 * h**1.72, 14.77) + 0.002 * np.log10(h) * d)
+        return (
+            20 * np.log10(40 * np.pi * d * fc / 3)
+            + min(0.03 * h**1.72, 10) * np.log10(d)
+            - min(0.044 * h**1.72, 14.77)
+            + 0.002 * np.log10(h) * d
+        )
 
     d3_bp = np.sqrt(d_bp**2 + (inst.h_bs - inst.h_ut) ** 2)
-    return np.where(d2 <= d_bp, pl1(d3), pl1(np.full_like(d3, d_bp)) + 40 * np.log10(d3 / d3_bp))  # eqs. (2), (4)
+    return np.where(
+        d2 <= d_bp, pl1(d3), pl1(np.full_like(d3, d_bp)) + 40 * np.log10(d3 / d3_bp)
+    )  # eqs. (2), (4)
 
 
 def comm_latency(inst: Instance) -> np.ndarray:
@@ -121,7 +152,8 @@ def comm_latency(inst: Instance) -> np.ndarray:
 
 
 def forward_latency_matrix(inst: Instance) -> np.ndarray:
-    """Forwarding latency d_u^f for every option (U, H+1): column 0 = RCS, column h = ES h; eq. (6), D3, D5."""
+    """Forwarding latency d_u^f for every option (U, H+1): column 0 = RCS, column h = ES h; eq. (6), D3,
+    D5."""
     vol = inst.VT + inst.VR
     out = np.empty((inst.U, inst.H + 1))
     k = 2.0 if inst.rcs_propagation == "twice" else 1.0
@@ -137,7 +169,8 @@ def forward_latency_matrix(inst: Instance) -> np.ndarray:
 class Coefficients:
     """Per (user, option) constants: latency = fixed + work/p, QoE = L / (1 + exp(alpha (latency - beta))).
 
-    Option 0 is the RCS, option h the ES h. ``work[u, o]`` is the cycle count eta * V^T * kappa (eq. 8; eta = 1 on
+    Option 0 is the RCS, option h the ES h. ``work[u, o]`` is the cycle count eta * V^T * kappa (eq. 8; eta =
+    1 on
     the RCS, D6); ``fixed[u, o]`` = d^c + d^f (eqs. 1, 6).
     """
 
@@ -163,7 +196,8 @@ def qoe(inst: Instance, latency: np.ndarray) -> np.ndarray:
 
 
 def latencies(inst: Instance, y: np.ndarray, p: np.ndarray, co: Coefficients | None = None) -> np.ndarray:
-    """Service latency D_u, eq. (9), of a batch: y, p of shape (B, U). p = 0 on an ES gives an infinite latency."""
+    """Service latency D_u, eq. (9), of a batch: y, p of shape (B, U). p = 0 on an ES gives an infinite
+    latency."""
     co = co or coefficients(inst)
     y = np.asarray(y, dtype=np.int64)
     p = np.asarray(p, dtype=float)
@@ -185,25 +219,32 @@ def check_shape(inst: Instance, dec: Decision) -> None:
 
 
 def check_feasible(inst: Instance, dec: Decision) -> list[str]:
-    """Violated constraints of P1: C1/C4 (eqs. 13, 16) via the index range, C2 (eq. 14); C3 (eq. 15) is checked
+    """Violated constraints of P1: C1/C4 (eqs. 13, 16) via the index range, C2 (eq. 14); C3 (eq. 15) is
+    checked
     by the Decision record (p >= 0)."""
     check_shape(inst, dec)
-    viol = [f"eqs. (13)/(16) C1/C4: user {u} picks server {int(dec.y[u])}, not in 0..H={inst.H} (0 = RCS)"
-            for u in np.flatnonzero((dec.y < 0) | (dec.y > inst.H))]
+    viol = [
+        f"eqs. (13)/(16) C1/C4: user {u} picks server {int(dec.y[u])}, not in 0..H={inst.H} (0 = RCS)"
+        for u in np.flatnonzero((dec.y < 0) | (dec.y > inst.H))
+    ]
     if viol:
         return viol
     load = np.bincount(dec.y, weights=dec.p, minlength=inst.H + 1)
     for h in range(1, inst.H + 1):
         if load[h] > inst.P[h - 1] * (1 + CAPACITY_RTOL):
-            viol.append(f"eq. (14) C2: ES {h} allocates {load[h]:.6g} cycle/s > capacity P^h = "
-                        f"{inst.P[h - 1]:.6g}")
+            viol.append(
+                f"eq. (14) C2: ES {h} allocates {load[h]:.6g} cycle/s > capacity P^h = {inst.P[h - 1]:.6g}"
+            )
     if inst.rcs_capacity == "shared" and load[0] > inst.rcs_speed * (1 + CAPACITY_RTOL):
-        viol.append(f"eq. (14) C2 (RCS, D4 shared): RCS allocates {load[0]:.6g} cycle/s > {inst.rcs_speed:.6g}")
+        viol.append(
+            f"eq. (14) C2 (RCS, D4 shared): RCS allocates {load[0]:.6g} cycle/s > {inst.rcs_speed:.6g}"
+        )
     return viol
 
 
 def evaluate(inst: Instance, dec: Decision) -> Metrics:
-    """System QoE (eq. 12, one slot) and the quantities of Section VI-A (the single source of the objective)."""
+    """System QoE (eq. 12, one slot) and the quantities of Section VI-A (the single source of the
+    objective)."""
     viol = check_feasible(inst, dec)
     if viol:
         return Metrics(float("nan"), False, tuple(viol))
@@ -242,7 +283,8 @@ def evaluate_batch(inst: Instance, Y: np.ndarray, Pm: np.ndarray) -> np.ndarray:
 
 
 def equal_share(inst: Instance, y: np.ndarray) -> np.ndarray:
-    """p_u = P^h / |U_h| for the users of every ES h (and of the RCS when shared): the equal-share allocation."""
+    """p_u = P^h / |U_h| for the users of every ES h (and of the RCS when shared): the equal-share
+    allocation."""
     y = np.asarray(y, dtype=np.int64)
     cap = np.concatenate([[inst.rcs_speed], inst.P])
     cnt = np.bincount(y, minlength=inst.H + 1)
@@ -252,9 +294,9 @@ def equal_share(inst: Instance, y: np.ndarray) -> np.ndarray:
     return p
 
 
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Generator (Table III and Section VI-A; D7-D13)
-# ----------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 PAPER_CAPACITIES_GHZ: tuple[float, ...] = (60, 60, 80, 90, 100, 120, 160)
 PAPER_USERS_PER_GHZ = 110 / sum(PAPER_CAPACITIES_GHZ)  # |U| = 110 (middle of 100-120) over 670 GHz
 
@@ -290,7 +332,8 @@ class Config:
 
 
 def _swap_min_eta(eta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """D12: draw how many users get their fastest ES at each ES, sample those users, and swap each user's minimum
+    """D12: draw how many users get their fastest ES at each ES, sample those users, and swap each user's
+    minimum
     eta into that ES's column ("set the corresponding eta as the minimum value by swapping", Sec. VI-A)."""
     U, H = eta.shape
     counts = rng.multinomial(U, rng.dirichlet(np.ones(H)))
@@ -383,5 +426,5 @@ PROBLEM = ProblemSpec(
     variants=VARIANTS,
     bench_sizes=("small",),
     paper="Chen, Sun, Yu, Taleb - Joint Task and Computing Resource Allocation in Distributed Edge Computing "
-          "Systems via Multi-Agent Deep Reinforcement Learning",
+    "Systems via Multi-Agent Deep Reinforcement Learning",
 )

@@ -2,12 +2,17 @@
 
 * ``exact`` -- the structured, certified method:
   - P2 (maximise a sum of sigmoids of the allocated CPU under one budget) by sigmoidal programming branch and
-    bound (after Udell & Boyd, "Maximizing a sum of sigmoids"; written from the algorithm's description): each node
-    is a box l <= x <= u; every term is replaced by its concave envelope on its interval, the resulting separable
-    concave problem with one budget constraint is solved through its Lagrange dual (bisection on the multiplier),
-    the dual value is a proven upper bound, the true value of the relaxed primal a lower bound; the node splits the
+    bound (after Udell & Boyd, "Maximizing a sum of sigmoids"; written from the algorithm's description):
+    each node
+    is a box l <= x <= u; every term is replaced by its concave envelope on its interval, the resulting
+    separable
+    concave problem with one budget constraint is solved through its Lagrange dual (bisection on the
+    multiplier),
+    the dual value is a proven upper bound, the true value of the relaxed primal a lower bound; the node
+    splits the
     term with the largest envelope gap at its relaxed value.
-  - the task allocation y by a depth-first branch and bound over users (each user: RCS or one ES), with a bound
+  - the task allocation y by a depth-first branch and bound over users (each user: RCS or one ES), with a
+  bound
     that mixes a Lagrangian relaxation of the capacities (tabulated conjugates of the sigmoids, valid for any
     multiplier) and the exact P2 value of the users already assigned; P2 is solved exactly at the leaves and
     cached per (server, user set).
@@ -37,9 +42,9 @@ GHZ = 1e9
 _BISECT_ITERS = 64
 
 
-# ================================================================================================================
+# ============================================================================================================
 # Sigmoid terms f(x) = Lm * sigma(k - m / x), x >= 0 (GHz): QoE of eq. (17) as a function of the allocated CPU
-# ================================================================================================================
+# ============================================================================================================
 @dataclass(frozen=True)
 class Terms:
     """Parameters of n sigmoid terms: f_i(x) = Lm_i / (1 + exp(alpha_i (fixed_i + work_i / x - beta_i)))."""
@@ -57,10 +62,15 @@ class Terms:
         return Terms(self.Lm[idx], self.k[idx], self.m[idx])
 
 
-def make_terms(alpha: np.ndarray, beta: np.ndarray, Lm: np.ndarray, fixed: np.ndarray, work: np.ndarray) -> Terms:
+def make_terms(
+    alpha: np.ndarray, beta: np.ndarray, Lm: np.ndarray, fixed: np.ndarray, work: np.ndarray
+) -> Terms:
     """Terms of eq. (17): latency = fixed + work / p (eqs. 8-9), QoE eq. (11)."""
-    return Terms(np.asarray(Lm, float), np.asarray(alpha * (beta - fixed), float),
-                 np.asarray(alpha * work / GHZ, float))
+    return Terms(
+        np.asarray(Lm, float),
+        np.asarray(alpha * (beta - fixed), float),
+        np.asarray(alpha * work / GHZ, float),
+    )
 
 
 def f_val(t: Terms, x: np.ndarray, idx: Any = slice(None)) -> np.ndarray:
@@ -84,11 +94,14 @@ def f_der2(t: Terms, x: np.ndarray, idx: Any = slice(None)) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     xs = np.where(x > 0, x, 1.0)
     s = expit(t.k[idx] - t.m[idx] / xs)
-    return np.where(x > 0, t.Lm[idx] * s * (1 - s) * t.m[idx] / xs**4 * ((1 - 2 * s) * t.m[idx] - 2 * xs), 0.0)
+    return np.where(
+        x > 0, t.Lm[idx] * s * (1 - s) * t.m[idx] / xs**4 * ((1 - 2 * s) * t.m[idx] - 2 * xs), 0.0
+    )
 
 
 def inflection(t: Terms) -> np.ndarray:
-    """The unique inflection point of each term: f'' > 0 before, < 0 after (sign of (1 - 2 sigma) m - 2x, which
+    """The unique inflection point of each term: f'' > 0 before, < 0 after (sign of (1 - 2 sigma) m - 2x,
+    which
     decreases strictly in x, is m > 0 at 0 and < 0 at m/2). Returns the upper end of the bisection bracket."""
     lo = np.zeros(t.n)
     hi = t.m / 2
@@ -103,7 +116,8 @@ def inflection(t: Terms) -> np.ndarray:
 
 @dataclass
 class Envelope:
-    """Concave envelope of each term on [l, u]: chord from (l, f(l)) with slope s up to w, then f on [w, u]."""
+    """Concave envelope of each term on [l, u]: chord from (l, f(l)) with slope s up to w, then f on [w,
+    u]."""
 
     l: np.ndarray
     u: np.ndarray
@@ -117,9 +131,11 @@ class Envelope:
 
 
 def envelope(t: Terms, xi: np.ndarray, l: np.ndarray, u: np.ndarray, idx: Any = slice(None)) -> Envelope:
-    """Concave envelope on [l, u] (Udell & Boyd): if l is past the inflection point f is concave there (w = l);
+    """Concave envelope on [l, u] (Udell & Boyd): if l is past the inflection point f is concave there (w =
+    l);
     otherwise w is the tangent point where f'(w) (w - l) = f(w) - f(l), or u when no tangent point exists
-    (the envelope is then the chord). w is the lower end of the bisection bracket, so the chord stays above f."""
+    (the envelope is then the chord). w is the lower end of the bisection bracket, so the chord stays above
+    f."""
     l = np.asarray(l, float)
     u = np.asarray(u, float)
     fl = f_val(t, l, idx)
@@ -148,8 +164,9 @@ def env_val(t: Terms, e: Envelope, x: np.ndarray, idx: Any = slice(None)) -> np.
     return np.where(x <= e.w, e.fl + e.s * (x - e.l), f_val(t, x, idx))
 
 
-def respond(t: Terms, e: Envelope, lam: np.ndarray | float, idx: Any = slice(None)
-            ) -> tuple[np.ndarray, np.ndarray]:
+def respond(
+    t: Terms, e: Envelope, lam: np.ndarray | float, idx: Any = slice(None)
+) -> tuple[np.ndarray, np.ndarray]:
     """argmax and a rigorous upper bound of max_{x in [l,u]} envelope(x) - lam x, per term.
 
     lam >= s: x = l (the chord and the concave part all have slope <= lam); f'(u) >= lam: x = u; otherwise the
@@ -197,9 +214,9 @@ def respond(t: Terms, e: Envelope, lam: np.ndarray | float, idx: Any = slice(Non
     return x, val
 
 
-# ================================================================================================================
+# ============================================================================================================
 # P2: sigmoidal programming branch and bound (one server)
-# ================================================================================================================
+# ============================================================================================================
 @dataclass
 class P2Result:
     x: np.ndarray  # GHz, feasible (sum <= cap)
@@ -222,9 +239,12 @@ class _Node:
 def _relax(t: Terms, e: Envelope, cap: float) -> tuple[float, np.ndarray]:
     """Solve max sum envelope_i(x_i) s.t. sum x <= cap, x in [l, u] through its Lagrange dual.
 
-    The response x_i(lam) decreases in lam, continuously except for a jump from w_i down to l_i at lam = s_i (the
-    chord slope). We first bisect over these breakpoints, then solve sum x(lam) = cap on the remaining continuous
-    piece by safeguarded Newton (d x_i / d lam = 1 / f_i''(x_i)), or stop at the breakpoint where the sum jumps
+    The response x_i(lam) decreases in lam, continuously except for a jump from w_i down to l_i at lam = s_i
+    (the
+    chord slope). We first bisect over these breakpoints, then solve sum x(lam) = cap on the remaining
+    continuous
+    piece by safeguarded Newton (d x_i / d lam = 1 / f_i''(x_i)), or stop at the breakpoint where the sum
+    jumps
     over cap (that term takes the leftover budget). Returns a proven upper bound (the dual value, minimum over
     the multipliers tried) and a feasible primal x.
     """
@@ -252,7 +272,8 @@ def _relax(t: Terms, e: Envelope, cap: float) -> tuple[float, np.ndarray]:
     x_m, v_m = respond(t, e, lam_m)
     best_ub = min(best_ub, lam_m * cap + float(v_m.sum()))
     if x_m.sum() > cap:
-        # the sum jumps over cap at hi: lam* = hi, the jumping terms share the leftover (fractional, on chords)
+        # the sum jumps over cap at hi: lam* = hi, the jumping terms share the leftover (fractional, on
+        # chords)
         x = x_hi.copy()
         left = cap - x.sum()
         for i in np.argsort(-(x_m - x_hi)):
@@ -292,8 +313,16 @@ def _fit(x: np.ndarray, cap: float) -> np.ndarray:
     return x
 
 
-def solve_p2(t: Terms, cap_ghz: float, *, rel_gap: float = 1e-9, time_limit: float | None = None,
-             max_nodes: int = 200000, xi: np.ndarray | None = None, env0: Envelope | None = None) -> P2Result:
+def solve_p2(
+    t: Terms,
+    cap_ghz: float,
+    *,
+    rel_gap: float = 1e-9,
+    time_limit: float | None = None,
+    max_nodes: int = 200000,
+    xi: np.ndarray | None = None,
+    env0: Envelope | None = None,
+) -> P2Result:
     """Maximise sum_i f_i(x_i) s.t. sum_i x_i <= cap, x >= 0 (P2, eq. 17 with C2, C3) to a proven gap."""
     n = t.n
     if n == 0:
@@ -332,10 +361,17 @@ def solve_p2(t: Terms, cap_ghz: float, *, rel_gap: float = 1e-9, time_limit: flo
             l[i], u[i] = lo_i, hi_i
             if l.sum() > cap_ghz:  # infeasible box
                 continue
-            env = Envelope(node.env.l.copy(), node.env.u.copy(), node.env.w.copy(), node.env.s.copy(),
-                           node.env.fl.copy())
-            one = envelope(t, xi, l[i:i + 1], u[i:i + 1], idx=[i])
-            env.l[i], env.u[i], env.w[i], env.s[i], env.fl[i] = one.l[0], one.u[0], one.w[0], one.s[0], one.fl[0]
+            env = Envelope(
+                node.env.l.copy(), node.env.u.copy(), node.env.w.copy(), node.env.s.copy(), node.env.fl.copy()
+            )
+            one = envelope(t, xi, l[i : i + 1], u[i : i + 1], idx=[i])
+            env.l[i], env.u[i], env.w[i], env.s[i], env.fl[i] = (
+                one.l[0],
+                one.u[0],
+                one.w[0],
+                one.s[0],
+                one.fl[0],
+            )
             ub, x = _relax(t, env, cap_ghz)
             nodes += 1
             lb = float(f_val(t, x).sum())
@@ -353,9 +389,9 @@ def solve_p2(t: Terms, cap_ghz: float, *, rel_gap: float = 1e-9, time_limit: flo
     return P2Result(best_x, best_lb, upper, status, nodes)
 
 
-# ================================================================================================================
+# ============================================================================================================
 # P1: branch and bound over the task allocation y, P2 exactly at the leaves
-# ================================================================================================================
+# ============================================================================================================
 _GRID = 96  # multipliers tabulated per server for the Lagrangian bound
 
 
@@ -363,7 +399,8 @@ class JointSolver:
     """Certified solver of P1 for one slot: DFS over users (option 0 = RCS, h = ES h), P2 exact at leaves.
 
     Node bound (valid for every multiplier vector lam >= 0 on the capacities C2, eq. 14):
-        sum_o [lam_o P^o + min(P2ub(A_o), sum_{u in A_o} phi_uo(lam_o))] + sum_{u unassigned} max_o phi_uo(lam_o)
+        sum_o [lam_o P^o + min(P2ub(A_o), sum_{u in A_o} phi_uo(lam_o))] + sum_{u unassigned} max_o
+        phi_uo(lam_o)
         + QoE of the users assigned to a dedicated RCS,
     where A_o are the users already assigned to server o and phi_uo(lam) = max_{0<=p<=P^o} f_uo(p) - lam p
     (phi of the RCS option = its constant QoE when the RCS is dedicated, D4). Multipliers are restricted to a
@@ -379,11 +416,16 @@ class JointSolver:
         self.shared = co.rcs_shared
         self.servers = ([0] if self.shared else []) + list(range(1, inst.H + 1))  # capacitated options
         self.cap = {o: float(co.capacity[o]) / GHZ for o in self.servers}
-        self.terms = {o: make_terms(inst.alpha, inst.beta, inst.Lmax, co.fixed[:, o], co.work[:, o])
-                      for o in self.servers}
-        self.rcs_const = (None if self.shared else
-                          inst.Lmax * expit(-inst.alpha * (co.fixed[:, 0] + co.work[:, 0] / co.capacity[0]
-                                                           - inst.beta)))
+        self.terms = {
+            o: make_terms(inst.alpha, inst.beta, inst.Lmax, co.fixed[:, o], co.work[:, o])
+            for o in self.servers
+        }
+        self.rcs_const = (
+            None
+            if self.shared
+            else inst.Lmax
+            * expit(-inst.alpha * (co.fixed[:, 0] + co.work[:, 0] / co.capacity[0] - inst.beta))
+        )
         self.cache: dict[tuple[int, frozenset[int]], P2Result] = {}
         self.relax_cache: dict[tuple[int, frozenset[int]], float] = {}
         self.quick_cache: dict[tuple[int, frozenset[int]], float] = {}
@@ -407,14 +449,20 @@ class JointSolver:
             self.lam[o] = grid
             self.phi[o] = tab
 
-    # -- P2 -----------------------------------------------------------------------------------------------------
+    # -- P2
+    # -----------------------------------------------------------------------------------------------------
     def p2(self, o: int, users: frozenset[int]) -> P2Result:
         key = (o, users)
         r = self.cache.get(key)
         if r is None:
             idx = sorted(users)
-            r = solve_p2(self.terms[o].take(idx), self.cap[o], rel_gap=self.p2_gap, xi=self.xi[o][idx],
-                         env0=self.env0[o].take(idx))
+            r = solve_p2(
+                self.terms[o].take(idx),
+                self.cap[o],
+                rel_gap=self.p2_gap,
+                xi=self.xi[o][idx],
+                env0=self.env0[o].take(idx),
+            )
             self.cache[key] = r
             self.p2_solves += 1
         return r
@@ -472,9 +520,11 @@ class JointSolver:
                 p[idx] = self.p2(o, frozenset(idx)).x * GHZ
         return p
 
-    # -- bound ----------------------------------------------------------------------------------------------------
+    # -- bound
+    # ----------------------------------------------------------------------------------------------------
     def bound(self, a: np.ndarray, gidx: dict[int, int]) -> tuple[float, dict[int, int]]:
-        """Node bound for the partial assignment a (-1 = free) minimised over the grid by coordinate descent."""
+        """Node bound for the partial assignment a (-1 = free) minimised over the grid by coordinate
+        descent."""
         free = np.flatnonzero(a < 0)
         fixed_part = 0.0
         if not self.shared:
@@ -517,9 +567,11 @@ class JointSolver:
                 break
         return cur, g
 
-    # -- search ---------------------------------------------------------------------------------------------------
+    # -- search
+    # ---------------------------------------------------------------------------------------------------
     def local_search(self, y: np.ndarray, deadline: float) -> tuple[np.ndarray, float]:
-        """First-improvement search over single-user moves, judged by the quick P2 values; exact at the end."""
+        """First-improvement search over single-user moves, judged by the quick P2 values; exact at the
+        end."""
         y = y.copy()
         best = self.quick_value(y)
         improved = True
@@ -541,7 +593,9 @@ class JointSolver:
         deadline = math.inf if time_limit is None else t0 + time_limit
         inc_y, inc = None, -math.inf
         for y0 in starts:
-            y1, v1 = self.local_search(np.asarray(y0, dtype=np.int64), min(deadline, t0 + 0.25 * (time_limit or 1e9)))
+            y1, v1 = self.local_search(
+                np.asarray(y0, dtype=np.int64), min(deadline, t0 + 0.25 * (time_limit or 1e9))
+            )
             if v1 > inc:
                 inc_y, inc = y1, v1
         g0 = {o: 0 for o in self.servers}
@@ -566,7 +620,8 @@ class JointSolver:
             nodes += 1
             if depth == self.U:
                 relaxed = (0.0 if self.shared else float(self.rcs_const[a == 0].sum())) + sum(
-                    self.p2_upper(o, frozenset(np.flatnonzero(a == o).tolist())) for o in self.servers)
+                    self.p2_upper(o, frozenset(np.flatnonzero(a == o).tolist())) for o in self.servers
+                )
                 if relaxed <= inc + self.rel_gap * abs(inc):
                     closed = max(closed, relaxed)
                     continue
@@ -596,14 +651,24 @@ class JointSolver:
         open_ub = max([s[3] for s in stack], default=-math.inf)
         bound = max(inc, closed, open_ub)
         gap = (bound - inc) / max(abs(inc), 1e-12)
-        status = "optimal" if (not timed_out and gap <= max(OPTIMALITY_TOL, 10 * self.rel_gap)) else "time_limit"
-        return {"y": inc_y, "objective": inc, "bound": bound, "status": status, "nodes": nodes,
-                "root_bound": root_ub, "p2_solves": self.p2_solves, "wall_s": time.perf_counter() - t0}
+        status = (
+            "optimal" if (not timed_out and gap <= max(OPTIMALITY_TOL, 10 * self.rel_gap)) else "time_limit"
+        )
+        return {
+            "y": inc_y,
+            "objective": inc,
+            "bound": bound,
+            "status": status,
+            "nodes": nodes,
+            "root_bound": root_ub,
+            "p2_solves": self.p2_solves,
+            "wall_s": time.perf_counter() - t0,
+        }
 
 
-# ================================================================================================================
+# ============================================================================================================
 # Pyomo MINLP of P1 (eqs. 12-16) and of P2 (eq. 17)
-# ================================================================================================================
+# ============================================================================================================
 def _t_max(inst: Instance) -> np.ndarray:
     """Upper bound on a user's processing time used in the model: beyond it the QoE is < 1e-12 L_u (D14)."""
     return inst.beta + 28.0 / inst.alpha + 1.0
@@ -661,13 +726,17 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
             return m.q[u, o] * (1 + pyo.exp(z)) <= float(inst.Lmax[u])
         return m.q[u, o] <= float(rcs_q[u])
 
-    m.obj = pyo.Objective(expr=sum(m.q[u, o] for u in m.U for o in m.O), sense=pyo.maximize,
-                          doc="eq. (12): system QoE of the slot")
+    m.obj = pyo.Objective(
+        expr=sum(m.q[u, o] for u in m.U for o in m.O),
+        sense=pyo.maximize,
+        doc="eq. (12): system QoE of the slot",
+    )
     return m
 
 
 def build_p2_model(t: Terms, cap_ghz: float) -> pyo.ConcreteModel:
-    """Pyomo model of P2 (eq. 17) on one server: max sum_i q_i, q_i (1 + exp(t-form)) <= L_i, t_i x_i >= work."""
+    """Pyomo model of P2 (eq. 17) on one server: max sum_i q_i, q_i (1 + exp(t-form)) <= L_i, t_i x_i >=
+    work."""
     n = t.n
     # f_i(x) = Lm sigma(k - m/x) = Lm / (1 + exp(m tau - k)) with tau = 1/x (s/cycle scaled): use tau x >= 1
     m = pyo.ConcreteModel(name="djtcra-P2")
@@ -698,9 +767,9 @@ def build_p2_model(t: Terms, cap_ghz: float) -> pyo.ConcreteModel:
     return m
 
 
-# ================================================================================================================
+# ============================================================================================================
 # Methods
-# ================================================================================================================
+# ============================================================================================================
 def _starts(inst: Instance) -> list[np.ndarray]:
     from solvers.heuristics.djtcra import assignment_daes, assignment_ga_aware
 
@@ -740,15 +809,28 @@ def solve_pyomo_scip(inst: Instance, opts: SolveOptions) -> MethodOutput:
             p[sel] *= cap[o] / tot * (1 - 1e-12)
     dec = Decision(y=y, p=p)
     status = out.status
-    if status == "optimal" and evaluate(inst, dec).objective < out.objective - 1e-6 * max(1.0, abs(out.objective)):
+    if status == "optimal" and evaluate(inst, dec).objective < out.objective - 1e-6 * max(
+        1.0, abs(out.objective)
+    ):
         status = "feasible"
     return MethodOutput(dec, status, out.bound, info)
 
 
 METHODS: list[MethodSpec] = [
-    MethodSpec("exact", "exact", solve_exact,
-               "structured: B&B over users with Lagrangian bounds + sigmoidal-programming B&B for P2 (certified)",
-               certified=True, in_bench=True),
-    MethodSpec("pyomo-scip", "exact", solve_pyomo_scip, "Pyomo MINLP of P1 solved by SCIP (scip_direct)",
-               certified=True, in_bench=False),
+    MethodSpec(
+        "exact",
+        "exact",
+        solve_exact,
+        "structured: B&B over users with Lagrangian bounds + sigmoidal-programming B&B for P2 (certified)",
+        certified=True,
+        in_bench=True,
+    ),
+    MethodSpec(
+        "pyomo-scip",
+        "exact",
+        solve_pyomo_scip,
+        "Pyomo MINLP of P1 solved by SCIP (scip_direct)",
+        certified=True,
+        in_bench=False,
+    ),
 ]

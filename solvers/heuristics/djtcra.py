@@ -1,9 +1,12 @@
 """The paper's benchmark assignments for DJTCRA (Section VI-A), each followed by a resource allocation.
 
-Assignments: GA-Aware (each user to argmin_h eta_u^h), DAES (each user to its directly associated ES), RCS-only
-(every user to the remote cloud) and random. Allocation: the paper's resource allocation (P2, eq. 17, solved to
+Assignments: GA-Aware (each user to argmin_h eta_u^h), DAES (each user to its directly associated ES),
+RCS-only
+(every user to the remote cloud) and random. Allocation: the paper's resource allocation (P2, eq. 17, solved
+to
 proven optimality per server by the sigmoidal-programming branch and bound of ``solvers.exact.djtcra``) or an
-equal share P^h / |U_h|. After allocating, a user whose latency on its ES is worse than on the RCS is moved to the
+equal share P^h / |U_h|. After allocating, a user whose latency on its ES is worse than on the RCS is moved
+to the
 RCS ("a user's task is further offloaded to the RCS if it can achieve higher QoS", Sec. III-A; D13) and the
 allocation is redone, until no user moves.
 """
@@ -60,8 +63,9 @@ def allocate_p2(inst: Instance, y: np.ndarray, time_limit: float | None = None) 
     return p, certified
 
 
-def with_rcs_fallback(inst: Instance, y0: np.ndarray, allocate: Callable[[np.ndarray], np.ndarray]
-                      ) -> tuple[np.ndarray, np.ndarray, int]:
+def with_rcs_fallback(
+    inst: Instance, y0: np.ndarray, allocate: Callable[[np.ndarray], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, int]:
     """Allocate, move ES users whose latency exceeds their RCS latency to the RCS, re-allocate (D13)."""
     co = coefficients(inst)
     y = np.asarray(y0, dtype=np.int64).copy()
@@ -113,7 +117,19 @@ _ASSIGN: dict[str, tuple[Assign, str]] = {
 
 METHODS: list[MethodSpec] = []
 for _name, (_fn, _desc) in _ASSIGN.items():
-    METHODS.append(MethodSpec(_name, "heuristic", _make(_fn, "p2"),
-                              f"{_desc}; P2 (eq. 17) solved exactly per ES; RCS fallback (D13)"))
-    METHODS.append(MethodSpec(f"{_name}+equal", "heuristic", _make(_fn, "equal"),
-                              f"{_desc}; equal share P^h/|U_h|; RCS fallback (D13)"))
+    METHODS.append(
+        MethodSpec(
+            _name,
+            "heuristic",
+            _make(_fn, "p2"),
+            f"{_desc}; P2 (eq. 17) solved exactly per ES; RCS fallback (D13)",
+        )
+    )
+    METHODS.append(
+        MethodSpec(
+            f"{_name}+equal",
+            "heuristic",
+            _make(_fn, "equal"),
+            f"{_desc}; equal share P^h/|U_h|; RCS fallback (D13)",
+        )
+    )
