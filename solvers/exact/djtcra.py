@@ -407,8 +407,11 @@ class JointSolver:
     tabulated grid (so phi is exact, computed once) and chosen by coordinate descent per node.
     """
 
-    def __init__(self, inst: Instance, *, rel_gap: float = 1e-7, p2_gap: float = 1e-9):
+    def __init__(
+        self, inst: Instance, *, rel_gap: float = 1e-7, p2_gap: float = 1e-9, branching: str = "largest"
+    ):
         self.inst = inst
+        self.branching = branching
         self.rel_gap = rel_gap
         self.p2_gap = p2_gap
         co = coefficients(inst)
@@ -549,7 +552,7 @@ class JointSolver:
             return fixed_part + float(best.sum()) + sum(float(server_term(o)[gg[o]]) for o in self.servers)
 
         cur = total(g)
-        for _ in range(3):
+        for _ in range(200):
             improved = False
             for o in self.servers:
                 other = base_free.copy()
@@ -591,15 +594,23 @@ class JointSolver:
     def solve(self, time_limit: float | None, starts: list[np.ndarray]) -> dict[str, Any]:
         t0 = time.perf_counter()
         deadline = math.inf if time_limit is None else t0 + time_limit
+        g0 = {o: 0 for o in self.servers}
+        root_ub, g0 = self.bound(np.full(self.U, -1), g0)
+        # Lagrangian start: every user takes its best option under the root multipliers
+        opts_val = [self.rcs_const if not self.shared else np.full(self.U, -np.inf)]
+        opts_val += [
+            self.phi[o][:, g0[o]] if o in self.phi else np.full(self.U, -np.inf) for o in range(1, self.H + 1)
+        ]
+        if self.shared:
+            opts_val[0] = self.phi[0][:, g0[0]]
+        y_lag = np.argmax(np.stack(opts_val, axis=1), axis=1).astype(np.int64)
         inc_y, inc = None, -math.inf
-        for y0 in starts:
+        for y0 in [y_lag, *starts]:
             y1, v1 = self.local_search(
                 np.asarray(y0, dtype=np.int64), min(deadline, t0 + 0.25 * (time_limit or 1e9))
             )
             if v1 > inc:
                 inc_y, inc = y1, v1
-        g0 = {o: 0 for o in self.servers}
-        root_ub, g0 = self.bound(np.full(self.U, -1), g0)
         # branching order: users whose options differ most first
         spread = np.zeros(self.U)
         stand = np.stack([self.phi[o][:, 0] for o in self.servers], axis=1)
@@ -635,7 +646,17 @@ class JointSolver:
             if ub <= inc + self.rel_gap * abs(inc):
                 closed = max(closed, ub)
                 continue
-            u = int(order[depth])
+            if self.branching == "static":
+                u = int(order[depth])
+            else:
+                free = np.flatnonzero(a < 0)
+                cols = [self.rcs_const[free] if not self.shared else self.phi[0][free, g[0]]]
+                cols += [self.phi[o][free, g[o]] for o in range(1, self.H + 1)]
+                srt = np.sort(np.stack(cols, axis=1), axis=1)
+                if self.branching == "ambiguous":
+                    u = int(free[np.argmin(srt[:, -1] - srt[:, -2])])
+                else:  # "largest": the user with the largest best value
+                    u = int(free[np.argmax(srt[:, -1])])
             scores = []
             for o in range(self.H + 1):
                 if o in self.phi:
