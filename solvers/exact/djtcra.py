@@ -1,21 +1,17 @@
 """Exact solvers of DJTCRA P1 (eqs. 12-16) and of the per-server subproblem P2 (eq. 17).
 
 * ``exact`` -- the structured, certified method:
-  - P2 (maximise a sum of sigmoids of the allocated CPU under one budget) by sigmoidal programming branch and
-    bound (after Udell & Boyd, "Maximizing a sum of sigmoids"; written from the algorithm's description):
-    each node
-    is a box l <= x <= u; every term is replaced by its concave envelope on its interval, the resulting
-    separable
-    concave problem with one budget constraint is solved through its Lagrange dual (bisection on the
-    multiplier),
-    the dual value is a proven upper bound, the true value of the relaxed primal a lower bound; the node
-    splits the
-    term with the largest envelope gap at its relaxed value.
+  - P2 (maximise a sum of sigmoids of the allocated CPU under one budget) by sigmoidal programming branch
+    and bound (after Udell & Boyd, "Maximizing a sum of sigmoids"; written from the algorithm's
+    description): each node is a box l <= x <= u; every term is replaced by its concave envelope on its
+    interval; the resulting separable concave problem with one budget constraint is solved through its
+    Lagrange dual (bisection over the breakpoints of the multiplier, then safeguarded Newton); the dual value
+    is a proven upper bound, the true value of the relaxed primal a lower bound; the node splits the term
+    with the largest envelope gap at its relaxed value.
   - the task allocation y by a depth-first branch and bound over users (each user: RCS or one ES), with a
-  bound
-    that mixes a Lagrangian relaxation of the capacities (tabulated conjugates of the sigmoids, valid for any
-    multiplier) and the exact P2 value of the users already assigned; P2 is solved exactly at the leaves and
-    cached per (server, user set).
+    bound that mixes a Lagrangian relaxation of the capacities (tabulated conjugates of the sigmoids, valid
+    for any multiplier) and the P2 bound of the users already assigned; P2 is solved exactly at the leaves
+    and cached per (server, user set).
 * ``pyomo-scip`` -- the generic yardstick: a Pyomo MINLP of P1 solved by SCIP (``scip_direct``).
 
 All internal CPU speeds are in GHz (x = p / 1e9) so that every quantity is O(1).
@@ -399,12 +395,13 @@ class JointSolver:
     """Certified solver of P1 for one slot: DFS over users (option 0 = RCS, h = ES h), P2 exact at leaves.
 
     Node bound (valid for every multiplier vector lam >= 0 on the capacities C2, eq. 14):
-        sum_o [lam_o P^o + min(P2ub(A_o), sum_{u in A_o} phi_uo(lam_o))] + sum_{u unassigned} max_o
-        phi_uo(lam_o)
-        + QoE of the users assigned to a dedicated RCS,
+        sum_o [lam_o P^o + min(P2ub(A_o), sum_{u in A_o} phi_uo(lam_o))]
+        + sum_{u unassigned} max_o phi_uo(lam_o) + QoE of the users assigned to a dedicated RCS,
     where A_o are the users already assigned to server o and phi_uo(lam) = max_{0<=p<=P^o} f_uo(p) - lam p
     (phi of the RCS option = its constant QoE when the RCS is dedicated, D4). Multipliers are restricted to a
-    tabulated grid (so phi is exact, computed once) and chosen by coordinate descent per node.
+    tabulated grid (so phi is exact, computed once) and chosen by coordinate descent per node (to convergence,
+    warm-started from the parent). ``branching``: 'largest' (default: the free user with the largest best
+    option value), 'ambiguous' (smallest gap between its two best options) or 'static' (fixed order).
     """
 
     def __init__(
