@@ -335,6 +335,7 @@ def test_paper_scale(i: int) -> None:
         "exact_objective": ex.objective,
         "bound": ex.bound,
         "exact_gap": ex.gap,
+        "exact_time_s": ex.wall_time_s,
     }
     for name in HEURISTICS:
         h = solve("djtcra", inst, name, SolveOptions(time_limit=TIME_LIMIT_S, seed=seed), seed=seed)
@@ -358,7 +359,7 @@ def test_write_paper() -> None:
         if name == "exact":
             objs = [r["exact_objective"] for r in _paper]
             gaps = [r["exact_gap"] for r in _paper]
-            times = [float("nan")]
+            times = [r["exact_time_s"] for r in _paper]
         else:
             objs = [r[name]["objective"] for r in _paper]
             gaps = [r[name]["gap_to_bound"] for r in _paper]

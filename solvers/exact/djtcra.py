@@ -442,10 +442,10 @@ class JointSolver:
             self.xi[o], self.env0[o] = xi, e
             smax = float(np.max(e.s)) if self.U else 1.0
             grid = np.concatenate([[0.0], np.geomspace(smax * 1e-4, smax, _GRID - 1)])
-            tab = np.empty((self.U, _GRID))
-            for g, lam in enumerate(grid):
-                _, v = respond(t, e, lam)
-                tab[:, g] = np.maximum(v, 0.0)  # p = 0 gives 0, so phi >= 0
+            # all (user, multiplier) pairs in one vectorised call; row-major (g, u) order
+            rep = np.tile(np.arange(self.U), _GRID)
+            _, v = respond(t.take(rep), e.take(rep), np.repeat(grid, self.U))
+            tab = np.maximum(v.reshape(_GRID, self.U).T, 0.0)  # p = 0 gives 0, so phi >= 0
             self.lam[o] = grid
             self.phi[o] = tab
 
