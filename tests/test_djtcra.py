@@ -12,7 +12,7 @@ import pytest
 from scipy.optimize import minimize
 from scipy.special import expit
 
-from mecopt.core import InvalidInputError, SolveOptions
+from mecopt.core import InvalidInputError, SolveOptions, make_rng
 from mecopt.problems import djtcra as d
 from mecopt.registry import get_problem
 from solvers import methods_for, solve
@@ -272,6 +272,17 @@ def test_exact_equals_brute_force_on_tiny() -> None:
         ref = brute_force(inst)
         assert res.status == "optimal", (seed, res.message)
         assert res.objective == pytest.approx(ref, rel=1e-6), (seed, variant)
+        assert res.bound >= ref - 1e-6 * abs(ref)
+
+
+def test_exact_equals_brute_force_six_users() -> None:
+    """Beyond tiny: 6 users x 3 ESs (4^6 assignments enumerated)."""
+    for s in range(3):
+        inst = d.generate(d.Config(U=6, H=3, match_paper_load=True), make_rng(s, "djtcra", "medcheck"))
+        res = solve("djtcra", inst, "exact", SolveOptions(time_limit=30))
+        ref = brute_force(inst)
+        assert res.status == "optimal"
+        assert res.objective == pytest.approx(ref, rel=1e-6)
         assert res.bound >= ref - 1e-6 * abs(ref)
 
 
