@@ -329,7 +329,7 @@ def test_write_p2() -> None:
     ax.set_xlabel("users on the server")
     ax.set_ylabel("time (s)")
     ax.set_title("DJTCRA P2 alone")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center right")
     atomic_write_bytes(OUT / "p2_scaling.png", _png(fig))
     plt.close(fig)
 
