@@ -77,10 +77,6 @@ def _scip(model: pyo.ConcreteModel, opts: SolveOptions) -> PyomoOutcome:
                                        "randomization/randomseedshift": int(opts.seed) % 2147483647}
     if opts.time_limit is not None:
         options["limits/time"] = float(opts.time_limit)
-    if not opts.verbose:
-        # Pyomo captures SCIP's log through a pipe whose reader thread needs the GIL, which optimize() holds:
-        # past ~64 KB of log the process deadlocks. Silence the log unless it is asked for.
-        options["display/verblevel"] = 0
     t0 = time.perf_counter()
     res = solver.solve(model, options=options, load_solutions=False, tee=bool(opts.verbose))
     wall = time.perf_counter() - t0
