@@ -74,7 +74,8 @@ class DJTCRAEnv(gym.Env):
         self.horizon = int(horizon)
         self.allocation = allocation
         U, H = config.U, config.H
-        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(U, len(OBS_COLUMNS)), dtype=np.float32)
+        # finite bounds (check_env warns on infinite ones); every feature is far inside them
+        self.observation_space = spaces.Box(-1e9, 1e9, shape=(U, len(OBS_COLUMNS)), dtype=np.float32)
         self.action_space = spaces.MultiDiscrete(np.full(U, H + 1, dtype=np.int64))
         self._rng = np.random.default_rng(0)
         self.instance: Instance | None = None
