@@ -1,0 +1,70 @@
+"""The training recipes behind the committed DTOMALB checkpoints (one place, used by the CLI and ``--retrain``).
+
+``PYTHONPATH=. python -m learners.train [--presets paper,fig8,small] [--methods dtomalb,dtoma,...]`` writes
+``results/dtomalb/checkpoints/<method>-<preset>.{pt,json}`` and ``results/dtomalb/training/<method>-<preset>.csv``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from learners import dqn_tolb, dtomalb_maddpg, idql_tolb
+from learners.common import TorchPolicy
+from mecopt.core import results_dir
+
+KEY = "dtomalb"
+
+#: env steps per method at the "paper" size; each run also stops at BUDGET_S wall seconds (shared 2-core CPU).
+STEPS = {"dtomalb": 25_000, "dtoma": 25_000, "idql-tolb": 50_000, "dqn-tolb": 50_000}
+BUDGET_S = 300.0
+SEED = 1
+
+
+def recipe(method: str, preset: str, steps: int | None = None, seed: int = SEED) -> tuple[Any, Callable]:
+    """(Args, train function) of ``method`` on ``preset``."""
+    n = steps if steps is not None else STEPS[method]
+    if method in ("dtomalb", "dtoma"):
+        args: Any = dtomalb_maddpg.Args(
+            seed=seed, preset=preset, load_balancing=method == "dtomalb", total_steps=n, time_budget_s=BUDGET_S
+        )
+        return args, dtomalb_maddpg.train
+    if method == "idql-tolb":
+        return idql_tolb.Args(seed=seed, preset=preset, total_steps=n, time_budget_s=BUDGET_S), idql_tolb.train
+    if method == "dqn-tolb":
+        return dqn_tolb.Args(seed=seed, preset=preset, total_steps=n, time_budget_s=BUDGET_S), dqn_tolb.train
+    raise ValueError(f"unknown learned method {method!r}; choose from {list(STEPS)}")
+
+
+def checkpoint_dir() -> Path:
+    return results_dir() / KEY / "checkpoints"
+
+
+def training_dir() -> Path:
+    return results_dir() / KEY / "training"
+
+
+def train_and_save(method: str, preset: str, steps: int | None = None, progress: bool = True) -> TorchPolicy:
+    args, fn = recipe(method, preset, steps)
+    stem = f"{method}-{preset}"
+    policy = fn(args, csv_path=str(training_dir() / f"{stem}.csv"), progress=progress)
+    policy.save(checkpoint_dir() / stem)
+    return policy
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--presets", default="paper")
+    p.add_argument("--methods", default=",".join(STEPS))
+    p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every method's step count")
+    ns = p.parse_args()
+    for preset in ns.presets.split(","):
+        for method in ns.methods.split(","):
+            pol = train_and_save(method, preset, int(STEPS[method] * ns.steps_scale))
+            print(f"{method}-{preset}: {pol.meta}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
