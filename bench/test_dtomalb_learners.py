@@ -287,3 +287,43 @@ if __name__ == "__main__":  # compute the exact reference cache without pytest
         t = time.perf_counter()
         rows = cached_reference(preset, instances(preset))
         print(preset, [r["opt_status"] for r in rows], f"{time.perf_counter() - t:.0f} s", flush=True)
+
+
+def test_seed_spread(benchmark, policies):
+    """Gap to the optimum of every training seed (seed 1 = the committed checkpoints, others in seeds/)."""
+    from learners.common import load_policy
+
+    seed_dir = out_dir() / "seeds" / "checkpoints"
+    if not seed_dir.is_dir():
+        pytest.skip("no seed sweep (python -m learners.train --seeds 2,3 --out results/dtomalb/seeds)")
+    insts = instances("paper")
+    refs = cached_reference("paper", insts)
+    runs: dict[str, dict[int, float | None]] = {m: {1: None} for m in LEARNED}
+    pols = {(m, 1): policies[m] for m in LEARNED}
+    for p in sorted(seed_dir.glob("*-paper-seed*.json")):
+        pol = load_policy(p.with_suffix(""))
+        pols[(pol.name, int(pol.meta["seed"]))] = pol
+
+    def run():
+        for (m, seed), pol in pols.items():
+            runs.setdefault(m, {})[seed] = summarize(validate(pol, insts, refs))["gap_to_opt_pct"]
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    table = []
+    for m, by_seed in runs.items():
+        g = np.array([v for v in by_seed.values() if v is not None])
+        table.append(
+            {
+                "method": m,
+                "seeds": ", ".join(str(s) for s in sorted(by_seed)),
+                "gap to opt % per seed": ", ".join(f"{by_seed[s]:.2f}" for s in sorted(by_seed)),
+                "mean": round(float(g.mean()), 2),
+                "std": round(float(g.std(ddof=1)), 2) if len(g) > 1 else None,
+            }
+        )
+    atomic_write_text(
+        out_dir() / "learners_seeds.md",
+        f"# Training-seed spread: mean gap to the exact incumbent on the {len(insts)} `paper` validation slots "
+        "(same recipes, 30 000 env steps each)\n\n" + tabulate(table, headers="keys", tablefmt="github") + "\n",
+    )
+    benchmark.extra_info.update({r["method"]: r["mean"] for r in table})

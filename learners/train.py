@@ -19,7 +19,7 @@ KEY = "dtomalb"
 
 #: env steps (slots) per method: the same for all, as Fig. 5 compares methods per episode; BUDGET_S is a
 #: safety stop only (a run that hits it is marked meta.stopped_by_time_budget).
-STEPS = {"dtomalb": 12_000, "dtoma": 12_000, "idql-tolb": 12_000, "dqn-tolb": 12_000}
+STEPS = {"dtomalb": 30_000, "dtoma": 30_000, "idql-tolb": 30_000, "dqn-tolb": 30_000}
 BUDGET_S = 480.0
 SEED = 1
 
@@ -47,11 +47,20 @@ def training_dir() -> Path:
     return results_dir() / KEY / "training"
 
 
-def train_and_save(method: str, preset: str, steps: int | None = None, progress: bool = True) -> TorchPolicy:
-    args, fn = recipe(method, preset, steps)
-    stem = f"{method}-{preset}"
-    policy = fn(args, csv_path=str(training_dir() / f"{stem}.csv"), progress=progress)
-    policy.save(checkpoint_dir() / stem)
+def train_and_save(
+    method: str,
+    preset: str,
+    steps: int | None = None,
+    progress: bool = True,
+    seed: int = SEED,
+    out: Path | None = None,
+) -> TorchPolicy:
+    """Train one recipe; save to the committed checkpoint folder, or under ``out`` (e.g. a seed sweep)."""
+    args, fn = recipe(method, preset, steps, seed)
+    stem = f"{method}-{preset}" if seed == SEED else f"{method}-{preset}-seed{seed}"
+    ck_dir, log_dir = (checkpoint_dir(), training_dir()) if out is None else (out / "checkpoints", out / "training")
+    policy = fn(args, csv_path=str(log_dir / f"{stem}.csv"), progress=progress)
+    policy.save(ck_dir / stem)
     return policy
 
 
@@ -60,11 +69,15 @@ def main() -> None:
     p.add_argument("--presets", default="paper")
     p.add_argument("--methods", default=",".join(STEPS))
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every method's step count")
+    p.add_argument("--seeds", default=str(SEED), help="comma-separated training seeds")
+    p.add_argument("--out", default=None, help="folder for checkpoints/ and training/ (default: results/dtomalb)")
     ns = p.parse_args()
-    for preset in ns.presets.split(","):
-        for method in ns.methods.split(","):
-            pol = train_and_save(method, preset, int(STEPS[method] * ns.steps_scale))
-            print(f"{method}-{preset}: {pol.meta}", flush=True)
+    for seed in (int(x) for x in ns.seeds.split(",")):
+        for preset in ns.presets.split(","):
+            for method in ns.methods.split(","):
+                out = Path(ns.out) if ns.out else None
+                pol = train_and_save(method, preset, int(STEPS[method] * ns.steps_scale), seed=seed, out=out)
+                print(f"{method}-{preset} seed {seed}: {pol.meta}", flush=True)
 
 
 if __name__ == "__main__":
