@@ -347,7 +347,7 @@ def plot_training_curves(curves: dict[str, list[dict[str, float]]], png: str | P
         ma = np.convolve(y, np.ones(k) / k, mode="valid")
         ax.plot(x[k - 1 :], ma, label=label)
     ax.set_xlabel("environment steps (slots)")
-    ax.set_ylabel(f"system utility (mean cumulative reward per agent, MA {window})")
+    ax.set_ylabel(f"system utility (moving avg. {window} ep.)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
