@@ -202,3 +202,20 @@ def test_registry_exposes_checkpoints(tmp_path, monkeypatch):
     np.testing.assert_array_equal(res.decision["a"], pol.decide(inst).a)
     bad = solve("dtomalb", _instances("paper", 1)[0], "dtomalb")
     assert bad.status == "error" and "no checkpoint for N=10, M=5" in bad.message
+
+
+def test_committed_checkpoints_load_and_decide():
+    """Every committed checkpoint loads, matches its header and gives a feasible decision at its size."""
+    from learners.registry import checkpoint_dir
+
+    headers = sorted(checkpoint_dir("dtomalb").glob("*.json"))
+    if not headers:
+        pytest.skip("no committed checkpoints")
+    names = {m.name for m in methods_for("dtomalb").values() if m.kind == "learned"}
+    assert {"dtomalb", "dtoma", "idql-tolb", "dqn-tolb"} <= names
+    for h in headers:
+        pol = load_policy(h.with_suffix(""))
+        preset = pol.meta["preset"]
+        inst = replace(generate(PRESETS[preset], make_rng(0, "ck", preset)), objective="delay+lb")
+        dec = pol.decide(inst)
+        assert evaluate(inst, dec).feasible, h.name
