@@ -36,13 +36,22 @@ from learners.registry import learned_methods
 from learners.validate import HEURISTICS, SolverPolicy, reference, summarize, validate
 from mecopt.core import atomic_write_bytes, atomic_write_text, make_rng, read_json, results_dir, write_json
 from mecopt.envs.dtomalb import DtomalbEnv
-from mecopt.problems.dtomalb import KEY, PRESETS, Instance, generate
+from mecopt.problems.dtomalb import KEY, PRESETS, Decision, Instance, generate
 
 VAL_INSTANCES = 8
 VAL_SEED = 0
 EXACT_TIME_LIMIT = 60.0
 ENV_EPISODES = 20
 LEARNED = ("dtomalb", "dtoma", "idql-tolb", "dqn-tolb")
+
+
+class RoundRobin:
+    """Diagnostic, not a paper method: user n -> server (n mod M) + 1, whatever the instance (uses no information)."""
+
+    name = "round-robin"
+
+    def decide(self, inst: Instance) -> Decision:
+        return Decision(a=np.arange(inst.N) % inst.M + 1)
 
 
 def out_dir() -> Path:
@@ -100,6 +109,7 @@ def test_learners_vs_optimum(benchmark, policies):
     contenders: dict[str, object] = {m: policies[m] for m in LEARNED}
     contenders.update({h: SolverPolicy(h) for h in HEURISTICS})
     contenders["random"] = SolverPolicy("random")
+    contenders["round-robin (diagnostic)"] = RoundRobin()
     rows, raw = [], {}
 
     def run():
@@ -173,6 +183,7 @@ def _env_utility(policy, preset: str, episodes: int = ENV_EPISODES) -> dict[str,
 def test_env_utility_and_training_curves(benchmark, policies):
     contenders: dict[str, object] = {m: policies[m] for m in LEARNED}
     contenders.update({h: SolverPolicy(h) for h in ("lb-greedy", "selfish", "random")})
+    contenders["round-robin (diagnostic)"] = RoundRobin()
     res: dict[str, dict] = {}
     benchmark.pedantic(
         lambda: res.update({n: _env_utility(p, "paper") for n, p in contenders.items()}), rounds=1, iterations=1
@@ -216,6 +227,7 @@ def test_fig8_load_balance(benchmark, policies):
     if "dtomalb@fig8" in policies:
         contenders["dtomalb@fig8"] = policies["dtomalb@fig8"]
     contenders.update({h: SolverPolicy(h) for h in ("lb-greedy", "selfish")})
+    contenders["round-robin (diagnostic)"] = RoundRobin()
     out: dict[str, dict] = {}
 
     def run():
