@@ -30,6 +30,17 @@ USER_FEATURES = 4
 OBS_HIGH = 1e6  # finite bound for the Box spaces (all features are non-negative seconds, Mbit, Gcycle)
 
 
+def observe(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
+    """Observation of one slot (D9): chi(t) of eqs. (14)/(21), shape (M,), and the users' own-task features (N, 4).
+
+    User features: L_n [Mbit], C_n [Gcycle], local time C_n/f_local [s], upload time at the literal W/N rate [s].
+    Used by both envs and by learned policies deciding on a static Instance.
+    """
+    r = upload_rate(inst, np.array([float(inst.N)]))[0]
+    users = np.stack([inst.L / 1e6, inst.C / 1e9, inst.C / inst.f_local, inst.L / r], axis=1)
+    return inst.backlog.astype(np.float32), users.astype(np.float32)
+
+
 class _Slots:
     """Shared slot dynamics of both env flavours."""
 
@@ -59,11 +70,8 @@ class _Slots:
         return replace(self._static, L=tasks.L, C=tasks.C, backlog=backlog, objective=self.objective)
 
     def features(self) -> tuple[np.ndarray, np.ndarray]:
-        inst = self.instance
-        assert inst is not None
-        r = upload_rate(inst, np.array([float(inst.N)]))[0]
-        users = np.stack([inst.L / 1e6, inst.C / 1e9, inst.C / inst.f_local, inst.L / r], axis=1)
-        return inst.backlog.astype(np.float32), users.astype(np.float32)
+        assert self.instance is not None
+        return observe(self.instance)
 
     def step(self, a: np.ndarray) -> tuple[np.ndarray, dict[str, Any], bool]:
         inst = self.instance

@@ -1,0 +1,193 @@
+"""IDQL-TOLB (Fig. 5): independent deep Q-learning, one DQN per user, with the load-balanced reward eq. (20).
+
+Agent i learns Q_i(o_i, a_i) (eq. 22) from its own observation o_i = [chi(t) (eq. 21), own task features] and its
+own reward R_i = -w1 t_i - w2 var(LD) (eq. 20), treating the other users as part of the environment (the
+non-stationarity the paper blames for IDQL's unstable curve). Standard DQN per agent: epsilon-greedy exploration,
+experience replay, a target network, TD target r_i + gamma max_a Q'_i(o'_i, a).
+
+The N Q-networks are trained in parallel as one ensemble network with disjoint per-agent weights.
+
+Run: ``PYTHONPATH=. python -m learners.idql_tolb [--steps N] [--seed S] --out PATH``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from learners.common import (
+    ReplayBuffer,
+    TorchPolicy,
+    TrainingLog,
+    ensemble_mlp,
+    env_seeds,
+    linear_schedule,
+    seed_everything,
+    soft_update,
+)
+from mecopt.envs.dtomalb import DtomalbParallelEnv
+
+
+@dataclass
+class Args:
+    """Hyperparameters of IDQL-TOLB (the paper gives none; see docs/learners.md)."""
+
+    seed: int = 1
+    """root seed: torch init, exploration, replay sampling and the env episode seeds all derive from it"""
+    preset: str = "paper"
+    """generator preset of the training env (Table 2: N=10, M=5)"""
+    total_steps: int = 60_000
+    """environment steps (slots) of training"""
+    horizon: int = 10
+    """T, slots per episode"""
+    slot_length_s: float = 1.0
+    """time a server works off its backlog between slots (env D3)"""
+    gamma: float = 0.9
+    """discount gamma"""
+    lr: float = 1e-3
+    """Adam step size of every Q_i"""
+    batch_size: int = 128
+    """minibatch size"""
+    buffer_size: int = 100_000
+    """replay memory capacity"""
+    learning_starts: int = 1_000
+    """env steps before the first update"""
+    train_frequency: int = 2
+    """one update of every agent each this many env steps"""
+    target_tau: float = 0.01
+    """soft target update rate of Q'_i"""
+    hidden: list[int] = field(default_factory=lambda: [64, 64])
+    """hidden layer widths of each Q_i"""
+    eps_start: float = 1.0
+    """initial epsilon of epsilon-greedy exploration"""
+    eps_end: float = 0.05
+    """final epsilon"""
+    eps_fraction: float = 0.5
+    """fraction of ``total_steps`` over which epsilon decays linearly"""
+    time_budget_s: float | None = None
+    """stop training early after this much wall time (None: run all ``total_steps``)"""
+
+
+class IdqlPolicy(TorchPolicy):
+    """N independent Q_i(o_i, .); act = argmax_a Q_i(o_i, a) per user (decentralized)."""
+
+    centralized = False
+    method = "idql-tolb"
+
+    def build(self) -> nn.Module:
+        return ensemble_mlp(self.N, self.M + 4, self.args.hidden, self.M + 1)
+
+    def scores(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs).transpose(0, 1)
+
+
+def make_env(args: Args) -> DtomalbParallelEnv:
+    return DtomalbParallelEnv(args.preset, horizon=args.horizon, slot_length_s=args.slot_length_s, objective="delay+lb")
+
+
+def train(
+    args: Args,
+    env_fn: Callable[[], DtomalbParallelEnv] | None = None,
+    csv_path: str | None = None,
+    progress: bool = True,
+) -> IdqlPolicy:
+    rng = seed_everything(args.seed, "idql")
+    next_seed = env_seeds(rng)
+    env = env_fn() if env_fn is not None else make_env(args)
+    agents = env.possible_agents
+    N, M = env.slots.N, env.slots.M
+    A = M + 1
+    d_o = M + 4
+    policy = IdqlPolicy(args, N, M, {"preset": args.preset})
+    q_net = policy.net
+    q_target = copy.deepcopy(q_net)
+    opt = torch.optim.Adam(q_net.parameters(), lr=args.lr)
+    rb = ReplayBuffer(
+        args.buffer_size,
+        {
+            "o": ((N, d_o), np.float32),
+            "a": ((N,), np.int64),
+            "r": ((N,), np.float32),
+            "o2": ((N, d_o), np.float32),
+            "done": ((), np.float32),
+        },
+        rng,
+    )
+
+    def update() -> None:
+        b = rb.sample(args.batch_size)
+        with torch.no_grad():  # TD target per agent: r_i + gamma max_a Q'_i(o'_i, a)
+            y = b["r"].T + args.gamma * (1.0 - b["done"]) * q_target(b["o2"].transpose(0, 1)).max(-1).values
+        q = q_net(b["o"].transpose(0, 1)).gather(-1, b["a"].T[..., None]).squeeze(-1)  # (N, B)
+        loss = F.mse_loss(q, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        soft_update(q_target, q_net, args.target_tau)
+
+    log = TrainingLog(args.total_steps, policy.name, csv_path, progress)
+    obs, _ = env.reset(seed=next_seed())
+    o = np.stack([obs[ag] for ag in agents])
+    ep_reward, ep_delay, ep_var, ep_len = np.zeros(N), 0.0, 0.0, 0
+    step = 0
+    for step in range(args.total_steps):
+        eps = linear_schedule(args.eps_start, args.eps_end, int(args.eps_fraction * args.total_steps), step)
+        with torch.no_grad():
+            greedy = q_net(torch.as_tensor(o)[:, None, :])[:, 0, :].argmax(-1).numpy()
+        explore = rng.random(N) < eps  # each agent explores independently
+        a = np.where(explore, rng.integers(0, A, size=N), greedy)
+        obs, rew, term, _, infos = env.step({ag: int(a[n]) for n, ag in enumerate(agents)})
+        r = np.array([rew[ag] for ag in agents], dtype=np.float32)
+        done = bool(term[agents[0]])
+        o2 = np.stack([obs[ag] for ag in agents])
+        rb.add(o=o, a=a, r=r, o2=o2, done=float(done))
+        info = infos[agents[0]]
+        ep_reward += r
+        ep_delay += info["mean_delay_s"]
+        ep_var += info["var_LD"]
+        ep_len += 1
+        o = o2
+        if done:
+            log.episode(step + 1, ep_reward.mean(), ep_delay / ep_len, ep_var / ep_len)
+            ep_reward, ep_delay, ep_var, ep_len = np.zeros(N), 0.0, 0.0, 0
+            obs, _ = env.reset(seed=next_seed())
+            o = np.stack([obs[ag] for ag in agents])
+        if step >= args.learning_starts and step % args.train_frequency == 0:
+            update()
+        log.step()
+        if args.time_budget_s is not None and log.elapsed() > args.time_budget_s:
+            break
+    policy.meta.update(
+        {
+            "seed": args.seed,
+            "env_steps": step + 1,
+            "stopped_by_time_budget": step + 1 < args.total_steps,
+            "train_wall_s": round(log.elapsed(), 1),
+        }
+    )
+    log.close()
+    return policy
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=Args.total_steps)
+    p.add_argument("--seed", type=int, default=Args.seed)
+    p.add_argument("--preset", default=Args.preset)
+    p.add_argument("--budget", type=float, default=None, help="wall-time budget in seconds")
+    p.add_argument("--out", required=True, help="checkpoint path without suffix")
+    p.add_argument("--log", default=None, help="CSV training log path")
+    ns = p.parse_args()
+    args = Args(seed=ns.seed, preset=ns.preset, total_steps=ns.steps, time_budget_s=ns.budget)
+    train(args, csv_path=ns.log).save(ns.out)
+
+
+if __name__ == "__main__":
+    main()

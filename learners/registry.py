@@ -1,0 +1,87 @@
+"""Learned methods of a problem = its committed checkpoints under ``results_dir()/<key>/checkpoints/``.
+
+Every ``<stem>.json`` header written by :meth:`learners.common.TorchPolicy.save` contributes to one method named by
+its policy (``dtomalb``, ``dtoma``, ``idql-tolb``, ``dqn-tolb``). Checkpoints trained on a standard preset (tiny,
+small, paper) share that name: the method picks the one trained for the instance's (N, M) -- a learned policy only
+applies to the size it was trained for. A checkpoint trained on another preset (e.g. ``fig8``) becomes its own
+method ``<name>@<preset>``, left out of the default benchmark.
+
+torch is imported only when a learned method first runs, so listing methods stays cheap.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from mecopt.core import InvalidInputError, MethodOutput, SolveOptions, results_dir
+from solvers import MethodSpec
+
+STANDARD_PRESETS = ("tiny", "small", "paper")
+
+
+def checkpoint_dir(key: str) -> Path:
+    return results_dir() / key / "checkpoints"
+
+
+@functools.lru_cache(maxsize=64)
+def _load(path: str) -> Any:
+    from learners.common import load_policy
+
+    return load_policy(path)
+
+
+def _headers(key: str) -> list[tuple[Path, dict[str, Any]]]:
+    d = checkpoint_dir(key)
+    if not d.is_dir():
+        return []
+    out = []
+    for p in sorted(d.glob("*.json")):
+        try:
+            h = json.loads(p.read_text(encoding="utf-8"))
+            out.append((p.with_suffix(""), {"method": str(h["method"]), "N": int(h["N"]), "M": int(h["M"]), **h}))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise InvalidInputError(f"{key}: malformed checkpoint header {p}: {e}") from None
+    return out
+
+
+def _make_fn(name: str, by_size: dict[tuple[int, int], Path]):
+    def fn(inst: Any, opts: SolveOptions) -> MethodOutput:
+        path = by_size.get((int(inst.N), int(inst.M)))
+        if path is None:
+            sizes = ", ".join(f"N={n} M={m}" for n, m in sorted(by_size))
+            raise InvalidInputError(
+                f"learned method {name!r} has no checkpoint for N={inst.N}, M={inst.M} (trained for: {sizes})"
+            )
+        policy = _load(str(path))
+        return MethodOutput(policy.decide(inst), "feasible", None, {"checkpoint": path.name})
+
+    return fn
+
+
+def learned_methods(key: str) -> list[MethodSpec]:
+    """One MethodSpec (kind 'learned') per learned policy with committed checkpoints for problem ``key``."""
+    groups: dict[str, dict[tuple[int, int], Path]] = {}
+    in_bench: dict[str, bool] = {}
+    for path, h in _headers(key):
+        preset = str(h.get("meta", {}).get("preset", ""))
+        standard = preset in STANDARD_PRESETS
+        name = h["method"] if standard else f"{h['method']}@{preset}"
+        size = (h["N"], h["M"])
+        if size in groups.setdefault(name, {}):
+            raise InvalidInputError(f"{key}: two checkpoints of {name!r} for N={size[0]}, M={size[1]}")
+        groups[name][size] = path
+        in_bench[name] = standard
+    return [
+        MethodSpec(
+            name,
+            "learned",
+            _make_fn(name, by_size),
+            f"learned policy {name} (checkpoints: {', '.join(p.name for p in by_size.values())})",
+            certified=False,
+            in_bench=in_bench[name],
+        )
+        for name, by_size in groups.items()
+    ]

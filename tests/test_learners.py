@@ -1,0 +1,221 @@
+"""Learners: Policy contract, checkpoints, registry, validation, seeded determinism and a smoke learning check."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from learners import dqn_tolb, dtomalb_maddpg, idql_tolb
+from learners.common import (
+    Policy,
+    ReplayBuffer,
+    agent_observations,
+    global_state,
+    gumbel_softmax,
+    load_policy,
+    seed_everything,
+    soft_update,
+)
+from learners.validate import SolverPolicy, reference, summarize, validate
+from mecopt.core import InvalidInputError, SolveOptions, make_rng
+from mecopt.envs.dtomalb import DtomalbEnv, DtomalbParallelEnv
+from mecopt.problems.dtomalb import PRESETS, Decision, evaluate, generate
+from solvers import methods_for, solve
+
+POLICY_CLASSES = [
+    (dtomalb_maddpg.MaddpgPolicy, dtomalb_maddpg.Args),
+    (idql_tolb.IdqlPolicy, idql_tolb.Args),
+    (dqn_tolb.DqnTolbPolicy, dqn_tolb.Args),
+]
+
+
+def _instances(preset: str, n: int, seed: int = 11) -> list:
+    return [
+        replace(generate(PRESETS[preset], make_rng(seed, "test-learners", k)), objective="delay+lb") for k in range(n)
+    ]
+
+
+def _untrained(cls, args_cls, N: int = 10, M: int = 5, seed: int = 0):
+    torch.manual_seed(seed)
+    return cls(args_cls(), N, M, {"preset": "paper"})
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Policy contract
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("cls,args_cls", POLICY_CLASSES)
+def test_policy_contract(cls, args_cls):
+    pol = _untrained(cls, args_cls)
+    assert isinstance(pol, Policy)
+    inst = _instances("paper", 1)[0]
+    dec = pol.decide(inst)
+    assert dec.a.shape == (10,) and evaluate(inst, dec).feasible
+    obs = pol.observation(inst)
+    np.testing.assert_array_equal(pol.act(obs), dec.a)
+    with pytest.raises(InvalidInputError, match="observation has shape"):
+        pol.act(np.zeros(3, dtype=np.float32))
+    small = _instances("small", 1)[0]
+    with pytest.raises(InvalidInputError, match="trained for N=10, M=5"):
+        pol.decide(small)
+
+
+def test_observations_match_envs():
+    env = DtomalbEnv("paper")
+    x, _ = env.reset(seed=3)
+    np.testing.assert_array_equal(x, global_state(env.instance))
+    penv = DtomalbParallelEnv("paper")
+    obs, _ = penv.reset(seed=3)
+    np.testing.assert_array_equal(np.stack([obs[a] for a in penv.possible_agents]), agent_observations(penv.instance))
+
+
+@pytest.mark.parametrize("cls,args_cls", POLICY_CLASSES)
+def test_save_load_round_trip(tmp_path, cls, args_cls):
+    pol = _untrained(cls, args_cls, seed=5)
+    pol.meta["note"] = "x"
+    pol.save(tmp_path / "ck")
+    header = json.loads((tmp_path / "ck.json").read_text())
+    assert header["N"] == 10 and header["M"] == 5 and header["args"]["hidden"] == list(pol.args.hidden)
+    back = load_policy(tmp_path / "ck")
+    assert type(back) is cls and back.name == pol.name and back.meta["note"] == "x"
+    for k, v in pol.net.state_dict().items():
+        torch.testing.assert_close(back.net.state_dict()[k], v, rtol=0, atol=0)
+    for inst in _instances("paper", 3):
+        np.testing.assert_array_equal(back.decide(inst).a, pol.decide(inst).a)
+
+
+def test_load_errors(tmp_path):
+    with pytest.raises(InvalidInputError, match="not found"):
+        load_policy(tmp_path / "missing")
+    (tmp_path / "bad.json").write_text('{"module": "learners.idql_tolb"}')
+    with pytest.raises(InvalidInputError, match="malformed header"):
+        load_policy(tmp_path / "bad")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shared pieces
+# ---------------------------------------------------------------------------------------------------------------
+def test_gumbel_softmax_hard_one_hot_with_gradient():
+    torch.manual_seed(0)
+    logits = torch.tensor([[0.0, 3.0, -1.0]] * 4000, requires_grad=True)
+    y = gumbel_softmax(logits, 1.0, hard=True)
+    assert torch.all(y.sum(-1) == 1) and set(y.detach().unique().tolist()) == {0.0, 1.0}
+    freq = y.detach().mean(0).numpy()
+    np.testing.assert_allclose(freq, torch.softmax(logits[0], -1).detach().numpy(), atol=0.03)  # Gumbel-max law
+    (y[:, 0] * 1.0).sum().backward()
+    assert logits.grad is not None and logits.grad.abs().sum() > 0  # straight-through gradient
+
+
+def test_soft_update_and_replay():
+    a, b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    before = b.weight.detach().clone()
+    soft_update(b, a, 0.25)
+    torch.testing.assert_close(b.weight, 0.25 * a.weight + 0.75 * before)
+    rb = ReplayBuffer(3, {"x": ((2,), np.float32)}, np.random.default_rng(0))
+    for k in range(5):
+        rb.add(x=[k, k])
+    assert len(rb) == 3 and set(rb.data["x"][:, 0].tolist()) == {2.0, 3.0, 4.0}
+    with pytest.raises(InvalidInputError, match="expected fields"):
+        rb.add(y=1)
+
+
+def test_seed_everything_reproducible():
+    g1 = seed_everything(4)
+    t1 = torch.rand(3)
+    g2 = seed_everything(4)
+    t2 = torch.rand(3)
+    assert torch.equal(t1, t2) and g1.integers(1 << 30) == g2.integers(1 << 30)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Training: seeded determinism and a smoke learning check
+# ---------------------------------------------------------------------------------------------------------------
+def _short(mod, seed: int, steps: int = 300, **kw):
+    args = mod.Args(seed=seed, preset="tiny", total_steps=steps, learning_starts=100, batch_size=32, **kw)
+    return mod.train(args, progress=False)
+
+
+@pytest.mark.parametrize("mod", [dtomalb_maddpg, idql_tolb, dqn_tolb])
+def test_training_is_seeded(mod):
+    p1, p2, p3 = _short(mod, 3), _short(mod, 3), _short(mod, 4)
+    s1, s2, s3 = p1.net.state_dict(), p2.net.state_dict(), p3.net.state_dict()
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+    assert not all(torch.equal(s1[k], s3[k]) for k in s1)
+
+
+def _mean_objective(decide, insts) -> float:
+    return float(np.mean([evaluate(i, decide(i)).objective for i in insts]))
+
+
+@pytest.mark.parametrize("mod", [dtomalb_maddpg, idql_tolb])
+def test_smoke_learning_beats_random_and_untrained(mod):
+    """A few seconds of training on a fixed seed must beat uniform random decisions and the untrained policy."""
+    insts = _instances("tiny", 30, seed=99)
+    rng = make_rng(0, "random-baseline")
+    random = _mean_objective(lambda i: Decision(a=rng.integers(0, i.M + 1, size=i.N)), insts)
+    args = mod.Args(seed=2, preset="tiny", total_steps=1500, learning_starts=200, batch_size=64)
+    untrained = _mean_objective(mod.train(replace(args, total_steps=1), progress=False).decide, insts)
+    trained = _mean_objective(mod.train(args, progress=False).decide, insts)
+    assert trained < 0.8 * random, (trained, random)
+    assert trained < untrained, (trained, untrained)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Validation against the certified optimum, and the registry
+# ---------------------------------------------------------------------------------------------------------------
+def test_validate_against_exact_and_brute_force():
+    insts = _instances("tiny", 3, seed=5)
+    refs = reference(insts, exact_time_limit=30)
+    for inst, ref in zip(insts, refs, strict=True):
+        bf = solve("dtomalb", inst, "brute-force")
+        assert ref["opt_status"] == "optimal"
+        assert abs(ref["opt_objective"] - bf.objective) <= 1e-6 * bf.objective
+    pol = _untrained(idql_tolb.IdqlPolicy, idql_tolb.Args, N=5, M=3)
+    rows = validate(pol, insts, refs)
+    for r in rows:
+        assert r["feasible"] and r["gap_to_opt"] >= -1e-9 and r["gap_to_bound"] >= r["gap_to_opt"] - 1e-6
+    exact_rows = validate(SolverPolicy("exact"), insts, refs)
+    assert max(abs(r["gap_to_opt"]) for r in exact_rows) < 1e-9
+    greedy_rows = validate(SolverPolicy("lb-greedy"), insts, refs)
+    assert all(r["gap_to_best_heuristic"] >= -1e-12 for r in greedy_rows)
+    s = summarize(rows)
+    assert s["feasible_pct"] == 100.0 and s["instances"] == 3
+
+
+def test_registry_exposes_checkpoints(tmp_path, monkeypatch):
+    monkeypatch.setenv("MECOPT_RESULTS", str(tmp_path))
+    ck = tmp_path / "dtomalb" / "checkpoints"
+    pol = _untrained(dtomalb_maddpg.MaddpgPolicy, dtomalb_maddpg.Args, N=5, M=3)
+    pol.save(ck / "dtomalb-tiny")
+    fig8 = _untrained(dtomalb_maddpg.MaddpgPolicy, dtomalb_maddpg.Args)
+    fig8.meta["preset"] = "fig8"
+    fig8.save(ck / "dtomalb-fig8")
+    methods = methods_for("dtomalb")
+    assert methods["dtomalb"].kind == "learned" and methods["dtomalb"].in_bench
+    assert not methods["dtomalb@fig8"].in_bench
+    inst = _instances("tiny", 1)[0]
+    res = solve("dtomalb", inst, "dtomalb", SolveOptions())
+    assert res.feasible and res.status == "feasible"
+    np.testing.assert_array_equal(res.decision["a"], pol.decide(inst).a)
+    bad = solve("dtomalb", _instances("paper", 1)[0], "dtomalb")
+    assert bad.status == "error" and "no checkpoint for N=10, M=5" in bad.message
+
+
+def test_committed_checkpoints_load_and_decide():
+    """Every committed checkpoint loads, matches its header and gives a feasible decision at its size."""
+    from learners.registry import checkpoint_dir
+
+    headers = sorted(checkpoint_dir("dtomalb").glob("*.json"))
+    if not headers:
+        pytest.skip("no committed checkpoints")
+    names = {m.name for m in methods_for("dtomalb").values() if m.kind == "learned"}
+    assert {"dtomalb", "dtoma", "idql-tolb", "dqn-tolb"} <= names
+    for h in headers:
+        pol = load_policy(h.with_suffix(""))
+        preset = pol.meta["preset"]
+        inst = replace(generate(PRESETS[preset], make_rng(0, "ck", preset)), objective="delay+lb")
+        dec = pol.decide(inst)
+        assert evaluate(inst, dec).feasible, h.name
