@@ -69,9 +69,7 @@ def _png(fig: Any) -> bytes:
 def test_frontier(U: int, H: int, i: int, seed: int, benchmark) -> None:  # type: ignore[no-untyped-def]
     inst = d.generate(d.Config(U=U, H=H, match_paper_load=True), make_rng(seed, "djtcra", "frontier"))
     opts = SolveOptions(time_limit=TIME_LIMIT_S, seed=seed)
-    ex = benchmark.pedantic(
-        solve, args=("djtcra", inst, "exact", opts), kwargs={"seed": seed}, rounds=1, iterations=1
-    )
+    ex = benchmark.pedantic(solve, args=("djtcra", inst, "exact", opts), kwargs={"seed": seed}, rounds=1, iterations=1)
     row: dict[str, Any] = {
         "U": U,
         "H": H,
@@ -84,9 +82,7 @@ def test_frontier(U: int, H: int, i: int, seed: int, benchmark) -> None:  # type
         "exact_nodes": ex.info.get("nodes"),
     }
     if H in _scip_failed and U > _scip_failed[H]:
-        row.update(
-            scip_status="skipped", scip_time_s=None, scip_objective=None, scip_bound=None, scip_gap=None
-        )
+        row.update(scip_status="skipped", scip_time_s=None, scip_objective=None, scip_bound=None, scip_gap=None)
     else:
         sc = solve("djtcra", inst, "pyomo-scip", opts, seed=seed)
         row.update(
@@ -378,9 +374,7 @@ def test_write_paper() -> None:
             objs = [r[name]["objective"] for r in _paper]
             gaps = [r[name]["gap_to_bound"] for r in _paper]
             times = [r[name]["time_s"] for r in _paper]
-        table.append(
-            [name, f"{np.mean(objs):.3f}", f"<= {100 * np.mean(gaps):.2f} %", f"{np.nanmean(times):.2f}"]
-        )
+        table.append([name, f"{np.mean(objs):.3f}", f"<= {100 * np.mean(gaps):.2f} %", f"{np.nanmean(times):.2f}"])
     atomic_write_text(
         OUT / "paper_scale.md",
         "# DJTCRA at the paper's scale (100 users, 7 ESs)\n\n"

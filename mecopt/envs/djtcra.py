@@ -62,9 +62,7 @@ class DJTCRAEnv(gym.Env):
     def __init__(self, config: Config | str = "small", horizon: int = 10, allocation: str = "p2") -> None:
         if isinstance(config, str):
             if config not in PRESETS:
-                raise InvalidInputError(
-                    f"djtcra env: unknown preset {config!r}; choose from {sorted(PRESETS)}"
-                )
+                raise InvalidInputError(f"djtcra env: unknown preset {config!r}; choose from {sorted(PRESETS)}")
             config = PRESETS[config]
         if allocation not in ("p2", "equal"):
             raise InvalidInputError(f"djtcra env: allocation must be 'p2' or 'equal', got {allocation!r}")
@@ -95,9 +93,7 @@ class DJTCRAEnv(gym.Env):
         assert self.instance is not None
         y = np.asarray(action, dtype=np.int64)
         if y.shape != (self.instance.U,) or y.min() < 0 or y.max() > self.instance.H:
-            raise InvalidInputError(
-                f"djtcra env: action must be {self.instance.U} integers in 0..{self.instance.H}"
-            )
+            raise InvalidInputError(f"djtcra env: action must be {self.instance.U} integers in 0..{self.instance.H}")
         if self.allocation == "equal":
             p = equal_share(self.instance, y)
         else:

@@ -55,22 +55,14 @@ class Instance(Record):
     bandwidth: np.ndarray = array("wireless bandwidth B_u allocated to u, eq. (1)", "Hz", ("U",), gt=0)
     tx_power: np.ndarray = array("transmitting power I_u, eq. (1)", "W", ("U",), gt=0)
     noise: np.ndarray = array("noise power N_u, eq. (1)", "W", ("U",), gt=0)
-    dist2d: np.ndarray = array(
-        "2D distance Upsilon_2d from u to its connected BS, eqs. (2)-(4)", "m", ("U",), gt=0
-    )
-    alpha: np.ndarray = array(
-        "QoE steepness alpha_u, eq. (11) (paper: per ms; here per s, D2)", "1/s", ("U",), gt=0
-    )
+    dist2d: np.ndarray = array("2D distance Upsilon_2d from u to its connected BS, eqs. (2)-(4)", "m", ("U",), gt=0)
+    alpha: np.ndarray = array("QoE steepness alpha_u, eq. (11) (paper: per ms; here per s, D2)", "1/s", ("U",), gt=0)
     beta: np.ndarray = array("QoE mid-point latency beta_u, eq. (11) (paper: ms; here s, D2)", "s", ("U",))
     Lmax: np.ndarray = array("maximum QoE L_u, eq. (11)", "", ("U",), gt=0)
     eta: np.ndarray = array("processing factor eta_u^h of u's task on ES h, eq. (8)", "", ("U", "H"), gt=0)
     P: np.ndarray = array("computing capacity P^h of ES h, eq. (14)", "cycle/s", ("H",), gt=0)
-    link_rate: np.ndarray = array(
-        "rate B_{i,j} of the link between RANs i and j, eq. (6)", "bit/s", ("H", "H"), gt=0
-    )
-    link_delay: np.ndarray = array(
-        "propagation delay delta_{i,j} between RANs i and j, eq. (6)", "s", ("H", "H"), ge=0
-    )
+    link_rate: np.ndarray = array("rate B_{i,j} of the link between RANs i and j, eq. (6)", "bit/s", ("H", "H"), gt=0)
+    link_delay: np.ndarray = array("propagation delay delta_{i,j} between RANs i and j, eq. (6)", "s", ("H", "H"), ge=0)
     fc_ghz: float = scalar("carrier frequency f_c, eqs. (3), (5)", "GHz", gt=0, default=5.0)
     h_bs: float = scalar("BS antenna height H_BS, eqs. (3), (5)", "m", gt=0, default=35.0)
     h_ut: float = scalar("user antenna height H_UT, eqs. (3), (5)", "m", gt=0, default=1.5)
@@ -78,12 +70,8 @@ class Instance(Record):
     rcs_rate: float = scalar(
         "rate between a RAN and the RCS (Sec. VI-A: 100 Mbps), eq. (6)", "bit/s", gt=0, default=100e6
     )
-    rcs_delay: float = scalar(
-        "propagation delay RAN-RCS (Sec. VI-A: 200 ms), eq. (6)", "s", ge=0, default=0.2
-    )
-    rcs_speed: float = scalar(
-        "processing speed of the RCS (Sec. VI-A: 20 GHz), eq. (7)", "cycle/s", gt=0, default=20e9
-    )
+    rcs_delay: float = scalar("propagation delay RAN-RCS (Sec. VI-A: 200 ms), eq. (6)", "s", ge=0, default=0.2)
+    rcs_speed: float = scalar("processing speed of the RCS (Sec. VI-A: 20 GHz), eq. (7)", "cycle/s", gt=0, default=20e9)
     rcs_capacity: str = choice(
         "D4: 'dedicated' = every RCS user is processed at rcs_speed (literal: C2 covers ESs only); "
         "'shared' = rcs_speed is a capacity shared by the RCS users like an ES's P^h (p[u] allocates it)",
@@ -100,8 +88,7 @@ class Instance(Record):
         if np.any(self.ca >= self.H):
             bad = int(np.flatnonzero(self.ca >= self.H)[0])
             raise InvalidInputError(
-                f"{KEY}: Instance.ca: user {bad} is connected to RAN {int(self.ca[bad])}, "
-                f"not in 0..H-1={self.H - 1}"
+                f"{KEY}: Instance.ca: user {bad} is connected to RAN {int(self.ca[bad])}, not in 0..H-1={self.H - 1}"
             )
 
 
@@ -114,9 +101,7 @@ class Decision(Record):
     y: np.ndarray = array(
         "server of user u: 0 = RCS (no ES, C1 eq. 13), h = ES h (1..H), eq. (16)", "", ("*",), integer=True
     )
-    p: np.ndarray = array(
-        "CPU speed p_u allocated to u by its ES, eqs. (7), (14), (15)", "cycle/s", ("*",), ge=0
-    )
+    p: np.ndarray = array("CPU speed p_u allocated to u by its ES, eqs. (7), (14), (15)", "cycle/s", ("*",), ge=0)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -139,9 +124,7 @@ def path_loss_db(inst: Instance) -> np.ndarray:
         )
 
     d3_bp = np.sqrt(d_bp**2 + (inst.h_bs - inst.h_ut) ** 2)
-    return np.where(
-        d2 <= d_bp, pl1(d3), pl1(np.full_like(d3, d_bp)) + 40 * np.log10(d3 / d3_bp)
-    )  # eqs. (2), (4)
+    return np.where(d2 <= d_bp, pl1(d3), pl1(np.full_like(d3, d_bp)) + 40 * np.log10(d3 / d3_bp))  # eqs. (2), (4)
 
 
 def comm_latency(inst: Instance) -> np.ndarray:
@@ -232,13 +215,9 @@ def check_feasible(inst: Instance, dec: Decision) -> list[str]:
     load = np.bincount(dec.y, weights=dec.p, minlength=inst.H + 1)
     for h in range(1, inst.H + 1):
         if load[h] > inst.P[h - 1] * (1 + CAPACITY_RTOL):
-            viol.append(
-                f"eq. (14) C2: ES {h} allocates {load[h]:.6g} cycle/s > capacity P^h = {inst.P[h - 1]:.6g}"
-            )
+            viol.append(f"eq. (14) C2: ES {h} allocates {load[h]:.6g} cycle/s > capacity P^h = {inst.P[h - 1]:.6g}")
     if inst.rcs_capacity == "shared" and load[0] > inst.rcs_speed * (1 + CAPACITY_RTOL):
-        viol.append(
-            f"eq. (14) C2 (RCS, D4 shared): RCS allocates {load[0]:.6g} cycle/s > {inst.rcs_speed:.6g}"
-        )
+        viol.append(f"eq. (14) C2 (RCS, D4 shared): RCS allocates {load[0]:.6g} cycle/s > {inst.rcs_speed:.6g}")
     return viol
 
 

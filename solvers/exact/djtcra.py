@@ -58,9 +58,7 @@ class Terms:
         return Terms(self.Lm[idx], self.k[idx], self.m[idx])
 
 
-def make_terms(
-    alpha: np.ndarray, beta: np.ndarray, Lm: np.ndarray, fixed: np.ndarray, work: np.ndarray
-) -> Terms:
+def make_terms(alpha: np.ndarray, beta: np.ndarray, Lm: np.ndarray, fixed: np.ndarray, work: np.ndarray) -> Terms:
     """Terms of eq. (17): latency = fixed + work / p (eqs. 8-9), QoE eq. (11)."""
     return Terms(
         np.asarray(Lm, float),
@@ -90,9 +88,7 @@ def f_der2(t: Terms, x: np.ndarray, idx: Any = slice(None)) -> np.ndarray:
     x = np.asarray(x, dtype=float)
     xs = np.where(x > 0, x, 1.0)
     s = expit(t.k[idx] - t.m[idx] / xs)
-    return np.where(
-        x > 0, t.Lm[idx] * s * (1 - s) * t.m[idx] / xs**4 * ((1 - 2 * s) * t.m[idx] - 2 * xs), 0.0
-    )
+    return np.where(x > 0, t.Lm[idx] * s * (1 - s) * t.m[idx] / xs**4 * ((1 - 2 * s) * t.m[idx] - 2 * xs), 0.0)
 
 
 def inflection(t: Terms) -> np.ndarray:
@@ -160,9 +156,7 @@ def env_val(t: Terms, e: Envelope, x: np.ndarray, idx: Any = slice(None)) -> np.
     return np.where(x <= e.w, e.fl + e.s * (x - e.l), f_val(t, x, idx))
 
 
-def respond(
-    t: Terms, e: Envelope, lam: np.ndarray | float, idx: Any = slice(None)
-) -> tuple[np.ndarray, np.ndarray]:
+def respond(t: Terms, e: Envelope, lam: np.ndarray | float, idx: Any = slice(None)) -> tuple[np.ndarray, np.ndarray]:
     """argmax and a rigorous upper bound of max_{x in [l,u]} envelope(x) - lam x, per term.
 
     lam >= s: x = l (the chord and the concave part all have slope <= lam); f'(u) >= lam: x = u; otherwise the
@@ -404,9 +398,7 @@ class JointSolver:
     option value), 'ambiguous' (smallest gap between its two best options) or 'static' (fixed order).
     """
 
-    def __init__(
-        self, inst: Instance, *, rel_gap: float = 1e-7, p2_gap: float = 1e-9, branching: str = "largest"
-    ):
+    def __init__(self, inst: Instance, *, rel_gap: float = 1e-7, p2_gap: float = 1e-9, branching: str = "largest"):
         self.inst = inst
         self.branching = branching
         self.rel_gap = rel_gap
@@ -417,14 +409,12 @@ class JointSolver:
         self.servers = ([0] if self.shared else []) + list(range(1, inst.H + 1))  # capacitated options
         self.cap = {o: float(co.capacity[o]) / GHZ for o in self.servers}
         self.terms = {
-            o: make_terms(inst.alpha, inst.beta, inst.Lmax, co.fixed[:, o], co.work[:, o])
-            for o in self.servers
+            o: make_terms(inst.alpha, inst.beta, inst.Lmax, co.fixed[:, o], co.work[:, o]) for o in self.servers
         }
         self.rcs_const = (
             None
             if self.shared
-            else inst.Lmax
-            * expit(-inst.alpha * (co.fixed[:, 0] + co.work[:, 0] / co.capacity[0] - inst.beta))
+            else inst.Lmax * expit(-inst.alpha * (co.fixed[:, 0] + co.work[:, 0] / co.capacity[0] - inst.beta))
         )
         self.cache: dict[tuple[int, frozenset[int]], P2Result] = {}
         self.relax_cache: dict[tuple[int, frozenset[int]], float] = {}
@@ -595,17 +585,13 @@ class JointSolver:
         root_ub, g0 = self.bound(np.full(self.U, -1), g0)
         # Lagrangian start: every user takes its best option under the root multipliers
         opts_val = [self.rcs_const if not self.shared else np.full(self.U, -np.inf)]
-        opts_val += [
-            self.phi[o][:, g0[o]] if o in self.phi else np.full(self.U, -np.inf) for o in range(1, self.H + 1)
-        ]
+        opts_val += [self.phi[o][:, g0[o]] if o in self.phi else np.full(self.U, -np.inf) for o in range(1, self.H + 1)]
         if self.shared:
             opts_val[0] = self.phi[0][:, g0[0]]
         y_lag = np.argmax(np.stack(opts_val, axis=1), axis=1).astype(np.int64)
         inc_y, inc = None, -math.inf
         for y0 in [y_lag, *starts]:
-            y1, v1 = self.local_search(
-                np.asarray(y0, dtype=np.int64), min(deadline, t0 + 0.25 * (time_limit or 1e9))
-            )
+            y1, v1 = self.local_search(np.asarray(y0, dtype=np.int64), min(deadline, t0 + 0.25 * (time_limit or 1e9)))
             if v1 > inc:
                 inc_y, inc = y1, v1
         # branching order: users whose options differ most first
@@ -669,9 +655,7 @@ class JointSolver:
         open_ub = max([s[3] for s in stack], default=-math.inf)
         bound = max(inc, closed, open_ub)
         gap = (bound - inc) / max(abs(inc), 1e-12)
-        status = (
-            "optimal" if (not timed_out and gap <= max(OPTIMALITY_TOL, 10 * self.rel_gap)) else "time_limit"
-        )
+        status = "optimal" if (not timed_out and gap <= max(OPTIMALITY_TOL, 10 * self.rel_gap)) else "time_limit"
         return {
             "y": inc_y,
             "objective": inc,
@@ -827,9 +811,7 @@ def solve_pyomo_scip(inst: Instance, opts: SolveOptions) -> MethodOutput:
             p[sel] *= cap[o] / tot * (1 - 1e-12)
     dec = Decision(y=y, p=p)
     status = out.status
-    if status == "optimal" and evaluate(inst, dec).objective < out.objective - 1e-6 * max(
-        1.0, abs(out.objective)
-    ):
+    if status == "optimal" and evaluate(inst, dec).objective < out.objective - 1e-6 * max(1.0, abs(out.objective)):
         status = "feasible"
     return MethodOutput(dec, status, out.bound, info)
 
