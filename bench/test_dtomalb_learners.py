@@ -141,7 +141,7 @@ def test_learners_vs_optimum(benchmark, policies):
     md = (
         f"# DTOMALB learned policies vs certified optimum ({len(insts)} seeded `paper` instances, N=10, M=5, "
         f"objective `delay+lb` = w1 mean delay + w2 var(LD), the negated mean reward of eq. (20))\n\n"
-        f"`exact` (MILP, {EXACT_TIME_LIMIT:.0f} s limit): mean objective {opt_obj:.4f}, statuses {statuses}, "
+        f"`exact` ({EXACT_TIME_LIMIT:.0f} s limit): mean objective {opt_obj:.4f}, statuses {statuses}, "
         f"mean solve time {np.mean([r['opt_wall_s'] for r in opt_rows]):.1f} s. "
         "`gap to opt` is relative to the exact incumbent (the optimum when status is optimal); `gap to best known` "
         "to min(exact incumbent, best heuristic) per instance; `gap to bound` to the proven lower bound (a certified "
