@@ -17,8 +17,8 @@ from typing import Any
 import matplotlib
 import numpy as np
 import pytest
-from into_common import fmt_status, mean, save_png, write_table
 
+from bench.into_common import fmt_status, mean, save_png, write_table
 from mecopt.core import SolveOptions, make_rng, spawn_seeds
 from mecopt.problems import into as P
 from solvers.exact import into as E

@@ -15,8 +15,8 @@ import matplotlib
 import matplotlib.ticker
 import numpy as np
 import pytest
-from into_common import fmt_status, mean, save_png, write_table
 
+from bench.into_common import fmt_status, mean, save_png, write_table
 from mecopt.core import SolveOptions, make_rng, spawn_seeds
 from mecopt.problems import into as P
 from solvers import solve
