@@ -13,16 +13,39 @@ non-zero; set MECOPT_DEBUG=1 to see tracebacks of unexpected errors.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from mecopt.core import InvalidInputError, MecoptError, SolveOptions, read_json, to_json, write_json
 from mecopt.registry import get_problem, load_instance, problem_keys, save_instance
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to stdout (file descriptor 1) to stderr meanwhile.
+
+    Native solver libraries print banners and logs straight to fd 1 (HiGHS prints its copyright line when a solver
+    object is created); stdout carries the CLI's JSON, which scripts parse.
+    """
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no real stdout (embedded use): nothing to protect
+        yield
+        return
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _problems(args: argparse.Namespace) -> int:
@@ -61,7 +84,8 @@ def _solve(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--time-limit must be positive, got {args.time_limit}")
     opts = SolveOptions(time_limit=args.time_limit, mip_gap=args.gap, threads=args.threads, seed=args.method_seed)
     seed = meta.get("seed")
-    res = solve(args.key, inst, args.method, opts, seed=seed if isinstance(seed, int) else None)
+    with _stdout_to_stderr():
+        res = solve(args.key, inst, args.method, opts, seed=seed if isinstance(seed, int) else None)
     out = res.to_dict()
     write_json(args.out, out)
     summary = {k: out[k] for k in ("problem", "method", "status", "objective", "bound", "gap", "wall_time_s")}

@@ -131,3 +131,18 @@ def test_infeasible_decision_exits_nonzero(tmp_path: Path, capsys: pytest.Captur
 def test_console_script_help() -> None:
     out = subprocess.run([sys.executable, "-m", "mecopt", "solve", "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "--time-limit" in out.stdout
+
+
+@pytest.mark.parametrize("key", problem_keys())
+def test_solve_stdout_is_pure_json_in_a_fresh_process(key: str, tmp_path: Path) -> None:
+    """Native solvers print banners to fd 1 (HiGHS does on first use): the CLI keeps stdout parseable JSON."""
+    inst, sol = tmp_path / "i.json", tmp_path / "s.json"
+    assert main(["generate", key, "--size", "tiny", "--seed", "1", "--out", str(inst)]) == 0
+    out = subprocess.run(
+        [sys.executable, "-m", "mecopt", "solve", key, "--instance", str(inst), "--method", "exact", "--out", str(sol)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["status"] == "optimal"
