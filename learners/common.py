@@ -309,6 +309,18 @@ class TrainingLog:
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
 
+    def finish(self, policy: TorchPolicy, seed: int, steps: int, total_steps: int) -> list[dict[str, float]]:
+        """Record how training ended in the policy's metadata (saved with the checkpoint), then close the log."""
+        policy.meta.update(
+            {
+                "seed": seed,
+                "env_steps": steps,
+                "stopped_by_time_budget": steps < total_steps,
+                "train_wall_s": round(self.elapsed(), 1),
+            }
+        )
+        return self.close()
+
     def close(self) -> list[dict[str, float]]:
         self.bar.close()
         if self.csv_path is not None:

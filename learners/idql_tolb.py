@@ -164,15 +164,7 @@ def train(
         log.step()
         if args.time_budget_s is not None and log.elapsed() > args.time_budget_s:
             break
-    policy.meta.update(
-        {
-            "seed": args.seed,
-            "env_steps": step + 1,
-            "stopped_by_time_budget": step + 1 < args.total_steps,
-            "train_wall_s": round(log.elapsed(), 1),
-        }
-    )
-    log.close()
+    log.finish(policy, args.seed, step + 1, args.total_steps)
     return policy
 
 
