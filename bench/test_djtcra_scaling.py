@@ -330,7 +330,7 @@ def test_write_p2() -> None:
     plt.close(fig)
 
 
-HEURISTICS = [m.name for m in methods_for("djtcra", include_learned=False).values() if m.kind == "heuristic"]
+HEURISTICS = [m.name for m in methods_for("djtcra").values() if m.kind == "heuristic"]
 
 
 @pytest.mark.parametrize("i", range(PAPER_INSTANCES))

@@ -33,7 +33,7 @@ INSTANCES_BELOW = 3  # instances per N up to N_FEW
 N_FEW = 12
 INSTANCES_ABOVE = 1
 ROOT_SEED = 0
-HEURISTICS = [m.name for m in methods_for("dtomalb", include_learned=False).values() if m.kind == "heuristic"]
+HEURISTICS = [m.name for m in methods_for("dtomalb").values() if m.kind == "heuristic"]
 
 _rows: list[dict[str, Any]] = []
 

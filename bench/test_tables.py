@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from bench.harness import Collector, config_from, group_name, instance_set, solve_options
+from mecopt.methods import all_methods, solve
 from mecopt.registry import get_problem
-from solvers import methods_for, solve
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -20,7 +20,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     cases, ids = [], []
     for key in cfg.problems:
         spec = get_problem(key)
-        methods = [m for m in methods_for(key).values() if m.in_bench]
+        methods = [m for m in all_methods(key).values() if m.in_bench]
         for size in spec.bench_sizes:
             for variant in spec.bench_variants:
                 for m in methods:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mecopt.core import InvalidInputError, MethodOutput, SolveOptions, results_dir
-from solvers import MethodSpec
+from mecopt.spec import MethodSpec
 
 STANDARD_PRESETS = ("tiny", "small", "paper")
 
@@ -62,7 +62,17 @@ def _make_fn(name: str, by_size: dict[tuple[int, int], Path]):
 
 
 def learned_methods(key: str) -> list[MethodSpec]:
-    """One MethodSpec (kind 'learned') per learned policy with committed checkpoints for problem ``key``."""
+    """One MethodSpec (kind 'learned') per learned policy with committed checkpoints for problem ``key``.
+
+    Cached per checkpoint folder and its state (names and modification times of the headers), so the front reads
+    the headers once per process unless a checkpoint is written meanwhile."""
+    d = checkpoint_dir(key)
+    state = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(d.glob("*.json"))) if d.is_dir() else ()
+    return list(_learned_methods(key, str(d), state))
+
+
+@functools.lru_cache(maxsize=32)
+def _learned_methods(key: str, folder: str, state: tuple[tuple[str, int], ...]) -> tuple[MethodSpec, ...]:
     groups: dict[str, dict[tuple[int, int], Path]] = {}
     in_bench: dict[str, bool] = {}
     for path, h in _headers(key):
@@ -74,7 +84,7 @@ def learned_methods(key: str) -> list[MethodSpec]:
             raise InvalidInputError(f"{key}: two checkpoints of {name!r} for N={size[0]}, M={size[1]}")
         groups[name][size] = path
         in_bench[name] = standard
-    return [
+    return tuple(
         MethodSpec(
             name,
             "learned",
@@ -84,4 +94,4 @@ def learned_methods(key: str) -> list[MethodSpec]:
             in_bench=in_bench[name],
         )
         for name, by_size in groups.items()
-    ]
+    )

@@ -56,9 +56,9 @@ def _problems(args: argparse.Namespace) -> int:
 
 
 def _methods(args: argparse.Namespace) -> int:
-    from solvers import methods_for
+    from mecopt.methods import all_methods
 
-    for name, m in methods_for(args.key).items():
+    for name, m in all_methods(args.key).items():
         cert = "certified" if m.certified else "-"
         print(f"{name}\t{m.kind}\t{cert}\t{m.description}")
     return EXIT_OK
@@ -76,16 +76,17 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _solve(args: argparse.Namespace) -> int:
-    from solvers import get_method, solve
+    from mecopt.methods import get_method
+    from solvers import solve
 
     inst, meta = load_instance(args.instance, args.key)
-    get_method(args.key, args.method)  # clear error for an unknown method before any work
+    method = get_method(args.key, args.method)  # resolved once; a clear error for an unknown name before any work
     if args.time_limit is not None and args.time_limit <= 0:
         raise InvalidInputError(f"--time-limit must be positive, got {args.time_limit}")
     opts = SolveOptions(time_limit=args.time_limit, mip_gap=args.gap, threads=args.threads, seed=args.method_seed)
     seed = meta.get("seed")
     with _stdout_to_stderr():
-        res = solve(args.key, inst, args.method, opts, seed=seed if isinstance(seed, int) else None)
+        res = solve(args.key, inst, method, opts, seed=seed if isinstance(seed, int) else None)
     out = res.to_dict()
     write_json(args.out, out)
     summary = {k: out[k] for k in ("problem", "method", "status", "objective", "bound", "gap", "wall_time_s")}

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -128,6 +129,25 @@ class SolveResult:
     info: dict[str, Any] = field(default_factory=dict)
     message: str = ""
 
+    @classmethod
+    def failure(
+        cls,
+        problem: str,
+        method: str,
+        sense: Sense,
+        message: str,
+        *,
+        wall_time_s: float = 0.0,
+        status: Status = "error",
+        bound: float | None = None,
+        seed: int | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> SolveResult:
+        """A result without a decision (solver error, refusal, time-out before any incumbent)."""
+        return cls(
+            problem, method, sense, None, status, bound, None, wall_time_s, None, seed, None, {}, info or {}, message
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "problem": self.problem,
@@ -147,15 +167,59 @@ class SolveResult:
         }
 
 
-def relative_gap(objective: float | None, bound: float | None, sense: Sense) -> float | None:
-    """Relative gap between an incumbent and a proven bound: (obj - bound)/max(|obj|, 1e-12) for min.
+def relative_gap(value: float | None, reference: float | None, sense: Sense) -> float | None:
+    """The suite's one relative gap: how much worse ``value`` is than ``reference``, relative to the reference.
 
-    Returns None when either is missing. Tiny negative values from solver tolerances are clipped to 0.
+    ``gap = max(0, value - reference) / |reference|`` for min (``reference - value`` for max). The denominator is
+    always the reference: the proven bound for a solver's certificate (``SolveResult.gap``), the certified optimum
+    or the best proven bound for a table's gap to the optimum. Every table and every status check uses this
+    function. Tiny negative values from solver tolerances are clipped to 0. Returns None when either number is
+    missing or non-finite, and when the reference is 0 while the value is not (a relative gap is then undefined).
     """
-    if objective is None or bound is None or not math.isfinite(objective) or not math.isfinite(bound):
+    if value is None or reference is None or not math.isfinite(value) or not math.isfinite(reference):
         return None
-    diff = objective - bound if sense == "min" else bound - objective
-    return max(0.0, diff) / max(abs(objective), 1e-12)
+    diff = value - reference if sense == "min" else reference - value
+    if diff <= 0.0:
+        return 0.0
+    if abs(reference) < 1e-12:
+        return None
+    return diff / abs(reference)
+
+
+class Deadline:
+    """One wall-clock budget for a method (every exact solver's time-limit idiom goes through it).
+
+    ``Deadline(None)`` never expires. ``remaining()`` is the seconds left (``inf`` without a limit, never negative);
+    ``expired()`` says whether the budget is spent; ``sub(fraction)`` is a deadline for a phase that may use at most
+    ``fraction`` of what is left; ``at`` is the absolute ``time.perf_counter()`` value of the end (``inf`` if none).
+    """
+
+    __slots__ = ("start", "limit", "at")
+
+    def __init__(self, limit: float | None, *, start: float | None = None):
+        self.start = time.perf_counter() if start is None else start
+        self.limit = None if limit is None else float(limit)
+        self.at = math.inf if self.limit is None else self.start + self.limit
+
+    @classmethod
+    def of(cls, opts: SolveOptions) -> Deadline:
+        return cls(opts.time_limit)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def remaining(self) -> float:
+        return max(0.0, self.at - time.perf_counter())
+
+    def expired(self) -> bool:
+        return time.perf_counter() >= self.at
+
+    def sub(self, fraction: float) -> Deadline:
+        return Deadline(None if self.limit is None else fraction * self.remaining())
+
+    def limit_or_none(self, floor: float = 0.0) -> float | None:
+        """Seconds left for a back-end that takes a time limit (None without one), at least ``floor``."""
+        return None if self.limit is None else max(floor, self.remaining())
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""Problem registry: each problem module exposes ``PROBLEM = ProblemSpec(...)``.
+"""Problem registry: each problem module exposes ``PROBLEM = ProblemSpec(...)`` (the contract in :mod:`mecopt.spec`).
 
-Modules are imported lazily by key. A problem module must provide: its key, sense, ``Instance``/``Decision``
+Modules are looked up lazily by key (by name, so the registry imports no problem module and no problem module
+imports the registry). A problem module must provide: its key, sense, ``Instance``/``Decision``
 record classes, ``evaluate(inst, dec) -> Metrics`` (the single source of every objective),
 ``check_feasible(inst, dec) -> list[str]`` (violated constraints, each naming its equation), a generator
 ``generate(cfg, rng) -> Instance`` with named size presets, and named model variants.
@@ -8,15 +9,11 @@ record classes, ``evaluate(inst, dec) -> Metrics`` (the single source of every o
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+import importlib.util
 from typing import Any
 
-import numpy as np
-
-from mecopt.core import InvalidInputError, Metrics, Sense, make_rng, read_json, write_json
-from mecopt.schema import Record
+from mecopt.core import InvalidInputError, read_json, write_json
+from mecopt.spec import MethodSpec, ProblemSpec
 
 #: Every problem key of the suite, in the order tables list them, with its module.
 PROBLEM_MODULES: dict[str, str] = {
@@ -26,45 +23,6 @@ PROBLEM_MODULES: dict[str, str] = {
     "dtac": "mecopt.problems.dtac",
     "cto": "mecopt.problems.cto",
 }
-
-
-@dataclass(frozen=True)
-class ProblemSpec:
-    """Everything generic code (CLI, solvers, harness, envs) needs to know about one problem."""
-
-    key: str
-    title: str
-    sense: Sense
-    Instance: type[Record]
-    Decision: type[Record]
-    evaluate: Callable[[Any, Any], Metrics]
-    check_feasible: Callable[[Any, Any], list[str]]
-    generate: Callable[[Any, np.random.Generator], Any]
-    """generate(cfg, rng) -> Instance; cfg is one of ``presets`` (or a user-made config)."""
-    presets: Mapping[str, Any]
-    """Named generator configs; must contain 'tiny', 'small' and 'paper'."""
-    variants: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: {"literal": {}})
-    """Named model variants: field overrides applied to a generated instance ('literal' is the default)."""
-    bench_sizes: tuple[str, ...] = ("small",)
-    """Presets the default ``pytest --benchmark`` run covers."""
-    bench_variants: tuple[str, ...] = ("literal",)
-    """Variants the default ``pytest --benchmark`` run covers (each size x variant is one table section)."""
-    paper: str = ""
-
-    def make_instance(self, size: str, seed: int, variant: str = "literal") -> Any:
-        if size not in self.presets:
-            raise InvalidInputError(f"{self.key}: unknown size {size!r}; choose from {sorted(self.presets)}")
-        if variant not in self.variants:
-            raise InvalidInputError(f"{self.key}: unknown variant {variant!r}; choose from {sorted(self.variants)}")
-        inst = self.generate(self.presets[size], make_rng(seed, self.key, "instance", size))
-        overrides = dict(self.variants[variant])
-        return inst.replace(**overrides) if overrides else inst
-
-    def decision_from_dict(self, data: Any) -> Any:
-        return self.Decision.from_dict(data)
-
-    def instance_from_dict(self, data: Any) -> Any:
-        return self.Instance.from_dict(data)
 
 
 def problem_keys(available_only: bool = True) -> list[str]:
@@ -118,3 +76,20 @@ def load_instance(path: str, key: str) -> tuple[Any, dict[str, Any]]:
     else:
         meta, body = {}, data
     return spec.instance_from_dict(body), meta
+
+
+def make_env(key: str, size: str = "small", variant: str = "literal", seed: int = 0, **kwargs: Any) -> Any:
+    """The Gymnasium environment of problem ``key`` (``ProblemSpec.env``) on the generator preset ``size``."""
+    return get_problem(key).env_module().make_env(size=size, variant=variant, seed=seed, **kwargs)
+
+
+__all__ = [
+    "PROBLEM_MODULES",
+    "MethodSpec",
+    "ProblemSpec",
+    "get_problem",
+    "load_instance",
+    "make_env",
+    "problem_keys",
+    "save_instance",
+]

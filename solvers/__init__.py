@@ -1,7 +1,8 @@
-"""Solvers: one :func:`solve` entry point over every problem's exact, heuristic and learned methods.
+"""Solvers: one :func:`solve` entry point over every problem's exact and heuristic methods.
 
-Each problem contributes ``solvers/exact/<key>.py`` and ``solvers/heuristics/<key>.py``, each exposing
-``METHODS: list[MethodSpec]``; learned methods come from :mod:`learners` (committed checkpoints). A method is a
+Each problem contributes ``solvers/exact/<key>/`` and ``solvers/heuristics/<key>.py``, each exposing
+``METHODS: list[MethodSpec]``. This layer knows no learner: the front (:mod:`mecopt.methods`) merges these methods
+with the learned ones and passes a resolved :class:`MethodSpec` to :func:`solve`. A method is a
 function ``fn(inst, opts) -> MethodOutput`` returning a decision, a status and (for exact methods) a proven
 bound. :func:`solve` times it, recomputes the objective with the problem's ``evaluate`` (never trusting the
 method's own number), computes the gap to the bound and downgrades any ``optimal`` claim that the recomputed
@@ -10,12 +11,11 @@ gap does not support.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from mecopt.core import (
     OPTIMALITY_TOL,
@@ -26,23 +26,8 @@ from mecopt.core import (
     SolveResult,
     relative_gap,
 )
-from mecopt.registry import ProblemSpec, get_problem
-
-MethodKind = Literal["exact", "heuristic", "learned"]
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """One solution method of one problem."""
-
-    name: str
-    kind: MethodKind
-    fn: Callable[[Any, SolveOptions], MethodOutput]
-    description: str
-    certified: bool = False
-    """True when the method proves optimality (returns a bound)."""
-    in_bench: bool = True
-    """Whether the default ``pytest --benchmark`` run includes it."""
+from mecopt.registry import get_problem
+from mecopt.spec import MethodSpec, ProblemSpec
 
 
 def _module_methods(modname: str) -> list[MethodSpec]:
@@ -55,18 +40,15 @@ def _module_methods(modname: str) -> list[MethodSpec]:
     return list(getattr(mod, "METHODS", []))
 
 
-def methods_for(key: str, *, include_learned: bool = True) -> dict[str, MethodSpec]:
-    """All methods of problem ``key`` by name: exact first, then heuristics, then learned policies."""
+def methods_for(key: str) -> dict[str, MethodSpec]:
+    """The exact and heuristic methods of problem ``key`` by name: exact first, then heuristics."""
+    return dict(_methods(key))
+
+
+@functools.cache
+def _methods(key: str) -> dict[str, MethodSpec]:
     get_problem(key)
     specs = _module_methods(f"solvers.exact.{key}") + _module_methods(f"solvers.heuristics.{key}")
-    if include_learned:
-        try:
-            from learners.registry import learned_methods
-        except ModuleNotFoundError as e:
-            if e.name not in ("learners.registry", "learners"):
-                raise
-        else:
-            specs += learned_methods(key)
     out: dict[str, MethodSpec] = {}
     for s in specs:
         if s.name in out:
@@ -94,21 +76,16 @@ def finish(
     """Turn a method's output into a checked SolveResult (objective recomputed by ``evaluate``)."""
     dec = out.decision
     if dec is None:
-        return SolveResult(
+        return SolveResult.failure(
             spec.key,
             method,
             spec.sense,
-            None,
-            out.status if out.status in ("infeasible", "error", "time_limit") else "error",
-            out.bound,
-            None,
-            wall,
-            None,
-            seed,
-            None,
-            {},
-            out.info,
             "method returned no decision",
+            wall_time_s=wall,
+            status=out.status if out.status in ("infeasible", "error", "time_limit") else "error",
+            bound=out.bound,
+            seed=seed,
+            info=out.info,
         )
     metrics = spec.evaluate(inst, dec)
     obj = metrics.objective
@@ -148,42 +125,38 @@ def finish(
 
 
 def solve(
-    key: str, inst: Any, method: str, options: SolveOptions | None = None, *, seed: int | None = None
+    key: str,
+    inst: Any,
+    method: str | MethodSpec,
+    options: SolveOptions | None = None,
+    *,
+    seed: int | None = None,
 ) -> SolveResult:
     """Solve ``inst`` of problem ``key`` with ``method``; never raises for a solver failure (status 'error').
 
-    ``seed`` is the instance's seed, recorded in the result (methods draw from ``options.seed``).
+    ``method`` is a method name of this layer (exact or heuristic) or an already resolved :class:`MethodSpec` (the
+    front resolves learned methods and passes them here). ``seed`` is the instance's seed, recorded in the result
+    (methods draw from ``options.seed``).
     """
     opts = options or SolveOptions()
     spec = get_problem(key)
-    m = get_method(key, method)
+    m = method if isinstance(method, MethodSpec) else get_method(key, method)
     t0 = time.perf_counter()
     try:
         out = m.fn(inst, opts)
     except MecoptError as e:
-        wall = time.perf_counter() - t0
-        return SolveResult(key, method, spec.sense, None, "error", None, None, wall, None, seed, None, {}, {}, str(e))
+        return SolveResult.failure(key, m.name, spec.sense, str(e), wall_time_s=time.perf_counter() - t0, seed=seed)
     except Exception as e:  # a bug or a backend failure: report, do not crash a benchmark run
-        wall = time.perf_counter() - t0
-        tb = traceback.format_exc(limit=3)
-        return SolveResult(
+        return SolveResult.failure(
             key,
-            method,
+            m.name,
             spec.sense,
-            None,
-            "error",
-            None,
-            None,
-            wall,
-            None,
-            seed,
-            None,
-            {},
-            {"traceback": tb},
             f"{type(e).__name__}: {e}",
+            wall_time_s=time.perf_counter() - t0,
+            seed=seed,
+            info={"traceback": traceback.format_exc(limit=3)},
         )
-    wall = time.perf_counter() - t0
-    return finish(spec, inst, method, out, wall, opts, seed)
+    return finish(spec, inst, m.name, out, time.perf_counter() - t0, opts, seed)
 
 
 __all__ = ["MethodSpec", "methods_for", "get_method", "solve", "finish", "SolveOptions", "MethodOutput"]

@@ -22,8 +22,11 @@ from solvers import finish
 
 
 def test_relative_gap_senses() -> None:
-    assert relative_gap(10.0, 9.0, "min") == pytest.approx(0.1)
-    assert relative_gap(9.0, 10.0, "max") == pytest.approx(1 / 9)
+    # the denominator is always the reference (the bound, or the optimum in a table)
+    assert relative_gap(10.0, 9.0, "min") == pytest.approx(1 / 9)
+    assert relative_gap(9.0, 10.0, "max") == pytest.approx(0.1)
+    assert relative_gap(5.0, 0.0, "min") is None  # undefined relative to a zero reference
+    assert relative_gap(0.0, 0.0, "min") == 0.0
     assert relative_gap(10.0, None, "min") is None
     assert relative_gap(10.0, 10.0 + 1e-15, "min") == 0.0  # clipped
 
@@ -74,3 +77,23 @@ def test_finish_downgrades_unsupported_optimal_and_catches_bad_bound() -> None:
     bad = D.Decision(a=np.full(inst.N, 99))
     r = finish(spec, inst, "x", MethodOutput(bad, "feasible"), 0.0, SolveOptions(), 0)
     assert r.status == "error" and r.feasible is False and "eq. (2)" in r.message
+
+
+def test_deadline() -> None:
+    from mecopt.core import Deadline
+
+    d = Deadline(None)
+    assert d.remaining() == float("inf") and not d.expired() and d.limit_or_none() is None
+    d = Deadline(0.0)
+    assert d.expired() and d.remaining() == 0.0 and d.limit_or_none(0.5) == 0.5
+    d = Deadline(100.0)
+    assert 99.0 < d.remaining() <= 100.0 and d.sub(0.5).limit is not None and d.sub(0.5).limit <= 50.0
+
+
+def test_failure_result_has_no_decision() -> None:
+    from mecopt.core import SolveResult
+
+    r = SolveResult.failure("dtomalb", "exact", "min", "boom", wall_time_s=1.5, seed=3, bound=2.0)
+    d = r.to_dict()
+    assert d["status"] == "error" and d["decision"] is None and d["bound"] == 2.0 and d["seed"] == 3
+    assert d["message"] == "boom" and d["objective"] is None

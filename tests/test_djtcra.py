@@ -300,7 +300,7 @@ def test_exact_certifies_small_and_beats_heuristics() -> None:
     inst = SPEC.make_instance("small", 0)
     ex = solve("djtcra", inst, "exact", SolveOptions(time_limit=60))
     assert ex.status == "optimal" and ex.gap <= 1e-6 and ex.feasible
-    for name, spec in methods_for("djtcra", include_learned=False).items():
+    for name, spec in methods_for("djtcra").items():
         if spec.kind != "heuristic":
             continue
         h = solve("djtcra", inst, name, SolveOptions(time_limit=30, seed=1))

@@ -294,7 +294,7 @@ def test_exact_small_certifies_quickly() -> None:
 # Heuristics and environment
 # ----------------------------------------------------------------------------------------------------
 def test_heuristics_feasible_everywhere() -> None:
-    names = [n for n, m in methods_for("dtac", include_learned=False).items() if m.kind == "heuristic"]
+    names = [n for n, m in methods_for("dtac").items() if m.kind == "heuristic"]
     assert set(names) == {"random", "all-local", "all-edge", "all-cloud", "greedy"}
     for size in ("tiny", "paper", "fig7"):
         for variant in D.VARIANTS:

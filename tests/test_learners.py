@@ -23,8 +23,8 @@ from learners.common import (
 from learners.validate import SolverPolicy, reference, summarize, validate
 from mecopt.core import InvalidInputError, SolveOptions, make_rng
 from mecopt.envs.dtomalb import DtomalbEnv, DtomalbParallelEnv
+from mecopt.methods import all_methods, solve
 from mecopt.problems.dtomalb import PRESETS, Decision, evaluate, generate
-from solvers import methods_for, solve
 
 POLICY_CLASSES = [
     (dtomalb_maddpg.MaddpgPolicy, dtomalb_maddpg.Args),
@@ -193,7 +193,7 @@ def test_registry_exposes_checkpoints(tmp_path, monkeypatch):
     fig8 = _untrained(dtomalb_maddpg.MaddpgPolicy, dtomalb_maddpg.Args)
     fig8.meta["preset"] = "fig8"
     fig8.save(ck / "dtomalb-fig8")
-    methods = methods_for("dtomalb")
+    methods = all_methods("dtomalb")
     assert methods["dtomalb"].kind == "learned" and methods["dtomalb"].in_bench
     assert not methods["dtomalb@fig8"].in_bench
     inst = _instances("tiny", 1)[0]
@@ -211,7 +211,7 @@ def test_committed_checkpoints_load_and_decide():
     headers = sorted(checkpoint_dir("dtomalb").glob("*.json"))
     if not headers:
         pytest.skip("no committed checkpoints")
-    names = {m.name for m in methods_for("dtomalb").values() if m.kind == "learned"}
+    names = {m.name for m in all_methods("dtomalb").values() if m.kind == "learned"}
     assert {"dtomalb", "dtoma", "idql-tolb", "dqn-tolb"} <= names
     for h in headers:
         pol = load_policy(h.with_suffix(""))

@@ -20,7 +20,7 @@ def test_spec_is_complete(key: str) -> None:
     assert spec.sense in ("min", "max")
     assert {"tiny", "small", "paper"} <= set(spec.presets)
     assert "literal" in spec.variants and dict(spec.variants["literal"]) == {}
-    methods = methods_for(key, include_learned=False)
+    methods = methods_for(key)
     assert "exact" in methods and methods["exact"].certified
     assert any(m.kind == "heuristic" for m in methods.values())
 
@@ -62,7 +62,7 @@ def test_heuristics_feasible_and_exact_certifies_tiny(key: str) -> None:
     # the objective is recomputed from the decision alone
     dec = spec.Decision.from_dict(exact.decision)
     assert spec.evaluate(inst, dec).objective == pytest.approx(exact.objective, rel=1e-12)
-    for name, m in methods_for(key, include_learned=False).items():
+    for name, m in methods_for(key).items():
         if m.kind != "heuristic":
             continue
         r = solve(key, inst, name, opts, seed=3)

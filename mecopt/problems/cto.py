@@ -24,8 +24,8 @@ import numpy as np
 
 from mecopt.core import InvalidInputError, Metrics
 from mecopt.problems.cto_trace import TraceParams, slot_workloads, synthetic_trace
-from mecopt.registry import ProblemSpec
 from mecopt.schema import Record, array, choice, record, scalar
+from mecopt.spec import ProblemSpec
 
 KEY = "cto"
 #: Relative tolerance of the resource constraints (8c)-(8d) and of eq. (8b).

@@ -23,8 +23,8 @@ import numpy as np
 from scipy.special import expit
 
 from mecopt.core import InvalidInputError, Metrics
-from mecopt.registry import ProblemSpec
 from mecopt.schema import Record, array, choice, record, scalar
+from mecopt.spec import ProblemSpec
 
 KEY = "djtcra"
 C_LIGHT = 3e8  # m/s, eq. (5)

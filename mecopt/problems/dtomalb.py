@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from mecopt.core import InvalidInputError, Metrics
-from mecopt.registry import ProblemSpec
 from mecopt.schema import Record, array, choice, record, scalar
+from mecopt.spec import ProblemSpec
 
 KEY = "dtomalb"
 

@@ -27,8 +27,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from mecopt.core import InvalidInputError, Metrics
-from mecopt.registry import ProblemSpec
 from mecopt.schema import Record, array, record, scalar
+from mecopt.spec import ProblemSpec
 
 KEY = "into"
 

@@ -27,7 +27,7 @@ import pyomo.environ as pyo
 from mecopt.core import MethodOutput, SolveOptions, SolverError
 from mecopt.problems.cto import Decision, Instance, evaluate_batch, full_allocation, local_only, weights
 from mecopt.problems.cto import evaluate as cto_evaluate
-from solvers import MethodSpec
+from mecopt.spec import MethodSpec
 from solvers.pyomo_backend import Backend, solve_model
 
 #: Scale of the Pyomo models: Gcycles, GHz, Gbit (keeps SCIP's absolute tolerances meaningful).

@@ -31,7 +31,7 @@ from scipy.special import expit
 
 from mecopt.core import OPTIMALITY_TOL, InvalidInputError, MethodOutput, SolveOptions
 from mecopt.problems.djtcra import Decision, Instance, coefficients, evaluate
-from solvers import MethodSpec
+from mecopt.spec import MethodSpec
 from solvers.pyomo_backend import Backend, solve_model
 
 GHZ = 1e9

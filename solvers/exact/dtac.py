@@ -37,7 +37,7 @@ from scipy.special import lambertw
 
 from mecopt.core import MethodOutput, SolveOptions
 from mecopt.problems.dtac import Decision, Instance, precompute, rate, terms
-from solvers import MethodSpec
+from mecopt.spec import MethodSpec
 from solvers.pyomo_backend import Backend, solve_model
 
 LN2 = math.log(2.0)

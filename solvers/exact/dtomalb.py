@@ -29,7 +29,7 @@ import pyomo.environ as pyo
 
 from mecopt.core import MethodOutput, SolveOptions, SolverError, Status
 from mecopt.problems.dtomalb import Decision, Instance, delays, upload_rate
-from solvers import MethodSpec
+from mecopt.spec import MethodSpec
 from solvers.pyomo_backend import Backend, solve_model
 
 BRUTE_FORCE_LIMIT = 2_000_000

@@ -43,7 +43,7 @@ from mecopt.problems.into import (
     wired_delay_per_target,
     with_Q,
 )
-from solvers import MethodSpec
+from mecopt.spec import MethodSpec
 from solvers.pyomo_backend import Backend, solve_model
 
 GHZ = 1e9

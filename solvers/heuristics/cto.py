@@ -21,7 +21,7 @@ import numpy as np
 
 from mecopt.core import MethodOutput, SolveOptions, make_rng
 from mecopt.problems.cto import Decision, Instance, full_allocation
-from solvers import MethodSpec
+from mecopt.spec import MethodSpec
 
 
 def _fit(

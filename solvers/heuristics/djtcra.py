@@ -19,7 +19,7 @@ import numpy as np
 
 from mecopt.core import InvalidInputError, MethodOutput, SolveOptions, make_rng
 from mecopt.problems.djtcra import Decision, Instance, coefficients, equal_share, latencies
-from solvers import MethodSpec
+from mecopt.spec import MethodSpec
 
 Assign = Callable[[Instance, SolveOptions], np.ndarray]
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from mecopt.core import MethodOutput, SolveOptions, make_rng
 from mecopt.problems.dtac import Decision, Instance, lower_bound_times
-from solvers import MethodSpec
+from mecopt.spec import MethodSpec
 
 
 def round_robin_channels(inst: Instance, x: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import numpy as np
 
 from mecopt.core import MethodOutput, SolveOptions, make_rng
 from mecopt.problems.dtomalb import Decision, Instance, delays
-from solvers import MethodSpec
+from mecopt.spec import MethodSpec
 
 
 def all_local(inst: Instance, opts: SolveOptions) -> MethodOutput:

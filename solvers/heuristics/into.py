@@ -15,7 +15,7 @@ import numpy as np
 
 from mecopt.core import MethodOutput, SolveOptions, make_rng
 from mecopt.problems.into import TOL, Instance, decision_from_targets, min_cpu, rate
-from solvers import MethodSpec
+from mecopt.spec import MethodSpec
 
 
 def _state(inst: Instance, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
