@@ -117,6 +117,25 @@ def _evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from mecopt.sweep import main_sweep
+
+    if args.workers is not None and args.scheduler:
+        raise InvalidInputError("--workers and --scheduler exclude each other")
+    return main_sweep(
+        problems=args.problems,
+        sizes=args.sizes,
+        variants=args.variants,
+        seeds=args.seeds,
+        methods=args.methods,
+        time_limit=args.time_limit,
+        out=args.out,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        progress=not args.no_progress,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mecopt",
@@ -163,6 +182,30 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--instance", required=True, help="instance JSON")
     sp.add_argument("--decision", required=True, help="solution JSON from 'mecopt solve' or a bare decision JSON")
     sp.set_defaults(fn=_evaluate)
+
+    sp = sub.add_parser(
+        "sweep",
+        help="solve many seeded instances with many methods on Dask workers (resumable) and write gap tables",
+        description="Every (problem, size, variant, seed, method) is one task; instances are generated on the "
+        "workers from their seeds; the exact solve of each instance is shared as the reference of every method. "
+        "Results go to OUT/cells/ as they finish; rerunning the same command resumes. At the end OUT/table.md "
+        "(mean/max gap with a bootstrap CI, %% certified, median time), OUT/rows.json and OUT/gaps.png.",
+        epilog="Example: mecopt sweep --problems dtomalb --sizes tiny,small --seeds 0-199 "
+        "--methods exact,lb-greedy,selfish --time-limit 60 --out results/sweeps/demo --workers 2",
+    )
+    sp.add_argument("--problems", required=True, help="comma-separated problem keys, e.g. dtomalb,djtcra")
+    sp.add_argument("--sizes", default="small", help="comma-separated size presets (default small)")
+    sp.add_argument("--variants", default="literal", help="comma-separated model variants (default literal)")
+    sp.add_argument("--seeds", default="0-19", help="instance seeds: ranges and lists, e.g. 0-999 or 0-9,42")
+    sp.add_argument(
+        "--methods", default="exact", help="comma-separated methods (exact is always added as the reference)"
+    )
+    sp.add_argument("--time-limit", type=float, default=60.0, help="per-cell wall-clock limit in seconds (60)")
+    sp.add_argument("--out", required=True, help="output folder (reuse it to resume)")
+    sp.add_argument("--workers", type=int, default=None, help="local worker processes (default: one per core)")
+    sp.add_argument("--scheduler", default=None, help="address of a running Dask scheduler, e.g. tcp://host:8786")
+    sp.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sp.set_defaults(fn=_sweep)
     return p
 
 

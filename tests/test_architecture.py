@@ -2,13 +2,13 @@
 
 Layers from the bottom; an import only points down (or within its own layer):
 
-    kernel     mecopt.core, mecopt.schema, mecopt.spec, mecopt.registry
+    kernel     mecopt.core, mecopt.schema, mecopt.spec, mecopt.registry, mecopt.tables, mecopt.cluster
     problems   mecopt.problems.*
     kernels    solvers.kernels.*          (numpy-only algorithms shared by envs, exact and heuristics)
     envs       mecopt.envs.*              (problems + kernels only)
     solvers    solvers.exact.*, solvers.heuristics.*, solvers.pyomo_backend, solvers (package)
     learners   learners.*
-    front      mecopt.methods, mecopt.cli, mecopt.__main__
+    front      mecopt.methods, mecopt.cli, mecopt.__main__, mecopt.sweep
     bench      bench.*
 
 A test that walks the graph keeps these true; it also fails on any import cycle among the project's modules.
@@ -35,8 +35,12 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+KERNEL = ("mecopt", "mecopt.core", "mecopt.schema", "mecopt.spec", "mecopt.registry", "mecopt.tables", "mecopt.cluster")
+FRONT = ("mecopt.methods", "mecopt.cli", "mecopt.__main__", "mecopt.sweep")
+
+
 def layer(mod: str) -> str:
-    if mod in ("mecopt.core", "mecopt.schema", "mecopt.spec", "mecopt.registry", "mecopt"):
+    if mod in KERNEL:
         return "kernel"
     if mod.startswith("mecopt.problems"):
         return "problems"
@@ -48,7 +52,7 @@ def layer(mod: str) -> str:
         return "solvers"
     if mod.startswith("learners"):
         return "learners"
-    if mod in ("mecopt.methods", "mecopt.cli", "mecopt.__main__"):
+    if mod in FRONT:
         return "front"
     if mod.startswith("bench"):
         return "bench"
