@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from mecopt.core import InvalidInputError, SolveOptions, make_rng
+from mecopt.core import Deadline, InvalidInputError, SolveOptions, make_rng
 from mecopt.problems import into as P
 from solvers import solve
 from solvers.exact import into as E
@@ -360,12 +360,12 @@ def test_best_first_bound_on_budget_exhaustion() -> None:
     inst = P.PROBLEM.make_instance("small", 2).replace(F=np.full(3, 0.3e9))
     fams = [E.cell_sets(inst, i) for i in range(inst.N)]
     opt = P.evaluate(inst, E.solve_slot_milp(inst, OPTS).decision).objective
-    st, target, bound = E.best_first(inst, fams, deadline=math.inf, max_combos=1)
+    st, target, bound = E.best_first(inst, fams, deadline=Deadline(None), max_combos=1)
     if st == "limit":  # the best combination was not packable: the bound must still be valid
         assert bound >= opt - 1e-9
     else:
         assert P.evaluate(inst, P.decision_from_targets(inst, target)).objective == pytest.approx(opt)
-    st, target, bound = E.best_first(inst, fams, deadline=math.inf)
+    st, target, bound = E.best_first(inst, fams, deadline=Deadline(None))
     assert st == "optimal" and bound == pytest.approx(opt)
 
 
@@ -407,7 +407,7 @@ def test_clairvoyant_margin_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
             raise InvalidInputError("slot 0: over by a hair")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(E, "rollout", flaky)
+    monkeypatch.setattr("solvers.exact.into.structured.rollout", flaky)  # where clairvoyant looks it up
     cv = E.clairvoyant(slots, OPTS)
     assert "rollout_error" in cv.info and cv.status == "optimal"
     assert cv.income == pytest.approx(ref.income, rel=1e-6) and cv.bound == pytest.approx(ref.bound, rel=1e-6)

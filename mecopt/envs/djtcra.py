@@ -24,6 +24,7 @@ from gymnasium import spaces
 
 from mecopt.core import InvalidInputError
 from mecopt.problems.djtcra import PRESETS, Config, Decision, Instance, equal_share, evaluate, generate
+from solvers.kernels.djtcra_p2 import allocate_p2
 
 OBS_COLUMNS = (
     "ran",
@@ -97,8 +98,6 @@ class DJTCRAEnv(gym.Env):
         if self.allocation == "equal":
             p = equal_share(self.instance, y)
         else:
-            from solvers.heuristics.djtcra import allocate_p2
-
             p, _ = allocate_p2(self.instance, y)
         return Decision(y=y, p=p)
 

@@ -4,7 +4,7 @@ State (Section III-B (1)), per device: z, v, delta, g, the interference-free SNR
 channel
 estimate; the actual rate, eq. (2), depends on the action), Q^E and the harvest of the slot; per BS: F.
 Action: ``MultiDiscrete([N + 1] * K)``: 0 = discard, b + 1 = run the task on BS b (C1-C3 by construction). The
-action is made valid by Algorithm 1 (eqs. 16-18, :func:`solvers.heuristics.into.refine`), exactly like INTO's
+action is made valid by Algorithm 1 (eqs. 16-18, :func:`solvers.kernels.into_refine.refine`), exactly like INTO's
 proto-action; CPU is the minimum CPU of eq. (18) scaled to fill each BS. The reward is the slot income of
 eq. (11), computed by :func:`mecopt.problems.into.evaluate`; buffers follow eq. (6). Episodes are truncated
 after
@@ -29,6 +29,7 @@ from mecopt.problems.into import (
     draw_slot,
     evaluate,
 )
+from solvers.kernels.into_refine import refine
 
 N_DEVICE_FEATURES = 7
 OBS_BOUND = 1e4  # features are scaled to O(1); clipped to this box
@@ -102,8 +103,6 @@ class IntoEnv(gym.Env):
         return a - 1
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        from solvers.heuristics.into import refine
-
         if self.inst is None or self._rng is None or self._dev is None:
             raise InvalidInputError("into env: call reset() before step()")
         inst = self.inst

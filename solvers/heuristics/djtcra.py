@@ -4,7 +4,7 @@ Assignments: GA-Aware (each user to argmin_h eta_u^h), DAES (each user to its di
 RCS-only
 (every user to the remote cloud) and random. Allocation: the paper's resource allocation (P2, eq. 17, solved
 to
-proven optimality per server by the sigmoidal-programming branch and bound of ``solvers.exact.djtcra``) or an
+proven optimality per server by the sigmoidal-programming branch and bound of ``solvers.kernels.djtcra_p2``) or an
 equal share P^h / |U_h|. After allocating, a user whose latency on its ES is worse than on the RCS is moved
 to the
 RCS ("a user's task is further offloaded to the RCS if it can achieve higher QoS", Sec. III-A; D13) and the
@@ -20,6 +20,7 @@ import numpy as np
 from mecopt.core import InvalidInputError, MethodOutput, SolveOptions, make_rng
 from mecopt.problems.djtcra import Decision, Instance, coefficients, equal_share, latencies
 from mecopt.spec import MethodSpec
+from solvers.kernels.djtcra_p2 import allocate_p2
 
 Assign = Callable[[Instance, SolveOptions], np.ndarray]
 
@@ -42,25 +43,6 @@ def assignment_rcs(inst: Instance) -> np.ndarray:
 def assignment_random(inst: Instance, opts: SolveOptions) -> np.ndarray:
     rng = make_rng(opts.seed, "djtcra", "random")
     return rng.integers(0, inst.H + 1, size=inst.U).astype(np.int64)
-
-
-def allocate_p2(inst: Instance, y: np.ndarray, time_limit: float | None = None) -> tuple[np.ndarray, bool]:
-    """P2 (eq. 17) on every capacitated server; returns p (cycle/s) and whether every P2 was certified."""
-    from solvers.exact.djtcra import GHZ, make_terms, solve_p2
-
-    co = coefficients(inst)
-    p = np.zeros(inst.U)
-    certified = True
-    servers = ([0] if co.rcs_shared else []) + list(range(1, inst.H + 1))
-    for o in servers:
-        idx = np.flatnonzero(y == o)
-        if idx.size == 0:
-            continue
-        t = make_terms(inst.alpha[idx], inst.beta[idx], inst.Lmax[idx], co.fixed[idx, o], co.work[idx, o])
-        r = solve_p2(t, float(co.capacity[o]) / GHZ, time_limit=time_limit)
-        certified &= r.status == "optimal"
-        p[idx] = r.x * GHZ
-    return p, certified
 
 
 def with_rcs_fallback(

@@ -16,19 +16,12 @@ import numpy as np
 from mecopt.core import MethodOutput, SolveOptions, make_rng
 from mecopt.problems.into import TOL, Instance, decision_from_targets, min_cpu, rate
 from mecopt.spec import MethodSpec
-
-
-def _state(inst: Instance, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(l per task at its target (0 if discarded), energy p d^w, x) for a target vector."""
-    x = (target >= 0).astype(float)
-    nu = rate(inst, x[None, :])[0]
-    lk = np.where(x > 0, min_cpu(inst, nu, np.where(x > 0, target, inst.bs)), 0.0)
-    return lk, np.where(x > 0, inst.p * inst.z / nu, 0.0), x
+from solvers.kernels.into_refine import refine, task_state
 
 
 def feasible(inst: Instance, target: np.ndarray) -> bool:
     """True when every uploaded task can meet its deadline (eq. 18 finite, C4), meets (5), and (10) holds."""
-    lk, en, x = _state(inst, target)
+    lk, en, x = task_state(inst, target)
     if np.any(~np.isfinite(lk)):
         return False
     if np.any(en > inst.Q * (1 + TOL) + 1e-15):
@@ -100,34 +93,12 @@ def lpwpo(inst: Instance, opts: SolveOptions) -> MethodOutput:
     refused_bs = {int(inst.bs[k]) for k in rejected}
     helpers = [b for b in range(inst.N) if b not in refused_bs]
     if helpers and rejected:
-        lk, _, _ = _state(inst, target)
+        lk, _, _ = task_state(inst, target)
         spare = inst.F - np.bincount(np.clip(target, 0, None), weights=lk, minlength=inst.N)
         helpers.sort(key=lambda b: -spare[b])
         rej = sorted(rejected, key=lambda k: -rho[k])
         target, _ = _greedy(inst, np.array(rej, dtype=np.int64), lambda k: helpers, target)
     return MethodOutput(decision_from_targets(inst, target), "feasible", None, {"helpers": helpers})
-
-
-def refine(inst: Instance, proto: np.ndarray) -> np.ndarray:
-    """Algorithm 1 (steps 2-8) on a discrete proto-action ``proto`` (targets; step 1's nearest neighbour,
-    eq. 15,
-    is the identity for a discrete input): drop uploads violating (5) (eqs. 16-17), then at every BS drop the
-    lowest-priority task (rho = g / l, eq. 18) while (10) fails; l is recomputed after each drop (D12)."""
-    target = np.asarray(proto, dtype=np.int64).copy()
-    _, en, x = _state(inst, target)
-    target[(x > 0) & (en > inst.Q * (1 + TOL) + 1e-15)] = -1  # eqs. (16)-(17)
-    link = (inst.C[inst.bs, np.clip(target, 0, None)] > 0) | (target == inst.bs)
-    target[(target >= 0) & ~link] = -1  # no wired link: cannot be peer-offloaded (D7)
-    for b in range(inst.N):
-        while True:
-            lk, _, _ = _state(inst, target)
-            mine = np.flatnonzero(target == b)
-            if mine.size == 0 or lk[mine].sum() <= inst.F[b] * (1 + TOL):
-                break
-            with np.errstate(divide="ignore"):
-                rho = np.where(np.isfinite(lk[mine]), inst.g[mine] / lk[mine], 0.0)
-            target[mine[int(np.argmin(rho))]] = -1
-    return target
 
 
 def alg1_all(inst: Instance, opts: SolveOptions) -> MethodOutput:

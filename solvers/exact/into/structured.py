@@ -1,4 +1,4 @@
-"""Exact methods for INTO: one slot of IMP (eq. 12) and the clairvoyant T-slot optimum.
+"""The structured, certified methods of INTO: one slot of IMP (eq. 12) and the clairvoyant T-slot optimum.
 
 Structure used by ``exact`` (proofs in docs/problems/into.md, section "Exact method"):
 
@@ -17,7 +17,6 @@ Structure used by ``exact`` (proofs in docs/problems/into.md, section "Exact met
    proven gap; the bound is the MILP's dual bound (valid by 1-3).
 
 The horizon version adds the energy buffers of eq. (6) as cumulative linear constraints over slots.
-``pyomo-scip`` is the literal MINLP of eqs. (2)-(12) solved by SCIP (independent cross-check).
 """
 
 from __future__ import annotations
@@ -28,11 +27,10 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import pyomo.environ as pyo
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from mecopt.core import InvalidInputError, MethodOutput, SolveOptions
+from mecopt.core import Deadline, InvalidInputError, MethodOutput, SolveOptions
 from mecopt.problems.into import (
     TOL,
     Decision,
@@ -43,8 +41,6 @@ from mecopt.problems.into import (
     wired_delay_per_target,
     with_Q,
 )
-from mecopt.spec import MethodSpec
-from solvers.pyomo_backend import Backend, solve_model
 
 GHZ = 1e9
 #: best-first combinations tried before the assignment MILP takes over (when that MILP is not too large)
@@ -89,7 +85,7 @@ def cell_sets(
     cell: int,
     energy_cap: np.ndarray | None = None,
     max_sets: int = 2_000_000,
-    deadline: float | None = None,
+    deadline: Deadline | None = None,
 ) -> CellSets:
     """All admissible uploader sets of ``cell`` (the empty set first). ``energy_cap`` (K,) replaces Q in the
     energy filter (the horizon uses the most energy a device could have by then)."""
@@ -110,7 +106,7 @@ def cell_sets(
             ok = np.all(np.isfinite(lk).any(axis=1)) and np.all(en <= cap[idx] * (1 + TOL) + 1e-15)
             if not ok:
                 continue  # downward closed: no superset of T is admissible either
-            if deadline is not None and len(out.members) % 256 == 0 and time.perf_counter() > deadline:
+            if deadline is not None and len(out.members) % 256 == 0 and deadline.expired():
                 raise EnumerationTimeout(f"cell {cell}: {len(out.members)} sets so far")
             out.members.append(T)
             out.load.append(lk)
@@ -147,7 +143,7 @@ def _solve_extended(
 ) -> MilpResult:
     """max sum_t w_t sum of awards s.t. one set per (slot, cell), every member assigned to one BS, (10) per
     (slot, BS); with ``Q0`` given, the cumulative energy of eq. (6) per device and slot."""
-    t0 = time.perf_counter()
+    deadline = Deadline.of(opts)
     cols_obj: list[float] = []
     lam_index: list[tuple[int, int, int]] = []  # (t, cell, set id)
     u_index: list[tuple[int, int, int, int]] = []  # (column, t, k, b)
@@ -218,10 +214,10 @@ def _solve_extended(
                     add_row(c, v, -np.inf, rhs * energy_scale if energy_scale < 1 else rhs * (1 + TOL))
             harvest = harvest + slots[t].e
     A = sp.csr_matrix((vals, (rows, cols)), shape=(len(lo), n))
-    tl = opts.time_limit
     options = {"disp": bool(opts.verbose), "mip_rel_gap": float(opts.mip_gap)}
-    if tl is not None:
-        options["time_limit"] = max(float(tl) - (time.perf_counter() - t0), 0.1)
+    left = deadline.limit_or_none(0.1)
+    if left is not None:
+        options["time_limit"] = left
     res = milp(
         -np.asarray(cols_obj),
         constraints=LinearConstraint(A, lo, hi),
@@ -229,7 +225,7 @@ def _solve_extended(
         bounds=Bounds(0, 1),
         options=options,
     )
-    wall = time.perf_counter() - t0
+    wall = deadline.elapsed()
     bound = -res.mip_dual_bound if getattr(res, "mip_dual_bound", None) is not None else None
     if res.x is None:
         st = "infeasible" if res.status == 2 else ("time_limit" if res.status == 1 else "error")
@@ -313,7 +309,7 @@ def pack(items: list[np.ndarray], F: np.ndarray, node_limit: int = 200_000) -> l
 
 
 def best_first(
-    inst: Instance, fams: list[CellSets], deadline: float, max_combos: int = 20_000
+    inst: Instance, fams: list[CellSets], deadline: Deadline, max_combos: int = 20_000
 ) -> tuple[str, np.ndarray | None, float]:
     """Visit combinations of one admissible set per cell in non-increasing total award (k-best enumeration of
     sorted lists); the first one whose tasks can all be packed (eq. 10, :func:`pack`) is optimal.
@@ -333,7 +329,7 @@ def best_first(
     visited = 0
     while heap:
         neg, idx = heapq.heappop(heap)
-        if visited >= max_combos or time.perf_counter() > deadline:
+        if visited >= max_combos or deadline.expired():
             return "limit", None, -neg
         visited += 1
         items: list[np.ndarray] = []
@@ -364,9 +360,7 @@ def solve_slot(inst: Instance, opts: SolveOptions) -> MethodOutput:
     Best-first search over per-cell admissible sets with an exact packing oracle; if it runs out of its
     combination budget, the assignment MILP (HiGHS) finishes the job. On a time-out the incumbent is the
     greedy heuristic's and the bound is the best proven one."""
-    t0 = time.perf_counter()
-    limit = math.inf if opts.time_limit is None else float(opts.time_limit)
-    deadline = t0 + limit
+    deadline = Deadline.of(opts)
     info: dict = {}
     try:
         fams = [cell_sets(inst, i, deadline=deadline) for i in range(inst.N)]
@@ -376,23 +370,22 @@ def solve_slot(inst: Instance, opts: SolveOptions) -> MethodOutput:
         info["timeout"] = f"enumeration: {e}"
         return MethodOutput(greedy_peer(inst, opts).decision, "time_limit", None, info)
     info["n_sets"] = sum(len(cs.members) for cs in fams)
-    info["enum_s"] = time.perf_counter() - t0
+    info["enum_s"] = deadline.elapsed()
     n_u = sum(len(S) for cs in fams for S in cs.members) * inst.N
     # a huge assignment MILP is hopeless within the limit: then the best-first search gets all the time
     budget = MILP_FALLBACK_COMBOS if n_u <= MILP_MAX_ASSIGN_VARS else 10**12
     st, target, bf_bound = best_first(inst, fams, deadline, max_combos=budget)
-    info["best_first_s"] = time.perf_counter() - t0 - info["enum_s"]
+    info["best_first_s"] = deadline.elapsed() - info["enum_s"]
     if st == "optimal" and target is not None:
         info["method"] = "best-first"
         return MethodOutput(decision_from_targets(inst, target), "optimal", bf_bound, info)
-    left = deadline - time.perf_counter()
-    if n_u > MILP_MAX_ASSIGN_VARS or left <= 0:
+    if n_u > MILP_MAX_ASSIGN_VARS or deadline.expired():
         from solvers.heuristics.into import greedy_peer
 
         info["timeout"] = "best-first search"
         return MethodOutput(greedy_peer(inst, opts).decision, "time_limit", bf_bound, info)
     sub = SolveOptions(
-        time_limit=None if opts.time_limit is None else max(left, 0.1),
+        time_limit=deadline.limit_or_none(0.1),
         mip_gap=opts.mip_gap,
         threads=opts.threads,
         seed=opts.seed,
@@ -466,121 +459,6 @@ def brute_force(inst: Instance, max_combos: int = 2_000_000) -> tuple[float, np.
 
 
 # ------------------------------------------------------------------------------------------------------------
-# The literal MINLP of eqs. (2)-(12) (Pyomo; SCIP)
-# ------------------------------------------------------------------------------------------------------------
-def build_model(inst: Instance) -> pyo.ConcreteModel:
-    """Pyomo model of one slot of IMP: eqs. (2)-(5), (7)-(11), C1-C4; units Mbit, Gcycles, GHz, s, W.
-
-    The award indicator 1{d <= delta} of eq. (11) is a binary ``o`` with o <= x and o = 1 => d <= delta (a
-    big-M
-    row whose M follows from the variable bounds); maximising makes o equal the indicator at an optimum.
-    The SINR row is written as an inequality (a lower rate is never better), so the model is exact at
-    optima."""
-    K, N = inst.K, inst.N
-    a = received_power(inst)
-    sigma = inst.B * inst.N0
-    snr = a / sigma  # received power in units of the noise power
-    dc = wired_delay_per_target(inst)
-    z_mb = inst.z / 1e6
-    zv_g = inst.z * inst.v / GHZ
-    F_g = inst.F / GHZ
-    B_m = inst.B / 1e6
-    pairs = [(k, b) for k in range(K) for b in range(N) if math.isfinite(dc[k, b])]
-    cellmates = {k: [j for j in range(K) if inst.bs[j] == inst.bs[k] and j != k] for k in range(K)}
-
-    m = pyo.ConcreteModel(name="into_slot")
-    m.K = pyo.Set(initialize=range(K), doc="IoT devices (flat)")
-    m.N = pyo.Set(initialize=range(N), doc="BSs")
-    m.KB = pyo.Set(initialize=pairs, dimen=2, doc="(task, BS) pairs with a wired link (eq. 8)")
-    m.x = pyo.Var(m.K, domain=pyo.Binary, doc="C1: upload decision x")
-    m.o = pyo.Var(m.K, domain=pyo.Binary, doc="eq. (11): task uploaded and done by its deadline")
-    m.y = pyo.Var(m.KB, domain=pyo.Binary, doc="C2: peer-offloading decision y")
-    m.f = pyo.Var(m.KB, domain=pyo.NonNegativeReals, bounds=lambda _m, k, b: (0.0, F_g[b]), doc="C4: CPU (GHz)")
-    m.s = pyo.Var(m.K, domain=pyo.NonNegativeReals, bounds=lambda _m, k: (0.0, snr[k]), doc="SINR, eq. (2)")
-    m.nu = pyo.Var(
-        m.K,
-        domain=pyo.NonNegativeReals,
-        bounds=lambda _m, k: (0.0, B_m * math.log2(1 + snr[k])),
-        doc="uplink rate (Mbit/s), eq. (2)",
-    )
-    m.t = pyo.Var(
-        m.K,
-        domain=pyo.NonNegativeReals,
-        bounds=lambda _m, k: (0.0, inst.Q[k] / inst.p[k]),
-        doc="wireless delay d^w (s), eq. (4); bounded by eq. (5)",
-    )
-    m.c = pyo.Var(
-        m.K,
-        domain=pyo.NonNegativeReals,
-        bounds=lambda _m, k: (0.0, inst.delta[k]),
-        doc="computing delay d^m (s) of an on-time task, eq. (9)",
-    )
-
-    @m.Constraint(m.K, doc="eqs. (2)-(3): SINR with intra-cell interference")
-    def sinr(m, k):
-        return m.s[k] * (1.0 + sum(snr[j] * m.x[j] for j in cellmates[k])) <= snr[k]
-
-    @m.Constraint(m.K, doc="eq. (2): Shannon rate")
-    def shannon(m, k):
-        return m.nu[k] <= B_m * pyo.log(1.0 + m.s[k]) / math.log(2.0)
-
-    @m.Constraint(m.K, doc="eq. (4): d^w nu >= z x")
-    def upload(m, k):
-        return m.t[k] * m.nu[k] >= z_mb[k] * m.x[k]
-
-    @m.Constraint(m.K, doc="eq. (5): p d^w x <= Q^E")
-    def energy(m, k):
-        return inst.p[k] * m.t[k] <= inst.Q[k]
-
-    @m.Constraint(m.K, doc="C3: sum_i' y = x")
-    def one_bs(m, k):
-        return sum(m.y[k, b] for b in m.N if (k, b) in m.KB) == m.x[k]
-
-    @m.Constraint(m.KB, doc="C4 and text after eq. (8): f = 0 when y = 0")
-    def cpu_only_if_assigned(m, k, b):
-        return m.f[k, b] <= F_g[b] * m.y[k, b]
-
-    @m.Constraint(m.N, doc="eq. (10): computing capacity")
-    def capacity(m, b):
-        return sum(m.f[k, bb] for (k, bb) in m.KB if bb == b) <= F_g[b]
-
-    @m.Constraint(m.K, doc="eq. (9): d^m sum_i' f >= z v (for an on-time task)")
-    def compute(m, k):
-        return m.c[k] * sum(m.f[k, b] for b in m.N if (k, b) in m.KB) >= zv_g[k] * m.o[k]
-
-    @m.Constraint(m.K, doc="eq. (11): o = 1 => d^w + d^c + d^m <= delta")
-    def deadline(m, k):
-        big = inst.Q[k] / inst.p[k] + max(dc[k, b] for b in range(N) if math.isfinite(dc[k, b]))
-        wired = sum(dc[k, b] * m.y[k, b] for b in m.N if (k, b) in m.KB)
-        return m.t[k] + wired + m.c[k] <= inst.delta[k] + big * (1 - m.o[k])
-
-    @m.Constraint(m.K, doc="eq. (11): income only for uploaded tasks")
-    def on_time_uploaded(m, k):
-        return m.o[k] <= m.x[k]
-
-    m.income = pyo.Objective(expr=sum(inst.g[k] * m.o[k] for k in m.K), sense=pyo.maximize, doc="eq. (11)/(12)")
-    return m
-
-
-def solve_pyomo_scip(inst: Instance, opts: SolveOptions) -> MethodOutput:
-    m = build_model(inst)
-    out = solve_model(m, Backend.SCIP, opts)
-    info = {
-        "solver_message": out.solver_message,
-        "scip_objective": out.objective,
-        "scip_wall_s": out.wall_time_s,
-    }
-    if out.objective is None:
-        return MethodOutput(None, out.status, out.bound, info)  # type: ignore[arg-type]
-    target = np.full(inst.K, -1, dtype=np.int64)
-    for k in range(inst.K):
-        if pyo.value(m.o[k]) > 0.5:
-            target[k] = max((b for b in range(inst.N) if (k, b) in m.KB), key=lambda b: pyo.value(m.y[k, b]))
-    dec = decision_from_targets(inst, target)
-    return MethodOutput(dec, out.status, out.bound, info)
-
-
-# ------------------------------------------------------------------------------------------------------------
 # Horizon: clairvoyant optimum and the myopic exact policy
 # ------------------------------------------------------------------------------------------------------------
 @dataclass
@@ -630,22 +508,24 @@ def clairvoyant(slots: list[Instance], opts: SolveOptions, gamma: float = 1.0) -
     (energy buffers coupled by eq. 6): an upper bound no causal policy can beat. The decisions are
     re-evaluated
     by rolling them through :func:`rollout`."""
-    t0 = time.perf_counter()
+    deadline = Deadline.of(opts)
     K = slots[0].K
     Q0 = slots[0].Q.copy()
     cap = Q0.copy()
-    deadline = math.inf if opts.time_limit is None else t0 + float(opts.time_limit)
     fams = []
     try:
         for inst in slots:
             fams.append([cell_sets(inst, i, energy_cap=cap, deadline=deadline) for i in range(inst.N)])
             cap = cap + inst.e  # the most energy a device can hold at the next slot
     except EnumerationTimeout as e:
-        return HorizonResult(float("nan"), [], "time_limit", None, time.perf_counter() - t0, {"timeout": str(e)})
+        return HorizonResult(float("nan"), [], "time_limit", None, deadline.elapsed(), {"timeout": str(e)})
     weights = [gamma**t for t in range(len(slots))]
-    left = None if opts.time_limit is None else max(deadline - time.perf_counter(), 0.1)
     sub = SolveOptions(
-        time_limit=left, mip_gap=opts.mip_gap, threads=opts.threads, seed=opts.seed, verbose=opts.verbose
+        time_limit=deadline.limit_or_none(0.1),
+        mip_gap=opts.mip_gap,
+        threads=opts.threads,
+        seed=opts.seed,
+        verbose=opts.verbose,
     )
     mr = _solve_extended(slots, fams, Q0, weights, sub)
     info = {
@@ -655,7 +535,7 @@ def clairvoyant(slots: list[Instance], opts: SolveOptions, gamma: float = 1.0) -
         "milp_objective": mr.objective,
     }
     if mr.targets is None:
-        return HorizonResult(float("nan"), [], mr.status, mr.bound, time.perf_counter() - t0, info)
+        return HorizonResult(float("nan"), [], mr.status, mr.bound, deadline.elapsed(), info)
     plan = mr.targets
     try:
         res = rollout(slots, lambda inst, t: decision_from_targets(inst, plan[t]), gamma)
@@ -664,8 +544,9 @@ def clairvoyant(slots: list[Instance], opts: SolveOptions, gamma: float = 1.0) -
         # HiGHS' feasibility tolerance let a buffer or a BS go over by a hair: re-solve with margins and keep
         # the first (valid) bound; the status is downgraded below if a gap remains
         info["rollout_error"] = str(e)
-        left = None if opts.time_limit is None else max(deadline - time.perf_counter(), 0.1)
-        sub = SolveOptions(time_limit=left, mip_gap=opts.mip_gap, threads=opts.threads, seed=opts.seed)
+        sub = SolveOptions(
+            time_limit=deadline.limit_or_none(0.1), mip_gap=opts.mip_gap, threads=opts.threads, seed=opts.seed
+        )
         mr2 = _solve_extended(slots, fams, Q0, weights, sub, cap_scale=1 - 1e-7, energy_scale=1 - 1e-6)
         try:
             if mr2.targets is None:
@@ -681,33 +562,7 @@ def clairvoyant(slots: list[Instance], opts: SolveOptions, gamma: float = 1.0) -
         status = "feasible"
     res.status = status
     res.bound = mr.bound
-    res.wall_s = time.perf_counter() - t0
+    res.wall_s = deadline.elapsed()
     res.info = info
     assert K == slots[-1].K
     return res
-
-
-METHODS: list[MethodSpec] = [
-    MethodSpec(
-        "exact",
-        "exact",
-        solve_slot,
-        "admissible uploader sets per cell (interference is downward closed) + min CPU of eq. (18); "
-        "best-first over set combinations with an exact packing oracle, assignment MILP (HiGHS) fallback",
-        certified=True,
-    ),
-    MethodSpec(
-        "sets-milp",
-        "exact",
-        solve_slot_milp,
-        "admissible uploader sets + assignment MILP (HiGHS) without the best-first search, certified",
-        certified=True,
-    ),
-    MethodSpec(
-        "pyomo-scip",
-        "exact",
-        solve_pyomo_scip,
-        "literal MINLP of eqs. (2)-(12) solved by SCIP (0.1-1.7 s per small instance)",
-        certified=True,
-    ),
-]
