@@ -178,3 +178,19 @@ def test_committed_default_predictor():
     s = cp.make_series(cp.Args(horizon_s=200.0))
     q = pred.predict(s)
     assert q.shape == (3, 2) and np.all(np.isfinite(q)) and np.all(q >= 0)
+
+
+def test_committed_default_predictor_reproduces_its_r2():
+    """Rebuild the default predictor's trace from its header and rescore: the R^2 of results/cto/predictor.md."""
+    path = cp.default_dir() / "default"
+    if not path.with_suffix(".json").exists():
+        pytest.skip("no committed predictor (python -m learners.cto_predictor table)")
+    pred = cp.WorkloadPredictor.load(path)
+    a = pred.header["args"]
+    args = cp.Args(**{k: a[k] for k in ("seed", "source", "M", "horizon_s", "slot_s", "smooth", "window")})
+    series = cp.make_series(args)
+    rep = cp.score(pred, series, tuple(pred.header["training"]["split"]))
+    for name in ("transformer", "last_value", "moving_average"):
+        for f in cp.FEATURES:
+            assert rep[name][f] == pytest.approx(pred.header["r2"][name][f], abs=1e-6)
+    assert rep["transformer"]["D"] > rep["moving_average"]["D"] > rep["last_value"]["D"]
