@@ -80,6 +80,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     totals: Counter[str] = Counter()
     limits: Counter[str] = Counter()
     for item in session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "cell" in params and not isinstance(params["cell"], S.Cell):
+            continue  # an empty parametrization (no selected problem in this suite)
         totals[_suite(item)] += 1
         limits[_suite(item)] += _item_limit(item, cfg)
     session.config._mecopt_totals = totals  # type: ignore[attr-defined]
@@ -105,6 +108,8 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when != "teardown":
         return
     suite = report.nodeid.split("::")[0]
+    if suite not in config._mecopt_totals:
+        return
     bars = config._mecopt_bars
     if suite not in bars:
         from tqdm import tqdm
@@ -114,6 +119,17 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     config._mecopt_done[suite] += 1
     if config._mecopt_done[suite] >= config._mecopt_totals[suite]:
         bars[suite].close()
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    # the per-suite progress bar shows progress: no dot per passed or skipped cell (failures keep their letter)
+    if config.getoption("verbose") > 0 or report.failed:
+        return None
+    if report.passed and report.when == "call":
+        return "passed", "", "PASSED"
+    if report.skipped:
+        return "skipped", "", "SKIPPED"
+    return None
 
 
 def _short(report: pytest.TestReport) -> str:
