@@ -45,6 +45,15 @@ ENV_EPISODES = 20
 LEARNED = ("dtomalb", "dtoma", "idql-tolb", "dqn-tolb")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _bench_selection(bench_cfg):  # type: ignore[no-untyped-def]
+    """Honour --bench-problems; the learner evaluation (minutes of exact references) is not part of --bench-quick."""
+    if KEY not in bench_cfg.problems:
+        pytest.skip(f"{KEY} not selected by --bench-problems")
+    if bench_cfg.quick:
+        pytest.skip("learner evaluation is not part of --bench-quick")
+
+
 class RoundRobin:
     """Diagnostic, not a paper method: user n -> server (n mod M) + 1, whatever the instance (uses no information)."""
 
