@@ -10,7 +10,6 @@ and regenerates ``results/summary.md`` from every raw file present.
 from __future__ import annotations
 
 import json
-import statistics
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -20,8 +19,9 @@ from tabulate import tabulate
 
 from bench.sweep import BenchConfig, out_dir, write_json, write_text
 from bench.sweep import config_from as _config_from
-from mecopt.core import SolveOptions, SolveResult, relative_gap, spawn_seeds
+from mecopt.core import SolveOptions, SolveResult, spawn_seeds
 from mecopt.registry import get_problem, problem_keys
+from mecopt.tables import fmt, method_stats, pct, pct_ci
 
 
 def config_from(pytest_config: Any) -> BenchConfig:
@@ -63,94 +63,46 @@ def solve_options(cfg: BenchConfig, seed: int) -> SolveOptions:
 # ----------------------------------------------------------------------------------------------------------------
 # tables
 # ----------------------------------------------------------------------------------------------------------------
-def _reference(rows: list[dict[str, Any]], sense: str) -> dict[int, tuple[float, bool]]:
-    """Per instance seed: (reference value, certified). Certified optimum of 'exact' where proven, else the best
-    proven bound of any certified method (then gaps are upper bounds on the true gap)."""
-    ref: dict[int, tuple[float, bool]] = {}
-    for r in rows:
-        if r["kind"] != "exact" or r["bound"] is None:
-            continue
-        seed = r["seed"]
-        certified = r["status"] == "optimal"
-        val = r["objective"] if certified else r["bound"]
-        old = ref.get(seed)
-        if old is None or (certified and not old[1]):
-            ref[seed] = (val, certified)
-        elif not old[1] and not certified:
-            better = val > old[0] if sense == "min" else val < old[0]
-            ref[seed] = (val, False) if better else old
-    return ref
-
-
 def method_table(key: str, rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[str], dict[str, Any]]:
-    spec = get_problem(key)
-    ref = _reference(rows, spec.sense)
-    methods: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        methods.setdefault(r["method"], []).append(r)
-    table = []
-    stats: dict[str, Any] = {}
-    for name, rs in methods.items():
-        objs = [r["objective"] for r in rs if r["feasible"]]
-        gaps = [
-            relative_gap(r["objective"], ref[r["seed"]][0], spec.sense)
-            for r in rs
-            if r["feasible"] and r["seed"] in ref
+    """The per-method table of one group of rows (the shared statistics of :mod:`mecopt.tables`)."""
+    meta = method_stats(rows, get_problem(key).sense)
+    table = [
+        [
+            name,
+            s["kind"],
+            fmt(s["mean_objective"]),
+            pct(s["mean_gap"]),
+            pct_ci(s["gap_ci"], 3),
+            pct(s["max_gap"]),
+            pct(s["near_optimal"], 0),
+            f"{100 * s['feasible']:.0f}",
+            f"{100 * s['certified']:.0f}",
+            fmt(s["median_time_s"], ".3g"),
+            s["n"],
         ]
-        gaps = [g for g in gaps if g is not None]
-        times = [r["wall_time_s"] for r in rs]
-        feas = sum(1 for r in rs if r["feasible"]) / len(rs)
-        cert = sum(1 for r in rs if r["status"] == "optimal") / len(rs)
-        s = {
-            "kind": rs[0]["kind"],
-            "n": len(rs),
-            "mean_objective": statistics.fmean(objs) if objs else None,
-            "mean_gap": statistics.fmean(gaps) if gaps else None,
-            "max_gap": max(gaps) if gaps else None,
-            "feasible": feas,
-            "certified": cert,
-            "median_time_s": statistics.median(times),
-        }
-        stats[name] = s
-        table.append(
-            [
-                name,
-                s["kind"],
-                _fmt(s["mean_objective"], ".6g"),
-                _pct(s["mean_gap"]),
-                _pct(s["max_gap"]),
-                f"{100 * feas:.0f}",
-                f"{100 * cert:.0f}",
-                _fmt(s["median_time_s"], ".3g"),
-                s["n"],
-            ]
-        )
+        for name, s in meta["methods"].items()
+    ]
     headers = [
         "method",
         "kind",
         "mean objective",
         "mean gap %",
+        "95 % CI",
         "max gap %",
+        "% within 1 %",
         "% feasible",
         "% certified",
         "median wall s",
         "n",
     ]
-    uncertified = sum(1 for v in ref.values() if not v[1])
-    meta = {
-        "reference_certified": len(ref) - uncertified,
-        "reference_bound_only": uncertified,
-        "instances": len({r["seed"] for r in rows}),
-    }
-    return table, headers, {"methods": stats, **meta}
+    return table, headers, meta
 
 
-def _fmt(v: float | None, f: str) -> str:
-    return "-" if v is None else format(v, f)
+_fmt = fmt
 
 
 def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{100 * v:.3f}"
+    return pct(v)
 
 
 def write_problem_results(key: str, size: str, rows: list[dict[str, Any]], cfg: BenchConfig) -> None:
