@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mecopt.core import InvalidInputError, SolveOptions, make_rng
+from mecopt.core import Deadline, InvalidInputError, SolveOptions, make_rng
 from mecopt.problems import dtac as D
 from mecopt.registry import get_problem
 from solvers import methods_for, solve
@@ -263,7 +263,7 @@ def test_cheap_bound_and_core_bound_are_valid() -> None:
         assert EX.trivial_lower_bound(ctx) <= obj.min() * (1 + 1e-12)
         for i in range(5):
             for l in EX.channel_options(inst, X[i]):
-                res = EX.solve_partition(ctx, X[i], l, math.inf, 1e-7, math.inf, max_nodes=50)
+                res = EX.solve_partition(ctx, X[i], l, math.inf, 1e-7, Deadline(None), max_nodes=50)
                 assert res.lb <= res.ub * (1 + 1e-12)
 
 
