@@ -337,6 +337,30 @@ def test_heuristics_feasible_and_above_optimum() -> None:
     )
 
 
+@pytest.mark.parametrize("variant", list(cto.VARIANTS))
+def test_project_repairs_into_feasibility(variant: str) -> None:
+    """project (the one eq. 8c/12 repair of env, exact and heuristics): any in-shape point becomes feasible,
+    a feasible decision keeps its objective, and projecting twice changes nothing."""
+    rng = make_rng(3, "project")
+    for size in ("tiny", "small", "m4"):
+        for seed in range(4):
+            inst = P.make_instance(size, seed, variant)
+            M, k = inst.M, inst.kappa
+            for _ in range(25):
+                dec = cto.Decision(
+                    target=rng.integers(0, M + 1, size=M),
+                    a=rng.uniform(-0.2, 1.2, size=M),
+                    d_local=rng.uniform(0.0, 1.5, size=M) * k * inst.C_rem,
+                    d_remote=rng.uniform(0.0, 1.5, size=M) * k * inst.C_rem.max(),
+                    b=rng.uniform(0.0, 1.5, size=M) * k * inst.B_rem.max(),
+                )
+                p = cto.project(inst, dec)
+                assert cto.check_feasible(inst, p) == [], (size, seed)
+                assert cto.project(inst, p) == p
+                if not cto.check_feasible(inst, dec) and inst.capacity == "per-allocation":
+                    assert cto.evaluate(inst, p).objective == cto.evaluate(inst, dec).objective
+
+
 def test_generator_presets_and_tasks_per_server() -> None:
     inst = P.make_instance("small", 0)
     assert inst.M == 3 and np.all(inst.D > 0) and inst.kappa == 0.4
