@@ -375,34 +375,6 @@ def test_generator_presets_and_tasks_per_server() -> None:
 # ------------------------------------------------------------------------------------------------------------
 # environment
 # ------------------------------------------------------------------------------------------------------------
-def test_env_check_and_determinism() -> None:
-    import warnings
-
-    from gymnasium.utils.env_checker import check_env
-
-    from mecopt.envs.cto import make_env
-
-    env = make_env("small", episode_slots=20)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        check_env(env, skip_render_check=True)
-
-    def rollout(seed: int) -> list[float]:
-        e = make_env("small", episode_slots=20)
-        e.reset(seed=seed)
-        e.action_space.seed(seed)
-        out = []
-        for _ in range(20):
-            _, r, term, trunc, _ = e.step(e.action_space.sample())
-            out.append(r)
-            if term or trunc:
-                break
-        return out
-
-    assert rollout(4) == rollout(4)
-    assert rollout(4) != rollout(5)
-
-
 def test_env_reward_is_eq15_of_evaluate() -> None:
     from mecopt.envs.cto import make_env
 

@@ -26,6 +26,7 @@ import gymnasium as gym
 import numpy as np
 
 from mecopt.core import InvalidInputError
+from mecopt.envs import seed_actions
 from mecopt.problems.cto import PRESETS, VARIANTS, Config, Decision, Instance, evaluate, project
 from mecopt.problems.cto_trace import slot_workloads, synthetic_trace
 
@@ -210,8 +211,10 @@ class CTOEnv(gym.Env):
         return self._inst
 
 
-def make_env(size: str = "small", **kw: Any) -> CTOEnv:
+def make_env(size: str = "small", variant: str = "literal", seed: int = 0, **kwargs: Any) -> CTOEnv:
+    """:class:`CTOEnv` on the resources of preset ``size`` (nothing is drawn at construction: ``seed`` only seeds
+    the action sampler; the trace of an episode comes from ``reset(seed=...)``)."""
     if size not in PRESETS:
         raise InvalidInputError(f"cto env: unknown size {size!r}; choose from {sorted(PRESETS)}")
     cfg = PRESETS[size]
-    return CTOEnv(replace(cfg, tasks_per_server=None), **kw)
+    return seed_actions(CTOEnv(replace(cfg, tasks_per_server=None), variant=variant, **kwargs), "cto", seed)

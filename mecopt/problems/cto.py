@@ -498,4 +498,5 @@ PROBLEM = ProblemSpec(
     bench_sizes=("small",),
     bench_variants=("literal", "normalized"),
     paper="Liu, Li, Vasilakos, Hussain, Simeonidou - Cooperative Task Offloading through Async. DRL in MEC",
+    env="mecopt.envs.cto",
 )
