@@ -147,7 +147,7 @@ def test_aggregate_capacity_violation_named() -> None:
     assert cto.evaluate(inst, ok).feasible
     # ... while in a three-server consolidation the sum exceeds C_rem
     inst3 = P.make_instance("small", 0, "aggregate-capacity")
-    dec = ex._decision(inst3, np.array([2, 0, 2]), np.array([1.0, 0.0, 1.0]))
+    dec = ex.lemma_decision(inst3, np.array([2, 0, 2]), np.array([1.0, 0.0, 1.0]))
     dec = dec.replace(d_local=inst3.kappa * inst3.C_rem)  # server 2 keeps all its work: 3 x 0.4 C_rem
     m = cto.evaluate(inst3, dec)
     assert not m.feasible and any("eq. (8c) aggregate" in v for v in m.violations)

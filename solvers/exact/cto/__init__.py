@@ -34,11 +34,10 @@ from solvers.exact.cto.structured import (
     brute_force,
     coeffs,
     grid_search,
+    lemma_decision,
+    require_lemma,
     search,
     target_options,
-)
-from solvers.exact.cto.structured import (
-    _decision as _decision,  # re-exported for tests/test_cto.py
 )
 from solvers.pyomo_backend import Backend, solve_model
 
@@ -113,7 +112,9 @@ __all__ = [
     "decision_from_milp",
     "decision_from_model",
     "grid_search",
+    "lemma_decision",
     "repair",
+    "require_lemma",
     "search",
     "solve_exact",
     "solve_milp",

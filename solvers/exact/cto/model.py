@@ -16,7 +16,7 @@ import pyomo.environ as pyo
 
 from mecopt.problems.cto import Decision, Instance, local_only, project, weights
 from mecopt.problems.cto import evaluate as cto_evaluate
-from solvers.exact.cto.structured import _decision, _require_lemma, coeffs
+from solvers.exact.cto.structured import coeffs, lemma_decision, require_lemma
 
 #: Scale of the Pyomo models: Gcycles, GHz, Gbit (keeps SCIP's absolute tolerances meaningful).
 GIGA = 1e9
@@ -35,7 +35,7 @@ def _val(v: pyo.Var) -> float:
 # ------------------------------------------------------------------------------------------------------------
 def build_milp(inst: Instance) -> pyo.ConcreteModel:
     """Binary target x_mn (eq. 11) + routed ratio r_mn (eq. 8e) with full allocation (Lemma 1): a MILP."""
-    _require_lemma(inst)
+    require_lemma(inst)
     wL, wE = weights(inst)
     M = inst.M
     full = np.arange(1, M + 1)
@@ -203,7 +203,7 @@ def decision_from_milp(inst: Instance, mdl: pyo.ConcreteModel) -> Decision:
         if _val(mdl.x[m, n]) > 0.5 and _val(mdl.r[m, n]) > 0:
             target[m] = n + 1
             a[m] = min(1.0, max(0.0, _val(mdl.r[m, n])))
-    return _decision(inst, target, a)
+    return lemma_decision(inst, target, a)
 
 
 def decision_from_model(inst: Instance, mdl: pyo.ConcreteModel) -> Decision:

@@ -29,7 +29,7 @@ from mecopt.core import Deadline, MethodOutput, SolverError
 from mecopt.problems.cto import Decision, Instance, evaluate_batch, full_allocation, weights
 
 
-def _require_lemma(inst: Instance) -> None:
+def require_lemma(inst: Instance) -> None:
     if inst.energy_model != "average" or inst.capacity != "per-allocation":
         raise SolverError(
             "cto: the structured methods rely on Lemma 1 (energy_model='average', "
@@ -228,7 +228,8 @@ def _lp_for_targets(inst: Instance, target: np.ndarray, wL: float, wE: float) ->
     return PairLP(inst, wL, wE).solve(np.asarray(target, dtype=np.int64))
 
 
-def _decision(inst: Instance, target: np.ndarray, a: np.ndarray) -> Decision:
+def lemma_decision(inst: Instance, target: np.ndarray, a: np.ndarray) -> Decision:
+    """The decision of targets and ratios with every allocation at its eq. (12) maximum (Lemma 1)."""
     target = np.where(a > 0, target, 0)
     a = np.where(target > 0, a, 0.0)
     d_loc, d_rem, b = full_allocation(inst, target)
@@ -244,7 +245,7 @@ def search(inst: Instance, deadline: Deadline, mip_gap: float) -> MethodOutput:
     problem of that target vector); otherwise the first splitting server is branched on (none or one target
     each). Stops when ``deadline`` expires (after the first LP), status ``time_limit`` if the gap is open.
     """
-    _require_lemma(inst)
+    require_lemma(inst)
     wL, wE = weights(inst)
     lp = PairLP(inst, wL, wE)
     options = target_options(inst)
@@ -290,7 +291,7 @@ def search(inst: Instance, deadline: Deadline, mip_gap: float) -> MethodOutput:
         for t in kids:
             stack.append({**fixed, m: t})
     assert best_dec is not None
-    dec = _decision(inst, *best_dec)
+    dec = lemma_decision(inst, *best_dec)
     bound = min([closed_bound, *open_bounds])
     info = {"target_vectors": math.prod(len(o) for o in options), "lps_solved": n_lp}
     gap = (best_val - bound) / max(abs(best_val), 1e-12)
@@ -349,7 +350,7 @@ def _planes(inst: Instance, target: np.ndarray, O: list[int]) -> list[tuple[np.n
 
 def brute_force(inst: Instance) -> tuple[float, Decision]:
     """Exact optimum of the Lemma-1 reduction by vertex enumeration (independent of the LP code path)."""
-    _require_lemma(inst)
+    require_lemma(inst)
     best_val, best = math.inf, None
     for tv in itertools.product(*target_options(inst)):
         target = np.array(tv, dtype=np.int64)
@@ -377,7 +378,7 @@ def brute_force(inst: Instance) -> tuple[float, Decision]:
         if vals[i] < best_val:
             best_val, best = float(vals[i]), (target, a[i])
     assert best is not None
-    return best_val, _decision(inst, *best)
+    return best_val, lemma_decision(inst, *best)
 
 
 def grid_search(inst: Instance, steps: int = 200) -> tuple[float, Decision]:
@@ -399,4 +400,4 @@ def grid_search(inst: Instance, steps: int = 200) -> tuple[float, Decision]:
         if vals[i] < best_val:
             best_val, best = float(vals[i]), (target, a[i])
     assert best is not None
-    return best_val, _decision(inst, *best)
+    return best_val, lemma_decision(inst, *best)
