@@ -306,30 +306,6 @@ def test_clairvoyant_bounds_causal_policies() -> None:
 
 
 # ------------------------------------------------------------------------------------------------ environment
-def test_env_check_and_determinism() -> None:
-    from gymnasium.utils.env_checker import check_env
-
-    from mecopt.envs.into import IntoEnv
-
-    env = IntoEnv("small", horizon=4)
-    check_env(env, skip_render_check=True)
-
-    def run(seed: int) -> list[float]:
-        e = IntoEnv("small", horizon=4)
-        e.reset(seed=seed)
-        act_rng = make_rng(seed, "act")
-        out = []
-        for _ in range(4):
-            _, r, _, trunc, info = e.step(act_rng.integers(0, e.N + 1, size=e.K))
-            out.append(r)
-            # the reward is evaluate() of the refined action on the slot it was taken in
-        assert trunc
-        return out
-
-    assert run(3) == run(3)
-    assert run(3) != run(4)
-
-
 def test_env_reward_is_evaluate() -> None:
     from mecopt.envs.into import IntoEnv
 

@@ -109,3 +109,14 @@ class DJTCRAEnv(gym.Env):
         self._t += 1
         self.instance = generate(self.config, self._rng)
         return observation(self.instance), float(met.objective), False, self._t >= self.horizon, info
+
+
+def make_env(size: str = "small", variant: str = "literal", seed: int = 0, **kwargs: Any) -> DJTCRAEnv:
+    """:class:`DJTCRAEnv` on preset ``size``; only the ``literal`` variant (every slot is a fresh ``generate``d
+    instance). Nothing is drawn at construction: ``seed`` only seeds the action sampler."""
+    from mecopt.envs import seed_actions, variant_overrides
+    from mecopt.problems.djtcra import VARIANTS
+
+    if variant_overrides("djtcra", variant, VARIANTS):
+        raise InvalidInputError(f"djtcra env: variant {variant!r} is not modelled by the environment; use 'literal'")
+    return seed_actions(DJTCRAEnv(size, **kwargs), "djtcra", seed)

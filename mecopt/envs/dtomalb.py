@@ -24,7 +24,17 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from mecopt.core import InvalidInputError
-from mecopt.problems.dtomalb import PRESETS, Config, Decision, Instance, evaluate, generate, upload_rate
+from mecopt.envs import seed_actions, variant_overrides
+from mecopt.problems.dtomalb import (
+    PRESETS,
+    VARIANTS,
+    Config,
+    Decision,
+    Instance,
+    evaluate,
+    generate,
+    upload_rate,
+)
 
 USER_FEATURES = 4
 OBS_HIGH = 1e6  # finite bound for the Box spaces (all features are non-negative seconds, Mbit, Gcycle)
@@ -41,10 +51,27 @@ def observe(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
     return inst.backlog.astype(np.float32), users.astype(np.float32)
 
 
+def _config(cfg: Config | str) -> Config:
+    if isinstance(cfg, Config):
+        return cfg
+    if cfg not in PRESETS:
+        raise InvalidInputError(f"dtomalb env: unknown size {cfg!r}; choose from {sorted(PRESETS)}")
+    return PRESETS[cfg]
+
+
 class _Slots:
     """Shared slot dynamics of both env flavours."""
 
-    def __init__(self, cfg: Config, horizon: int, slot_length_s: float, objective: str, w2: float | None):
+    def __init__(
+        self,
+        cfg: Config,
+        horizon: int,
+        slot_length_s: float,
+        objective: str,
+        w2: float | None,
+        variant: str = "literal",
+    ):
+        self.overrides = variant_overrides("dtomalb", variant, VARIANTS)
         if horizon < 1:
             raise InvalidInputError(f"dtomalb env: horizon must be >= 1, got {horizon}")
         if not slot_length_s > 0:
@@ -67,7 +94,8 @@ class _Slots:
 
     def _new_slot(self, backlog: np.ndarray) -> Instance:
         tasks = generate(replace(self.cfg, f_fixed_hz=tuple(self._static.f)), self.rng)
-        return replace(self._static, L=tasks.L, C=tasks.C, backlog=backlog, objective=self.objective)
+        fields = {"objective": self.objective, **self.overrides}  # a variant's field wins over ``objective``
+        return replace(self._static, L=tasks.L, C=tasks.C, backlog=backlog, **fields)
 
     def features(self) -> tuple[np.ndarray, np.ndarray]:
         assert self.instance is not None
@@ -107,9 +135,10 @@ class DtomalbEnv(gym.Env):
         slot_length_s: float = 1.0,
         objective: str = "delay+lb",
         w2: float | None = None,
+        variant: str = "literal",
     ):
-        cfg = PRESETS[cfg] if isinstance(cfg, str) else cfg
-        self.slots = _Slots(cfg, horizon, slot_length_s, objective, w2)
+        cfg = _config(cfg)
+        self.slots = _Slots(cfg, horizon, slot_length_s, objective, w2, variant)
         N, M = cfg.N, cfg.M
         self.action_space = spaces.MultiDiscrete(np.full(N, M + 1))
         self.observation_space = spaces.Box(0.0, OBS_HIGH, shape=(M + N * USER_FEATURES,), dtype=np.float32)
@@ -150,9 +179,10 @@ class DtomalbParallelEnv(ParallelEnv):
         slot_length_s: float = 1.0,
         objective: str = "delay+lb",
         w2: float | None = None,
+        variant: str = "literal",
     ):
-        cfg = PRESETS[cfg] if isinstance(cfg, str) else cfg
-        self.slots = _Slots(cfg, horizon, slot_length_s, objective, w2)
+        cfg = _config(cfg)
+        self.slots = _Slots(cfg, horizon, slot_length_s, objective, w2, variant)
         self.possible_agents = [f"user_{n}" for n in range(cfg.N)]
         self.agents: list[str] = []
         self._np_random = np.random.default_rng()
@@ -195,3 +225,9 @@ class DtomalbParallelEnv(ParallelEnv):
         if done:
             self.agents = []
         return obs, rew, term, trunc, infos
+
+
+def make_env(size: str = "small", variant: str = "literal", seed: int = 0, **kwargs: Any) -> DtomalbEnv:
+    """The centralized :class:`DtomalbEnv` on preset ``size`` (nothing is drawn at construction: ``seed`` only
+    seeds the action sampler; servers, positions and tasks of an episode come from ``reset(seed=...)``)."""
+    return seed_actions(DtomalbEnv(size, variant=variant, **kwargs), "dtomalb", seed)

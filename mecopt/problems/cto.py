@@ -341,6 +341,45 @@ def full_allocation(inst: Instance, target: np.ndarray) -> tuple[np.ndarray, np.
     return d_local, d_remote, b
 
 
+def project(inst: Instance, dec: Decision) -> Decision:
+    """Repair ``dec`` into feasibility (the one repair used by the env, the exact solvers and the heuristics).
+
+    In this order:
+
+    1. ``a`` is clipped to [0, 1] (eq. 8e);
+    2. a server keeps its target only if it has tasks (Section III-C), offloads a > 0 and the target is a linked
+       other server (eq. 11); otherwise target 0 and a = 0 (u_mt = 0 offloads nothing);
+    3. every allocation is clipped to its eq. (12) box [0, kappa * remaining] (constraints 8c-8d), and an
+       allocation that serves no work (local share (1 - a) D = 0, or no target) is 0;
+    4. under ``capacity='aggregate'`` (D4) the allocations served by an overloaded server are scaled down
+       proportionally so that they sum to its remaining resources (eq. 8c, aggregate).
+
+    A decision that already satisfies 1-4 is returned with the same values (steps 1-3 only clip and zero).
+    """
+    _check_shape(inst, dec)
+    M, k = inst.M, inst.kappa
+    m_idx = np.arange(M)
+    a = np.clip(np.asarray(dec.a, dtype=float), 0.0, 1.0)
+    target = np.asarray(dec.target, dtype=np.int64)
+    n_idx = np.clip(target - 1, 0, M - 1)
+    linked = (target >= 1) & (target <= M) & (target != m_idx + 1) & (inst.B_rem[m_idx, n_idx] > 0)
+    target = np.where(linked & (inst.D > 0) & (a > 0), target, 0)
+    a = np.where(target > 0, a, 0.0)
+    n_idx = np.clip(target - 1, 0, M - 1)
+    d_loc = np.where((1 - a) * inst.D > 0, np.clip(dec.d_local, 0.0, k * inst.C_rem), 0.0)
+    d_rem = np.where(target > 0, np.clip(dec.d_remote, 0.0, k * inst.C_rem[n_idx]), 0.0)
+    b = np.where(target > 0, np.clip(dec.b, 0.0, k * inst.B_rem[m_idx, n_idx]), 0.0)
+    if inst.capacity == "aggregate":
+        for s in range(M):
+            into = target == s + 1
+            used = d_loc[s] + d_rem[into].sum()
+            if used > inst.C_rem[s]:
+                f = inst.C_rem[s] / used * (1 - 1e-12)
+                d_loc[s] *= f
+                d_rem[into] *= f
+    return Decision(target=target, a=a, d_local=d_loc, d_remote=d_rem, b=b)
+
+
 def local_only(inst: Instance) -> Decision:
     """Every server computes everything locally with d = kappa * C_rem (the D1 reference)."""
     M = inst.M
@@ -459,4 +498,5 @@ PROBLEM = ProblemSpec(
     bench_sizes=("small",),
     bench_variants=("literal", "normalized"),
     paper="Liu, Li, Vasilakos, Hussain, Simeonidou - Cooperative Task Offloading through Async. DRL in MEC",
+    env="mecopt.envs.cto",
 )

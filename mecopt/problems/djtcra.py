@@ -406,4 +406,5 @@ PROBLEM = ProblemSpec(
     bench_sizes=("small",),
     paper="Chen, Sun, Yu, Taleb - Joint Task and Computing Resource Allocation in Distributed Edge Computing "
     "Systems via Multi-Agent Deep Reinforcement Learning",
+    env="mecopt.envs.djtcra",
 )

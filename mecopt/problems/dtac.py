@@ -566,4 +566,5 @@ PROBLEM = ProblemSpec(
     paper="Han, Sun, Wang, Zhan, Chen - Transformer-based Distributed Task Offloading and Resource "
     "Management "
     "in Cloud-Edge Computing Networks",
+    env="mecopt.envs.dtac",
 )

@@ -285,4 +285,5 @@ PROBLEM = ProblemSpec(
     bench_sizes=("small",),
     bench_variants=("literal", "lb"),
     paper="Zhang, Li, Peng, Pei - A New Task Offloading Algorithm in Edge Computing",
+    env="mecopt.envs.dtomalb",
 )

@@ -414,4 +414,5 @@ PROBLEM = ProblemSpec(
     variants=VARIANTS,
     bench_sizes=("small",),
     paper="Zhang, Hu, Min - Digital Twin-Driven Intelligent Task Offloading for Collaborative MEC",
+    env="mecopt.envs.into",
 )
