@@ -158,7 +158,7 @@ def path_loss_db(inst: Instance) -> np.ndarray:
 def comm_latency(inst: Instance) -> np.ndarray:
     """Wireless latency d_u^c, eq. (1) (s)."""
     g = 10 ** (-path_loss_db(inst) / 10)
-    rate = inst.bandwidth * np.log2(1 + inst.tx_power * g / inst.noise)
+    rate = inst.bandwidth * np.log1p(inst.tx_power * g / inst.noise) / np.log(2.0)  # log2(1 + x), exact for tiny x
     return (inst.VT + inst.VR) / rate
 
 

@@ -107,7 +107,7 @@ def upload_rate(inst: Instance, n_sharing: np.ndarray | float) -> np.ndarray:
     """Eq. (5): r_n = (W/N') log2(1 + p_n g_n / ((W/N') N_0)); N' = N (literal) or the number offloading."""
     share = inst.W / np.maximum(np.asarray(n_sharing, dtype=float), 1.0)
     share = np.asarray(share)[..., None]
-    return share * np.log2(1.0 + inst.p * inst.g / (share * inst.N0))
+    return share * np.log1p(inst.p * inst.g / (share * inst.N0)) / np.log(2.0)  # log2(1 + x), exact for tiny x
 
 
 def sharing_count(inst: Instance, A: np.ndarray) -> np.ndarray:

@@ -134,7 +134,7 @@ def rate(inst: Instance, x: np.ndarray) -> np.ndarray:
     onehot[np.arange(inst.K), inst.bs] = 1.0
     cell_total = (x * a) @ onehot  # (M, N): sum_k x_k p_k h_k per cell
     G = cell_total[:, inst.bs] - x * a  # eq. (3): excludes the device itself
-    return inst.B * np.log2(1.0 + a / (inst.B * inst.N0 + G))
+    return inst.B * np.log1p(a / (inst.B * inst.N0 + G)) / np.log(2.0)  # log2(1 + x), exact for tiny x
 
 
 def wired_delay_per_target(inst: Instance) -> np.ndarray:
