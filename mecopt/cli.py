@@ -6,8 +6,10 @@
     mecopt solve KEY --instance inst.json --method M [--time-limit s] --out sol.json
     mecopt evaluate KEY --instance inst.json --decision sol.json
 
-Errors (missing file, malformed JSON, wrong shapes, infeasible decision...) print one line on stderr and exit
-non-zero; set MECOPT_DEBUG=1 to see tracebacks of unexpected errors.
+Errors print one line on stderr: exit 2 for bad input or options (naming the field, file or flag; checked before
+any work), exit 1 for a failed computation (an infeasible decision naming its equation, a solve with status error,
+infeasible or not_attempted); README "Error contract" lists them. Set MECOPT_DEBUG=1 to see tracebacks of
+unexpected errors.
 """
 
 from __future__ import annotations
