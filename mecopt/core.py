@@ -61,6 +61,12 @@ class SolverError(MecoptError):
     """A solver could not be run (missing backend, bad status...)."""
 
 
+class NotAttemptedError(MecoptError):
+    """A method declines an instance (too large for it, outside what it handles); :func:`solvers.solve` records
+    status ``not_attempted`` with this message. Equivalent to returning ``MethodOutput(None, "not_attempted",
+    message=...)``."""
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Metrics
 # --------------------------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from mecopt.core import (
     InvalidInputError,
     MecoptError,
     MethodOutput,
+    NotAttemptedError,
     SolveOptions,
     SolveResult,
     nonfinite_term,
@@ -204,6 +205,9 @@ def solve(
     t0 = time.perf_counter()
     try:
         out = m.fn(inst, opts)
+    except NotAttemptedError as e:
+        wall = time.perf_counter() - t0
+        return SolveResult.failure(key, m.name, spec.sense, str(e), wall_time_s=wall, status="not_attempted", seed=seed)
     except MecoptError as e:
         return SolveResult.failure(key, m.name, spec.sense, str(e), wall_time_s=time.perf_counter() - t0, seed=seed)
     except Exception as e:  # a bug or a backend failure: report, do not crash a benchmark run

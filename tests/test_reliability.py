@@ -73,6 +73,17 @@ def test_not_attempted_keeps_reason_and_no_decision() -> None:
     assert finish(SPEC, inst, "x", MethodOutput(dec, "not_attempted"), 0.1, SolveOptions(), 0).decision is None
 
 
+def test_a_method_may_decline_by_raising() -> None:
+    from mecopt.core import NotAttemptedError
+    from solvers import solve
+
+    def picky(inst: object, opts: SolveOptions) -> MethodOutput:
+        raise NotAttemptedError("N = 5 > 4: enumeration not attempted")
+
+    r = solve("dtomalb", SPEC.make_instance("tiny", 0), MethodSpec("picky", "exact", picky, "", certified=True))
+    assert r.status == "not_attempted" and "not attempted" in r.message and r.decision is None
+
+
 @pytest.mark.parametrize("key", ["dtomalb", "djtcra", "into", "dtac", "cto"])
 def test_time_limit_gets_a_valid_trivial_bound(key: str) -> None:
     spec = get_problem(key)
