@@ -129,7 +129,7 @@ def _solve(args: argparse.Namespace) -> int:
     method = get_method(args.key, args.method)  # resolved once; a clear error for an unknown name before any work
     seed = meta.get("seed")
     with _stdout_to_stderr():
-        res = solve(args.key, inst, method, opts, seed=seed if isinstance(seed, int) else None)
+        res = solve(args.key, inst, method, opts, seed=seed if type(seed) is int and seed >= 0 else None)
     if "nonfinite_term" in res.info:  # the final guard: bad input, not a solver failure (nothing is written)
         raise InvalidInputError(f"{args.key}: {res.message}")
     out = res.to_dict()

@@ -37,7 +37,7 @@ class Instance(Record):
     """One slot t of the CTO-TP problem (SI units: cycles, bit, Hz, s, W, J)."""
 
     problem_key = KEY
-    M: int = scalar("number of MEC servers M (Section II)", "", ge=1, le=1e3, integer=True)
+    M: int = scalar("number of MEC servers M (Section II)", "", ge=1, le=1000, integer=True)
     D: np.ndarray = array(
         "required computing resources D_mt of the tasks arriving at server m in slot t, eq. (3)",
         "cycle",

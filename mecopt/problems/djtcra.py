@@ -40,8 +40,8 @@ class Instance(Record):
     """One time slot of DJTCRA (SI units; see D2 for the paper's ms-based alpha/beta)."""
 
     problem_key = KEY
-    U: int = scalar("number of users |U| (Section III-A)", "", ge=1, le=1e4, integer=True)
-    H: int = scalar("number of RANs/ESs |H| (Section III-A)", "", ge=1, le=1e3, integer=True)
+    U: int = scalar("number of users |U| (Section III-A)", "", ge=1, le=10000, integer=True)
+    H: int = scalar("number of RANs/ESs |H| (Section III-A)", "", ge=1, le=100, integer=True)
     ca: np.ndarray = array(
         "RAN (0-based) that user u is connected to (communication association, Sec. V-A)",
         "",

@@ -40,10 +40,10 @@ class Instance(Record):
     """One round t of the DTAC problem (SI units: bit, Hz, W, J, s)."""
 
     problem_key = KEY
-    K: int = scalar("number of edge servers |K| (Section II-A)", "", ge=1, le=1e3, integer=True)
-    N: int = scalar("number of UEs |N| (Section II-A)", "", ge=1, le=1e4, integer=True)
-    L: int = scalar("number of orthogonal channels L (Section II-B)", "", ge=1, le=1e3, integer=True)
-    M: int = scalar("number of task types |M| (Section II-A)", "", ge=1, le=1e4, integer=True)
+    K: int = scalar("number of edge servers |K| (Section II-A)", "", ge=1, le=1000, integer=True)
+    N: int = scalar("number of UEs |N| (Section II-A)", "", ge=1, le=1000, integer=True)  # N x N terms in eq. (5)
+    L: int = scalar("number of orthogonal channels L (Section II-B)", "", ge=1, le=1000, integer=True)
+    M: int = scalar("number of task types |M| (Section II-A)", "", ge=1, le=10000, integer=True)
     server: np.ndarray = array("edge server k of UE n (n in N_k), 0-based", "", ("N",), ge=0, integer=True)
     task: np.ndarray = array(
         "task type m held by UE n this round, 0-based (Section II-A)", "", ("N",), ge=0, integer=True

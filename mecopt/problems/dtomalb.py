@@ -32,9 +32,9 @@ class Instance(Record):
     """One slot of the DTOMALB problem (all SI units)."""
 
     problem_key = KEY
-    N: int = scalar("number of users |N| (Section 3)", "", ge=1, le=1e4, integer=True)
+    N: int = scalar("number of users |N| (Section 3)", "", ge=1, le=10000, integer=True)
     M: int = scalar(
-        "number of edge servers |M|; server 1 is attached to the eNB (Section 3)", "", ge=1, le=1e3, integer=True
+        "number of edge servers |M|; server 1 is attached to the eNB (Section 3)", "", ge=1, le=1000, integer=True
     )
     L: np.ndarray = array("task length L_n, eq. (4)", "bit", ("N",), ge=1, le=1e13)
     C: np.ndarray = array("CPU cycles C_n required by the task, eq. (4)", "cycle", ("N",), ge=1, le=1e16)

@@ -45,8 +45,8 @@ class Instance(Record):
     """One slot of IMP (eq. 12); SI units (bit, cycle, s, W, J, Hz)."""
 
     problem_key = KEY
-    N: int = scalar("number of BSs |N| (Section III-A)", "", ge=1, le=1e3, integer=True)
-    K: int = scalar("total number of IoT devices sum_i U_i (Section III-A)", "", ge=1, le=1e4, integer=True)
+    N: int = scalar("number of BSs |N| (Section III-A)", "", ge=1, le=100, integer=True)
+    K: int = scalar("total number of IoT devices sum_i U_i (Section III-A)", "", ge=1, le=10000, integer=True)
     bs: np.ndarray = array(
         "serving BS i of device k (0-based): k is in U_i (Section III-A)", "", ("K",), ge=0, integer=True
     )
