@@ -172,6 +172,8 @@ def _to_array(where: str, value: Any, ndim: int, integer: bool) -> np.ndarray:
         nxt: list[Any] = []
         length: int | None = None
         for item in level:
+            if isinstance(item, np.ndarray):  # rows built by Python code (a list of numpy arrays)
+                item = item.tolist()
             if not isinstance(item, (list, tuple)):
                 got = type(item).__name__
                 raise InvalidInputError(

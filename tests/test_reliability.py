@@ -266,3 +266,23 @@ def test_evaluate_reports_whether_the_file_agrees(files: tuple[Path, Path], caps
     assert rc == 1 and json.loads(out)["agrees_with_file"] is False
     sol.write_text(json.dumps(res["decision"]))  # a bare decision makes no claim
     assert "agrees_with_file" not in json.loads(_run(capsys, *argv)[1])
+
+
+def test_out_is_checked_before_solving(
+    tmp_path: Path, files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder, a path below a regular file, or (as a non-root user) a read-only folder: exit 2, nothing computed."""
+    import os
+
+    inst, _ = files
+    (tmp_path / "afile").write_text("x")
+    targets = [tmp_path, tmp_path / "afile" / "o.json"]
+    if os.geteuid() != 0:  # root may write anywhere
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(0o555)
+        targets.append(ro / "o.json")
+    for out in targets:
+        rc, stdout, err = _run(capsys, "solve", "dtomalb", "--instance", str(inst), "--out", str(out))
+        assert rc == 2 and stdout == "" and "--out" in err and len(err.strip().splitlines()) == 1
+    assert _run(capsys, "generate", "dtomalb", "--out", str(tmp_path))[0] == 2
