@@ -129,12 +129,12 @@ def finish(
     dec = out.decision
     try:
         metrics = spec.evaluate(inst, dec)
-    except ArithmeticError as e:  # OverflowError, ZeroDivisionError... from Python floats
+    except (ArithmeticError, InvalidInputError) as e:  # a Python float overflow, or a malformed decision
         return SolveResult.failure(
             spec.key,
             method,
             spec.sense,
-            f"evaluation failed: {type(e).__name__}: {e}",
+            f"evaluation of the method's decision failed: {type(e).__name__}: {e}",
             wall_time_s=wall,
             seed=seed,
             info=out.info,
