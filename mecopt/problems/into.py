@@ -45,30 +45,35 @@ class Instance(Record):
     """One slot of IMP (eq. 12); SI units (bit, cycle, s, W, J, Hz)."""
 
     problem_key = KEY
-    N: int = scalar("number of BSs |N| (Section III-A)", "", ge=1, integer=True)
-    K: int = scalar("total number of IoT devices sum_i U_i (Section III-A)", "", ge=1, integer=True)
+    N: int = scalar("number of BSs |N| (Section III-A)", "", ge=1, le=100, integer=True)
+    K: int = scalar("total number of IoT devices sum_i U_i (Section III-A)", "", ge=1, le=10000, integer=True)
     bs: np.ndarray = array(
         "serving BS i of device k (0-based): k is in U_i (Section III-A)", "", ("K",), ge=0, integer=True
     )
-    z: np.ndarray = array("task data size z_ij(t), eq. (1)/(4)", "bit", ("K",), gt=0)
-    v: np.ndarray = array("processing density v_ij(t), eq. (9)", "cycle/bit", ("K",), gt=0)
-    delta: np.ndarray = array("maximum tolerance delay delta_ij(t), eq. (11)", "s", ("K",), gt=0)
-    g: np.ndarray = array("award g_ij(t) paid when the task meets its deadline, eq. (11)", "", ("K",), ge=0)
-    p: np.ndarray = array("transmission power p_ij, eqs. (2), (5)", "W", ("K",), gt=0)
-    h: np.ndarray = array("channel power gain h_ij(t) (linear, D1), eqs. (2)-(3)", "", ("K",), gt=0)
-    Q: np.ndarray = array("energy buffer Q^E_ij(t) at the start of the slot, eq. (5)", "J", ("K",), ge=0)
-    e: np.ndarray = array("energy harvested during the slot e_ij(t) (D2), eq. (6)", "J", ("K",), ge=0)
-    F: np.ndarray = array("computing capacity F_i(t) of the MEC server of BS i, eq. (10)", "Hz", ("N",), gt=0)
+    z: np.ndarray = array("task data size z_ij(t), eq. (1)/(4)", "bit", ("K",), ge=1, le=1e13)
+    v: np.ndarray = array("processing density v_ij(t), eq. (9)", "cycle/bit", ("K",), ge=1e-3, le=1e6)
+    delta: np.ndarray = array("maximum tolerance delay delta_ij(t), eq. (11)", "s", ("K",), ge=1e-6, le=1e6)
+    g: np.ndarray = array("award g_ij(t) paid when the task meets its deadline, eq. (11)", "", ("K",), ge=0, le=1e6)
+    p: np.ndarray = array("transmission power p_ij, eqs. (2), (5)", "W", ("K",), ge=1e-9, le=1e4)
+    h: np.ndarray = array("channel power gain h_ij(t) (linear, D1), eqs. (2)-(3)", "", ("K",), ge=1e-25, le=1e3)
+    Q: np.ndarray = array("energy buffer Q^E_ij(t) at the start of the slot, eq. (5)", "J", ("K",), ge=0, le=1e6)
+    e: np.ndarray = array("energy harvested during the slot e_ij(t) (D2), eq. (6)", "J", ("K",), ge=0, le=1e6)
+    F: np.ndarray = array("computing capacity F_i(t) of the MEC server of BS i, eq. (10)", "Hz", ("N",), ge=1, le=1e20)
     C: np.ndarray = array(
         "wired rate C_i^{i'}(t) from BS i to BS i' (0 = no link); the diagonal is ignored (C_i^i = inf, "
         "text after eq. 6), eq. (8)",
         "bit/s",
         ("N", "N"),
         ge=0,
+        le=1e13,
     )
-    B: float = scalar("wireless channel bandwidth B (shared by a cell, orthogonal across cells), eq. (2)", "Hz", gt=0)
-    N0: float = scalar("noise power spectral density N_0, eq. (2) (D5)", "W/Hz", gt=0)
-    tau: float = scalar("slot length tau; every delta must be <= tau (Section III-A, D3)", "s", gt=0, default=2.0)
+    B: float = scalar(
+        "wireless channel bandwidth B (shared by a cell, orthogonal across cells), eq. (2)", "Hz", ge=1, le=1e12
+    )
+    N0: float = scalar("noise power spectral density N_0, eq. (2) (D5)", "W/Hz", ge=1e-27, le=100)
+    tau: float = scalar(
+        "slot length tau; every delta must be <= tau (Section III-A, D3)", "s", ge=1e-6, le=1e6, default=2.0
+    )
 
     def validate(self) -> None:
         if np.any(self.bs >= self.N):
@@ -99,7 +104,14 @@ class Decision(Record):
         ("*", "*"),
         integer=True,
     )
-    f: np.ndarray = array("CPU frequency f_ij^{i'}(t) BS i' allocates to task k, eqs. (9)-(10) (C4)", "Hz", ("*", "*"))
+    f: np.ndarray = array(
+        "CPU frequency f_ij^{i'}(t) BS i' allocates to task k, eqs. (9)-(10) (C4)", "Hz", ("*", "*"), ge=-1e21, le=1e21
+    )
+
+
+def trivial_bound(inst: Instance) -> float:
+    """A valid upper bound on the slot income (max): every task's award paid, eq. (11)."""
+    return float(inst.g.sum())
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -122,7 +134,7 @@ def rate(inst: Instance, x: np.ndarray) -> np.ndarray:
     onehot[np.arange(inst.K), inst.bs] = 1.0
     cell_total = (x * a) @ onehot  # (M, N): sum_k x_k p_k h_k per cell
     G = cell_total[:, inst.bs] - x * a  # eq. (3): excludes the device itself
-    return inst.B * np.log2(1.0 + a / (inst.B * inst.N0 + G))
+    return inst.B * np.log1p(a / (inst.B * inst.N0 + G)) / np.log(2.0)  # log2(1 + x), exact for tiny x
 
 
 def wired_delay_per_target(inst: Instance) -> np.ndarray:
