@@ -112,6 +112,7 @@ def _inflection_t(k: np.ndarray) -> np.ndarray:
     lo = np.maximum(2.0, k)
     hi = lo + 4.0
     t = lo + 1.0
+    done = np.zeros(k.shape, dtype=bool)
     for _ in range(_NEWTON_ITERS):
         th = np.tanh(0.5 * (k - t))
         g = 2.0 / t + th
@@ -120,8 +121,9 @@ def _inflection_t(k: np.ndarray) -> np.ndarray:
         hi = np.where(g >= 0, hi, t)
         tn = t - g / dg
         tn = np.where((tn >= lo) & (tn <= hi), tn, 0.5 * (lo + hi))
-        done = np.abs(tn - t) <= 1e-14 * t
-        t = tn
+        newly = np.abs(tn - t) <= 1e-14 * t
+        t = np.where(done, t, tn)  # every element stops on its own (batch-independent results)
+        done |= newly
         if done.all():
             break
     return t
@@ -133,11 +135,14 @@ def _tangent_t(k: np.ndarray) -> np.ndarray:
     monotonically (W(e^a) <= log(1 + e^a) for every a)."""
     a = k - 1.0
     v = np.log(np.logaddexp(0.0, a))
+    done = np.zeros(k.shape, dtype=bool)
     for _ in range(_NEWTON_ITERS):
         ev = np.exp(v)
         step = (ev + v - a) / (ev + 1.0)
-        v = v - step
-        if np.all(np.abs(step) <= 1e-15 * np.maximum(1.0, np.abs(v))):
+        newly = np.abs(step) <= 1e-15 * np.maximum(1.0, np.abs(v))
+        v = np.where(done, v, v - step)
+        done |= newly
+        if done.all():
             break
     return 1.0 + np.exp(v)
 
@@ -220,8 +225,8 @@ def _solve_sets(r: Rows, p: _Prep, act: np.ndarray, mu0: np.ndarray) -> tuple[np
     cnt = np.bincount(seg, minlength=G)
     nz = np.flatnonzero(cnt)
     starts = np.concatenate([[0], np.cumsum(cnt)[:-1]])[nz]
-    lo = np.full(G, -np.inf)
-    hi = np.full(G, np.inf)
+    lo = np.zeros(G)  # empty sets keep a finite dummy bracket (they are never iterated)
+    hi = np.zeros(G)
     if nz.size:
         lo[nz] = np.minimum.reduceat(p.phiC[rr, ii], starts)  # S(lo) >= cap: that term sits at x = cap
         hi[nz] = np.maximum.reduceat(p.phixi[rr, ii], starts)  # every term at its inflection point
