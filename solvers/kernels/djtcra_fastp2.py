@@ -46,6 +46,7 @@ GHZ = 1e9
 _NEWTON_ITERS = 60  # cap on every (quadratically convergent, safeguarded) Newton loop
 _BISECT_ITERS = 60
 _TOL = 1e-12
+_INNER_STEPS = 2  # inner Newton steps per price update in _solve_sets
 
 
 def _expit(z: np.ndarray) -> np.ndarray:
@@ -177,17 +178,25 @@ def _phi_dphi(logc: np.ndarray, k: np.ndarray, t: np.ndarray) -> tuple[np.ndarra
 
 
 def _branch(
-    k: np.ndarray, logc: np.ndarray, tC: np.ndarray, txi: np.ndarray, mu: np.ndarray, t0: np.ndarray
-) -> np.ndarray:
+    k: np.ndarray,
+    logc: np.ndarray,
+    tC: np.ndarray,
+    txi: np.ndarray,
+    mu: np.ndarray,
+    t0: np.ndarray,
+    max_iter: int = _NEWTON_ITERS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """t(mu) on the concave branch, clipped to [tC, txi]: the root of phi(t) = mu (tC if phi(tC) >= mu: x = cap;
     txi if mu >= max phi). Newton from any start in [tC, txi]: the first step from the right of the root lands
     left of it (phi is concave), then the iterates climb monotonically (phi' >= 0 on [tC, txi]; a zero slope
-    sends the step to a bound). Every element stops on its own (so a term's result does not depend on the other
-    terms of the batch)."""
+    sends the step to a bound). So after at least one step t <= t(mu), i.e. x = m/t is never below the exact
+    response, even when ``max_iter`` stops early. Every element stops on its own (a term's result does not depend
+    on the other terms of the batch). Returns t, the per-element convergence flags and phi' at the last step."""
     t = np.minimum(np.maximum(t0, tC), txi)
     done = np.zeros(t.shape, dtype=bool)
+    d = np.ones(t.shape)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for _ in range(_NEWTON_ITERS):
+        for _ in range(max_iter):
             ph, d = _phi_dphi(logc, k, t)
             tn = np.minimum(np.maximum(t + (mu - ph) / np.maximum(d, 1e-300), tC), txi)
             newly = np.abs(tn - t) <= _TOL * t
@@ -195,7 +204,7 @@ def _branch(
             done |= newly
             if done.all():
                 break
-    return t
+    return t, done, d
 
 
 def _segsum(w: np.ndarray, seg: np.ndarray, G: int) -> np.ndarray:
@@ -236,26 +245,30 @@ def _solve_sets(r: Rows, p: _Prep, act: np.ndarray, mu0: np.ndarray) -> tuple[np
     mu = np.clip(np.asarray(mu0, dtype=float).reshape(G), lo, hi)
     mu = np.where(np.isfinite(mu), mu, 0.5 * (lo + hi))
     t = tC.copy()
-    for _ in range(_BISECT_ITERS):
+    for _ in range(_NEWTON_ITERS * 2):
         if not np.any(live):
             break
-        le = live[seg]
-        ts = _branch(k[le], logc[le], tC[le], txi[le], mu[seg[le]], t[le])
+        le = np.flatnonzero(live[seg])
+        sl = seg[le]
+        # a few warm-started inner steps only: x >= the exact response, so S <= cap is conclusive (hi = mu, then a
+        # Newton step from the approximate S); S > cap is conclusive (lo = mu) only once the segment's inner
+        # solves have converged, otherwise the price stays and the inner steps continue
+        ts, dn, d = _branch(k[le], logc[le], tC[le], txi[le], mu[sl], t[le], max_iter=_INNER_STEPS)
         t[le] = ts
-        x = m / t
-        S = _segsum(x, seg, G)
-        d = _dphi(k, t)
-        inner = (t > tC * (1 + 1e-12)) & (t < txi * (1 - 1e-12)) & (d > 0)
+        x = m[le] / ts
+        S = _segsum(x, sl, G)
+        settled = _segsum((~dn).astype(float), sl, G) == 0
+        inner = (ts > tC[le] * (1 + 1e-12)) & (ts < txi[le] * (1 - 1e-12)) & (d > 0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            dS = -_segsum(np.where(inner, x / (t * np.where(inner, d, 1.0)), 0.0), seg, G)
+            dS = -_segsum(np.where(inner, x / (ts * np.where(inner, d, 1.0)), 0.0), sl, G)
             nxt = mu - (S - capg) / dS
         over = S > capg
-        lo = np.where(live & over, mu, lo)
+        lo = np.where(live & over & settled, mu, lo)
         hi = np.where(live & ~over, mu, hi)
-        ok = np.isfinite(nxt) & (nxt > lo) & (nxt < hi)
+        ok = np.isfinite(nxt) & (nxt >= lo) & (nxt <= hi)
         nxt = np.where(ok, nxt, 0.5 * (lo + hi))
-        conv = (np.abs(S - capg) <= _TOL * capg) | (hi - lo <= 1e-14 * np.maximum(1.0, np.abs(hi)))
-        mu = np.where(live & ~conv, nxt, mu)
+        conv = (settled & (np.abs(S - capg) <= _TOL * capg)) | (hi - lo <= 1e-14 * np.maximum(1.0, np.abs(hi)))
+        mu = np.where(live & ~conv & (settled | ~over), nxt, mu)
         live &= ~conv
     xe = np.where(fits[seg], m / t, xxi)
     xe = np.where(cnt[seg] == 1, capg[seg], xe)  # one served term takes the whole capacity
@@ -306,9 +319,9 @@ def _moves(A: np.ndarray, logs: np.ndarray, valid: np.ndarray, window: int) -> n
     return A[:, None, :] ^ flips
 
 
-def solve_rows(r: Rows, rounds: int = 3, window: int = 3) -> FastP2Result:
-    """Fast P2 on every row of ``r`` (see the module docstring). ``rounds`` of local search over ``window``-sized
-    neighbourhoods of the rounded active set (0: rounding only)."""
+def solve_rows(r: Rows, rounds: int = 1, window: int = 2) -> FastP2Result:
+    """Fast P2 on every row of ``r`` (see the module docstring): ``rounds`` (>= 1) passes of local search over
+    ``window``-sized neighbourhoods of the active set (the first pass contains both roundings)."""
     R, n = r.Lm.shape
     p = _prepare(r)
     nvalid = r.valid.sum(axis=1)
@@ -329,7 +342,7 @@ def solve_rows(r: Rows, rounds: int = 3, window: int = 3) -> FastP2Result:
             break
         mid = np.where(live, (lo + hi) // 2, lo)
         mu = b[rows, np.clip(mid, 1, n) - 1]
-        t = _branch(r.k, p.logc, p.tC, p.txi, mu[:, None], t)
+        t = _branch(r.k, p.logc, p.tC, p.txi, mu[:, None], t)[0]
         E = np.cumsum(np.where(rank < (mid - 1)[:, None], r.m / t, 0.0), axis=1)[:, -1]
         ok = E <= r.cap
         lo = np.where(live & ok, mid, lo)
@@ -337,7 +350,7 @@ def solve_rows(r: Rows, rounds: int = 3, window: int = 3) -> FastP2Result:
     has = nvalid > 0
     K = lo
     muK = b[rows, K - 1]
-    tK = _branch(r.k, p.logc, p.tC, p.txi, muK[:, None], p.tC)
+    tK = _branch(r.k, p.logc, p.tC, p.txi, muK[:, None], p.tC)[0]
     xK = np.where((rank < (K - 1)[:, None]) & on_row, r.m / tK, 0.0)
     EK = np.cumsum(xK, axis=1)[:, -1]
     jK = p.jump[rows, order[rows, K - 1]]
@@ -345,37 +358,40 @@ def solve_rows(r: Rows, rounds: int = 3, window: int = 3) -> FastP2Result:
     # the envelope relaxation's value: the top K-1 terms at x(b_K), term K on its chord with the leftover
     ub_frac = _values(r, xK) + np.exp(muK) * np.maximum(r.cap - EK, 0.0)
 
-    # rounding: top-K (the fractional term served) and top-(K-1) (it gets 0 CPU); exact when not fractional
-    cand = np.stack([(rank < K[:, None]) & on_row, (rank < (K - 1)[:, None]) & on_row], axis=1)
-    xc, muc = _solve_sets(r, p, cand, np.stack([muK, muK], axis=1))
-    vc = _values(r, xc)
-    best = np.argmax(vc, axis=1)
-    x, val, A, mu = xc[rows, best], vc[rows, best], cand[rows, best], muc[rows, best]
-    upper = np.where(has, np.where(frac, np.maximum(ub_frac, vc[:, 0]), vc[:, 0]), 0.0)
-
-    # local search: single-user moves and swaps at the boundary of the active set, best improvement
-    todo = frac & (nvalid > 1)
-    for _ in range(rounds):
+    # rounding and local search. The first pass solves the start set A0 (top-K when exact; top-(K-1) when term K
+    # is fractional) together with its boundary moves (which include serving term K: top-K); later passes only
+    # the moves around rows that improved. Exact rows get no moves (A0 is optimal).
+    A = (rank < np.where(frac, K - 1, K)[:, None]) & on_row
+    x = np.zeros((R, n))
+    val = np.zeros(R)
+    mu = muK.copy()
+    todo = has.copy()
+    for rnd in range(max(rounds, 1)):
         if not np.any(todo):
             break
         ri = np.flatnonzero(todo)
         sub = Rows(r.Lm[ri], r.k[ri], r.m[ri], r.cap[ri], r.valid[ri])
         subp = _Prep(*(getattr(p, f)[ri] for f in _Prep.__dataclass_fields__))
         cand = _moves(A[ri], subp.logs, sub.valid, window)
+        if rnd == 0:
+            cand = np.concatenate([A[ri][:, None, :], cand & frac[ri][:, None, None]], axis=1)
         xf, muf = _solve_sets(sub, subp, cand, np.repeat(mu[ri][:, None], cand.shape[1], axis=1))
         vf = _values(sub, xf)
-        j = np.argmax(vf, axis=1)
         g = np.arange(ri.size)
+        if rnd == 0:
+            x[ri], val[ri], mu[ri] = xf[:, 0], vf[:, 0], muf[:, 0]
+        j = np.argmax(vf, axis=1)
         better = vf[g, j] > val[ri] * (1 + 1e-12)
         upd = ri[better]
         gb, jb = g[better], j[better]
         x[upd], val[upd], A[upd], mu[upd] = xf[gb, jb], vf[gb, jb], cand[gb, jb], muf[gb, jb]
         todo[:] = False
         todo[upd] = True
+    upper = np.where(has, np.where(frac, np.maximum(ub_frac, val), val), 0.0)
     return FastP2Result(np.where(r.valid, x, 0.0), np.where(has, val, 0.0), upper, ~frac)
 
 
-def solve(Lm: np.ndarray, k: np.ndarray, m: np.ndarray, cap: float, rounds: int = 3, window: int = 3) -> FastP2Result:
+def solve(Lm: np.ndarray, k: np.ndarray, m: np.ndarray, cap: float, rounds: int = 1, window: int = 2) -> FastP2Result:
     """Fast P2 on one server (1-D parameter arrays, as ``solvers.exact.djtcra.Terms``; cap in GHz)."""
     return solve_rows(Rows.make(Lm[None, :], k[None, :], m[None, :], np.array([cap])), rounds=rounds, window=window)
 
@@ -414,7 +430,7 @@ def pack(insts: list[Instance], ys: list[np.ndarray]) -> tuple[Rows, list[tuple[
     return Rows.make(Lm, k, m, cap, valid), meta
 
 
-def allocate_batch(insts: list[Instance], ys: list[np.ndarray], rounds: int = 3, window: int = 3) -> list[np.ndarray]:
+def allocate_batch(insts: list[Instance], ys: list[np.ndarray], rounds: int = 1, window: int = 2) -> list[np.ndarray]:
     """p (cycle/s) of every state: fast P2 on all its capacitated servers, all states in one vectorised pass."""
     out = [np.zeros(inst.U) for inst in insts]
     if not insts:
@@ -428,6 +444,6 @@ def allocate_batch(insts: list[Instance], ys: list[np.ndarray], rounds: int = 3,
     return out
 
 
-def allocate(inst: Instance, y: np.ndarray, rounds: int = 3, window: int = 3) -> np.ndarray:
+def allocate(inst: Instance, y: np.ndarray, rounds: int = 1, window: int = 2) -> np.ndarray:
     """p (cycle/s) of one state: the drop-in fast counterpart of ``allocate_p2`` (without its certificate)."""
     return allocate_batch([inst], [y], rounds=rounds, window=window)[0]
