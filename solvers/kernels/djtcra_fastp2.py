@@ -45,8 +45,9 @@ from mecopt.problems.djtcra import Instance, coefficients
 GHZ = 1e9
 _NEWTON_ITERS = 60  # cap on every (quadratically convergent, safeguarded) Newton loop
 _BISECT_ITERS = 60
-_TOL = 1e-12
-_INNER_STEPS = 2  # inner Newton steps per price update in _solve_sets
+_TOL = 1e-12  # relative step of the inner Newton (t)
+_PRICE_TOL = 1e-10  # relative |sum x - cap| at which a price solve stops (the rest is rescaled away)
+_INNER_STEPS = 3  # inner Newton steps per price update in _solve_sets
 
 
 def _expit(z: np.ndarray) -> np.ndarray:
@@ -215,11 +216,14 @@ def _segsum(w: np.ndarray, seg: np.ndarray, G: int) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------------------
 # KKT on a fixed active set: one price for all served terms, sum x = cap
 # ------------------------------------------------------------------------------------------------------------
-def _solve_sets(r: Rows, p: _Prep, act: np.ndarray, mu0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _solve_sets(
+    r: Rows, p: _Prep, act: np.ndarray, mu0: np.ndarray, t0: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """x (R, c, n) maximising sum_{i in A} f_i on the concave branches with sum x = cap, for c active sets per row.
 
     The price mu solves S(mu) = sum_A m / t(mu) = cap by Newton safeguarded with a bracket (S decreases in mu;
-    dS/dmu = -sum m / (t^2 phi'(t)) over unclipped terms), started at ``mu0`` (R, c). Only the served terms are
+    dS/dmu = -sum m / (t^2 phi'(t)) over unclipped terms), started at ``mu0`` (R, c) and the inner solves at ``t0``
+    (R, n; default x = cap). Only the served terms are
     computed (flattened, one segment per set). When even the inflection points do not fit (S(max phi) > cap) the
     set cannot be served on its concave branches: the inflection points are scaled down to fit (a feasible, poor
     candidate). Returns x and the final price mu (R, c).
@@ -244,7 +248,7 @@ def _solve_sets(r: Rows, p: _Prep, act: np.ndarray, mu0: np.ndarray) -> tuple[np
     live = (cnt >= 2) & fits & (hi > lo)
     mu = np.clip(np.asarray(mu0, dtype=float).reshape(G), lo, hi)
     mu = np.where(np.isfinite(mu), mu, 0.5 * (lo + hi))
-    t = tC.copy()
+    t = tC.copy() if t0 is None else np.minimum(np.maximum(t0[rr, ii], tC), txi)
     for _ in range(_NEWTON_ITERS * 2):
         if not np.any(live):
             break
@@ -267,7 +271,8 @@ def _solve_sets(r: Rows, p: _Prep, act: np.ndarray, mu0: np.ndarray) -> tuple[np
         hi = np.where(live & ~over, mu, hi)
         ok = np.isfinite(nxt) & (nxt >= lo) & (nxt <= hi)
         nxt = np.where(ok, nxt, 0.5 * (lo + hi))
-        conv = (settled & (np.abs(S - capg) <= _TOL * capg)) | (hi - lo <= 1e-14 * np.maximum(1.0, np.abs(hi)))
+        tiny = hi - lo <= 1e-14 * np.maximum(1.0, np.abs(hi))
+        conv = (settled & (np.abs(S - capg) <= _PRICE_TOL * capg)) | tiny
         mu = np.where(live & ~conv & (settled | ~over), nxt, mu)
         live &= ~conv
     xe = np.where(fits[seg], m / t, xxi)
@@ -299,27 +304,49 @@ def _values(r: Rows, x: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------------------
 # The solver
 # ------------------------------------------------------------------------------------------------------------
-def _moves(A: np.ndarray, logs: np.ndarray, valid: np.ndarray, window: int) -> np.ndarray:
-    """Candidate sets around A (R, n): drop one of the ``window`` served terms with the smallest breakpoints, serve
-    one of the ``window`` unserved terms with the largest, or swap such a pair. Returns (R, 2w + w^2, n)."""
+def _profit(r: Rows, p: _Prep, mu: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each term's best Lagrangian profit on its concave branch at the row price e^mu: max_x f(x) - e^mu x over
+    x = m/t, t in [tC, txi] (R, n); it ranks the candidates of the local search (larger: more worth serving).
+    Also returns that x and -dx/dmu (0 where x sits at a bound), from which a candidate set's price is predicted
+    by one Newton step."""
+    t, _, _ = _branch(r.k, p.logc, p.tC, p.txi, mu[:, None], p.tC)
+    x = r.m / t
+    d = _dphi(r.k, t)
+    free = r.valid & (t > p.tC * (1 + 1e-12)) & (t < p.txi * (1 - 1e-12)) & (d > 0)
+    slope = np.where(free, x / (t * np.where(free, d, 1.0)), 0.0)
+    score = np.where(r.valid, r.Lm * _expit(r.k - t) - np.exp(mu)[:, None] * x, -np.inf)
+    return score, np.where(r.valid, x, 0.0), slope
+
+
+def _predict_mu(mu: np.ndarray, cand: np.ndarray, x: np.ndarray, slope: np.ndarray, cap: np.ndarray) -> np.ndarray:
+    """One Newton step on sum_{i in set} x_i(mu) = cap from the current price, per candidate set (R, c)."""
+    S = np.cumsum(np.where(cand, x[:, None, :], 0.0), axis=-1)[..., -1]  # sequential sums: batch-independent
+    D = np.cumsum(np.where(cand, slope[:, None, :], 0.0), axis=-1)[..., -1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step = (S - cap[:, None]) / D
+    return mu[:, None] + np.where(np.isfinite(step), step, 0.0)
+
+
+def _moves(A: np.ndarray, score: np.ndarray, valid: np.ndarray, window: int) -> np.ndarray:
+    """Candidate sets around A (R, n): drop one of the ``window`` served terms with the lowest score, serve one of
+    the ``window`` unserved terms with the highest, or swap such a pair. Returns (R, 2w + w^2, n)."""
     R, n = A.shape
     w = min(window, n)
     rows = np.arange(R)[:, None]
-    weak = np.argsort(np.where(A, logs, np.inf), axis=1, kind="stable")[:, :w]  # served, weakest first
-    strong = np.argsort(np.where(valid & ~A, -logs, np.inf), axis=1, kind="stable")[:, :w]
+    weak = np.argsort(np.where(A, score, np.inf), axis=1, kind="stable")[:, :w]  # served, weakest first
+    strong = np.argsort(np.where(valid & ~A, -score, np.inf), axis=1, kind="stable")[:, :w]
     weak_ok = A[rows, weak]
     strong_ok = (valid & ~A)[rows, strong]
     eye = np.eye(n, dtype=bool)
     drop = eye[weak] & weak_ok[..., None]  # (R, w, n)
     add = eye[strong] & strong_ok[..., None]
-    swap = (drop[:, :, None, :] & add[:, None, :, :].any(axis=3, keepdims=True)) | (
-        add[:, None, :, :] & drop[:, :, None, :].any(axis=3, keepdims=True)
-    )
+    swap = drop[:, :, None, :] | add[:, None, :, :]
+    swap &= drop.any(axis=2)[:, :, None, None] & add.any(axis=2)[:, None, :, None]
     flips = np.concatenate([drop, add, swap.reshape(R, w * w, n)], axis=1)
     return A[:, None, :] ^ flips
 
 
-def solve_rows(r: Rows, rounds: int = 1, window: int = 2) -> FastP2Result:
+def solve_rows(r: Rows, rounds: int = 2, window: int = 2) -> FastP2Result:
     """Fast P2 on every row of ``r`` (see the module docstring): ``rounds`` (>= 1) passes of local search over
     ``window``-sized neighbourhoods of the active set (the first pass contains both roundings)."""
     R, n = r.Lm.shape
@@ -372,10 +399,12 @@ def solve_rows(r: Rows, rounds: int = 1, window: int = 2) -> FastP2Result:
         ri = np.flatnonzero(todo)
         sub = Rows(r.Lm[ri], r.k[ri], r.m[ri], r.cap[ri], r.valid[ri])
         subp = _Prep(*(getattr(p, f)[ri] for f in _Prep.__dataclass_fields__))
-        cand = _moves(A[ri], subp.logs, sub.valid, window)
+        score, xs, slope = _profit(sub, subp, mu[ri])
+        cand = _moves(A[ri], score, sub.valid, window)
         if rnd == 0:
             cand = np.concatenate([A[ri][:, None, :], cand & frac[ri][:, None, None]], axis=1)
-        xf, muf = _solve_sets(sub, subp, cand, np.repeat(mu[ri][:, None], cand.shape[1], axis=1))
+        mu0 = _predict_mu(mu[ri], cand, xs, slope, sub.cap)
+        xf, muf = _solve_sets(sub, subp, cand, mu0, sub.m / np.where(xs > 0, xs, 1.0))
         vf = _values(sub, xf)
         g = np.arange(ri.size)
         if rnd == 0:
@@ -391,7 +420,7 @@ def solve_rows(r: Rows, rounds: int = 1, window: int = 2) -> FastP2Result:
     return FastP2Result(np.where(r.valid, x, 0.0), np.where(has, val, 0.0), upper, ~frac)
 
 
-def solve(Lm: np.ndarray, k: np.ndarray, m: np.ndarray, cap: float, rounds: int = 1, window: int = 2) -> FastP2Result:
+def solve(Lm: np.ndarray, k: np.ndarray, m: np.ndarray, cap: float, rounds: int = 2, window: int = 2) -> FastP2Result:
     """Fast P2 on one server (1-D parameter arrays, as ``solvers.exact.djtcra.Terms``; cap in GHz)."""
     return solve_rows(Rows.make(Lm[None, :], k[None, :], m[None, :], np.array([cap])), rounds=rounds, window=window)
 
@@ -430,7 +459,7 @@ def pack(insts: list[Instance], ys: list[np.ndarray]) -> tuple[Rows, list[tuple[
     return Rows.make(Lm, k, m, cap, valid), meta
 
 
-def allocate_batch(insts: list[Instance], ys: list[np.ndarray], rounds: int = 1, window: int = 2) -> list[np.ndarray]:
+def allocate_batch(insts: list[Instance], ys: list[np.ndarray], rounds: int = 2, window: int = 2) -> list[np.ndarray]:
     """p (cycle/s) of every state: fast P2 on all its capacitated servers, all states in one vectorised pass."""
     out = [np.zeros(inst.U) for inst in insts]
     if not insts:
@@ -444,6 +473,6 @@ def allocate_batch(insts: list[Instance], ys: list[np.ndarray], rounds: int = 1,
     return out
 
 
-def allocate(inst: Instance, y: np.ndarray, rounds: int = 1, window: int = 2) -> np.ndarray:
+def allocate(inst: Instance, y: np.ndarray, rounds: int = 2, window: int = 2) -> np.ndarray:
     """p (cycle/s) of one state: the drop-in fast counterpart of ``allocate_p2`` (without its certificate)."""
     return allocate_batch([inst], [y], rounds=rounds, window=window)[0]
