@@ -21,16 +21,19 @@ is one server of one state), without branch and bound:
    crosses inside a continuous piece, the relaxation's solution is feasible and exact (the envelope equals f
    there): it is the global optimum of P2. Otherwise the term K is fractional on its chord (Udell and Boyd's
    single-term rounding gap) and the relaxation value is an upper bound.
-3. **Rounding and repair.** Two active sets are solved exactly on their concave branches (KKT: one common
-   lambda with sum x = C, safeguarded Newton in mu): the K - 1 terms with the largest breakpoints (the
-   fractional term gets 0 CPU) and the K terms (it is served). Then up to ``rounds`` rounds of local search
-   around the best set: serve one of the ``window`` unserved users with the largest breakpoints, drop one of
-   the ``window`` served users with the smallest, or swap such a pair; all 2w + w^2 neighbours of every row are
-   solved in one vectorised pass and the best improvement is kept. Users outside the active set get 0 CPU
-   (QoE 0, as in ``evaluate``).
+3. **Rounding and repair (local search).** A set of served users is solved exactly on the concave branches
+   (KKT: one common lambda with sum x = C; safeguarded Newton on the price, inner Newton steps warm-started).
+   The first pass solves the rounded set (the K - 1 terms with the largest breakpoints: the fractional term gets
+   0 CPU) together with its neighbours: serve one of the ``window`` unserved users with the largest Lagrangian
+   profit max_x f(x) - lambda x at the current price, drop one of the ``window`` served users with the smallest,
+   or swap such a pair (serving term K, the other rounding, is one of them). All 1 + 2w + w^2 sets of every row
+   are solved in one vectorised pass and the best kept; up to ``rounds`` passes while a row improves. Users
+   outside the served set get 0 CPU (QoE 0, as in ``evaluate``). Defaults: window 2, rounds 2.
 
-All constraints are enforced exactly: x >= 0 and sum x <= C in floating point (a final rescale by rounding-level
-factors, like the certified solver). Accuracy and speed against the certified P2 are measured in
+All constraints are enforced exactly: x >= 0 and sum x <= C in floating point (a sum above C (1 - 1e-13) is
+rescaled to that). The result is feasible, never above the optimum, not certified; ``FastP2Result.upper`` is the
+envelope relaxation's value (an upper bound up to the Newton tolerances) and ``exact`` marks rows whose
+relaxation had no fractional term (then x is optimal). Accuracy and speed against the certified P2 are measured in
 ``tests/test_djtcra_fastp2.py`` (``python -m tests.test_djtcra_fastp2``) and reported in docs/problems/djtcra.md.
 """
 
@@ -47,7 +50,7 @@ _NEWTON_ITERS = 60  # cap on every (quadratically convergent, safeguarded) Newto
 _BISECT_ITERS = 60
 _TOL = 1e-12  # relative step of the inner Newton (t)
 _PRICE_TOL = 1e-10  # relative |sum x - cap| at which a price solve stops (the rest is rescaled away)
-_INNER_STEPS = 3  # inner Newton steps per price update in _solve_sets
+_INNER_STEPS = _NEWTON_ITERS  # inner Newton steps per price update in _solve_sets (all: nested; fastest)
 
 
 def _expit(z: np.ndarray) -> np.ndarray:
@@ -360,8 +363,11 @@ def solve_rows(r: Rows, rounds: int = 2, window: int = 2) -> FastP2Result:
     on_row = r.valid
 
     # binary search for K* = max{K : E_K <= cap}, E_K = sum_{rank < K-1} x_i(b_K) (demand just at breakpoint K)
+    # Terms ranked above K sit right of their tangent points at b_K, so E_K >= sum_{rank < K-1} jump: K* is at
+    # most the largest K whose K-1 strongest jumps fit in cap (no inner solve needed for this bound).
+    jumps = np.cumsum(np.where(r.valid, np.take_along_axis(p.jump, order, axis=1), 0.0), axis=1)
     lo = np.ones(R, dtype=np.int64)
-    hi = nvalid + 1
+    hi = np.minimum(nvalid, 1 + (jumps <= r.cap[:, None]).sum(axis=1)) + 1
     t = p.tC.copy()
     while True:
         live = hi - lo > 1
