@@ -252,6 +252,7 @@ def _solve_sets(
     mu = np.clip(np.asarray(mu0, dtype=float).reshape(G), lo, hi)
     mu = np.where(np.isfinite(mu), mu, 0.5 * (lo + hi))
     t = tC.copy() if t0 is None else np.minimum(np.maximum(t0[rr, ii], tC), txi)
+    dx = dx_old = hi - lo
     for _ in range(_NEWTON_ITERS * 2):
         if not np.any(live):
             break
@@ -272,11 +273,17 @@ def _solve_sets(
         over = S > capg
         lo = np.where(live & over & settled, mu, lo)
         hi = np.where(live & ~over, mu, hi)
-        ok = np.isfinite(nxt) & (nxt >= lo) & (nxt <= hi)
+        # rtsafe-style safeguard: Newton only strictly inside the bracket and while its steps at least halve
+        # every two iterations (S has infinite slope where a term reaches its inflection point, and Newton can
+        # cycle there); otherwise bisect
+        ok = np.isfinite(nxt) & (nxt > lo) & (nxt < hi) & (2.0 * np.abs(nxt - mu) <= np.abs(dx_old))
         nxt = np.where(ok, nxt, 0.5 * (lo + hi))
         tiny = hi - lo <= 1e-14 * np.maximum(1.0, np.abs(hi))
         conv = (settled & (np.abs(S - capg) <= _PRICE_TOL * capg)) | tiny
-        mu = np.where(live & ~conv & (settled | ~over), nxt, mu)
+        move = live & ~conv & (settled | ~over)
+        dx_old = np.where(move, dx, dx_old)
+        dx = np.where(move, nxt - mu, dx)
+        mu = np.where(move, nxt, mu)
         live &= ~conv
     xe = np.where(fits[seg], m / t, xxi)
     xe = np.where(cnt[seg] == 1, capg[seg], xe)  # one served term takes the whole capacity
