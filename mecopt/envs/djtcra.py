@@ -65,8 +65,8 @@ class DJTCRAEnv(gym.Env):
             if config not in PRESETS:
                 raise InvalidInputError(f"djtcra env: unknown preset {config!r}; choose from {sorted(PRESETS)}")
             config = PRESETS[config]
-        if allocation not in ("p2", "equal"):
-            raise InvalidInputError(f"djtcra env: allocation must be 'p2' or 'equal', got {allocation!r}")
+        if allocation not in ("p2", "equal", "fast"):
+            raise InvalidInputError(f"djtcra env: allocation must be 'p2', 'fast' or 'equal', got {allocation!r}")
         if horizon < 1:
             raise InvalidInputError(f"djtcra env: horizon must be >= 1, got {horizon}")
         self.config = config
@@ -97,6 +97,10 @@ class DJTCRAEnv(gym.Env):
             raise InvalidInputError(f"djtcra env: action must be {self.instance.U} integers in 0..{self.instance.H}")
         if self.allocation == "equal":
             p = equal_share(self.instance, y)
+        elif self.allocation == "fast":  # fast batched P2 heuristic (issue 14), docs/problems/djtcra.md "Fast P2"
+            from solvers.kernels.djtcra_fastp2 import allocate
+
+            p = allocate(self.instance, y)
         else:
             p, _ = allocate_p2(self.instance, y)
         return Decision(y=y, p=p)
