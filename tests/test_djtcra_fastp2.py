@@ -20,8 +20,8 @@ import pytest
 from mecopt.core import make_rng
 from mecopt.problems import djtcra as d
 from mecopt.registry import get_problem
-from solvers.exact.djtcra import GHZ, make_terms, solve_p2
 from solvers.kernels import djtcra_fastp2 as fp
+from solvers.kernels.djtcra_p2 import GHZ, make_terms, solve_p2
 
 SPEC = get_problem("djtcra")
 
@@ -122,7 +122,7 @@ def test_synthetic_rows_bounds_and_known_limit() -> None:
     """Far outside the generator's ranges (capacities tiny against the work), the fast P2 keeps its bounds but can
     miss: it serves users only on their concave branches (x >= inflection point), while an optimum may serve one
     user below it (documented in docs/problems/djtcra.md, "Fast P2"). Here: 2 of 40 rows miss by 0.8 % and 4.7 %."""
-    from solvers.exact.djtcra import Terms
+    from solvers.kernels.djtcra_p2 import Terms
 
     short = []
     for seed in (12, 13):
