@@ -109,7 +109,8 @@ class DJTCRAEnv(gym.Env):
         if self.instance is None:
             raise InvalidInputError("djtcra env: call reset() before step()")
         met = evaluate(self.instance, self.decision(action))
-        info = {k: met.values[k] for k in ("mean_latency_s", "n_SU", "n_DU", "n_GU", "n_CU")}
+        info = {k: met.values[k] for k in ("mean_latency_s", "n_SU", "n_DU", "n_GU", "n_CU", "qoe")}
+        info["p2"] = self.allocation  # which CPU allocation (P2 solver) produced the reward
         self._t += 1
         self.instance = generate(self.config, self._rng)
         return observation(self.instance), float(met.objective), False, self._t >= self.horizon, info
