@@ -262,11 +262,11 @@ def test_envs_check_and_determinism() -> None:
         for _ in range(3):
             inst = e.instance
             a = e.action_space.sample()
-            _, r, term, _, info = e.step(a)
+            _, r, term, trunc, info = e.step(a)
             # the reward is minus the instance objective under 'delay+lb' (eq. 20 averaged over users)
             assert r == pytest.approx(-D.evaluate(inst, D.Decision(a=a)).objective)
             out.append(r)
-        assert term
+        assert trunc and not term  # the horizon is a time limit (issue #11): truncation
         return out
 
     assert roll(3) == roll(3)
