@@ -31,7 +31,7 @@ TEST_INSTANCES = 48
 #: tuning-validation set Optuna scores a trial on (its mean gap to the certified optimum)
 TUNE_INSTANCES = 24
 #: the same trial budget for every learned method of the paper: TUNE_TRIALS trials x TUNE_STEPS env steps
-TUNE_TRIALS = 12
+TUNE_TRIALS = 6
 TUNE_STEPS = 4_000
 #: training seed of every tuning trial (the final seeds are FINAL_SEEDS, so tuning never saw them)
 TUNE_SEED = 0

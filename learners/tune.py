@@ -24,7 +24,7 @@ import tyro
 
 from learners.train import best_params_path, make_args, method_module, suite, tuning_dir
 from learners.validate import cached_reference, validate
-from mecopt.core import atomic_write_text, seed_sequence, write_json
+from mecopt.core import atomic_write_text, read_json, seed_sequence, write_json
 
 
 def default_storage(key: str, method: str) -> str:
@@ -83,17 +83,22 @@ def tune(
     if trials > done:
         study.optimize(objective, n_trials=trials - done)
     if write_best:
-        write_best_json(key, method, study, steps, len(insts))
+        write_best_json(key, method, study, steps, len(insts), trials)
     return study
 
 
-def write_best_json(key: str, method: str, study: Any, steps: int, n_tune: int) -> Path:
+def write_best_json(key: str, method: str, study: Any, steps: int, n_tune: int, budget: int) -> Path:
+    """Best of the first ``budget`` completed trials (by trial number): a study that ran past the budget (e.g. the
+    budget was lowered for every method) is scored on the same number of trials as the others."""
     import optuna
 
     mod = method_module(key, method)
-    best = study.best_trial
+    all_complete = sorted(
+        (t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE), key=lambda t: t.number
+    )
+    complete = all_complete[:budget]
+    best = min(complete, key=lambda t: t.value)
     overrides = mod.search_space(optuna.trial.FixedTrial(best.params))
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     path = best_params_path(key, method)
     write_json(
         path,
@@ -112,7 +117,12 @@ def write_best_json(key: str, method: str, study: Any, steps: int, n_tune: int) 
     )
     lines = [
         f"# Tuning study `{study.study_name}`: {len(complete)} trials x {steps} env steps, objective = mean gap to the "
-        f"certified optimum [%] on {n_tune} tune-split instances (best: trial {best.number})\n",
+        f"certified optimum [%] on {n_tune} tune-split instances (best: trial {best.number})"
+        + (
+            f"; {len(all_complete) - len(complete)} later trial(s) beyond the budget are in the database, not used\n"
+            if len(all_complete) > len(complete)
+            else "\n"
+        ),
         "| trial | gap % | " + " | ".join(sorted(best.params)) + " | wall s |",
         "|---|---|" + "---|" * len(best.params) + "---|",
     ]
@@ -144,10 +154,9 @@ class Cli:
 
 def main() -> None:
     cli = tyro.cli(Cli, description=__doc__.splitlines()[0])
-    study = tune(cli.key, cli.method, cli.trials, cli.steps, cli.storage)
-    print(
-        f"best trial {study.best_trial.number}: gap {study.best_value:.3f} % -> {best_params_path(cli.key, cli.method)}"
-    )
+    tune(cli.key, cli.method, cli.trials, cli.steps, cli.storage)
+    best = read_json(best_params_path(cli.key, cli.method), "tuning result")
+    print(f"best of {best['trials']} trials: trial {best['best_trial']}, gap {best['best_gap_pct']:.3f} %")
 
 
 if __name__ == "__main__":
