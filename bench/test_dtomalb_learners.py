@@ -374,7 +374,8 @@ def _plot_fig7(res: dict[str, dict[int, dict[str, float]]], png: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for m, d in res.items():
         Ns = sorted(d)
-        axes[0].plot(Ns, [d[N]["utility"] for N in Ns], marker="o", label=m)
+        if m != "random":  # off the scale; its numbers are in the table
+            axes[0].plot(Ns, [d[N]["utility"] for N in Ns], marker="o", label=m)
         if m != "exact":
             axes[1].errorbar(
                 Ns,
@@ -390,6 +391,7 @@ def _plot_fig7(res: dict[str, dict[int, dict[str, float]]], png: Path) -> None:
     for ax in axes:
         ax.set_xlabel("number of users N (M = 5)")
         ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
     axes[1].legend(fontsize=7)
     fig.suptitle("Fig. 7 analogue: utility and gap vs number of users")
     fig.tight_layout()
