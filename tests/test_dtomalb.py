@@ -252,3 +252,30 @@ def test_parallel_env_api() -> None:
     from mecopt.envs.dtomalb import DtomalbParallelEnv
 
     parallel_api_test(DtomalbParallelEnv(horizon=3), num_cycles=5)
+
+
+def test_env_reward_is_objective_and_horizon_truncates() -> None:
+    from gymnasium.utils.env_checker import check_env
+
+    from mecopt.envs.dtomalb import DtomalbEnv
+
+    env = DtomalbEnv(horizon=3)
+    check_env(env, skip_render_check=True)
+
+    def roll(seed: int) -> list[float]:
+        e = DtomalbEnv(horizon=3)
+        e.reset(seed=seed)
+        e.action_space.seed(seed)
+        out = []
+        for _ in range(3):
+            inst = e.instance
+            a = e.action_space.sample()
+            _, r, term, trunc, info = e.step(a)
+            # the reward is minus the instance objective under 'delay+lb' (eq. 20 averaged over users)
+            assert r == pytest.approx(-D.evaluate(inst, D.Decision(a=a)).objective)
+            out.append(r)
+        assert trunc and not term  # the horizon is a time limit (issue #11): truncation
+        return out
+
+    assert roll(3) == roll(3)
+    assert roll(3) != roll(4)
