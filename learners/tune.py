@@ -40,26 +40,66 @@ def tune(
     n_tune: int | None = None,
     write_best: bool = True,
     preset: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> Any:
-    """Run (or resume) the study of ``method`` up to ``trials`` completed trials; returns the Optuna study."""
+    """Run (or resume) the study of ``method`` up to ``trials`` completed trials; returns the Optuna study.
+
+    With ``workers`` (a local Dask cluster of that many processes) or ``scheduler`` (an existing Dask cluster) the
+    missing trials run as Dask tasks, one trial each, against the same study storage (SQLite on one machine; an
+    Optuna RDB URL that every worker reaches across machines). Each task's sampler is seeded from the trial slot, so
+    parallel start-up trials do not repeat each other.
+    """
+    import optuna
+
+    s = suite(key)
+    trials = s.TUNE_TRIALS if trials is None else int(trials)
+    steps = s.TUNE_STEPS if steps is None else int(steps)
+    preset = preset or s.PRESET
+    n_tune = s.TUNE_INSTANCES if n_tune is None else int(n_tune)
+    if storage is None:
+        tuning_dir(key).mkdir(parents=True, exist_ok=True)
+        storage = default_storage(key, method)
+    study, objective = _study(key, method, trials, steps, storage, n_tune, preset, stream=0)
+    done = len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])
+    missing = trials - done
+    if missing > 0 and workers is None and scheduler is None:
+        study.optimize(objective, n_trials=missing)
+    elif missing > 0:
+        from mecopt.cluster import dask_client
+
+        first = len(study.trials)
+        with dask_client(workers, scheduler) as client:
+            futures = [
+                client.submit(
+                    _one_trial, key, method, trials, steps, storage, n_tune, preset, first + i + 1, pure=False
+                )
+                for i in range(missing)
+            ]
+            client.gather(futures)
+        study = optuna.load_study(study_name=study.study_name, storage=storage)
+    if write_best:
+        write_best_json(key, method, study, steps, n_tune, trials)
+    return study
+
+
+def _study(
+    key: str, method: str, trials: int, steps: int, storage: str, n_tune: int, preset: str, stream: int
+) -> tuple[Any, Any]:
+    """The study (created or loaded) with a TPE sampler seeded for ``stream``, and the trial objective."""
     import optuna
 
     s = suite(key)
     mod = method_module(key, method)
-    trials = s.TUNE_TRIALS if trials is None else int(trials)
-    steps = s.TUNE_STEPS if steps is None else int(steps)
-    preset = preset or s.PRESET
-    insts = s.instances("tune", s.TUNE_INSTANCES if n_tune is None else int(n_tune), preset)
+    insts = s.instances("tune", n_tune, preset)
     refs = cached_reference(
         key, insts, tuning_dir(key) / "reference.json", f"tune-{preset}-{len(insts)}", s.EXACT_TIME_LIMIT, ()
     )
     not_opt = [k for k, r in enumerate(refs) if r["opt_status"] != "optimal"]
     if not_opt:
         raise RuntimeError(f"{key}: tuning instances {not_opt} have no certified optimum")
-    if storage is None:
-        tuning_dir(key).mkdir(parents=True, exist_ok=True)
-        storage = default_storage(key, method)
-    sampler_seed = int(seed_sequence(0, "tune", key, method).generate_state(1)[0] % (2**31))
+    path = ("tune", key, method) if stream == 0 else ("tune", key, method, stream)
+    sampler_seed = int(seed_sequence(0, *path).generate_state(1)[0] % (2**31))
     sampler = optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=max(2, trials // 4), multivariate=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
@@ -79,12 +119,18 @@ def tune(
         print(f"{key}/{method} trial {trial.number}: gap {gap:.3f} % {trial.params}", flush=True)
         return gap
 
-    done = len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])
-    if trials > done:
-        study.optimize(objective, n_trials=trials - done)
-    if write_best:
-        write_best_json(key, method, study, steps, len(insts), trials)
-    return study
+    return study, objective
+
+
+def _one_trial(
+    key: str, method: str, trials: int, steps: int, storage: str, n_tune: int, preset: str, stream: int
+) -> None:
+    """One trial of the shared study (a Dask task)."""
+    import torch
+
+    torch.set_num_threads(1)
+    study, objective = _study(key, method, trials, steps, storage, n_tune, preset, stream)
+    study.optimize(objective, n_trials=1)
 
 
 def write_best_json(key: str, method: str, study: Any, steps: int, n_tune: int, budget: int) -> Path:
@@ -150,11 +196,15 @@ class Cli:
     """env steps of one trial's training (default: the suite's TUNE_STEPS)"""
     storage: str | None = None
     """Optuna RDB URL (default: sqlite:///results/<key>/tuning/<method>.db)"""
+    workers: int | None = None
+    """run the missing trials as Dask tasks on a local cluster of this many processes (docs/scale-out.md)"""
+    scheduler: str | None = None
+    """run the missing trials on an existing Dask cluster (tcp://HOST:8786); storage must reach every worker"""
 
 
 def main() -> None:
     cli = tyro.cli(Cli, description=__doc__.splitlines()[0])
-    tune(cli.key, cli.method, cli.trials, cli.steps, cli.storage)
+    tune(cli.key, cli.method, cli.trials, cli.steps, cli.storage, workers=cli.workers, scheduler=cli.scheduler)
     best = read_json(best_params_path(cli.key, cli.method), "tuning result")
     print(f"best of {best['trials']} trials: trial {best['best_trial']}, gap {best['best_gap_pct']:.3f} %")
 

@@ -361,3 +361,15 @@ def test_legacy_checkpoint_header_loads(tmp_path):
     (tmp_path / "old.json").write_text(json.dumps(h))
     back = load_policy(tmp_path / "old")
     assert type(back) is idql_tolb.IdqlPolicy and back.meta["legacy_args"] == {"retired_field": 1}
+
+
+def test_tuning_trials_on_dask_workers(tmp_path, monkeypatch):
+    """The same study, its missing trials run as Dask tasks on a LocalCluster of 2 processes (issue #19)."""
+    monkeypatch.setenv("MECOPT_RESULTS", str(tmp_path))
+    from learners.tune import tune
+
+    study = tune("dtomalb", "idql-tolb", trials=3, steps=40, n_tune=2, preset="tiny", workers=2)
+    assert len([t for t in study.trials if t.value is not None]) == 3
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 3  # parallel start-up trials differ
+    best = json.loads((tmp_path / "dtomalb" / "tuning" / "idql-tolb.json").read_text())
+    assert best["trials"] == 3
