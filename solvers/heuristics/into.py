@@ -5,7 +5,7 @@ Algorithm 1 applied to "offload everything" and to a random proto-action, and a 
 All of them work on targets (target[k] = BS running task k, -1 = discarded) and turn them into a full
 decision with
 :func:`mecopt.problems.into.decision_from_targets` (CPU = minimum CPU of eq. (18), scaled to fill the BS).
-The priority is rho = g / l of eq. (18). Choices the paper leaves open are decisions D9-D12 of
+The priority is rho = g / l of eq. (18). Choices the paper leaves open are decisions D14-D16 of
 docs/problems/into.md.
 """
 
@@ -36,7 +36,7 @@ def feasible(inst: Instance, target: np.ndarray) -> bool:
 
 
 def priority_alone(inst: Instance) -> np.ndarray:
-    """rho = g / l (eq. 18) of each task uploaded alone to its own BS (alone); 0 if impossible (D9)."""
+    """rho = g / l (eq. 18) of each task uploaded alone to its own BS (alone); 0 if impossible (D14)."""
     K = inst.K
     nu = rate(inst, np.eye(K))[np.arange(K), np.arange(K)]
     lk = min_cpu(inst, nu, inst.bs)
@@ -74,7 +74,7 @@ def _greedy(
 
 
 def olnpo(inst: Instance, opts: SolveOptions) -> MethodOutput:
-    """Only local, no peer offloading [21]: each BS serves only its own devices, best first (D10)."""
+    """Only local, no peer offloading [21]: each BS serves only its own devices, best first (D14)."""
     rho = priority_alone(inst)
     order = np.argsort(-rho, kind="stable")
     order = order[rho[order] > 0]
@@ -85,7 +85,7 @@ def olnpo(inst: Instance, opts: SolveOptions) -> MethodOutput:
 def lpwpo(inst: Instance, opts: SolveOptions) -> MethodOutput:
     """Local priority with peer offloading: OLNPO first; a BS that could serve every own task it tried (no
     own task
-    refused for capacity) then helps the others with the tasks they refused for capacity (D11)."""
+    refused for capacity) then helps the others with the tasks they refused for capacity (D15)."""
     rho = priority_alone(inst)
     order = np.argsort(-rho, kind="stable")
     order = order[rho[order] > 0]
