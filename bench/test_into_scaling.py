@@ -45,7 +45,7 @@ HEURISTICS = ("olnpo", "lpwpo", "alg1-all", "random", "greedy-peer")
 
 @cache
 def _scaling_instance(q: float, U: int, seed: int) -> P.Instance:
-    base = P.PRESETS["small"]
+    base = P.PRESETS["paper"]  # the paper's cells (F = 5 GHz) with U devices each; `small` scales F to its 5 devices
     cfg = replace(base, U=(U, U, U), Q_range_j=(base.Q_range_j[0] * q, base.Q_range_j[1] * q))
     return P.generate(cfg, make_rng(seed, "into", "scaling"))
 
@@ -147,7 +147,7 @@ def write_scaling(sw: Sweep) -> None:
             )
     sw.write(
         "INTO: time to certify one slot vs devices per BS (3 BSs)",
-        f"Instances: `small` generator with U devices at each of the 3 BSs, {sw.count(SCALING_SEEDS)} seeds per row, "
+        f"Instances: `paper` generator with U devices at each of the 3 BSs, {sw.count(SCALING_SEEDS)} seeds per row, "
         f"time limit {limit:g} s. `Q scale` multiplies the initial-buffer range U[0, 20 mJ] (D4): richer buffers "
         "let more devices of a cell upload together, so there are many more admissible uploader sets. `exact` = "
         "admissible-set enumeration + best-first search with an exact packing oracle (MILP fallback); SCIP runs "
@@ -218,7 +218,7 @@ def write_fig6(sw: Sweep) -> None:
     sw.write(
         "INTO: Fig. 6 sweeps, mean slot income (exact = certified optimum)",
         f"Cells of {FIG6_U} devices (3 BSs), {sw.count(FIG6_SEEDS)} seeded slots per point, default parameters of "
-        "Section V otherwise (calibrated N0, D5). The paper plots the average income of its learned policies over "
+        "Section V otherwise (N0 = 1e-8 W/Hz with calibrated unit-mean gains, D1/D5). The paper plots the average income of its learned policies over "
         "time; here every point is the mean income of single slots, so the exact column is the best any policy "
         "can earn in a slot with those buffers. gap % = mean over slots of `relative_gap` (bound - income) / "
         "|bound| for each heuristic (slots with bound 0 left out).",
