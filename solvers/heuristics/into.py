@@ -19,17 +19,21 @@ from mecopt.spec import MethodSpec
 from solvers.kernels.into_refine import refine, task_state
 
 
-def feasible(inst: Instance, target: np.ndarray) -> bool:
-    """True when every uploaded task can meet its deadline (eq. 18 finite, C4), meets (5), and (10) holds."""
+def feasible(inst: Instance, target: np.ndarray, *, cpu_scale: float = 1.0) -> bool:
+    """True when every uploaded task can meet its deadline (eq. 18 finite, C4), meets (5), and (10) holds.
+
+    ``cpu_scale`` multiplies every BS's capacity F (a large value asks "would it fit with unlimited CPU?") without
+    building a new Instance (whose validated ranges the scaled F may leave)."""
     lk, en, x = task_state(inst, target)
     if np.any(~np.isfinite(lk)):
         return False
     if np.any(en > inst.Q * (1 + TOL) + 1e-15):
         return False
-    if np.any(lk > inst.F[np.clip(target, 0, inst.N - 1)] * (x > 0) + 0.0):
+    F = inst.F * cpu_scale
+    if np.any(lk > F[np.clip(target, 0, inst.N - 1)] * (x > 0) + 0.0):
         return False
     load = np.bincount(np.clip(target, 0, None), weights=np.where(x > 0, lk, 0.0), minlength=inst.N)
-    if np.any(load > inst.F * (1 + TOL)):
+    if np.any(load > F * (1 + TOL)):
         return False
     link = (inst.C[inst.bs, np.clip(target, 0, None)] > 0) | (target == inst.bs) | (target < 0)
     return bool(np.all(link))
@@ -65,7 +69,7 @@ def _greedy(
                 placed = True
                 break
             # would it fit with unlimited CPU? then capacity was the reason
-            if feasible(inst.replace(F=inst.F * 1e6), target):
+            if feasible(inst, target, cpu_scale=1e6):
                 cap_only = True
             target[k] = -1
         if not placed and cap_only:

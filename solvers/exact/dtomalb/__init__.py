@@ -24,7 +24,7 @@ import itertools
 
 import numpy as np
 
-from mecopt.core import Deadline, MethodOutput, SolveOptions, SolverError, Status
+from mecopt.core import Deadline, MethodOutput, NotAttemptedError, SolveOptions, SolverError, Status
 from mecopt.problems.dtomalb import Decision, Instance, delays
 from mecopt.spec import MethodSpec
 from solvers.exact.dtomalb.model import _decision_from, _wait_cuts, build_model
@@ -127,7 +127,7 @@ def solve_brute_force(inst: Instance, opts: SolveOptions) -> MethodOutput:
     """Enumerate all (M+1)^N decisions (independent cross-check of ``exact``)."""
     total = (inst.M + 1) ** inst.N
     if total > BRUTE_FORCE_LIMIT:
-        raise SolverError(f"dtomalb: brute force needs (M+1)^N = {total} > {BRUTE_FORCE_LIMIT} evaluations")
+        raise NotAttemptedError(f"dtomalb: brute force needs (M+1)^N = {total} > {BRUTE_FORCE_LIMIT} evaluations")
     best_obj, best_a = np.inf, None
     chunk = 65536
     A_all = all_decisions(inst.N, inst.M)
