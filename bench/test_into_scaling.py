@@ -218,7 +218,8 @@ def write_fig6(sw: Sweep) -> None:
     sw.write(
         "INTO: Fig. 6 sweeps, mean slot income (exact = certified optimum)",
         f"Cells of {FIG6_U} devices (3 BSs), {sw.count(FIG6_SEEDS)} seeded slots per point, default parameters of "
-        "Section V otherwise (N0 = 1e-8 W/Hz with calibrated unit-mean gains, D1/D5). The paper plots the average income of its learned policies over "
+        "Section V otherwise (N0 = 1e-8 W/Hz with calibrated unit-mean gains, D1/D5). The paper plots the "
+        "average income of its learned policies over "
         "time; here every point is the mean income of single slots, so the exact column is the best any policy "
         "can earn in a slot with those buffers. gap % = mean over slots of `relative_gap` (bound - income) / "
         "|bound| for each heuristic (slots with bound 0 left out).",
