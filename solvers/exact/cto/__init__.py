@@ -1,8 +1,10 @@
 """Certified per-slot methods of CTO-TP (Section II, problem (8a)-(8e) for one slot t).
 
 * ``exact``: implicit enumeration of the target choices (eq. 11) with one Lagrangian-certified LP per node
-  (:func:`solvers.exact.cto.structured.search`, Lemma 1). Variants where Lemma 1 does not hold
-  (peak-utilisation energy, aggregate capacity) fall back to ``pyomo-scip`` (``info['fallback']`` says so).
+  (:func:`solvers.exact.cto.structured.search`, Lemma 1); under the aggregate reading of (8c) (the default) the
+  target vectors whose Lemma-1 point over-commits a server are solved by the spatial B&B of
+  :func:`solvers.exact.cto.aggregate.solve_target`. The peak-utilisation energy (D2) falls back to
+  ``pyomo-scip`` (``info['fallback']`` says so).
 * ``exact-milp``: the same reduction as one MILP (:func:`solvers.exact.cto.model.build_milp`) solved by HiGHS.
 * ``pyomo-scip``: the paper's MINLP with every allocation a variable (:func:`solvers.exact.cto.model.build_model`),
   solved globally by SCIP.
@@ -44,9 +46,9 @@ from solvers.pyomo_backend import Backend, solve_model
 
 def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
     """Certified optimum by :func:`~solvers.exact.cto.structured.search` within ``opts.time_limit``."""
-    if inst.energy_model != "average" or inst.capacity != "per-allocation":
+    if inst.energy_model != "average":
         out = solve_scip(inst, opts)
-        out.info["fallback"] = "pyomo-scip: Lemma 1 does not hold for this variant"
+        out.info["fallback"] = "pyomo-scip: no structured method for the peak-utilisation energy (D2)"
         return out
     return search(inst, Deadline.of(opts), opts.mip_gap)
 
@@ -75,7 +77,7 @@ METHODS: list[MethodSpec] = [
         "exact",
         "exact",
         solve_exact,
-        "target enumeration (eq. 11) + certified LP in the ratios per target vector (Lemma 1)",
+        "target enumeration (eq. 11) + certified LP per target vector (Lemma 1), spatial B&B where (8c) binds",
         certified=True,
         in_bench=True,
     ),

@@ -25,8 +25,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mecopt.core import Deadline, MethodOutput, SolverError
-from mecopt.problems.cto import Decision, Instance, evaluate_batch, full_allocation, weights
+from mecopt.core import OPTIMALITY_TOL, Deadline, MethodOutput, SolverError
+from mecopt.problems.cto import (
+    Decision,
+    Instance,
+    check_feasible,
+    evaluate,
+    evaluate_batch,
+    full_allocation,
+    local_only,
+    project,
+    weights,
+)
 
 
 def require_lemma(inst: Instance) -> None:
@@ -236,69 +246,123 @@ def lemma_decision(inst: Instance, target: np.ndarray, a: np.ndarray) -> Decisio
     return Decision(target=target, a=a, d_local=d_loc, d_remote=d_rem, b=b)
 
 
-def search(inst: Instance, deadline: Deadline, mip_gap: float) -> MethodOutput:
-    """Certified optimum by implicit enumeration of the target vectors (eq. 11); needs Lemma 1.
+def search(inst: Instance, deadline: Deadline, mip_gap: float = 0.0) -> MethodOutput:
+    """Certified optimum by implicit enumeration of the target vectors (eq. 11); needs ``energy_model='average'``.
 
     A node fixes the targets of some servers; the others may split their ratio over all their links (a
-    relaxation of u_mt <= 1). Its Lemma-1 LP gives a Lagrangian-certified lower bound; a node whose LP
-    solution uses at most one link per server is solved exactly by it (the LP is then the exact continuous
-    problem of that target vector); otherwise the first splitting server is branched on (none or one target
-    each). Stops when ``deadline`` expires (after the first LP), status ``time_limit`` if the gap is open.
+    relaxation of u_mt <= 1). Its Lemma-1 LP gives a Lagrangian-certified lower bound (also a bound under the
+    aggregate reading of (8c), which only restricts the allocations). A node whose LP solution uses at most one
+    link per server is solved exactly by it if that point is feasible (always under ``per-allocation``; under
+    ``aggregate`` when no server is over-committed). Otherwise the first splitting (or, for an over-committed
+    point, the first unfixed) server is branched on (none or one target each); a node with every target fixed
+    whose Lemma-1 point over-commits a server is solved by :func:`solvers.exact.cto.aggregate.solve_target`
+    (spatial B&B). Stops when ``deadline`` expires (after the first LP), status ``time_limit`` if the gap is
+    open; the bound is then the least bound of the open nodes (never None). ``optimal`` only at a recomputed
+    relative gap <= :data:`mecopt.core.OPTIMALITY_TOL`; a positive ``mip_gap`` may stop the search early, with
+    status ``feasible``.
     """
-    require_lemma(inst)
+    from solvers.exact.cto.aggregate import solve_target
+
+    if inst.energy_model != "average":
+        require_lemma(inst)
+    agg = inst.capacity == "aggregate"
     wL, wE = weights(inst)
     lp = PairLP(inst, wL, wE)
     options = target_options(inst)
-    best_val, best_dec = math.inf, None
+    ub0 = float(evaluate(inst, local_only(inst)).objective)
+    best_val, best_dec = ub0, local_only(inst)  # local-only is feasible in every reading (d = kappa C <= C)
+    stop_gap = max(float(mip_gap), 1e-9)
     open_bounds: list[float] = []  # bounds of nodes left unexplored (time limit)
     closed_bound = math.inf  # min bound over pruned / solved nodes
-    stack: list[dict[int, int]] = [{}]
+    stack: list[tuple[dict[int, int], float]] = [({}, 0.0)]
     n_lp = 0
+    n_spatial = 0
+    spatial_nodes = 0
     timed_out = False
+
+    def point(target: np.ndarray, a: np.ndarray) -> tuple[float, Decision]:
+        dec = lemma_decision(inst, target, a)
+        if agg and check_feasible(inst, dec):
+            dec = project(inst, dec)
+        return float(evaluate(inst, dec).objective), dec
+
     while stack:
-        fixed = stack.pop()
+        fixed, parent = stack.pop()
+        if parent >= best_val * (1.0 - stop_gap):
+            closed_bound = min(closed_bound, parent)
+            continue
         if n_lp and deadline.expired():
             timed_out = True
-            open_bounds.append(0.0)  # every term of eq. (8a) is non-negative
+            open_bounds.extend(pb for _, pb in [(fixed, parent), *stack])
             break
         r = lp.solve_node(fixed)
         n_lp += 1
-        if r.bound >= best_val * (1.0 - 1e-12):
-            closed_bound = min(closed_bound, r.bound)
+        nb = max(r.bound, parent)
+        if nb >= best_val * (1.0 - stop_gap):
+            closed_bound = min(closed_bound, nb)
             continue
         split = [m for m in range(inst.M) if m not in fixed and np.count_nonzero(r.r[m] > 1e-12) > 1]
+        target = np.array([int(np.argmax(r.r[m])) + 1 if r.r[m].max() > 1e-12 else 0 for m in range(inst.M)])
+        a = np.array([float(r.r[m].max()) for m in range(inst.M)])
         if not split:
-            target = np.array([int(np.argmax(r.r[m])) + 1 if r.r[m].max() > 1e-12 else 0 for m in range(inst.M)])
-            a = np.array([float(r.r[m].max()) for m in range(inst.M)])
-            val = float(
-                evaluate_batch(inst, target[None], a[None], *[v[None] for v in full_allocation(inst, target)])[0]
-            )
-            closed_bound = min(closed_bound, r.bound)
+            lem = lemma_decision(inst, target, a)
+            if not (agg and check_feasible(inst, lem)):  # the relaxation's optimum is feasible: node solved
+                val = float(evaluate(inst, lem).objective)
+                closed_bound = min(closed_bound, nb)
+                if val < best_val:
+                    best_val, best_dec = val, lem
+                continue
+            free = [m for m in range(inst.M) if m not in fixed and len(options[m]) > 1]
+            if not free:  # one target vector whose Lemma-1 point over-commits a server: spatial B&B
+                full_t = np.array([fixed.get(m, 0) for m in range(inst.M)], dtype=np.int64)
+                tr = solve_target(inst, full_t, best_val, deadline, ub0)
+                n_spatial += 1
+                spatial_nodes += tr.nodes
+                if tr.decision is not None and tr.value < best_val:
+                    best_val, best_dec = tr.value, tr.decision
+                if tr.timed_out:
+                    timed_out = True
+                    open_bounds.extend([max(tr.bound, nb), *(pb for _, pb in stack)])
+                    break
+                closed_bound = min(closed_bound, max(tr.bound, nb))
+                continue
+            m = free[0]
+            val, dec = point(target, a)
             if val < best_val:
-                best_val, best_dec = val, (target, a)
+                best_val, best_dec = val, dec
+            kids = sorted(options[m], key=lambda t: 1.0 if t == target[m] else 0.0)
+            for t in kids:
+                stack.append(({**fixed, m: t}, nb))
             continue
-        if best_dec is None:  # incumbent by rounding: every server takes its largest link
-            target = np.array([int(np.argmax(r.r[m])) + 1 if r.r[m].max() > 1e-12 else 0 for m in range(inst.M)])
+        if n_lp == 1:  # incumbent by rounding: every server takes its largest link
             rr = lp.solve(target)
             n_lp += 1
-            best_val, best_dec = rr.value, (target, rr.a)
-            if r.bound >= best_val * (1.0 - 1e-12):
-                closed_bound = min(closed_bound, r.bound)
+            val, dec = point(target, rr.a)
+            if val < best_val:
+                best_val, best_dec = val, dec
+            if nb >= best_val * (1.0 - stop_gap):
+                closed_bound = min(closed_bound, nb)
                 continue
         m = split[0]
         # depth first, the child of the largest routed ratio explored first (pushed last)
         kids = sorted(options[m], key=lambda t: r.r[m, t - 1] if t > 0 else 1.0 - r.r[m].sum())
         for t in kids:
-            stack.append({**fixed, m: t})
-    assert best_dec is not None
-    dec = lemma_decision(inst, *best_dec)
-    bound = min([closed_bound, *open_bounds])
-    info = {"target_vectors": math.prod(len(o) for o in options), "lps_solved": n_lp}
-    gap = (best_val - bound) / max(abs(best_val), 1e-12)
-    if timed_out and gap > max(mip_gap, 1e-9):
-        return MethodOutput(dec, "time_limit", bound, info)
-    status = "optimal" if gap <= max(mip_gap, 1e-9) else "feasible"
-    return MethodOutput(dec, status, bound, info)
+            stack.append(({**fixed, m: t}, nb))
+    bound = min([closed_bound, *open_bounds, best_val])
+    info = {
+        "target_vectors": math.prod(len(o) for o in options),
+        "lps_solved": n_lp,
+        "spatial_targets": n_spatial,
+        "spatial_nodes": spatial_nodes,
+    }
+    gap = (best_val - bound) / max(abs(best_val), 1e-300)
+    if gap <= OPTIMALITY_TOL:
+        status = "optimal"
+    elif timed_out:
+        status = "time_limit"
+    else:
+        status = "feasible"
+    return MethodOutput(best_dec, status, bound, info)
 
 
 # ------------------------------------------------------------------------------------------------------------
