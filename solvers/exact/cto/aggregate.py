@@ -33,10 +33,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from mecopt.core import Deadline
-from mecopt.problems.cto import Decision, Instance, evaluate, local_only, weights
+from mecopt.problems.cto import Decision, Instance, evaluate, evaluate_batch, local_only, weights
 
 #: Relative tolerance to which one target vector is closed (well inside mecopt.core.OPTIMALITY_TOL).
-TARGET_GAP = 1e-7
+TARGET_GAP = 5e-7
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,18 @@ class _TargetModel:
                 rows.append((row, -c0))  # w_j <= kappa C t_j: eqs. (3)-(4) at full allocation
         for s in self.coupled:
             rows.append(({self.id[j]: 1.0 for j in self.id if self.jobs[j].host == s}, 1.0 / k))  # (8c) aggregate
+            # valid cut: in T_s seconds server s computes at most C_s T_s cycles (sum_j w_j = sum_j d_j t_j
+            # <= (sum_j d_j) T_s <= C_s T_s), i.e. sum_j w'_j <= T_s / kappa in units of kappa C_s
+            row: dict[int, float] = {self.iT[s]: -1.0 / k}
+            c0s = 0.0
+            for j in self.id:
+                if self.jobs[j].host == s:
+                    c0, c1 = self.work(j)
+                    c0s += c0
+                    if c1:
+                        i = self.ia[self.jobs[j].owner]
+                        row[i] = row.get(i, 0.0) + c1
+            rows.append((row, -c0s))
         self.fixed_rows = rows
 
     def work(self, j: int) -> tuple[float, float]:
@@ -164,12 +176,60 @@ class _TargetModel:
         v = (c0 + c1 * lo[i], c0 + c1 * hi[i])
         return min(v), max(v)
 
+    def _build(self) -> None:
+        """One HiGHS LP: the fixed rows, then 4 McCormick rows per coupled job (coefficients set per node)."""
+        import highspy
+
+        rows = list(self.fixed_rows)
+        self.mc: list[tuple[int, int, int, float, float, float]] = []  # (row, j, sign-index, ...) per McCormick row
+        for j, idd in self.id.items():
+            c0, c1 = self.work(j)
+            m = self.jobs[j].owner
+            for sign in (1.0, 1.0, -1.0, -1.0):
+                row = {self.it[j]: -sign, idd: -sign}  # placeholders, overwritten per node
+                if c1:
+                    row[self.ia[m]] = sign * c1
+                self.mc.append((len(rows), j, idd, sign, c0, c1))
+                rows.append((row, 0.0))
+        nr = len(rows)
+        A = np.zeros((nr, self.nv))
+        u = np.zeros(nr)
+        for r, (row, rhs) in enumerate(rows):
+            for i, v in row.items():
+                A[r, i] += v
+            u[r] = rhs
+        self.A, self.u = A, u
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("threads", 1)
+        lp = highspy.HighsLp()
+        lp.num_col_ = self.nv
+        lp.num_row_ = nr
+        lp.col_cost_ = self.cost
+        lp.col_lower_ = self.lo
+        lp.col_upper_ = self.hi
+        lp.row_lower_ = np.full(nr, -highspy.kHighsInf)
+        lp.row_upper_ = u
+        start, index, value = [0], [], []
+        for c in range(self.nv):
+            nz = np.flatnonzero(A[:, c])
+            index.extend(nz.tolist())
+            value.extend(A[nz, c].tolist())
+            start.append(len(index))
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = np.array(start, dtype=np.int32)
+        lp.a_matrix_.index_ = np.array(index, dtype=np.int32)
+        lp.a_matrix_.value_ = np.array(value, dtype=float)
+        h.passModel(lp)
+        self.h = h
+
     def solve(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
         """LP of the node box (lo, hi); returns the LP point, the certified Lagrangian lower bound and the box
         tightened by the implied bounds of the job times."""
         import highspy
 
-        rows = list(self.fixed_rows)
+        if not hasattr(self, "h"):
+            self._build()
         lo, hi = lo.copy(), hi.copy()
         for j, idd in self.id.items():
             it = self.it[j]
@@ -182,56 +242,32 @@ class _TargetModel:
                 hi[it] = min(hi[it], wu / dl)
             if lo[it] > hi[it]:
                 return np.full(self.nv, np.nan), math.inf, lo, hi  # empty box
-            tl, tu = lo[it], hi[it]
-            c0, c1 = self.work(j)
-            m = self.jobs[j].owner
-            # McCormick envelope of w_j = d_j t_j on the box: over-estimators (w <= ...) and under-estimators
-            for da, ta, sign in ((du, tl, 1.0), (dl, tu, 1.0), (dl, tl, -1.0), (du, tu, -1.0)):
-                # sign * (w - d_a t - t_a d + d_a t_a) <= 0
-                row = {it: -sign * da, idd: -sign * ta}
-                if c1:
-                    row[self.ia[m]] = sign * c1
-                rows.append((row, -sign * (c0 + da * ta)))
-        A = np.zeros((len(rows), self.nv))
-        u = np.zeros(len(rows))
-        for r, (row, rhs) in enumerate(rows):
-            for i, v in row.items():
-                A[r, i] += v
-            u[r] = rhs
-        # scale rows for conditioning (does not change the feasible set; mu is rescaled consistently)
-        sc = np.maximum(np.abs(A).max(axis=1), 1e-300)
-        A /= sc[:, None]
-        u = u / sc
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("threads", 1)
-        inf = highspy.kHighsInf
-        nz_r, nz_c = np.nonzero(A)
-        lp = highspy.HighsLp()
-        lp.num_col_ = self.nv
-        lp.num_row_ = len(rows)
-        lp.col_cost_ = self.cost
-        lp.col_lower_ = lo
-        lp.col_upper_ = hi
-        lp.row_lower_ = np.full(len(rows), -inf)
-        lp.row_upper_ = u
-        order = np.lexsort((nz_r, nz_c))
-        starts = np.searchsorted(nz_c[order], np.arange(self.nv + 1)).astype(np.int32)
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = starts
-        lp.a_matrix_.index_ = nz_r[order].astype(np.int32)
-        lp.a_matrix_.value_ = A[nz_r[order], nz_c[order]]
-        h.passModel(lp)
+        h, A, u = self.h, self.A, self.u
+        for k, (r, j, idd, sign, c0, _) in enumerate(self.mc):
+            # McCormick envelope of w_j = d_j t_j: rows 0-1 over-estimators (w <= ...), rows 2-3 under-estimators;
+            # row: sign * (w - d_a t - t_a d + d_a t_a) <= 0
+            it = self.it[j]
+            da, ta = ((hi[idd], lo[it]), (lo[idd], hi[it]), (lo[idd], lo[it]), (hi[idd], hi[it]))[k % 4]
+            A[r, it], A[r, idd], u[r] = -sign * da, -sign * ta, -sign * (c0 + da * ta)
+            h.changeCoeff(r, it, A[r, it])
+            h.changeCoeff(r, idd, A[r, idd])
+            h.changeRowBounds(r, -highspy.kHighsInf, u[r])
+        h.changeColsBounds(self.nv, np.arange(self.nv, dtype=np.int32), lo, hi)
         h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            h.clearSolver()
             return np.full(self.nv, np.nan), math.inf, lo, hi  # infeasible box: no point in it
         sol = h.getSolution()
         x = np.asarray(sol.col_value)
         mu = np.maximum(0.0, -np.asarray(sol.row_dual))
         return x, _lagrangian_bound(self.cost, A, u, lo, hi, mu, self.const), lo, hi
 
-    def decision(self, x: np.ndarray) -> Decision:
-        """The LP point as a decision: ratios a, allocations d (coupled hosts, scaled up into the slack of (8c)
+    def value(self, dec: tuple[np.ndarray, ...]) -> float:
+        """Objective eq. (8a) of a decision built by :meth:`arrays` (feasible by construction)."""
+        return float(evaluate_batch(self.inst, *[v[None] for v in dec])[0])
+
+    def arrays(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The LP point as a decision (target, a, d_local, d_remote, b): ratios a, allocations d (coupled hosts, scaled up into the slack of (8c)
         and kept positive where there is work) or kappa C, b = kappa B; always feasible."""
         inst, tg = self.inst, self.target
         M, k = inst.M, inst.kappa
@@ -266,7 +302,7 @@ class _TargetModel:
                 else:
                     d_loc[jb.owner] = v
         d_loc = np.where((1 - np.where(tgt > 0, a, 0.0)) * inst.D > 0, d_loc, 0.0)
-        return Decision(target=tgt, a=np.where(tgt > 0, a, 0.0), d_local=d_loc, d_remote=d_rem, b=b)
+        return tgt, np.where(tgt > 0, a, 0.0), d_loc, d_rem, b
 
     def violation(self, x: np.ndarray) -> dict[int, float]:
         """w_j(a) - d_j t_j of the coupled jobs at the LP point (> 0: the relaxation over-promised)."""
@@ -289,7 +325,7 @@ def solve_target(
         ub0 = float(evaluate(inst, local_only(inst)).objective)
     ub0 = max(ub0, cutoff if math.isfinite(cutoff) else ub0)
     mdl = _TargetModel(inst, target, ub0)
-    best_val, best_dec = math.inf, None
+    best_val, best_dec = math.inf, None  # best_dec: arrays (target, a, d_local, d_remote, b)
     lo0, hi0 = mdl.lo.copy(), mdl.hi.copy()
     x, bnd, lo0, hi0 = mdl.solve(lo0, hi0)
     nodes = 1
@@ -302,10 +338,11 @@ def solve_target(
         nonlocal best_val, best_dec, closed, tie
         if not math.isfinite(bnd):
             return
-        dec = mdl.decision(x)
-        met = evaluate(inst, dec)
-        if met.feasible and met.objective < best_val:
-            best_val, best_dec = float(met.objective), dec
+        if bnd < best_val:
+            dec = mdl.arrays(x)
+            val = mdl.value(dec)
+            if val < best_val:
+                best_val, best_dec = val, dec
         heapq.heappush(heap, (bnd, tie, x, lo, hi))
         tie += 1
 
@@ -345,4 +382,9 @@ def solve_target(
             consider(cx, max(cb, bnd), nlo, nhi)
     open_bound = min((h[0] for h in heap), default=math.inf)
     bound = min(closed, open_bound, best_val)
-    return TargetResult(best_val, best_dec, bound, nodes, timed_out)
+    out = None
+    if best_dec is not None:
+        out = Decision(target=best_dec[0], a=best_dec[1], d_local=best_dec[2], d_remote=best_dec[3], b=best_dec[4])
+        if not evaluate(inst, out).feasible:  # cannot happen by construction; never return an infeasible point
+            out, best_val = None, math.inf
+    return TargetResult(best_val, out, bound, nodes, timed_out)
