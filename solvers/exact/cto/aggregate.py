@@ -83,6 +83,20 @@ def _lagrangian_bound(
     return float(np.sum(np.minimum(red * lo, red * hi)) - mu @ u) + const
 
 
+def _tighten(red: np.ndarray, bound: float, ub: float, lo: np.ndarray, hi: np.ndarray) -> None:
+    """Reduced-cost tightening of the box (in place): every point of the box with objective <= ub satisfies
+    bound + sum_i (red_i x_i - min(red_i lo_i, red_i hi_i)) <= ub, each term >= 0 (the Lagrangian of
+    :func:`_lagrangian_bound`), so x_i <= lo_i + (ub - bound)/red_i for red_i > 0 (>= hi_i - ... for red_i < 0)."""
+    slack = ub - bound
+    if not math.isfinite(slack) or slack < 0:
+        return
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pos = red > 0
+        hi[pos] = np.minimum(hi[pos], lo[pos] + slack / red[pos])
+        neg = red < 0
+        lo[neg] = np.maximum(lo[neg], hi[neg] + slack / red[neg])
+
+
 class _TargetModel:
     """Variables x = (a_m for offloading m, t_j, d_j for coupled jobs, L_m, T_s); rows A x <= u."""
 
@@ -260,7 +274,9 @@ class _TargetModel:
         sol = h.getSolution()
         x = np.asarray(sol.col_value)
         mu = np.maximum(0.0, -np.asarray(sol.row_dual))
-        return x, _lagrangian_bound(self.cost, A, u, lo, hi, mu, self.const), lo, hi
+        self.red = self.cost + A.T @ mu
+        self.own = _lagrangian_bound(self.cost, A, u, lo, hi, mu, self.const)  # of this box itself
+        return x, self.own, lo, hi
 
     def value(self, dec: tuple[np.ndarray, ...]) -> float:
         """Objective eq. (8a) of a decision built by :meth:`arrays` (feasible by construction)."""
@@ -329,7 +345,7 @@ def solve_target(
     lo0, hi0 = mdl.lo.copy(), mdl.hi.copy()
     x, bnd, lo0, hi0 = mdl.solve(lo0, hi0)
     nodes = 1
-    heap: list[tuple[float, int, np.ndarray, np.ndarray, np.ndarray]] = []
+    heap: list[tuple[float, int, np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, float]]] = []
     closed = math.inf
     tie = 0
     timed_out = False
@@ -338,17 +354,19 @@ def solve_target(
         nonlocal best_val, best_dec, closed, tie
         if not math.isfinite(bnd):
             return
+        red = mdl.red.copy()
+        own = mdl.own
         if bnd < best_val:
             dec = mdl.arrays(x)
             val = mdl.value(dec)
             if val < best_val:
                 best_val, best_dec = val, dec
-        heapq.heappush(heap, (bnd, tie, x, lo, hi))
+        heapq.heappush(heap, (bnd, tie, x, lo, hi, (red, own)))
         tie += 1
 
     consider(x, bnd, lo0, hi0)
     while heap:
-        bnd, _, x, lo, hi = heap[0]
+        bnd, _, x, lo, hi, (red, own) = heap[0]
         ref = min(best_val, cutoff)
         if bnd >= ref - TARGET_GAP * abs(ref):
             break
@@ -356,6 +374,8 @@ def solve_target(
             timed_out = True
             break
         heapq.heappop(heap)
+        lo, hi = lo.copy(), hi.copy()
+        _tighten(red, own, ref, lo, hi)  # drops only points worse than the best known value
         viol = mdl.violation(x)
         j = max(viol, key=lambda q: viol[q])
         if viol[j] <= 1e-12:  # the LP point satisfies the bilinear rows: its bound is this box's optimum
