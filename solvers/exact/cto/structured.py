@@ -147,10 +147,23 @@ class PairLP:
                 row[iL + m] = -1.0
                 rows.append(row)
                 ub.append(0.0)
+        if inst.capacity == "aggregate":
+            for s in range(M):
+                # aggregate (8c): in T_s seconds server s computes at most C_s T_s cycles (sum_j w_j = sum_j d_j
+                # t_j <= C_s T_s, eq. 5); at full allocation the Lemma-1 rows above are then only a relaxation
+                row = np.zeros(nv)
+                if inst.D[s] > 0:
+                    row[out_of[s]] = -inst.D[s]
+                for i, (m, n) in enumerate(self.pairs):
+                    if n == s:
+                        row[i] += inst.D[m]
+                row[iT + s] = -inst.C_rem[s]
+                rows.append(row / inst.C_rem[s])
+                ub.append(-inst.D[s] / inst.C_rem[s])
         self.A = np.array(rows).reshape(len(rows), nv)
         self.u = np.array(ub)
         self.cost = cost
-        big = float(np.max(alpha)) + 1.0
+        big = float(np.max(alpha)) + float(np.sum(inst.D)) / float(np.min(inst.C_rem)) + 1.0
         for i in range(P):
             big = max(big, float(self.A[2 * i, i]) + 1.0)
         # valid bounds: at an optimum L_m and T_s are maxima of pieces that are <= big on [0, 1]
@@ -465,3 +478,59 @@ def grid_search(inst: Instance, steps: int = 200) -> tuple[float, Decision]:
             best_val, best = float(vals[i]), (target, a[i])
     assert best is not None
     return best_val, lemma_decision(inst, *best)
+
+
+def grid_search_aggregate(inst: Instance, steps: int = 10, splits: int = 6) -> tuple[float, Decision]:
+    """An upper bound under any capacity reading, independent of the LP/B&B code: targets x a regular grid of
+    ratios x (at every server that may be over-committed, eq. 8c aggregate) a simplex grid of how its remaining
+    resources C_s are split among the jobs it hosts (each share capped at kappa C_s), evaluated by ``evaluate_batch``
+    after :func:`mecopt.problems.cto.project` semantics (full allocation kappa*C elsewhere)."""
+    grid = np.linspace(0.0, 1.0, steps + 1)
+    M, k = inst.M, inst.kappa
+    best_val, best = math.inf, None
+    for tv in itertools.product(*target_options(inst)):
+        target = np.array(tv, dtype=np.int64)
+        O = [m for m in range(M) if target[m] > 0]
+        mesh = np.stack(np.meshgrid(*([grid] * len(O)), indexing="ij"), axis=-1).reshape(-1, len(O)) if O else None
+        a = np.zeros((1 if mesh is None else mesh.shape[0], M))
+        if O:
+            a[:, O] = mesh
+        jobs: dict[int, list[tuple[int, bool]]] = {s: [] for s in range(M)}
+        for m in range(M):
+            if inst.D[m] > 0:
+                jobs[m].append((m, False))
+                if target[m] > 0:
+                    jobs[int(target[m]) - 1].append((m, True))
+        hosts = [s for s in range(M) if len(jobs[s]) * k > 1.0 + 1e-12]
+        alloc_sets = []
+        for s in hosts:
+            n = len(jobs[s])
+            pts = [c for c in itertools.product(range(splits + 1), repeat=n) if sum(c) == splits and min(c) > 0]
+            alloc_sets.append(np.array(pts, dtype=float) / splits)  # shares of C_s summing to 1
+        d_loc0, d_rem0, b0 = full_allocation(inst, target)
+        for combo in itertools.product(*[range(len(x)) for x in alloc_sets]):
+            d_loc, d_rem = d_loc0.copy(), d_rem0.copy()
+            for s, ci, pts in zip(hosts, combo, alloc_sets, strict=True):
+                for (m, remote), sh in zip(jobs[s], pts[ci], strict=True):
+                    v = min(k, sh) * inst.C_rem[s]
+                    if remote:
+                        d_rem[m] = v
+                    else:
+                        d_loc[m] = v
+            Q = a.shape[0]
+            T = np.broadcast_to(target, (Q, M))
+            vals = evaluate_batch(inst, T, a, *(np.broadcast_to(v, (Q, M)) for v in (d_loc, d_rem, b0)))
+            i = int(np.argmin(vals))
+            if vals[i] < best_val:
+                tgt = np.where(a[i] > 0, target, 0)
+                dec = Decision(
+                    target=tgt,
+                    a=np.where(tgt > 0, a[i], 0.0),
+                    d_local=np.where((1 - a[i]) * inst.D > 0, d_loc, 0.0),
+                    d_remote=np.where(tgt > 0, d_rem, 0.0),
+                    b=np.where(tgt > 0, b0, 0.0),
+                )
+                if evaluate(inst, dec).feasible:
+                    best_val, best = float(vals[i]), dec
+    assert best is not None
+    return best_val, best
