@@ -39,11 +39,23 @@ from mecopt.problems.cto import (
 )
 
 
+def aggregate_can_bind(inst: Instance) -> bool:
+    """Whether the aggregate reading of (8c) can bind: some server may host more than 1/kappa jobs (its own
+    local share and the shares of every linked server with tasks) at full allocation kappa*C each."""
+    if inst.capacity != "aggregate":
+        return False
+    for s in range(inst.M):
+        jobs = int(inst.D[s] > 0) + sum(1 for m in range(inst.M) if m != s and inst.D[m] > 0 and inst.B_rem[m, s] > 0)
+        if jobs * inst.kappa > 1.0 + 1e-12:
+            return True
+    return False
+
+
 def require_lemma(inst: Instance) -> None:
-    if inst.energy_model != "average" or inst.capacity != "per-allocation":
+    if inst.energy_model != "average" or aggregate_can_bind(inst):
         raise SolverError(
-            "cto: the structured methods rely on Lemma 1 (energy_model='average', "
-            "capacity='per-allocation'); "
+            "cto: the Lemma-1 methods need energy_model='average' and a capacity reading under which full "
+            "allocation is feasible (per-allocation, or aggregate where no server can host > 1/kappa jobs); "
             f"this instance has energy_model={inst.energy_model!r}, capacity={inst.capacity!r}: "
             "use pyomo-scip"
         )
@@ -284,7 +296,9 @@ def search(inst: Instance, deadline: Deadline, mip_gap: float = 0.0) -> MethodOu
     options = target_options(inst)
     ub0 = float(evaluate(inst, local_only(inst)).objective)
     best_val, best_dec = ub0, local_only(inst)  # local-only is feasible in every reading (d = kappa C <= C)
-    stop_gap = max(float(mip_gap), 1e-9)
+    from solvers.exact.cto.aggregate import TARGET_GAP
+
+    stop_gap = max(float(mip_gap), TARGET_GAP if agg else 1e-9)  # both well inside OPTIMALITY_TOL
     open_bounds: list[float] = []  # bounds of nodes left unexplored (time limit)
     closed_bound = math.inf  # min bound over pruned / solved nodes
     stack: list[tuple[dict[int, int], float]] = [({}, 0.0)]
