@@ -296,6 +296,14 @@ def search(inst: Instance, deadline: Deadline, mip_gap: float = 0.0) -> MethodOu
     options = target_options(inst)
     ub0 = float(evaluate(inst, local_only(inst)).objective)
     best_val, best_dec = ub0, local_only(inst)  # local-only is feasible in every reading (d = kappa C <= C)
+    if agg and aggregate_can_bind(inst):
+        # incumbent: the per-allocation optimum (a relaxation, solved quickly by Lemma 1) repaired by ``project``
+        rel = search(inst.replace(capacity="per-allocation"), deadline, 1e-4)
+        if rel.decision is not None:
+            dec = project(inst, rel.decision)
+            val = float(evaluate(inst, dec).objective)
+            if val < best_val:
+                best_val, best_dec = val, dec
     from solvers.exact.cto.aggregate import TARGET_GAP
 
     stop_gap = max(float(mip_gap), TARGET_GAP if agg else 1e-9)  # both well inside OPTIMALITY_TOL
