@@ -7,17 +7,23 @@ variables a (ratios, eq. 8e), t_j (computing time of job j), d_j (its allocation
 T_s (eq. 5):
 
     min  wL sum_m L_m + wE sum_s (P_min T_s + dP cycles_s(a) / C_s)                               eqs. (5)-(8a)
-    s.t. L_m >= t_loc(m),  L_m >= phi_m a_m + t_rem(m)  (phi_m = F_m / (kappa B_mn log2(1+eta)))     eqs. (1)-(6)
-         T_s >= t_j for every job j at s                                                          eq. (5)
-         w_j(a) <= d_j t_j,  0 <= d_j <= kappa C_s,  sum_{j at s} d_j <= C_s                      eqs. (3)-(4), (8c), (12)
+    s.t. L_m >= t_loc(m),  L_m >= phi_m a_m + t_rem(m)  (phi_m = F_m / (kappa B_mn log2(1+eta)))  eqs. (1)-(6)
+         T_s >= t_j for every job j at s                                                       eq. (5)
+         w_j(a) = d_j t_j,  0 <= d_j <= kappa C_s,  sum_{j at s} d_j <= C_s                    eqs. (3)-(4), (8c), (12)
 
 (the bandwidth of m's link is used by m alone, so b_mn = kappa B_mn stays optimal, D6). At a host that can never
 be overloaded (#jobs * kappa <= 1) d_j = kappa C_s is optimal and w_j <= kappa C_s t_j is linear. The bilinear
-rows w_j <= d_j t_j of the other hosts make the problem non-convex; :func:`solve_target` solves it by spatial
-branch and bound over boxes of (d_j, t_j): each node is an LP with the McCormick over-estimators of d_j t_j
-(exact on the box corners, error <= (d_u - d)(t - t_l) -> 0 as boxes shrink), its lower bound certified by a
-Lagrangian bound computed here from the LP duals (valid for any multiplier >= 0, so the LP solver's
-optimality claim is not trusted), its upper bound the problem's own ``evaluate`` of the LP point made feasible.
+rows w_j = d_j t_j of the other hosts make the problem non-convex (it is not convex per target vector: the
+allocation problem is convex only for fixed a). :func:`solve_target` solves it by spatial branch and bound
+(best first) over boxes of (a_m, d_j): each node is an LP with the McCormick envelope of d_j t_j (t_j's box is
+implied by the box of a and d: w_l/d_u <= t_j <= w_u/d_l; the envelope's error -> 0 as boxes shrink), the valid
+cut sum_j w_j <= C_s T_s (a server computes at most C_s T_s cycles in T_s seconds) and reduced-cost tightening
+of the box against the incumbent. Its lower bound is a Lagrangian bound computed here from the LP duals (valid
+for any multiplier >= 0, so the LP solver's optimality claim is not trusted); its upper bound is the problem's
+own objective of the LP point made feasible (allocations water-filled into the slack of (8c)). One target
+vector is closed at a relative gap of TARGET_GAP (5e-7 < OPTIMALITY_TOL). A box whose LP HiGHS reports
+infeasible is dropped (the one place the LP solver's word is taken; boxes are never empty by construction
+except through the implied time bounds, which are checked here).
 
 :func:`solvers.exact.cto.structured.search` calls it for the target vectors whose Lemma-1 optimum over-commits a
 server; every other target vector is closed by the Lemma-1 LP (a relaxation of the aggregate problem whose optimum
@@ -283,8 +289,9 @@ class _TargetModel:
         return float(evaluate_batch(self.inst, *[v[None] for v in dec])[0])
 
     def arrays(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
-        """The LP point as a decision (target, a, d_local, d_remote, b): ratios a, allocations d (coupled hosts, scaled up into the slack of (8c)
-        and kept positive where there is work) or kappa C, b = kappa B; always feasible."""
+        """The LP point as a decision (target, a, d_local, d_remote, b): ratios a, allocations d (coupled hosts,
+        scaled up into the slack of (8c) and kept positive where there is work) or kappa C, b = kappa B; always
+        feasible."""
         inst, tg = self.inst, self.target
         M, k = inst.M, inst.kappa
         a = np.zeros(M)
