@@ -161,7 +161,7 @@ def write_scaling(sw: Sweep) -> None:
         ]
         if len(objs) > 1:
             worst = max(worst, sw.gap(max(objs), min(objs)) or 0.0)
-    assert worst < 1e-6, worst
+    assert worst < 2e-6, worst  # each certified value is within OPTIMALITY_TOL of the optimum
     limit = sw.limit(TIME_LIMIT)
     sw.write(
         "CTO-TP: certified solve time vs servers M and tasks per server",
@@ -171,7 +171,9 @@ def write_scaling(sw: Sweep) -> None:
         "spatial B&B for the target vectors where the aggregate (8c) binds (default and normalized), "
         "`exact-milp` = the Lemma-1 reduction as a HiGHS MILP (per-allocation only), `pyomo-scip` = the paper's "
         "full MINLP in SCIP "
-        f"(run for M <= {MAX_M['pyomo-scip']}; `exact-milp` for M <= {MAX_M['exact-milp']} by default; neither above "
+        f"(run for M <= {MAX_M['pyomo-scip']} on per-allocation and M <= {AGG_SCIP_MAX_M} on the aggregate readings; "
+        f"`exact` for M <= {AGG_MAX_M} on the aggregate readings; `exact-milp` for M <= {MAX_M['exact-milp']} by "
+        "default; none above "
         f"an M where it already failed to certify). All optimal values agree to {worst:.1e} (relative). `lps` = LPs "
         "solved by `exact`.",
         md_table(rows, ["variant", "M", "tasks/server", "method", "mean s", "max s", "optimal", "lps"]),
