@@ -146,7 +146,8 @@ def test_aggregate_capacity_violation_named() -> None:
     ok = hand_decision(d_local=[20e9, 8e9], d_remote=[8e9, 0.0])
     assert cto.evaluate(inst, ok).feasible
     # ... while in a three-server consolidation the sum exceeds C_rem
-    inst3 = P.make_instance("small", 0, "aggregate-capacity")
+    inst3 = P.make_instance("small", 0)  # the default reading of (8c) is the aggregate one (D4)
+    assert inst3.capacity == "aggregate"
     dec = ex.lemma_decision(inst3, np.array([2, 0, 2]), np.array([1.0, 0.0, 1.0]))
     dec = dec.replace(d_local=inst3.kappa * inst3.C_rem)  # server 2 keeps all its work: 3 x 0.4 C_rem
     m = cto.evaluate(inst3, dec)
@@ -209,11 +210,12 @@ def test_google_loader_reads_task_events(tmp_path) -> None:
 # ------------------------------------------------------------------------------------------------------------
 # certified solvers
 # ------------------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("variant", ["literal", "normalized"])
+@pytest.mark.parametrize("variant", ["per-allocation", "normalized"])
 def test_exact_matches_brute_force(variant: str) -> None:
+    """Lemma-1 reading (per-allocation (8c)): exact and exact-milp equal the vertex enumeration."""
     seeds = [("tiny", s) for s in range(30)] + [("small", s) for s in range(8)] + [("m4", s) for s in range(2)]
     for size, s in seeds:
-        inst = P.make_instance(size, s, variant)
+        inst = P.make_instance(size, s, variant).replace(capacity="per-allocation")
         bv, _ = ex.brute_force(inst)
         r = solve("cto", inst, "exact")
         assert r.status == "optimal", (size, s, r.message)
@@ -224,12 +226,17 @@ def test_exact_matches_brute_force(variant: str) -> None:
 
 
 def test_exact_matches_pyomo_scip() -> None:
+    """Default (aggregate (8c): spatial B&B where it binds) and per-allocation: exact = SCIP's global optimum."""
     for size, s, variant in [
         ("tiny", 0, "literal"),
         ("small", 1, "literal"),
+        ("small", 3, "literal"),
         ("small", 2, "normalized"),
         ("small", 5, "normalized"),
         ("paper", 0, "literal"),
+        ("m4", 0, "literal"),
+        ("small", 1, "per-allocation"),
+        ("small", 0, "nsr-10db"),
     ]:
         inst = P.make_instance(size, s, variant)
         r = solve("cto", inst, "exact")
@@ -237,11 +244,58 @@ def test_exact_matches_pyomo_scip() -> None:
         assert rs.status == "optimal", rs.message
         assert rs.objective == pytest.approx(r.objective, rel=1e-6)
         assert rs.bound <= r.objective * (1 + 1e-6) and r.bound <= rs.objective * (1 + 1e-6)
+        assert r.status == "optimal" and (r.objective - r.bound) <= 1e-6 * abs(r.objective)
+
+
+def test_default_never_overcommits_a_server() -> None:
+    """The physical fact of issue #12: under the default reading no server serves more than its remaining CPU
+    (per-allocation, the literal variant, does so at the optimum of most instances)."""
+    over_literal = 0
+    for s in range(6):
+        inst = P.make_instance("small", s)
+        for variant, i in (("default", inst), ("per-allocation", inst.replace(capacity="per-allocation"))):
+            dec = solve("cto", i, "exact").decision
+            tgt, a = np.asarray(dec["target"]), np.asarray(dec["a"])
+            used = np.where((1 - a) * i.D > 0, np.asarray(dec["d_local"]), 0.0)
+            for m in range(i.M):
+                if tgt[m] > 0 and a[m] > 0:
+                    used[tgt[m] - 1] += dec["d_remote"][m]
+            if variant == "default":
+                assert np.all(used <= i.C_rem * (1 + 1e-9)), (s, used / i.C_rem)
+                assert cto.evaluate(i, cto.Decision(**dec)).feasible
+            else:
+                over_literal += int(np.any(used > i.C_rem * (1 + 1e-9)))
+    assert over_literal >= 3  # the literal reading really does over-commit (the test has teeth)
+
+
+def test_exact_aggregate_below_independent_grid() -> None:
+    """Aggregate (8c) binds on 'small': exact <= a grid over targets x ratios x allocation splits, and close."""
+    inst = P.make_instance("small", 2)
+    gv, gdec = ex.grid_search_aggregate(inst, steps=12, splits=8)
+    assert cto.evaluate(inst, gdec).objective == pytest.approx(gv)
+    r = solve("cto", inst, "exact")
+    assert r.status == "optimal" and r.info["spatial_targets"] >= 1
+    assert r.objective <= gv * (1 + 1e-12)
+    assert (gv - r.objective) / r.objective < 0.01
+    # the per-allocation optimum (a relaxation) lies below the certified aggregate bound
+    lit = solve("cto", inst.replace(capacity="per-allocation"), "exact")
+    assert lit.objective <= r.bound * (1 + 1e-9)  # aggregate is a restriction of per-allocation
+
+
+def test_exact_internal_optimality_rule_and_mip_gap() -> None:
+    """#18: 'optimal' only at a recomputed gap <= OPTIMALITY_TOL; a loose mip_gap may stop early as 'feasible'."""
+    from mecopt.core import OPTIMALITY_TOL
+
+    inst = P.make_instance("small", 0)
+    r = solve("cto", inst, "exact", SolveOptions(mip_gap=0.05))
+    gap = (r.objective - r.bound) / abs(r.objective)
+    assert r.status == ("optimal" if gap <= OPTIMALITY_TOL else "feasible")
+    assert r.bound is not None and r.bound <= r.objective * (1 + 1e-12)
 
 
 def test_exact_below_fine_grid_and_close() -> None:
     for s in range(3):
-        inst = P.make_instance("small", s, "normalized")
+        inst = P.make_instance("small", s, "normalized").replace(capacity="per-allocation")  # Lemma-1 grid
         gv, gdec = ex.grid_search(inst, steps=40)
         assert cto.evaluate(inst, gdec).objective == pytest.approx(gv)
         r = solve("cto", inst, "exact")
@@ -251,9 +305,9 @@ def test_exact_below_fine_grid_and_close() -> None:
 
 def test_no_random_decision_beats_exact() -> None:
     """Checks Lemma 1 independently: random targets, ratios and allocations (all feasible) never win."""
-    for variant in ["literal", "normalized"]:
+    for variant in ["per-allocation", "normalized"]:
         for s in range(4):
-            inst = P.make_instance("small", s, variant)
+            inst = P.make_instance("small", s, variant).replace(capacity="per-allocation")
             r = solve("cto", inst, "exact")
             rng = make_rng(s, "lemma")
             Q, M, k = 20000, inst.M, inst.kappa
@@ -272,23 +326,25 @@ def test_no_random_decision_beats_exact() -> None:
             assert vals.min() >= r.objective * (1 - 1e-9)
 
 
-def test_variants_without_lemma_use_scip() -> None:
-    inst = P.make_instance("tiny", 1, "aggregate-capacity")
+def test_variants_and_fallbacks() -> None:
+    inst = P.make_instance("tiny", 1, "peak-utilisation")
     r = solve("cto", inst, "exact")
-    assert r.status == "optimal" and "Lemma 1" in r.info["fallback"]  # exact falls back to certified SCIP
-    r2 = solve("cto", inst, "exact-milp")
-    assert r2.status == "error" and "Lemma 1" in r2.message
-    # with M = 2 a server serves at most 2 x kappa = 0.8 of C_rem: aggregate never binds, optimum = literal
-    rs = solve("cto", inst, "pyomo-scip", SolveOptions(time_limit=30))
+    assert r.status == "optimal" and "peak" in r.info["fallback"]  # exact falls back to certified SCIP
+    r2 = solve("cto", P.make_instance("small", 1), "exact-milp")
+    assert r2.status == "error" and "Lemma-1" in r2.message  # the MILP needs full allocation to be feasible
+    assert solve("cto", P.make_instance("tiny", 1), "exact-milp").status == "optimal"  # M = 2: it is
+    # with M = 2 a server serves at most 2 x kappa = 0.8 of C_rem: aggregate never binds, optimum = per-allocation
+    inst = P.make_instance("tiny", 1)
+    agg = solve("cto", inst, "exact")
     lit = solve("cto", inst.replace(capacity="per-allocation"), "exact")
-    assert rs.status == "optimal" and rs.objective == pytest.approx(lit.objective, rel=1e-6)
+    assert agg.status == "optimal" and agg.objective == pytest.approx(lit.objective, rel=1e-9)
+    assert agg.info["spatial_targets"] == 0
     # aggregate is a restriction and peak energy >= average energy for every decision: optima can only grow
-    for var in ["aggregate-capacity", "peak-utilisation"]:
-        size = "small" if var == "aggregate-capacity" else "tiny"
+    for var, size in [("literal", "small"), ("peak-utilisation", "tiny")]:
         for s in range(2):
             inst = P.make_instance(size, s, var)
-            rs = solve("cto", inst, "pyomo-scip", SolveOptions(time_limit=30))
-            lit = solve("cto", P.make_instance(size, s), "exact")
+            rs = solve("cto", inst, "exact", SolveOptions(time_limit=30))
+            lit = solve("cto", P.make_instance(size, s, "per-allocation"), "exact")
             assert rs.status == "optimal" and rs.feasible, rs.message
             assert rs.objective >= lit.objective * (1 - 1e-6)
             for h in ["fa", "ra", "local", "even-split", "balanced"]:
@@ -296,11 +352,35 @@ def test_variants_without_lemma_use_scip() -> None:
                 assert rh.feasible and rh.objective >= rs.bound * (1 - 1e-9)
 
 
+def test_nsr_variant_reads_eta_as_noise_to_signal() -> None:
+    """Table I's 'noise-to-signal ratio eta = 10 dB' read literally: SNR = -10 dB, log2(1 + 0.1) bit/s/Hz."""
+    inst = P.make_instance("small", 0, "nsr-10db")
+    assert inst.eta_db == -10.0 and inst.spectral_eff == pytest.approx(math.log2(1.1))
+    assert P.make_instance("small", 0).spectral_eff == pytest.approx(math.log2(11.0))
+    r = solve("cto", inst, "exact")
+    d = solve("cto", P.make_instance("small", 0), "exact")
+    assert r.status == "optimal" and r.objective >= d.objective * (1 - 1e-9)  # slower links can only cost
+
+
 def test_exact_time_limit_reports_bound() -> None:
     inst = P.make_instance("m4", 4, "normalized")
     r = solve("cto", inst, "exact", SolveOptions(time_limit=0.0))
     assert r.feasible and r.status in ("time_limit", "optimal")
     assert r.bound is not None and r.bound <= r.objective
+
+
+def test_exact_honours_time_limit() -> None:
+    """#18: the limit is honoured within 10 % + 1 s, and a time-out returns a valid bound (never None)."""
+    import time
+    from dataclasses import replace as dc_replace
+
+    cfg = dc_replace(cto.PRESETS["small"], M=8, tasks_per_server=10)
+    inst = cto.generate(cfg, make_rng(0, "cto", "limit"))
+    t0 = time.perf_counter()
+    r = solve("cto", inst, "exact", SolveOptions(time_limit=1.0))
+    assert time.perf_counter() - t0 <= 1.0 * 1.1 + 1.0
+    assert r.feasible and r.bound is not None and r.bound <= r.objective * (1 + 1e-12)
+    assert r.status in ("time_limit", "optimal")
 
 
 def test_build_model_documents_equations() -> None:
@@ -410,7 +490,10 @@ def test_idle_server_missing_link_and_single_server() -> None:
     )
     assert ex.target_options(inst) == [[0, 3], [0], [0, 2]]
     for units in ["raw", "normalized"]:
-        i = inst.replace(cost_units=units)
+        agg = inst.replace(cost_units=units)
+        ra, rsa = solve("cto", agg, "exact"), solve("cto", agg, "pyomo-scip", SolveOptions(time_limit=30))
+        assert ra.status == rsa.status == "optimal" and ra.objective == pytest.approx(rsa.objective, rel=1e-6)
+        i = agg.replace(capacity="per-allocation")  # the vertex enumeration needs Lemma 1
         bv, _ = ex.brute_force(i)
         for method in ["exact", "exact-milp", "pyomo-scip"]:
             r = solve("cto", i, method, SolveOptions(time_limit=30))
@@ -447,12 +530,16 @@ def _random_decisions(inst: cto.Instance, rng: np.random.Generator, Q: int) -> t
     return T, A, d_loc, d_rem, b
 
 
-@pytest.mark.parametrize(("variant", "size"), [("aggregate-capacity", "small"), ("peak-utilisation", "tiny")])
-def test_no_random_decision_beats_scip(variant: str, size: str) -> None:
-    """Variants without Lemma 1: SCIP's certified optimum is never beaten by random feasible decisions."""
+@pytest.mark.parametrize(
+    ("variant", "size", "method"),
+    [("literal", "small", "exact"), ("peak-utilisation", "tiny", "pyomo-scip")],
+)
+def test_no_random_decision_beats_certified(variant: str, size: str, method: str) -> None:
+    """Readings without Lemma 1 (aggregate (8c), peak energy): the certified optimum is never beaten by random
+    feasible decisions."""
     for s in range(2):
         inst = P.make_instance(size, s, variant)
-        rs = solve("cto", inst, "pyomo-scip", SolveOptions(time_limit=30))
+        rs = solve("cto", inst, method, SolveOptions(time_limit=30))
         assert rs.status == "optimal"
         T, A, d_loc, d_rem, b = _random_decisions(inst, make_rng(s, "scip"), 20000)
         for q in range(5):

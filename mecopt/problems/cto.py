@@ -83,11 +83,11 @@ class Instance(Record):
         "average",
     )
     capacity: str = choice(
-        "eq. (8c) (D4): 'per-allocation' = each allocation <= kappa * remaining (literal); "
-        "'aggregate' = also "
-        "the allocations served by one server sum to <= its remaining resources",
-        ("per-allocation", "aggregate"),
-        "per-allocation",
+        "eq. (8c) (D4): 'aggregate' (default) = each allocation <= kappa * remaining and the allocations served by "
+        "one server sum to <= its remaining resources; 'per-allocation' = each allocation <= kappa * remaining "
+        "only (literal; a server may then serve more than it has)",
+        ("aggregate", "per-allocation"),
+        "aggregate",
     )
 
     def validate(self) -> None:
@@ -488,11 +488,14 @@ PRESETS: dict[str, Config] = {
     "m4": Config(M=4),
 }
 
-VARIANTS: dict[str, dict[str, str]] = {
+#: Named variants (docs/problems/cto.md). ``literal`` is the framework's name of the default variant: the default
+#: readings (aggregate capacity D4, SNR = +10 dB D5, raw units D1, averaged utilisation D2), no overrides.
+VARIANTS: dict[str, dict[str, str | float]] = {
     "literal": {},
     "normalized": {"cost_units": "normalized"},
+    "per-allocation": {"capacity": "per-allocation"},
     "peak-utilisation": {"energy_model": "peak"},
-    "aggregate-capacity": {"capacity": "aggregate"},
+    "nsr-10db": {"eta_db": -10.0},
 }
 
 PROBLEM = ProblemSpec(

@@ -25,15 +25,37 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mecopt.core import Deadline, MethodOutput, SolverError
-from mecopt.problems.cto import Decision, Instance, evaluate_batch, full_allocation, weights
+from mecopt.core import OPTIMALITY_TOL, Deadline, MethodOutput, SolverError
+from mecopt.problems.cto import (
+    Decision,
+    Instance,
+    check_feasible,
+    evaluate,
+    evaluate_batch,
+    full_allocation,
+    local_only,
+    project,
+    weights,
+)
+
+
+def aggregate_can_bind(inst: Instance) -> bool:
+    """Whether the aggregate reading of (8c) can bind: some server may host more than 1/kappa jobs (its own
+    local share and the shares of every linked server with tasks) at full allocation kappa*C each."""
+    if inst.capacity != "aggregate":
+        return False
+    for s in range(inst.M):
+        jobs = int(inst.D[s] > 0) + sum(1 for m in range(inst.M) if m != s and inst.D[m] > 0 and inst.B_rem[m, s] > 0)
+        if jobs * inst.kappa > 1.0 + 1e-12:
+            return True
+    return False
 
 
 def require_lemma(inst: Instance) -> None:
-    if inst.energy_model != "average" or inst.capacity != "per-allocation":
+    if inst.energy_model != "average" or aggregate_can_bind(inst):
         raise SolverError(
-            "cto: the structured methods rely on Lemma 1 (energy_model='average', "
-            "capacity='per-allocation'); "
+            "cto: the Lemma-1 methods need energy_model='average' and a capacity reading under which full "
+            "allocation is feasible (per-allocation, or aggregate where no server can host > 1/kappa jobs); "
             f"this instance has energy_model={inst.energy_model!r}, capacity={inst.capacity!r}: "
             "use pyomo-scip"
         )
@@ -137,10 +159,23 @@ class PairLP:
                 row[iL + m] = -1.0
                 rows.append(row)
                 ub.append(0.0)
+        if inst.capacity == "aggregate":
+            for s in range(M):
+                # aggregate (8c): in T_s seconds server s computes at most C_s T_s cycles (sum_j w_j = sum_j d_j
+                # t_j <= C_s T_s, eq. 5); at full allocation the Lemma-1 rows above are then only a relaxation
+                row = np.zeros(nv)
+                if inst.D[s] > 0:
+                    row[out_of[s]] = -inst.D[s]
+                for i, (m, n) in enumerate(self.pairs):
+                    if n == s:
+                        row[i] += inst.D[m]
+                row[iT + s] = -inst.C_rem[s]
+                rows.append(row / inst.C_rem[s])
+                ub.append(-inst.D[s] / inst.C_rem[s])
         self.A = np.array(rows).reshape(len(rows), nv)
         self.u = np.array(ub)
         self.cost = cost
-        big = float(np.max(alpha)) + 1.0
+        big = float(np.max(alpha)) + float(np.sum(inst.D)) / float(np.min(inst.C_rem)) + 1.0
         for i in range(P):
             big = max(big, float(self.A[2 * i, i]) + 1.0)
         # valid bounds: at an optimum L_m and T_s are maxima of pieces that are <= big on [0, 1]
@@ -236,69 +271,133 @@ def lemma_decision(inst: Instance, target: np.ndarray, a: np.ndarray) -> Decisio
     return Decision(target=target, a=a, d_local=d_loc, d_remote=d_rem, b=b)
 
 
-def search(inst: Instance, deadline: Deadline, mip_gap: float) -> MethodOutput:
-    """Certified optimum by implicit enumeration of the target vectors (eq. 11); needs Lemma 1.
+def search(inst: Instance, deadline: Deadline, mip_gap: float = 0.0) -> MethodOutput:
+    """Certified optimum by implicit enumeration of the target vectors (eq. 11); needs ``energy_model='average'``.
 
     A node fixes the targets of some servers; the others may split their ratio over all their links (a
-    relaxation of u_mt <= 1). Its Lemma-1 LP gives a Lagrangian-certified lower bound; a node whose LP
-    solution uses at most one link per server is solved exactly by it (the LP is then the exact continuous
-    problem of that target vector); otherwise the first splitting server is branched on (none or one target
-    each). Stops when ``deadline`` expires (after the first LP), status ``time_limit`` if the gap is open.
+    relaxation of u_mt <= 1). Its Lemma-1 LP gives a Lagrangian-certified lower bound (also a bound under the
+    aggregate reading of (8c), which only restricts the allocations). A node whose LP solution uses at most one
+    link per server is solved exactly by it if that point is feasible (always under ``per-allocation``; under
+    ``aggregate`` when no server is over-committed). Otherwise the first splitting (or, for an over-committed
+    point, the first unfixed) server is branched on (none or one target each); a node with every target fixed
+    whose Lemma-1 point over-commits a server is solved by :func:`solvers.exact.cto.aggregate.solve_target`
+    (spatial B&B). Stops when ``deadline`` expires (after the first LP), status ``time_limit`` if the gap is
+    open; the bound is then the least bound of the open nodes (never None). ``optimal`` only at a recomputed
+    relative gap <= :data:`mecopt.core.OPTIMALITY_TOL`; a positive ``mip_gap`` may stop the search early, with
+    status ``feasible``.
     """
-    require_lemma(inst)
+    from solvers.exact.cto.aggregate import solve_target
+
+    if inst.energy_model != "average":
+        require_lemma(inst)
+    agg = inst.capacity == "aggregate"
     wL, wE = weights(inst)
     lp = PairLP(inst, wL, wE)
     options = target_options(inst)
-    best_val, best_dec = math.inf, None
+    ub0 = float(evaluate(inst, local_only(inst)).objective)
+    best_val, best_dec = ub0, local_only(inst)  # local-only is feasible in every reading (d = kappa C <= C)
+    if agg and aggregate_can_bind(inst):
+        # incumbent: the per-allocation optimum (a relaxation, solved quickly by Lemma 1) repaired by ``project``
+        rel = search(inst.replace(capacity="per-allocation"), deadline, 1e-4)
+        if rel.decision is not None:
+            dec = project(inst, rel.decision)
+            val = float(evaluate(inst, dec).objective)
+            if val < best_val:
+                best_val, best_dec = val, dec
+    from solvers.exact.cto.aggregate import TARGET_GAP
+
+    stop_gap = max(float(mip_gap), TARGET_GAP if agg else 1e-9)  # both well inside OPTIMALITY_TOL
     open_bounds: list[float] = []  # bounds of nodes left unexplored (time limit)
     closed_bound = math.inf  # min bound over pruned / solved nodes
-    stack: list[dict[int, int]] = [{}]
+    stack: list[tuple[dict[int, int], float]] = [({}, 0.0)]
     n_lp = 0
+    n_spatial = 0
+    spatial_nodes = 0
     timed_out = False
+
+    def point(target: np.ndarray, a: np.ndarray) -> tuple[float, Decision]:
+        dec = lemma_decision(inst, target, a)
+        if agg and check_feasible(inst, dec):
+            dec = project(inst, dec)
+        return float(evaluate(inst, dec).objective), dec
+
     while stack:
-        fixed = stack.pop()
+        fixed, parent = stack.pop()
+        if parent >= best_val * (1.0 - stop_gap):
+            closed_bound = min(closed_bound, parent)
+            continue
         if n_lp and deadline.expired():
             timed_out = True
-            open_bounds.append(0.0)  # every term of eq. (8a) is non-negative
+            open_bounds.extend(pb for _, pb in [(fixed, parent), *stack])
             break
         r = lp.solve_node(fixed)
         n_lp += 1
-        if r.bound >= best_val * (1.0 - 1e-12):
-            closed_bound = min(closed_bound, r.bound)
+        nb = max(r.bound, parent)
+        if nb >= best_val * (1.0 - stop_gap):
+            closed_bound = min(closed_bound, nb)
             continue
         split = [m for m in range(inst.M) if m not in fixed and np.count_nonzero(r.r[m] > 1e-12) > 1]
+        target = np.array([int(np.argmax(r.r[m])) + 1 if r.r[m].max() > 1e-12 else 0 for m in range(inst.M)])
+        a = np.array([float(r.r[m].max()) for m in range(inst.M)])
         if not split:
-            target = np.array([int(np.argmax(r.r[m])) + 1 if r.r[m].max() > 1e-12 else 0 for m in range(inst.M)])
-            a = np.array([float(r.r[m].max()) for m in range(inst.M)])
-            val = float(
-                evaluate_batch(inst, target[None], a[None], *[v[None] for v in full_allocation(inst, target)])[0]
-            )
-            closed_bound = min(closed_bound, r.bound)
+            lem = lemma_decision(inst, target, a)
+            if not (agg and check_feasible(inst, lem)):  # the relaxation's optimum is feasible: node solved
+                val = float(evaluate(inst, lem).objective)
+                closed_bound = min(closed_bound, nb)
+                if val < best_val:
+                    best_val, best_dec = val, lem
+                continue
+            free = [m for m in range(inst.M) if m not in fixed and len(options[m]) > 1]
+            if not free:  # one target vector whose Lemma-1 point over-commits a server: spatial B&B
+                full_t = np.array([fixed.get(m, 0) for m in range(inst.M)], dtype=np.int64)
+                tr = solve_target(inst, full_t, best_val, deadline, ub0)
+                n_spatial += 1
+                spatial_nodes += tr.nodes
+                if tr.decision is not None and tr.value < best_val:
+                    best_val, best_dec = tr.value, tr.decision
+                if tr.timed_out:
+                    timed_out = True
+                    open_bounds.extend([max(tr.bound, nb), *(pb for _, pb in stack)])
+                    break
+                closed_bound = min(closed_bound, max(tr.bound, nb))
+                continue
+            m = free[0]
+            val, dec = point(target, a)
             if val < best_val:
-                best_val, best_dec = val, (target, a)
+                best_val, best_dec = val, dec
+            kids = sorted(options[m], key=lambda t: 1.0 if t == target[m] else 0.0)
+            for t in kids:
+                stack.append(({**fixed, m: t}, nb))
             continue
-        if best_dec is None:  # incumbent by rounding: every server takes its largest link
-            target = np.array([int(np.argmax(r.r[m])) + 1 if r.r[m].max() > 1e-12 else 0 for m in range(inst.M)])
+        if n_lp == 1:  # incumbent by rounding: every server takes its largest link
             rr = lp.solve(target)
             n_lp += 1
-            best_val, best_dec = rr.value, (target, rr.a)
-            if r.bound >= best_val * (1.0 - 1e-12):
-                closed_bound = min(closed_bound, r.bound)
+            val, dec = point(target, rr.a)
+            if val < best_val:
+                best_val, best_dec = val, dec
+            if nb >= best_val * (1.0 - stop_gap):
+                closed_bound = min(closed_bound, nb)
                 continue
         m = split[0]
         # depth first, the child of the largest routed ratio explored first (pushed last)
         kids = sorted(options[m], key=lambda t: r.r[m, t - 1] if t > 0 else 1.0 - r.r[m].sum())
         for t in kids:
-            stack.append({**fixed, m: t})
-    assert best_dec is not None
-    dec = lemma_decision(inst, *best_dec)
-    bound = min([closed_bound, *open_bounds])
-    info = {"target_vectors": math.prod(len(o) for o in options), "lps_solved": n_lp}
-    gap = (best_val - bound) / max(abs(best_val), 1e-12)
-    if timed_out and gap > max(mip_gap, 1e-9):
-        return MethodOutput(dec, "time_limit", bound, info)
-    status = "optimal" if gap <= max(mip_gap, 1e-9) else "feasible"
-    return MethodOutput(dec, status, bound, info)
+            stack.append(({**fixed, m: t}, nb))
+    bound = min([closed_bound, *open_bounds, best_val])
+    info = {
+        "target_vectors": math.prod(len(o) for o in options),
+        "lps_solved": n_lp,
+        "spatial_targets": n_spatial,
+        "spatial_nodes": spatial_nodes,
+    }
+    gap = (best_val - bound) / max(abs(best_val), 1e-300)
+    if gap <= OPTIMALITY_TOL:
+        status = "optimal"
+    elif timed_out:
+        status = "time_limit"
+    else:
+        status = "feasible"
+    return MethodOutput(best_dec, status, bound, info)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -401,3 +500,59 @@ def grid_search(inst: Instance, steps: int = 200) -> tuple[float, Decision]:
             best_val, best = float(vals[i]), (target, a[i])
     assert best is not None
     return best_val, lemma_decision(inst, *best)
+
+
+def grid_search_aggregate(inst: Instance, steps: int = 10, splits: int = 6) -> tuple[float, Decision]:
+    """An upper bound under any capacity reading, independent of the LP/B&B code: targets x a regular grid of
+    ratios x (at every server that may be over-committed, eq. 8c aggregate) a simplex grid of how its remaining
+    resources C_s are split among the jobs it hosts (each share capped at kappa C_s), evaluated by ``evaluate_batch``
+    after :func:`mecopt.problems.cto.project` semantics (full allocation kappa*C elsewhere)."""
+    grid = np.linspace(0.0, 1.0, steps + 1)
+    M, k = inst.M, inst.kappa
+    best_val, best = math.inf, None
+    for tv in itertools.product(*target_options(inst)):
+        target = np.array(tv, dtype=np.int64)
+        O = [m for m in range(M) if target[m] > 0]
+        mesh = np.stack(np.meshgrid(*([grid] * len(O)), indexing="ij"), axis=-1).reshape(-1, len(O)) if O else None
+        a = np.zeros((1 if mesh is None else mesh.shape[0], M))
+        if O:
+            a[:, O] = mesh
+        jobs: dict[int, list[tuple[int, bool]]] = {s: [] for s in range(M)}
+        for m in range(M):
+            if inst.D[m] > 0:
+                jobs[m].append((m, False))
+                if target[m] > 0:
+                    jobs[int(target[m]) - 1].append((m, True))
+        hosts = [s for s in range(M) if len(jobs[s]) * k > 1.0 + 1e-12]
+        alloc_sets = []
+        for s in hosts:
+            n = len(jobs[s])
+            pts = [c for c in itertools.product(range(splits + 1), repeat=n) if sum(c) == splits and min(c) > 0]
+            alloc_sets.append(np.array(pts, dtype=float) / splits)  # shares of C_s summing to 1
+        d_loc0, d_rem0, b0 = full_allocation(inst, target)
+        for combo in itertools.product(*[range(len(x)) for x in alloc_sets]):
+            d_loc, d_rem = d_loc0.copy(), d_rem0.copy()
+            for s, ci, pts in zip(hosts, combo, alloc_sets, strict=True):
+                for (m, remote), sh in zip(jobs[s], pts[ci], strict=True):
+                    v = min(k, sh) * inst.C_rem[s]
+                    if remote:
+                        d_rem[m] = v
+                    else:
+                        d_loc[m] = v
+            Q = a.shape[0]
+            T = np.broadcast_to(target, (Q, M))
+            vals = evaluate_batch(inst, T, a, *(np.broadcast_to(v, (Q, M)) for v in (d_loc, d_rem, b0)))
+            i = int(np.argmin(vals))
+            if vals[i] < best_val:
+                tgt = np.where(a[i] > 0, target, 0)
+                dec = Decision(
+                    target=tgt,
+                    a=np.where(tgt > 0, a[i], 0.0),
+                    d_local=np.where((1 - a[i]) * inst.D > 0, d_loc, 0.0),
+                    d_remote=np.where(tgt > 0, d_rem, 0.0),
+                    b=np.where(tgt > 0, b0, 0.0),
+                )
+                if evaluate(inst, dec).feasible:
+                    best_val, best = float(vals[i]), dec
+    assert best is not None
+    return best_val, best
