@@ -62,6 +62,13 @@ class Instance(Record):
         ("arrival", "index"),
         "arrival",
     )
+    queue_model: str = choice(
+        "eq. (8) wait (D12): 'fcfs' = physical FCFS queue, service starts at max(arrival, previous finish) "
+        "(the wait is the work still queued when the task arrives); 'cumulative' = eq. (8) literally, the full work "
+        "of every earlier task at the server (plus the backlog), idle time never credited",
+        ("fcfs", "cumulative"),
+        "fcfs",
+    )
     objective: str = choice(
         "'delay' = P1, eq. (12), mean delay; 'delay+lb' = w1*mean delay + w2*var(LD), the negated mean reward "
         "of eq. (20)",
@@ -129,10 +136,20 @@ def delays(inst: Instance, A: np.ndarray) -> Delays:
     A_s = A[rows, order]
     comp_s = comp[rows, order]
     wait_s = np.zeros((B, N))
-    for m in range(1, inst.M + 1):
-        w = np.where(A_s == m, comp_s, 0.0)
-        ahead = np.cumsum(w, axis=1) - w  # work of the tasks ahead at server m
-        wait_s += np.where(A_s == m, ahead + inst.backlog[m - 1], 0.0)
+    if inst.queue_model == "cumulative":  # eq. (8) literally: the full work of every task ahead (D2, D12)
+        for m in range(1, inst.M + 1):
+            w = np.where(A_s == m, comp_s, 0.0)
+            ahead = np.cumsum(w, axis=1) - w  # work of the tasks ahead at server m
+            wait_s += np.where(A_s == m, ahead + inst.backlog[m - 1], 0.0)
+    else:  # physical FCFS (D12): a server busy until `free` starts the next arrival at max(arrival, free)
+        arrive_s = (t_up + t_tran)[rows, order]
+        free = np.concatenate([np.zeros((B, 1)), np.broadcast_to(inst.backlog, (B, inst.M))], axis=1)
+        for j in range(N):
+            m = A_s[:, j]
+            start = np.maximum(arrive_s[:, j], free[rows[:, 0], m])
+            on = m > 0
+            wait_s[:, j] = np.where(on, start - arrive_s[:, j], 0.0)
+            free[rows[:, 0], m] = np.where(on, start + comp_s[:, j], free[rows[:, 0], m])
     wait = np.empty_like(wait_s)
     wait[rows, order] = wait_s  # t_wait, eq. (8)
     resp = wait + comp  # t_resp = t_wait + t_comp, eq. (8)
@@ -269,6 +286,8 @@ VARIANTS: dict[str, dict[str, str]] = {
     "lb": {"objective": "delay+lb"},
     "split-offloaders": {"bandwidth_split": "offloaders"},
     "index-order": {"queue_order": "index"},
+    "cumulative": {"queue_model": "cumulative"},
+    "cumulative-lb": {"queue_model": "cumulative", "objective": "delay+lb"},
 }
 
 PROBLEM = ProblemSpec(

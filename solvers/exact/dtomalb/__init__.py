@@ -27,6 +27,7 @@ import numpy as np
 from mecopt.core import Deadline, MethodOutput, SolveOptions, SolverError, Status
 from mecopt.problems.dtomalb import Decision, Instance, delays
 from mecopt.spec import MethodSpec
+from solvers.exact.dtomalb.fcfs import solve_fcfs
 from solvers.exact.dtomalb.model import _decision_from, _wait_cuts, build_model
 from solvers.exact.dtomalb.structured import _cost_to_go, _count_dp, _data, _dp_orders, solve_lb_enum
 from solvers.pyomo_backend import Backend, solve_model
@@ -142,7 +143,28 @@ def solve_brute_force(inst: Instance, opts: SolveOptions) -> MethodOutput:
 
 def solve_dp(inst: Instance, opts: SolveOptions) -> MethodOutput:
     """Certified optimum of P1 by the count DP (objective 'delay'); falls back to the MILP where the DP value is
-    only a bound (server-1 queue inversions) or for 'delay+lb'."""
+    only a bound (server-1 queue inversions) or for 'delay+lb'. Under the physical FCFS queue (D12) the
+    event-ordered label DP of :mod:`.fcfs` (both objectives), with the MILP as the fallback on a time-out."""
+    if inst.queue_model == "fcfs":
+        total = Deadline.of(opts)
+        out = solve_fcfs(
+            inst,
+            SolveOptions(
+                None if total.limit is None else 0.7 * total.limit, opts.mip_gap, opts.threads, opts.seed, opts.verbose
+            ),
+        )
+        if out.status == "optimal":
+            return out
+        mi = solve_milp(
+            inst, SolveOptions(total.limit_or_none(1.0), opts.mip_gap, opts.threads, opts.seed, opts.verbose)
+        )
+        info = {**out.info, **mi.info, "fallback": "milp"}
+        dec = out.decision
+        if mi.decision is not None and (
+            dec is None or delays(inst, mi.decision.a[None, :]).objective[0] < delays(inst, dec.a[None, :]).objective[0]
+        ):
+            dec = mi.decision
+        return MethodOutput(dec, mi.status, mi.bound, info)
     if inst.objective != "delay":
         enum = solve_lb_enum(inst, opts)
         if enum is not None and enum.status == "optimal":
@@ -195,7 +217,8 @@ METHODS: list[MethodSpec] = [
         "exact",
         "exact",
         solve_dp,
-        "count-state DP over queue positions (P1); MILP settles server-1 queue inversions and delay+lb",
+        "physical FCFS (default): event-ordered label DP; cumulative eq. (8): count-state DP over queue positions, "
+        "window enumeration for delay+lb; MILP settles inversions/time-outs",
         certified=True,
     ),
     MethodSpec(
@@ -235,6 +258,7 @@ __all__ = [
     "all_decisions",
     "build_model",
     "solve_brute_force",
+    "solve_fcfs",
     "solve_dp",
     "solve_lb_enum",
     "solve_milp",
