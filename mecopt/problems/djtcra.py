@@ -12,7 +12,7 @@ allocated to u by its ES (eq. 7); it is ignored for RCS users unless the RCS cap
 ``rcs-shared``).
 
 Units are SI inside (s, bit, Hz = cycles/s); the paper's alpha (per ms) and beta (ms) are converted (D2).
-Every modelling choice the paper leaves open is listed in ``docs/problems/djtcra.md`` (decisions D1-D16).
+Every modelling choice the paper leaves open is listed in ``docs/problems/djtcra.md`` (decisions D1-D18).
 """
 
 from __future__ import annotations
@@ -455,6 +455,7 @@ PROBLEM = ProblemSpec(
     presets=PRESETS,
     variants=VARIANTS,
     bench_sizes=("small",),
+    bench_variants=("literal", "rcs-if-better", "subchannels"),
     paper="Chen, Sun, Yu, Taleb - Joint Task and Computing Resource Allocation in Distributed Edge Computing "
     "Systems via Multi-Agent Deep Reinforcement Learning",
 )

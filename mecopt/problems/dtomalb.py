@@ -8,7 +8,7 @@ delay; the load-balanced objective is the negated mean of the reward eq. (20).
 The decision is stored as the index form of the one-hot matrix of eqs. (1)-(3): ``a[n] = m`` means
 ``a_{n,m} = 1`` (0 = local), so eq. (2) holds by construction when ``0 <= a[n] <= M``.
 
-Every modelling choice the paper leaves open is listed in ``docs/problems/dtomalb.md`` (decisions D1-D10).
+Every modelling choice the paper leaves open is listed in ``docs/problems/dtomalb.md`` (decisions D1-D12).
 """
 
 from __future__ import annotations
@@ -281,13 +281,20 @@ PRESETS: dict[str, Config] = {
     "fig8": Config(N=10, M=5, f_fixed_hz=(12e9, 14e9, 16e9, 18e9, 20e9)),
 }
 
-VARIANTS: dict[str, dict[str, str]] = {
+#: D7: w2 at which w2 var(LD) is ~30 % of the 'delay+lb' objective at the P1 optimum on `paper` (physical FCFS:
+#: median var(LD)/mean delay = 5.95e-3 over 8 seeds, 0.3/0.7/5.95e-3 = 72; cumulative eq. (8): 4.71e-4, 909)
+W2_LB_HEAVY = 70.0
+W2_LB_HEAVY_CUMULATIVE = 900.0
+
+VARIANTS: dict[str, dict[str, object]] = {
     "literal": {},
     "lb": {"objective": "delay+lb"},
     "split-offloaders": {"bandwidth_split": "offloaders"},
     "index-order": {"queue_order": "index"},
     "cumulative": {"queue_model": "cumulative"},
     "cumulative-lb": {"queue_model": "cumulative", "objective": "delay+lb"},
+    "lb-heavy": {"objective": "delay+lb", "w2": W2_LB_HEAVY},
+    "cumulative-lb-heavy": {"queue_model": "cumulative", "objective": "delay+lb", "w2": W2_LB_HEAVY_CUMULATIVE},
 }
 
 PROBLEM = ProblemSpec(
@@ -302,6 +309,6 @@ PROBLEM = ProblemSpec(
     presets=PRESETS,
     variants=VARIANTS,
     bench_sizes=("small",),
-    bench_variants=("literal", "lb"),
+    bench_variants=("literal", "lb", "cumulative", "cumulative-lb"),
     paper="Zhang, Li, Peng, Pei - A New Task Offloading Algorithm in Edge Computing",
 )
