@@ -9,8 +9,9 @@ user picks its server 2..M) -- so every server sees its tasks in its own FCFS or
 is (sum of delays so far, time each server becomes free F_1..F_M, loads, the set of forwarded users still in flight).
 Future delays are non-decreasing in F, so a label whose F and cost are both no better than another's (same in-flight
 set) can be dropped; labels whose cost plus a lower bound on the users still to place (each at its best target given
-the current F, ignoring the others) exceeds the incumbent are pruned. Both rules keep an optimal completion, so the
-best surviving final label is optimal.
+the current F, ignoring the others; for 'delay+lb' plus w2 times the water-filling bound of :func:`_var_lower_bound`)
+exceeds the incumbent are pruned. Both rules keep an optimal completion, so the best surviving final label is
+optimal.
 
 For 'delay+lb' (eq. 20) the dominance test also accounts for var(LD) exactly: with loads x_A, x_B of two labels and
 future loads y, var(x_A + y) - var(x_B + y) = var(x_A) - var(x_B) + (2/M) d.y with d = (x_A - x_B) centred, and
@@ -42,6 +43,23 @@ def _events(inst: Instance, t_up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     # per server the order must be (arrival key, user index), as in `delays`; kind breaks ties for one user
     order = np.lexsort((kinds, users, times))
     return users[order], kinds[order]
+
+
+def _var_lower_bound(X: np.ndarray, budget: float) -> np.ndarray:
+    """Least var(X + y) over y >= 0 with sum(y) <= budget, per row of X (L, M): water-filling (KKT of the convex
+    problem: the raised loads share one level lam, the others are >= lam). The users still to place add at most
+    ``budget`` = sum_n max_m C_n/f_m seconds of load in total, so this bounds the final var(LD) (eq. 19) below."""
+    Xs = np.sort(X, axis=1)
+    L, M = Xs.shape
+    csum = np.cumsum(Xs, axis=1)
+    level = np.full(L, -np.inf)
+    for j in range(M):  # raise the j+1 lowest loads to a common level lam in [Xs[j], Xs[j+1]]
+        lam = (budget + csum[:, j]) / (j + 1)
+        hi = Xs[:, j + 1] if j + 1 < M else np.full(L, np.inf)
+        ok = (lam >= Xs[:, j]) & (lam <= hi)
+        level = np.where(ok & ~np.isfinite(level), lam, level)
+    Z = np.maximum(X, level[:, None])
+    return Z.var(axis=1)
 
 
 def _dominates(
@@ -212,7 +230,12 @@ def _label_dp(
             is_p = tgt[:, u] == -1
             b = (np.maximum(arrive[u, 1:][None, :], F[:, 1:]) + comp[u, 1:][None, :]).min(axis=1)
             rem += np.where(is_p, b, 0.0)
-        keep &= scale(cost + rem) <= upper + slack
+        low = scale(cost + rem)
+        if lb and inst.w2 > 0:  # var(LD) >= its water-filling bound given the loads still to come
+            still_up = np.r_[todo, np.array(pend_users, dtype=np.int64)]
+            budget = float(comp[still_up].max(axis=1).sum()) if len(still_up) else 0.0
+            low = low + inst.w2 * _var_lower_bound(X, budget)
+        keep &= low <= upper + slack
         cost, F, X, pend, noff, tgt = cost[keep], F[keep], X[keep], pend[keep], noff[keep], tgt[keep]
         if len(cost) == 0:
             return upper, None, True, peak
@@ -233,15 +256,29 @@ def _label_dp(
     return float(final[best]), tgt[best].copy(), True, peak
 
 
+def _one_opt(inst: Instance, a: np.ndarray) -> tuple[np.ndarray, float]:
+    """Best-improvement single-user moves, all candidates of a round scored by one vectorized ``delays`` call."""
+    a = a.copy()
+    best = float(delays(inst, a[None, :]).objective[0])
+    while True:
+        cand = np.repeat(a[None, :], inst.N * (inst.M + 1), axis=0)
+        cand[np.arange(len(cand)), np.repeat(np.arange(inst.N), inst.M + 1)] = np.tile(np.arange(inst.M + 1), inst.N)
+        obj = delays(inst, cand).objective
+        k = int(np.argmin(obj))
+        if obj[k] >= best * (1 - 1e-15):
+            return a, best
+        a, best = cand[k].copy(), float(obj[k])
+
+
 def solve_fcfs(inst: Instance, opts: SolveOptions) -> MethodOutput:
     """Certified optimum under the physical FCFS queue (D12) by the event-ordered label DP; both objectives."""
     from solvers.heuristics.dtomalb import lb_greedy, selfish
 
     deadline = Deadline.of(opts)
     incs = [lb_greedy(inst, opts).decision, selfish(inst, opts).decision]
-    objs = [float(delays(inst, d.a[None, :]).objective[0]) for d in incs]
-    k = int(np.argmin(objs))
-    inc, inc_dec = objs[k], incs[k]
+    polished = [_one_opt(inst, np.asarray(d.a, dtype=np.int64)) for d in incs]
+    k = int(np.argmin([v for _, v in polished]))
+    inc, inc_dec = polished[k][1], Decision(a=polished[k][0])
     Ks: list[int | None] = [None] if inst.bandwidth_split == "all" else list(range(inst.N + 1))
     finished, peak = True, 0
     for K in Ks:
