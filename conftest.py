@@ -21,19 +21,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--bench-instances",
         type=int,
         default=None,
-        help="instances per problem and size in the benchmark (default: 20)",
+        help="instances per problem and size in the benchmark (default: 20; sweeps scale their counts by N/20)",
     )
     group.addoption("--bench-seed", type=int, default=None, help="root seed of the benchmark instance set (default: 0)")
     group.addoption(
         "--bench-time-limit",
         type=float,
         default=None,
-        help="time limit in seconds of each exact solve in the benchmark (default: 60)",
+        help="time limit in seconds of each exact solve in the benchmark (default: 60; sweeps scale their limits"
+        " by T/60)",
     )
     group.addoption(
         "--bench-problems",
         default=None,
-        help="comma-separated problem keys to benchmark (default: all registered)",
+        help="comma-separated problem keys to benchmark (default: all registered); other problems' files are left as"
+        " they are",
+    )
+    group.addoption(
+        "--bench-quick",
+        action="store_true",
+        default=False,
+        help="quick first look: every problem, 2 instances, 5 s limits, the smallest sweep points; writes under"
+        " results/quick/ (or $MECOPT_RESULTS/quick), never over the committed tables",
     )
     group.addoption(
         "--retrain",

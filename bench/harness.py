@@ -10,8 +10,6 @@ and regenerates ``results/summary.md`` from every raw file present.
 from __future__ import annotations
 
 import json
-import math
-import statistics
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -19,35 +17,15 @@ from typing import Any
 
 from tabulate import tabulate
 
-from mecopt.core import SolveOptions, SolveResult, atomic_write_text, results_dir, spawn_seeds, write_json
+from bench.sweep import BenchConfig, out_dir, write_json, write_text
+from bench.sweep import config_from as _config_from
+from mecopt.core import SolveOptions, SolveResult, spawn_seeds
 from mecopt.registry import get_problem, problem_keys
-
-DEFAULT_INSTANCES = 20
-DEFAULT_SEED = 0
-DEFAULT_TIME_LIMIT = 60.0
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    instances: int = DEFAULT_INSTANCES
-    seed: int = DEFAULT_SEED
-    time_limit: float = DEFAULT_TIME_LIMIT
-    problems: tuple[str, ...] = ()
+from mecopt.tables import fmt, method_stats, pct, pct_ci
 
 
 def config_from(pytest_config: Any) -> BenchConfig:
-    def opt(name: str, default: Any) -> Any:
-        v = pytest_config.getoption(name)
-        return default if v is None else v
-
-    probs = opt("--bench-problems", "")
-    keys = tuple(k.strip() for k in probs.split(",") if k.strip()) or tuple(problem_keys())
-    return BenchConfig(
-        opt("--bench-instances", DEFAULT_INSTANCES),
-        opt("--bench-seed", DEFAULT_SEED),
-        opt("--bench-time-limit", DEFAULT_TIME_LIMIT),
-        keys,
-    )
+    return _config_from(pytest_config)
 
 
 def group_name(size: str, variant: str) -> str:
@@ -85,101 +63,50 @@ def solve_options(cfg: BenchConfig, seed: int) -> SolveOptions:
 # ----------------------------------------------------------------------------------------------------------------
 # tables
 # ----------------------------------------------------------------------------------------------------------------
-def _reference(rows: list[dict[str, Any]], sense: str) -> dict[int, tuple[float, bool]]:
-    """Per instance seed: (reference value, certified). Certified optimum of 'exact' where proven, else the best
-    proven bound of any certified method (then gaps are upper bounds on the true gap)."""
-    ref: dict[int, tuple[float, bool]] = {}
-    for r in rows:
-        if r["kind"] != "exact" or r["bound"] is None:
-            continue
-        seed = r["seed"]
-        certified = r["status"] == "optimal"
-        val = r["objective"] if certified else r["bound"]
-        old = ref.get(seed)
-        if old is None or (certified and not old[1]):
-            ref[seed] = (val, certified)
-        elif not old[1] and not certified:
-            better = val > old[0] if sense == "min" else val < old[0]
-            ref[seed] = (val, False) if better else old
-    return ref
-
-
-def gap_to(obj: float | None, ref: float, sense: str) -> float | None:
-    if obj is None or not math.isfinite(obj):
-        return None
-    diff = obj - ref if sense == "min" else ref - obj
-    return max(0.0, diff) / max(abs(ref), 1e-12)
-
-
 def method_table(key: str, rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[str], dict[str, Any]]:
-    spec = get_problem(key)
-    ref = _reference(rows, spec.sense)
-    methods: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        methods.setdefault(r["method"], []).append(r)
-    table = []
-    stats: dict[str, Any] = {}
-    for name, rs in methods.items():
-        objs = [r["objective"] for r in rs if r["feasible"]]
-        gaps = [gap_to(r["objective"], ref[r["seed"]][0], spec.sense) for r in rs if r["feasible"] and r["seed"] in ref]
-        gaps = [g for g in gaps if g is not None]
-        times = [r["wall_time_s"] for r in rs]
-        feas = sum(1 for r in rs if r["feasible"]) / len(rs)
-        cert = sum(1 for r in rs if r["status"] == "optimal") / len(rs)
-        s = {
-            "kind": rs[0]["kind"],
-            "n": len(rs),
-            "mean_objective": statistics.fmean(objs) if objs else None,
-            "mean_gap": statistics.fmean(gaps) if gaps else None,
-            "max_gap": max(gaps) if gaps else None,
-            "feasible": feas,
-            "certified": cert,
-            "median_time_s": statistics.median(times),
-        }
-        stats[name] = s
-        table.append(
-            [
-                name,
-                s["kind"],
-                _fmt(s["mean_objective"], ".6g"),
-                _pct(s["mean_gap"]),
-                _pct(s["max_gap"]),
-                f"{100 * feas:.0f}",
-                f"{100 * cert:.0f}",
-                _fmt(s["median_time_s"], ".3g"),
-                s["n"],
-            ]
-        )
+    """The per-method table of one group of rows (the shared statistics of :mod:`mecopt.tables`)."""
+    meta = method_stats(rows, get_problem(key).sense)
+    table = [
+        [
+            name,
+            s["kind"],
+            fmt(s["mean_objective"]),
+            pct(s["mean_gap"]),
+            pct_ci(s["gap_ci"], 3),
+            pct(s["max_gap"]),
+            pct(s["near_optimal"], 0),
+            f"{100 * s['feasible']:.0f}",
+            f"{100 * s['certified']:.0f}",
+            fmt(s["median_time_s"], ".3g"),
+            s["n"],
+        ]
+        for name, s in meta["methods"].items()
+    ]
     headers = [
         "method",
         "kind",
         "mean objective",
         "mean gap %",
+        "95 % CI",
         "max gap %",
+        "% within 1 %",
         "% feasible",
         "% certified",
         "median wall s",
         "n",
     ]
-    uncertified = sum(1 for v in ref.values() if not v[1])
-    meta = {
-        "reference_certified": len(ref) - uncertified,
-        "reference_bound_only": uncertified,
-        "instances": len({r["seed"] for r in rows}),
-    }
-    return table, headers, {"methods": stats, **meta}
+    return table, headers, meta
 
 
-def _fmt(v: float | None, f: str) -> str:
-    return "-" if v is None else format(v, f)
+_fmt = fmt
 
 
 def _pct(v: float | None) -> str:
-    return "-" if v is None else f"{100 * v:.3f}"
+    return pct(v)
 
 
 def write_problem_results(key: str, size: str, rows: list[dict[str, Any]], cfg: BenchConfig) -> None:
-    out = results_dir() / key
+    out = out_dir(key)
     spec = get_problem(key)
     write_json(
         out / f"raw_{size}.json",
@@ -197,7 +124,7 @@ def write_problem_results(key: str, size: str, rows: list[dict[str, Any]], cfg: 
 
 
 def _write_problem_table(key: str) -> None:
-    out = results_dir() / key
+    out = out_dir(key)
     spec = get_problem(key)
     parts = [
         f"# {key}: optimality gaps\n",
@@ -224,11 +151,11 @@ def _write_problem_table(key: str) -> None:
         parts.append(tabulate(table, headers=headers, tablefmt="github", disable_numparse=True) + "\n")
         seeds = sorted({r["seed"] for r in data["rows"]})
         parts.append(f"\nInstance seeds: {', '.join(map(str, seeds))}\n")
-    atomic_write_text(out / "table.md", "".join(parts))
+    write_text(out / "table.md", "".join(parts))
 
 
 def write_summary() -> None:
-    root = results_dir()
+    root = out_dir()
     lines = [
         "# mecopt results summary\n",
         "\nGenerated by `pytest --benchmark`. Per problem and size: the certified "
@@ -274,7 +201,7 @@ def write_summary() -> None:
         )
         + "\n"
     )
-    atomic_write_text(root / "summary.md", "".join(lines))
+    write_text(root / "summary.md", "".join(lines))
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:

@@ -1,29 +1,27 @@
 """DJTCRA sweeps: the exact frontier (structured vs Pyomo+SCIP), P2 alone, heuristics at the paper's scale.
 
-* frontier: users in FRONTIER_U x ESs {3, 4}, capacities scaled to the paper's load (D10); the structured
-``exact``
-  and ``pyomo-scip`` each with a 60 s limit. SCIP is run for growing U only until it first fails to certify
-  for
-  that H (a larger instance would only time out too); such cells are marked "skipped".
+* frontier: users in FRONTIER_U x ESs {3, 4}, capacities scaled to the paper's load (D10); the structured ``exact``
+  and ``pyomo-scip`` each with a 60 s limit. SCIP is run for growing U only until it first fails to certify for that
+  H (a larger instance would only time out too); such cells are marked "skipped". The axis stops after the first U
+  where every ``exact`` solve hit the limit.
 * P2 alone: one server (the 160 GHz ES scaled to ~1 user per 6.7 GHz, the paper's load), n = 10..200 users;
   sigmoidal B&B time and gap; SCIP on the same P2 for n <= 30 (P2_SCIP_LIMIT_S each).
 * paper scale: 100 users, 7 ESs; every heuristic against the best proven bound of ``exact`` (PAPER_LIMIT_S).
 
-Writes results/djtcra/{frontier,p2_scaling,paper_scale}.{md,json} and frontier.png, p2_scaling.png.
-Timings are wall-clock on a shared 2-core machine: noisy.
+Counts and limits scale with the options (bench/sweep.py). Writes results/djtcra/{frontier,p2_scaling,paper_scale}
+.{md,json} and frontier.png, p2_scaling.png. Timings are wall-clock on a shared 2-core machine: noisy.
 """
 
 from __future__ import annotations
 
-import io
-from pathlib import Path
+import time
+from functools import cache
 from typing import Any
 
 import numpy as np
-import pytest
-from tabulate import tabulate
 
-from mecopt.core import SolveOptions, atomic_write_bytes, atomic_write_text, make_rng, spawn_seeds, write_json
+from bench.sweep import BenchConfig, Cell, Sweep, md_table, pyplot
+from mecopt.core import SolveOptions, SolveResult, make_rng, relative_gap
 from mecopt.problems import djtcra as d
 from solvers import methods_for, solve
 from solvers.exact.djtcra import build_p2_model, f_val, make_terms, solve_p2
@@ -39,76 +37,132 @@ P2_SCIP_N = (5, 10, 20, 30)
 P2_SCIP_LIMIT_S = 60.0 if FULL_SWEEP else 15.0
 PAPER_INSTANCES = 2
 PAPER_LIMIT_S = 20.0
-ROOT_SEED = 0
-OUT = Path(__file__).resolve().parents[1] / "results" / "djtcra"
-
-_frontier: list[dict[str, Any]] = []
-_scip_failed: dict[int, int] = {}  # H -> smallest U where SCIP did not certify
-_p2: list[dict[str, Any]] = []
-_paper: list[dict[str, Any]] = []
+HEURISTICS = [m.name for m in methods_for("djtcra").values() if m.kind == "heuristic"]
 
 
-def _frontier_cases() -> list[tuple[int, int, int, int]]:
-    out = []
+@cache
+def _frontier_instance(U: int, H: int, seed: int) -> d.Instance:
+    return d.generate(d.Config(U=U, H=H, match_paper_load=True), make_rng(seed, "djtcra", "frontier"))
+
+
+@cache
+def _p2_instance(n: int, seed: int) -> tuple[Any, float]:
+    inst = d.generate(d.Config(U=n, H=7), make_rng(seed, "djtcra", "p2"))
+    co = d.coefficients(inst)
+    h = 7  # the 160 GHz ES, scaled to the paper's load
+    t = make_terms(inst.alpha, inst.beta, inst.Lmax, co.fixed[:, h], co.work[:, h])
+    return t, n / d.PAPER_USERS_PER_GHZ
+
+
+def _p2_result(method: str, seed: int, status: str, obj: float, bound: float | None, wall: float, **info: Any) -> Any:
+    return SolveResult(
+        problem="djtcra",
+        method=method,
+        sense="max",
+        objective=obj,
+        status=status,  # type: ignore[arg-type]
+        bound=bound,
+        gap=None,
+        wall_time_s=wall,
+        decision=None,
+        seed=seed,
+        feasible=True,
+        info=info,
+    )
+
+
+def _p2_bnb(n: int, seed: int, limit: float) -> SolveResult:
+    t, cap = _p2_instance(n, seed)
+    t0 = time.perf_counter()
+    r = solve_p2(t, cap, time_limit=limit)
+    wall = time.perf_counter() - t0
+    assert r.x.sum() <= cap and r.lower <= r.upper
+    res = _p2_result("p2-bnb", seed, r.status, r.lower, r.upper, wall, nodes=r.nodes)
+    res.gap = relative_gap(r.lower, r.upper, "max")
+    return res
+
+
+def _p2_scip(n: int, seed: int, limit: float) -> SolveResult:
+    t, cap = _p2_instance(n, seed)
+    m = build_p2_model(t, cap)
+    out = solve_model(m, Backend.SCIP, SolveOptions(time_limit=limit))
+    x = np.maximum([m.x[i].value or 0.0 for i in range(n)], 0.0)
+    x = x * min(1.0, cap / max(x.sum(), 1e-300))
+    return _p2_result("p2-scip", seed, out.status, float(f_val(t, x).sum()), out.bound, out.wall_time_s)
+
+
+def sweeps(cfg: BenchConfig) -> list[Sweep]:
+    fr = Sweep(
+        cfg,
+        "djtcra",
+        "frontier",
+        sense="max",
+        size_axis="U",
+        frontier_methods=("exact",),
+        yardstick=("pyomo-scip",),
+        writer=write_frontier,
+    )
+    limit = fr.limit(TIME_LIMIT_S)
     for H in FRONTIER_H:
-        for U in FRONTIER_U:
-            for i, s in enumerate(spawn_seeds(ROOT_SEED, FRONTIER_SEEDS, "djtcra-frontier", U, H)):
-                out.append((U, H, i, s))
-    return out
+        for U in fr.points(FRONTIER_U):
+            for seed in fr.seeds(FRONTIER_SEEDS, "djtcra-frontier", U, H):
+                for m in ("exact", "pyomo-scip"):
+
+                    def fn(U: int = U, H: int = H, s: int = seed, m: str = m) -> SolveResult:
+                        opts = SolveOptions(time_limit=limit, seed=s)
+                        return solve("djtcra", _frontier_instance(U, H, s), m, opts, seed=s)
+
+                    fr.add(fn, method=m, seed=seed, limit=limit, H=H, U=U)
+    p2 = Sweep(cfg, "djtcra", "p2_scaling", sense="max", writer=write_p2)
+    scip_limit = p2.limit(P2_SCIP_LIMIT_S)
+    for part, ns, methods in (("bnb", P2_N, ("p2-bnb",)), ("vs-scip", P2_SCIP_N, ("p2-bnb", "p2-scip"))):
+        for n in p2.points(ns):
+            seed = p2.seeds(1, "djtcra-p2", n)[0]
+            for m in methods:
+                lim = limit if m == "p2-bnb" else scip_limit
+                call = _p2_bnb if m == "p2-bnb" else _p2_scip
+                p2.add(
+                    lambda call=call, n=n, s=seed, lim=lim: call(n, s, lim),
+                    method=m,
+                    seed=seed,
+                    limit=lim,
+                    part=part,
+                    n=n,
+                )
+    ps = Sweep(cfg, "djtcra", "paper_scale", sense="max", writer=write_paper)
+    paper_limit = ps.limit(PAPER_LIMIT_S)
+    for seed in ps.seeds(PAPER_INSTANCES, "djtcra-paper"):
+        for m in ("exact", *HEURISTICS):
+            lim = paper_limit if m == "exact" else limit
+
+            def fnp(s: int = seed, m: str = m, lim: float = lim) -> SolveResult:
+                inst = d.PROBLEM.make_instance("paper", s)
+                return solve("djtcra", inst, m, SolveOptions(time_limit=lim, seed=s), seed=s)
+
+            ps.add(fnp, method=m, seed=seed, limit=lim)
+    return [fr, p2, ps]
 
 
-def _png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
-    return buf.getvalue()
+def test_cell(cell: Cell, benchmark: Any) -> None:
+    res = cell.run(benchmark)
+    if res is not None and cell.sweep.name == "paper_scale":
+        assert res.feasible, res.message
 
 
-@pytest.mark.parametrize(
-    ("U", "H", "i", "seed"), _frontier_cases(), ids=[f"U{U}-H{H}-{i}" for U, H, i, _ in _frontier_cases()]
-)
-def test_frontier(U: int, H: int, i: int, seed: int, benchmark) -> None:  # type: ignore[no-untyped-def]
-    inst = d.generate(d.Config(U=U, H=H, match_paper_load=True), make_rng(seed, "djtcra", "frontier"))
-    opts = SolveOptions(time_limit=TIME_LIMIT_S, seed=seed)
-    ex = benchmark.pedantic(solve, args=("djtcra", inst, "exact", opts), kwargs={"seed": seed}, rounds=1, iterations=1)
-    row: dict[str, Any] = {
-        "U": U,
-        "H": H,
-        "seed": seed,
-        "exact_status": ex.status,
-        "exact_time_s": ex.wall_time_s,
-        "exact_objective": ex.objective,
-        "exact_bound": ex.bound,
-        "exact_gap": ex.gap,
-        "exact_nodes": ex.info.get("nodes"),
-    }
-    if H in _scip_failed and U > _scip_failed[H]:
-        row.update(scip_status="skipped", scip_time_s=None, scip_objective=None, scip_bound=None, scip_gap=None)
-    else:
-        sc = solve("djtcra", inst, "pyomo-scip", opts, seed=seed)
-        row.update(
-            scip_status=sc.status,
-            scip_time_s=sc.wall_time_s,
-            scip_objective=sc.objective,
-            scip_bound=sc.bound,
-            scip_gap=sc.gap,
-        )
-        if sc.status != "optimal":
-            _scip_failed.setdefault(H, U)
-        if sc.status == "optimal" and ex.status == "optimal":
+# ------------------------------------------------------------------------------------------------ frontier
+def write_frontier(sw: Sweep) -> None:
+    limit = sw.limit(TIME_LIMIT_S)
+    rows = []
+    for ex in sorted(sw.select("exact"), key=lambda r: (r["H"], r["U"], r["seed"])):
+        sc = next((r for r in sw.select("pyomo-scip", H=ex["H"], U=ex["U"]) if r["seed"] == ex["seed"]), None)
+        row = dict(ex, scip=sc)
+        if sc is not None and sc["status"] == "optimal" and ex["status"] == "optimal":
             # both certified: they must agree
-            assert abs(sc.objective - ex.objective) <= 1e-5 * max(1.0, abs(ex.objective))
-            row["speedup"] = sc.wall_time_s / max(ex.wall_time_s, 1e-9)
-    if ex.feasible and row.get("scip_bound") is not None:
-        assert ex.objective <= row["scip_bound"] + 1e-5 * max(1.0, abs(ex.objective))
-    benchmark.extra_info.update({k: v for k, v in row.items() if not isinstance(v, float) or np.isfinite(v)})
-    _frontier.append(row)
-
-
-def test_write_frontier() -> None:
-    if not _frontier:
-        pytest.skip("no frontier rows")
-    rows = sorted(_frontier, key=lambda r: (r["H"], r["U"], r["seed"]))
-    write_json(OUT / "frontier.json", {"time_limit_s": TIME_LIMIT_S, "rows": rows})
+            assert abs(sc["objective"] - ex["objective"]) <= 1e-5 * max(1.0, abs(ex["objective"]))
+            row["speedup"] = sc["wall_time_s"] / max(ex["wall_time_s"], 1e-9)
+        if ex["feasible"] and sc is not None and sc["bound"] is not None:
+            assert ex["objective"] <= sc["bound"] + 1e-5 * max(1.0, abs(ex["objective"]))
+        rows.append(row)
 
     def fmt(v: Any, f: str = ".3g") -> str:
         return "" if v is None else format(v, f)
@@ -118,207 +172,108 @@ def test_write_frontier() -> None:
             r["U"],
             r["H"],
             r["seed"],
-            r["exact_status"],
-            fmt(r["exact_time_s"], ".2f"),
-            fmt(r["exact_gap"], ".1e"),
-            r["exact_nodes"],
-            r["scip_status"],
-            fmt(r["scip_time_s"], ".2f"),
-            fmt(r["scip_gap"], ".1e"),
+            r["status"],
+            fmt(r["wall_time_s"], ".2f"),
+            fmt(r["gap"], ".1e"),
+            r["info"].get("nodes"),
+            r["scip"]["status"] if r["scip"] else "skipped",
+            fmt(r["scip"] and r["scip"]["wall_time_s"], ".2f"),
+            fmt(r["scip"] and r["scip"]["gap"], ".1e"),
             fmt(r.get("speedup"), ".0f"),
         ]
         for r in rows
     ]
-    head = [
-        "users",
-        "ESs",
-        "seed",
-        "exact",
-        "exact s",
-        "exact gap",
-        "nodes",
-        "SCIP",
-        "SCIP s",
-        "SCIP gap",
-        "SCIP/exact time",
-    ]
-    text = (
-        "# DJTCRA exact frontier (time to certify, 60 s limit each)\n\n"
-        "Capacities scaled to the paper's users per GHz (D10). SCIP 'skipped' = SCIP already failed to "
-        "certify a smaller instance with the same number of ESs. Wall-clock on a shared 2-core machine "
-        "(noisy).\n\n" + tabulate(table, head, tablefmt="github") + "\n"
+    head = ["users", "ESs", "seed", "exact", "exact s", "exact gap", "nodes", "SCIP", "SCIP s", "SCIP gap"]
+    sw.write(
+        f"DJTCRA exact frontier (time to certify, {limit:g} s limit each)",
+        "Capacities scaled to the paper's users per GHz (D10). SCIP 'skipped' = SCIP already failed to certify a "
+        "smaller instance with the same number of ESs. Wall-clock on a shared 2-core machine (noisy).",
+        md_table(table, [*head, "SCIP/exact time"]),
+        extra={"time_limit_s": limit},
     )
-    atomic_write_text(OUT / "frontier.md", text)
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for H, mk in zip(FRONTIER_H, ("o", "s"), strict=True):
         sel = [r for r in rows if r["H"] == H]
-        ax.plot([r["U"] for r in sel], [r["exact_time_s"] for r in sel], mk + "-", label=f"exact, {H} ESs")
-        sc = [r for r in sel if r["scip_status"] == "optimal"]
-        ax.plot([r["U"] for r in sc], [r["scip_time_s"] for r in sc], mk + "--", label=f"Pyomo+SCIP, {H} ESs")
-        to = [r for r in sel if r["scip_status"] not in ("optimal", "skipped")]
+        ax.plot([r["U"] for r in sel], [r["wall_time_s"] for r in sel], mk + "-", label=f"exact, {H} ESs")
+        sc = [r["scip"] for r in sel if r["scip"] and r["scip"]["status"] == "optimal"]
+        ax.plot([r["U"] for r in sc], [r["wall_time_s"] for r in sc], mk + "--", label=f"Pyomo+SCIP, {H} ESs")
+        to = [r["scip"] for r in sel if r["scip"] and r["scip"]["status"] != "optimal"]
         ax.plot(
             [r["U"] for r in to],
-            [r["scip_time_s"] for r in to],
+            [r["wall_time_s"] for r in to],
             "x",
             color="red",
             ms=9,
             label=f"SCIP not certified at the limit, {H} ESs",
         )
-    ax.axhline(TIME_LIMIT_S, color="gray", lw=0.8, ls=":")
+    ax.axhline(limit, color="gray", lw=0.8, ls=":")
     ax.set_yscale("log")
     ax.set_xlabel("users")
-    ax.set_ylabel("time to certify (s), 60 s limit")
+    ax.set_ylabel(f"time to certify (s), {limit:g} s limit")
     ax.set_title("DJTCRA: structured exact vs Pyomo+SCIP")
     ax.legend(fontsize=8)
-    atomic_write_bytes(OUT / "frontier.png", _png(fig))
-    plt.close(fig)
+    sw.save_png(fig)
 
 
-def _p2_instance(n: int, seed: int) -> tuple[Any, float]:
-    inst = d.generate(d.Config(U=n, H=7), make_rng(seed, "djtcra", "p2"))
-    co = d.coefficients(inst)
-    h = 7  # the 160 GHz ES, scaled to the paper's load
-    t = make_terms(inst.alpha, inst.beta, inst.Lmax, co.fixed[:, h], co.work[:, h])
-    return t, n / d.PAPER_USERS_PER_GHZ
-
-
-@pytest.mark.parametrize("n", P2_N)
-def test_p2_scaling(n: int, benchmark) -> None:  # type: ignore[no-untyped-def]
-    seed = spawn_seeds(ROOT_SEED, 1, "djtcra-p2", n)[0]
-    t, cap = _p2_instance(n, seed)
-    import time
-
-    clock: dict[str, float] = {}
-
-    def run() -> Any:
-        t0 = time.perf_counter()
-        out = solve_p2(t, cap, time_limit=TIME_LIMIT_S)
-        clock["s"] = time.perf_counter() - t0
-        return out
-
-    r = benchmark.pedantic(run, rounds=1, iterations=1)
-    gap = (r.upper - r.lower) / max(abs(r.lower), 1e-12)
-    benchmark.extra_info.update(
-        n=n, seed=seed, objective=r.lower, bound=r.upper, gap=gap, status=r.status, nodes=r.nodes
-    )
-    assert r.x.sum() <= cap and r.lower <= r.upper
-    _p2.append(
-        {
-            "kind": "sigmoidal B&B",
-            "n": n,
-            "seed": seed,
-            "status": r.status,
-            "time_s": clock["s"],
-            "objective": r.lower,
-            "bound": r.upper,
-            "gap": gap,
-            "nodes": r.nodes,
-        }
-    )
-
-
-@pytest.mark.parametrize("n", P2_SCIP_N)
-def test_p2_vs_scip(n: int) -> None:
-    import time
-
-    seed = spawn_seeds(ROOT_SEED, 1, "djtcra-p2", n)[0]
-    t, cap = _p2_instance(n, seed)
-    t0 = time.perf_counter()
-    r = solve_p2(t, cap, time_limit=TIME_LIMIT_S)
-    t_sp = time.perf_counter() - t0
-    m = build_p2_model(t, cap)
-    out = solve_model(m, Backend.SCIP, SolveOptions(time_limit=P2_SCIP_LIMIT_S))
-    x = np.maximum([m.x[i].value or 0.0 for i in range(n)], 0.0)
-    x = x * min(1.0, cap / max(x.sum(), 1e-300))
-    scip_true = float(f_val(t, x).sum())
-    assert scip_true <= r.upper + 1e-9  # SCIP's incumbent respects our bound
-    assert out.bound is None or r.lower <= out.bound + 1e-5 * max(1.0, abs(out.bound))
-    _p2.append(
-        {
-            "kind": "vs SCIP",
-            "n": n,
-            "seed": seed,
-            "status": r.status,
-            "time_s": t_sp,
-            "objective": r.lower,
-            "bound": r.upper,
-            "gap": (r.upper - r.lower) / max(abs(r.lower), 1e-12),
-            "scip_status": out.status,
-            "scip_time_s": out.wall_time_s,
-            "scip_objective": scip_true,
-            "scip_bound": out.bound,
-        }
-    )
-
-
-def test_write_p2() -> None:
-    if not _p2:
-        pytest.skip("no P2 rows")
-    write_json(OUT / "p2_scaling.json", {"rows": _p2})
-    a = [r for r in _p2 if r["kind"] == "sigmoidal B&B"]
-    b = [r for r in _p2 if r["kind"] == "vs SCIP"]
-    t1 = tabulate(
+# ------------------------------------------------------------------------------------------------ P2 alone
+def write_p2(sw: Sweep) -> None:
+    a = sw.select("p2-bnb", part="bnb")
+    b = []
+    for r in sw.select("p2-bnb", part="vs-scip"):
+        sc = next(x for x in sw.select("p2-scip", part="vs-scip", n=r["n"]))
+        assert sc["objective"] <= r["bound"] + 1e-9  # SCIP's incumbent respects our bound
+        assert sc["bound"] is None or r["objective"] <= sc["bound"] + 1e-5 * max(1.0, abs(sc["bound"]))
+        b.append((r, sc))
+    t1 = md_table(
         [
             [
                 r["n"],
                 r["status"],
-                f"{r['time_s']:.3f}",
+                f"{r['wall_time_s']:.3f}",
                 f"{r['gap']:.1e}",
-                r["nodes"],
+                r["info"]["nodes"],
                 f"{r['objective']:.6f}",
             ]
             for r in a
         ],
         ["users", "status", "time s", "gap", "nodes", "QoE"],
-        tablefmt="github",
     )
-    t2 = tabulate(
+    t2 = md_table(
         [
             [
                 r["n"],
-                f"{r['time_s']:.3f}",
+                f"{r['wall_time_s']:.3f}",
                 f"{r['objective']:.6f}",
-                r["scip_status"],
-                f"{r['scip_time_s']:.2f}",
-                f"{r['scip_objective']:.6f}",
-                "" if r["scip_bound"] is None else f"{r['scip_bound']:.6f}",
+                sc["status"],
+                f"{sc['wall_time_s']:.2f}",
+                f"{sc['objective']:.6f}",
+                "" if sc["bound"] is None else f"{sc['bound']:.6f}",
             ]
-            for r in b
+            for r, sc in b
         ],
         ["users", "B&B s", "B&B QoE (certified)", "SCIP", "SCIP s", "SCIP QoE", "SCIP bound"],
-        tablefmt="github",
     )
-    atomic_write_text(
-        OUT / "p2_scaling.md",
-        "# DJTCRA P2 alone (one ES, sum of sigmoids, one budget)\n\nOne server at the paper's load "
-        "(~6.1 users per 10 GHz). Wall-clock on a shared machine (noisy).\n\n## Sigmoidal B&B\n\n"
-        + t1
-        + f"\n\n## Against Pyomo+SCIP ({P2_SCIP_LIMIT_S:.0f} s limit)\n\n"
-        + t2
-        + "\n",
+    scip_limit = sw.limit(P2_SCIP_LIMIT_S)
+    sw.write(
+        "DJTCRA P2 alone (one ES, sum of sigmoids, one budget)",
+        "One server at the paper's load (~6.1 users per 10 GHz). Gap = `relative_gap` (bound - QoE) / |bound|. "
+        "Wall-clock on a shared machine (noisy).",
+        f"## Sigmoidal B&B\n\n{t1}\n\n## Against Pyomo+SCIP ({scip_limit:g} s limit)\n\n{t2}",
     )
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot([r["n"] for r in a], [r["time_s"] for r in a], "o-", label="sigmoidal B&B (certified)")
-    ok = [r for r in b if r["scip_status"] == "optimal"]
-    bad = [r for r in b if r["scip_status"] != "optimal"]
-    ax.plot([r["n"] for r in ok], [r["scip_time_s"] for r in ok], "s--", label="SCIP (certified)")
+    ax.plot([r["n"] for r in a], [r["wall_time_s"] for r in a], "o-", label="sigmoidal B&B (certified)")
+    ok = [sc for _, sc in b if sc["status"] == "optimal"]
+    bad = [sc for _, sc in b if sc["status"] != "optimal"]
+    ax.plot([r["n"] for r in ok], [r["wall_time_s"] for r in ok], "s--", label="SCIP (certified)")
     ax.plot(
         [r["n"] for r in bad],
-        [r["scip_time_s"] for r in bad],
+        [r["wall_time_s"] for r in bad],
         "x",
         color="red",
         ms=9,
-        label=f"SCIP not certified at the {P2_SCIP_LIMIT_S:.0f} s limit",
+        label=f"SCIP not certified at the {scip_limit:g} s limit",
     )
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -326,60 +281,31 @@ def test_write_p2() -> None:
     ax.set_ylabel("time (s)")
     ax.set_title("DJTCRA P2 alone")
     ax.legend(fontsize=8, loc="center right")
-    atomic_write_bytes(OUT / "p2_scaling.png", _png(fig))
-    plt.close(fig)
+    sw.save_png(fig)
 
 
-HEURISTICS = [m.name for m in methods_for("djtcra").values() if m.kind == "heuristic"]
-
-
-@pytest.mark.parametrize("i", range(PAPER_INSTANCES))
-def test_paper_scale(i: int) -> None:
-    seed = spawn_seeds(ROOT_SEED, PAPER_INSTANCES, "djtcra-paper")[i]
-    inst = d.PROBLEM.make_instance("paper", seed)
-    ex = solve("djtcra", inst, "exact", SolveOptions(time_limit=PAPER_LIMIT_S), seed=seed)
-    assert ex.bound is not None
-    row = {
-        "seed": seed,
-        "exact_status": ex.status,
-        "exact_objective": ex.objective,
-        "bound": ex.bound,
-        "exact_gap": ex.gap,
-        "exact_time_s": ex.wall_time_s,
-    }
-    for name in HEURISTICS:
-        h = solve("djtcra", inst, name, SolveOptions(time_limit=TIME_LIMIT_S, seed=seed), seed=seed)
-        assert h.feasible, (name, h.message)
-        row[name] = {
-            "objective": h.objective,
-            "gap_to_bound": (ex.bound - h.objective) / max(abs(h.objective), 1e-12),
-            "time_s": h.wall_time_s,
-            "n_CU": h.metrics.get("n_CU"),
-            "n_SU": h.metrics.get("n_SU"),
-        }
-    _paper.append(row)
-
-
-def test_write_paper() -> None:
-    if not _paper:
-        pytest.skip("no paper-scale rows")
-    write_json(OUT / "paper_scale.json", {"time_limit_exact_s": PAPER_LIMIT_S, "rows": _paper})
+# ------------------------------------------------------------------------------------------------ paper scale
+def write_paper(sw: Sweep) -> None:
     table = []
     for name in ["exact", *HEURISTICS]:
-        if name == "exact":
-            objs = [r["exact_objective"] for r in _paper]
-            gaps = [r["exact_gap"] for r in _paper]
-            times = [r["exact_time_s"] for r in _paper]
-        else:
-            objs = [r[name]["objective"] for r in _paper]
-            gaps = [r[name]["gap_to_bound"] for r in _paper]
-            times = [r[name]["time_s"] for r in _paper]
-        table.append([name, f"{np.mean(objs):.3f}", f"<= {100 * np.mean(gaps):.2f} %", f"{np.nanmean(times):.2f}"])
-    atomic_write_text(
-        OUT / "paper_scale.md",
-        "# DJTCRA at the paper's scale (100 users, 7 ESs)\n\n"
-        f"Gap to the best proven bound of `exact` after {PAPER_LIMIT_S:.0f} s (not certified optimal at "
-        f"this size, so every gap is an upper bound). Mean over {len(_paper)} instances.\n\n"
-        + tabulate(table, ["method", "system QoE", "gap to bound", "time s"], tablefmt="github")
-        + "\n",
+        rs = sw.select(name)
+        for r in rs:
+            ex = next(x for x in sw.select("exact") if x["seed"] == r["seed"])
+            r["gap_to_bound"] = r["gap"] if name == "exact" else sw.gap(r["objective"], ex["bound"])
+        table.append(
+            [
+                name,
+                f"{np.mean([r['objective'] for r in rs]):.3f}",
+                f"<= {100 * np.mean([r['gap_to_bound'] for r in rs]):.2f} %",
+                f"{np.nanmean([r['wall_time_s'] for r in rs]):.2f}",
+            ]
+        )
+    limit = sw.limit(PAPER_LIMIT_S)
+    n = len(sw.select("exact"))
+    sw.write(
+        "DJTCRA at the paper's scale (100 users, 7 ESs)",
+        f"Gap (`relative_gap`, (bound - QoE) / |bound|) to the best proven bound of `exact` after {limit:g} s (not "
+        f"certified optimal at this size, so every gap is an upper bound). Mean over {n} instances.",
+        md_table(table, ["method", "system QoE", "gap to bound", "time s"]),
+        extra={"time_limit_exact_s": limit},
     )

@@ -1,52 +1,46 @@
 """DTAC benchmark sweeps (run with ``pytest --benchmark bench/test_dtac_scaling.py``).
 
 * ``scaling``: time of the certified structured ``exact`` method (and of Pyomo+SCIP on the smaller sizes)
-  against the number of UEs, 2 edge servers, L = 2 (the ``small`` preset's structure), 60 s per solve;
-* ``gaps_small``: every method on seeded ``small`` instances, gap to the certified optimum;
+  against the number of UEs, 2 edge servers, L = 2 (the ``small`` preset's structure), 60 s per solve, 2 seeds
+  per N (instance seeds root seed + i); the axis stops after the first N where every exact solve hit the limit;
+* ``gaps_small``: every method on 10 seeded ``small`` instances per variant (3 for ``received``, 20 s limit),
+  gap (`mecopt.core.relative_gap`) to the certified optimum or bound;
 * ``heuristics_paper``: the heuristics on the ``paper`` preset and the Figs. 5-7 scenarios, three variants.
 
-Outputs: ``results/dtac/<name>.md`` / ``.json`` / ``.png``. Timings are wall-clock on a shared 2-core machine
-and are noisy. Set ``BIG = True`` for a larger sweep (N up to 12, more seeds).
+Counts and limits scale with the options (bench/sweep.py). Outputs: ``results/dtac/<name>.md`` / ``.json`` /
+``.png``. Timings are wall-clock on a shared 2-core machine and are noisy. Set ``BIG = True`` for a larger sweep.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import numpy as np
 import pytest
 from tabulate import tabulate
 
-from mecopt.core import SolveOptions, atomic_write_bytes, atomic_write_text, make_rng, spawn_seeds, write_json
+from bench.sweep import BenchConfig, Cell, Sweep, out_dir, pyplot, write_json, write_text
+from mecopt.core import SolveOptions, make_rng
 from mecopt.problems import dtac as D
 from mecopt.registry import get_problem
 from solvers import solve
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
 BIG = False
-OUT = Path(__file__).resolve().parents[1] / "results" / "dtac"
 SPEC = get_problem("dtac")
 TIME_LIMIT = 60.0
 SCALING_N = (4, 6, 8, 10, 12) if BIG else (4, 6, 8, 10)
 SCALING_SEEDS = 5 if BIG else 2
 SCIP_SEEDS = {4: 2, 6: 1}  # N -> seeds given to Pyomo+SCIP (it does not certify N = 6 within 60 s)
+GAPS_SEEDS = 10
 RECEIVED_SEEDS = 10 if BIG else 3
 RECEIVED_LIMIT = 60.0 if BIG else 20.0
+VARIANTS = ("literal", "consistent", "received")
+PAPER_PRESETS = ("paper", "fig5", "fig6", "fig7")
+PAPER_SEEDS = 5
 HEURISTICS = ("greedy", "all-edge", "all-cloud", "all-local", "random")
-
-
-def _png(fig: Any, path: Path) -> None:
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def _md(
@@ -55,51 +49,83 @@ def _md(
     text = f"# {title}\n\n{notes}\n\n" + tabulate(rows, headers="keys", tablefmt="github", floatfmt=".6g") + "\n"
     if details:
         text += "\n## Per instance\n\n" + tabulate(details, headers="keys", tablefmt="github", floatfmt=".6g") + "\n"
-    atomic_write_text(path, text)
+    write_text(path, text)
 
 
+@cache
 def _scaling_instance(n: int, seed: int) -> D.Instance:
     cfg = replace(D.PRESETS["small"], K=2, ue_per_server=(n // 2,))
     return D.generate(cfg, make_rng(seed, "dtac", "scaling", n))
 
 
-def test_dtac_scaling(benchmark: Any) -> None:
-    rows: list[dict[str, Any]] = []
+def sweeps(cfg: BenchConfig) -> list[Sweep]:
+    sc = Sweep(
+        cfg,
+        "dtac",
+        "scaling",
+        size_axis="N",
+        frontier_methods=("exact",),
+        yardstick=("pyomo-scip",),
+        writer=write_scaling,
+    )
+    limit = sc.limit(TIME_LIMIT)
+    for n in sc.points(SCALING_N):
+        for i in range(sc.count(SCALING_SEEDS)):
+            s = cfg.seed + i
+            for meth in ["exact"] + (["pyomo-scip"] if i < SCIP_SEEDS.get(n, 0) else []):
 
-    def sweep() -> None:
-        for n in SCALING_N:
-            for s in range(SCALING_SEEDS):
-                inst = _scaling_instance(n, s)
-                methods = ["exact"] + (["pyomo-scip"] if s < SCIP_SEEDS.get(n, 0) else [])
-                for meth in methods:
-                    r = solve("dtac", inst, meth, SolveOptions(time_limit=TIME_LIMIT), seed=s)
-                    rows.append(
-                        {
-                            "N": n,
-                            "seed": s,
-                            "method": meth,
-                            "status": r.status,
-                            "objective": r.objective,
-                            "bound": r.bound,
-                            "gap": r.gap,
-                            "time_s": round(r.wall_time_s, 3),
-                            "x_candidates_processed": r.info.get("processed"),
-                        }
-                    )
+                def fn(n: int = n, s: int = s, meth: str = meth) -> Any:
+                    return solve("dtac", _scaling_instance(n, s), meth, SolveOptions(time_limit=limit), seed=s)
 
-    benchmark.pedantic(sweep, rounds=1, iterations=1)
-    benchmark.extra_info["rows"] = rows
-    write_scaling(rows)
+                sc.add(fn, method=meth, seed=s, limit=limit, N=n)
+    gs = Sweep(cfg, "dtac", "gaps_small", writer=write_gaps)
+    seeds = gs.seeds(GAPS_SEEDS, "dtac", "gaps")
+    for variant in VARIANTS:
+        # received interference: the power branch and bound rarely closes; 3 instances, 20 s each
+        vseeds = seeds if variant != "received" else seeds[: gs.count(RECEIVED_SEEDS)]
+        vlimit = limit if variant != "received" else gs.limit(RECEIVED_LIMIT)
+        for s in vseeds:
+            for m in ("exact", *HEURISTICS):
+                opts = SolveOptions(time_limit=vlimit) if m == "exact" else SolveOptions(seed=s)
+
+                def fng(v: str = variant, s: int = s, m: str = m, opts: SolveOptions = opts) -> Any:
+                    return solve("dtac", SPEC.make_instance("small", s, v), m, opts, seed=s)
+
+                gs.add(fng, method=m, seed=s, limit=vlimit if m == "exact" else None, variant=variant)
+    hp = Sweep(cfg, "dtac", "heuristics_paper", writer=write_paper)
+    for size in hp.points(PAPER_PRESETS):
+        for variant in VARIANTS:
+            for s in hp.seeds(PAPER_SEEDS, "dtac", "paper"):
+                for h in HEURISTICS:
+
+                    def fnh(size: str = size, v: str = variant, s: int = s, h: str = h) -> Any:
+                        inst = SPEC.make_instance(size, s, v)
+                        r = solve("dtac", inst, h, SolveOptions(seed=s), seed=s)
+                        r.info["N"] = inst.N
+                        return r
+
+                    hp.add(fnh, method=h, seed=s, preset=size, variant=variant)
+    return [sc, gs, hp]
 
 
-def write_scaling(rows: list[dict[str, Any]]) -> None:
-    """Tables and plot of the scaling sweep (also re-renders from results/dtac/scaling.json)."""
-    OUT.mkdir(parents=True, exist_ok=True)
-    write_json(OUT / "scaling.json", {"time_limit_s": TIME_LIMIT, "rows": rows})
+def test_cell(cell: Cell, benchmark: Any) -> None:
+    res = cell.run(benchmark)
+    if res is None or cell.method != "exact":
+        return
+    full = cell.limit == TIME_LIMIT  # the default limit: exact certifies every instance of these sizes
+    if full and cell.sweep.name == "scaling" and cell.axes["N"] <= 8:
+        assert res.status == "optimal", res.message
+    if full and cell.sweep.name == "gaps_small" and cell.axes["variant"] != "received":
+        assert res.status == "optimal", res.message
+
+
+def write_scaling(sw: Sweep) -> None:
+    """Tables and plot of the scaling sweep."""
+    limit = sw.limit(TIME_LIMIT)
     summary = []
     for meth in ("exact", "pyomo-scip"):
         for n in SCALING_N:
-            sel = [r for r in rows if r["N"] == n and r["method"] == meth]
+            sel = sw.select(meth, N=n)
             if not sel:
                 continue
             summary.append(
@@ -108,78 +134,57 @@ def write_scaling(rows: list[dict[str, Any]]) -> None:
                     "N": n,
                     "instances": len(sel),
                     "certified": sum(r["status"] == "optimal" for r in sel),
-                    "mean_time_s": float(np.mean([r["time_s"] for r in sel])),
-                    "max_time_s": float(np.max([r["time_s"] for r in sel])),
+                    "mean_time_s": float(np.mean([r["wall_time_s"] for r in sel])),
+                    "max_time_s": float(np.max([r["wall_time_s"] for r in sel])),
                     "max_gap": max((r["gap"] for r in sel if r["gap"] is not None), default=None),
                 }
             )
+    details = [
+        {
+            "N": r["N"],
+            "seed": r["seed"],
+            "method": r["method"],
+            "status": r["status"],
+            "objective": r["objective"],
+            "bound": r["bound"],
+            "gap": r["gap"],
+            "wall_time_s": round(r["wall_time_s"], 3),
+            "x_candidates_processed": r["info"].get("processed"),
+        }
+        for r in sw.rows
+    ]
     notes = (
-        f"2 edge servers, L = 2, N/2 UEs each (``small`` structure), literal variant; "
-        f"{TIME_LIMIT:.0f} s limit "
+        f"2 edge servers, L = 2, N/2 UEs each (``small`` structure), literal variant; {limit:g} s limit "
         "per solve. Wall-clock on a shared 2-core machine (noisy)."
     )
-    _md(OUT / "scaling.md", "DTAC: exact solve time vs number of UEs", summary, notes, details=rows)
+    table = tabulate(summary, headers="keys", tablefmt="github", floatfmt=".6g")
+    table += "\n\n## Per instance\n\n" + tabulate(details, headers="keys", tablefmt="github", floatfmt=".6g")
+    sw.write("DTAC: exact solve time vs number of UEs", notes, table, extra={"time_limit_s": limit})
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for meth, mk in (("exact", "o-"), ("pyomo-scip", "s--")):
         pts = [(r["N"], r["mean_time_s"]) for r in summary if r["method"] == meth]
         if pts:
             ax.semilogy(*zip(*pts, strict=True), mk, label=meth)
-    ax.axhline(TIME_LIMIT, color="grey", lw=0.8, ls=":", label="time limit")
+    ax.axhline(limit, color="grey", lw=0.8, ls=":", label="time limit")
     ax.set_xlabel("number of UEs N")
     ax.set_ylabel("mean wall time [s]")
     ax.set_title("DTAC: certified solve time")
     ax.legend()
-    _png(fig, OUT / "scaling.png")
-    for r in rows:
-        if r["method"] == "exact" and r["N"] <= 8:
-            assert r["status"] == "optimal"
+    sw.save_png(fig)
 
 
-def test_dtac_gaps_small(benchmark: Any) -> None:
-    seeds = spawn_seeds(0, 10, "dtac", "gaps")
-    rows: list[dict[str, Any]] = []
-
-    def sweep() -> None:
-        for variant in ("literal", "consistent", "received"):
-            # received interference: the power branch and bound rarely closes; 3 instances, 20 s each
-            vseeds = seeds if variant != "received" else seeds[:RECEIVED_SEEDS]
-            limit = TIME_LIMIT if variant != "received" else RECEIVED_LIMIT
-            for s in vseeds:
-                inst = SPEC.make_instance("small", s, variant)
-                ex = solve("dtac", inst, "exact", SolveOptions(time_limit=limit), seed=s)
-                rows.append(
-                    {
-                        "variant": variant,
-                        "seed": s,
-                        "method": "exact",
-                        "status": ex.status,
-                        "objective": ex.objective,
-                        "gap_to_opt": ex.gap,
-                        "time_s": ex.wall_time_s,
-                    }
-                )
-                for h in HEURISTICS:
-                    r = solve("dtac", inst, h, SolveOptions(seed=s), seed=s)
-                    rows.append(
-                        {
-                            "variant": variant,
-                            "seed": s,
-                            "method": h,
-                            "status": r.status,
-                            "objective": r.objective,
-                            "gap_to_opt": (r.objective - ex.bound) / r.objective,
-                            "time_s": r.wall_time_s,
-                        }
-                    )
-
-    benchmark.pedantic(sweep, rounds=1, iterations=1)
-    benchmark.extra_info["rows"] = rows
-    write_json(OUT / "gaps_small.json", rows)
+def write_gaps(sw: Sweep) -> None:
     summary = []
-    for variant in ("literal", "consistent", "received"):
-        for meth in ("exact",) + HEURISTICS:
-            sel = [r for r in rows if r["variant"] == variant and r["method"] == meth]
-            g = np.array([r["gap_to_opt"] for r in sel])
+    for r in sw.rows:
+        ref, _ = sw.reference(r, "exact", by=("variant",))
+        r["gap_to_opt"] = r["gap"] if r["method"] == "exact" else sw.gap(r["objective"], ref)
+    for variant in VARIANTS:
+        for meth in ("exact", *HEURISTICS):
+            sel = sw.select(meth, variant=variant)
+            if not sel:
+                continue
+            g = np.array([r["gap_to_opt"] if r["gap_to_opt"] is not None else np.nan for r in sel], dtype=float)
             summary.append(
                 {
                     "variant": variant,
@@ -187,86 +192,54 @@ def test_dtac_gaps_small(benchmark: Any) -> None:
                     "instances": len(sel),
                     "certified": sum(r["status"] == "optimal" for r in sel),
                     "mean_objective": float(np.mean([r["objective"] for r in sel])),
-                    "median_gap": float(np.median(g)),
-                    "max_gap": float(np.max(g)),
-                    "mean_time_s": float(np.mean([r["time_s"] for r in sel])),
+                    "median_gap": float(np.nanmedian(g)),
+                    "max_gap": float(np.nanmax(g)),
+                    "mean_time_s": float(np.mean([r["wall_time_s"] for r in sel])),
                 }
             )
-    _md(
-        OUT / "gaps_small.md",
-        "DTAC: methods on `small` (10 seeded instances per variant; 3 for `received`)",
-        summary,
-        "gap_to_opt = (objective - certified lower bound) / objective; for `exact` it is its own "
-        "certified gap. Objective = omega_1 T_t + omega_2 sum E of one round, eq. (13). Literal "
-        "interference (eq. 5, no channel gain) makes any channel sharing catastrophic (objectives ~1e9),"
-        " which sinks the round-robin baselines whenever a cell has more offloaders than channels. With "
-        "`received` interference the power branch and bound of `exact` does not close within 20 s "
-        "(status time_limit): there gap_to_opt is measured against a valid lower bound, so it over-"
-        "estimates the true gap.",
+    n_gap, n_rec = sw.count(GAPS_SEEDS), sw.count(RECEIVED_SEEDS)
+    sw.write(
+        f"DTAC: methods on `small` ({n_gap} seeded instances per variant; {n_rec} for `received`)",
+        "gap_to_opt = `mecopt.core.relative_gap` = (objective - certified lower bound) / |lower bound| (the one gap "
+        "of the suite; a gap of 1e8 means the objective is 1e8 times the optimum); for `exact` it is its own "
+        "certified gap. Objective = omega_1 T_t + omega_2 sum E of one round, eq. (13). Literal interference (eq. 5, "
+        "no channel gain) makes any channel sharing catastrophic (objectives ~1e9), which sinks the round-robin "
+        "baselines whenever a cell has more offloaders than channels. With `received` interference the power branch "
+        f"and bound of `exact` does not close within {sw.limit(RECEIVED_LIMIT):g} s (status time_limit): there "
+        "gap_to_opt is measured against a valid lower bound, so it over-estimates the true gap.",
+        tabulate(summary, headers="keys", tablefmt="github", floatfmt=".6g"),
     )
-    for r in rows:
-        if r["method"] == "exact" and r["variant"] != "received":
-            assert r["status"] == "optimal"
 
 
-def test_dtac_heuristics_paper(benchmark: Any) -> None:
-    rows: list[dict[str, Any]] = []
-    seeds = spawn_seeds(0, 5, "dtac", "paper")
-
-    def sweep() -> None:
-        for size in ("paper", "fig5", "fig6", "fig7"):
-            for variant in ("literal", "consistent", "received"):
-                for s in seeds:
-                    inst = SPEC.make_instance(size, s, variant)
-                    for h in HEURISTICS:
-                        r = solve("dtac", inst, h, SolveOptions(seed=s), seed=s)
-                        rows.append(
-                            {
-                                "preset": size,
-                                "variant": variant,
-                                "N": inst.N,
-                                "seed": s,
-                                "method": h,
-                                "objective": r.objective,
-                                "round_time_s": r.metrics["round_time_s"],
-                                "energy_J": r.metrics["energy_J"],
-                                "time_s": r.wall_time_s,
-                            }
-                        )
-
-    benchmark.pedantic(sweep, rounds=1, iterations=1)
-    benchmark.extra_info["n_rows"] = len(rows)
-    write_json(OUT / "heuristics_paper.json", rows)
+def write_paper(sw: Sweep) -> None:
     summary = []
-    for size in ("paper", "fig5", "fig6", "fig7"):
-        for variant in ("literal", "consistent", "received"):
+    presets = [p for p in PAPER_PRESETS if sw.select(preset=p)]
+    for size in presets:
+        for variant in VARIANTS:
             for h in HEURISTICS:
-                sel = [r for r in rows if r["preset"] == size and r["variant"] == variant and r["method"] == h]
+                sel = sw.select(h, preset=size, variant=variant)
                 summary.append(
                     {
                         "preset": size,
                         "variant": variant,
                         "method": h,
-                        "mean_N": float(np.mean([r["N"] for r in sel])),
+                        "mean_N": float(np.mean([r["info"]["N"] for r in sel])),
                         "median_objective": float(np.median([r["objective"] for r in sel])),
-                        "median_T_s": float(np.median([r["round_time_s"] for r in sel])),
-                        "median_energy_J": float(np.median([r["energy_J"] for r in sel])),
+                        "median_T_s": float(np.median([r["metrics"]["round_time_s"] for r in sel])),
+                        "median_energy_J": float(np.median([r["metrics"]["energy_J"] for r in sel])),
                     }
                 )
-    _md(
-        OUT / "heuristics_paper.md",
-        "DTAC: heuristics at paper scale (5 seeded rounds per preset)",
-        summary,
-        "Presets: paper = Table I (6 edge servers, 3-5 UEs each, radii 200/300 m); fig5 = 5 "
-        "servers, 4-6 UEs, "
+    sw.write(
+        f"DTAC: heuristics at paper scale ({sw.count(PAPER_SEEDS)} seeded rounds per preset)",
+        "Presets: paper = Table I (6 edge servers, 3-5 UEs each, radii 200/300 m); fig5 = 5 servers, 4-6 UEs, "
         "200/300 m; fig6 = 7 servers, 4-6 UEs, 300/400 m; fig7 = 7 servers, 4-6 UEs, 600/800 m. No certified "
-        "optimum at these sizes (3^N offloading vectors). Medians, since literal interference (eq. "
-        "5) produces "
+        "optimum at these sizes (3^N offloading vectors). Medians, since literal interference (eq. 5) produces "
         "objectives of order 1e9 when channels are shared.",
+        tabulate(summary, headers="keys", tablefmt="github", floatfmt=".6g"),
     )
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     width = 0.15
-    presets = ("paper", "fig5", "fig6", "fig7")
     for i, h in enumerate(HEURISTICS):
         vals = [
             next(
@@ -282,7 +255,7 @@ def test_dtac_heuristics_paper(benchmark: Any) -> None:
     ax.set_ylabel("median objective (13), one round")
     ax.set_title("DTAC heuristics, consistent eq. (12)")
     ax.legend(fontsize=7)
-    _png(fig, OUT / "heuristics_paper.png")
+    sw.save_png(fig)
 
 
 @pytest.mark.skipif(not BIG, reason="long multi-round sweep; set BIG = True")
@@ -304,35 +277,35 @@ def test_dtac_env_rounds(benchmark: Any) -> None:  # pragma: no cover - optional
     benchmark.extra_info["mean_reward"] = float(np.mean(total))
 
 
-def test_dtac_parameters(benchmark: Any) -> None:
+def test_dtac_parameters(bench_cfg: BenchConfig) -> None:
     """Log every generator parameter of every preset (omega, kappa, F_UE, sigma^2, splits, cache, types)."""
     import dataclasses
 
+    if "dtac" not in bench_cfg.problems:
+        pytest.skip("dtac not selected by --bench-problems")
     rows: list[dict[str, Any]] = []
 
-    def collect() -> None:
-        for name, cfg in D.PRESETS.items():
-            inst = SPEC.make_instance(name, 0)
-            row: dict[str, Any] = {"preset": name}
-            row.update({k: (str(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()})
-            row.update(
-                {
-                    "B_hz": inst.B,
-                    "sigma2_W": inst.sigma2,
-                    "F_C_hz": inst.F_C,
-                    "P_UE_W": inst.P_UE,
-                    "path_loss": "128.1+37.6log10(d/km) dB",
-                    "N_seed0": inst.N,
-                }
-            )
-            rows.append(row)
+    for name, cfg in D.PRESETS.items():
+        inst = SPEC.make_instance(name, 0)
+        row: dict[str, Any] = {"preset": name}
+        row.update({k: (str(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(cfg).items()})
+        row.update(
+            {
+                "B_hz": inst.B,
+                "sigma2_W": inst.sigma2,
+                "F_C_hz": inst.F_C,
+                "P_UE_W": inst.P_UE,
+                "path_loss": "128.1+37.6log10(d/km) dB",
+                "N_seed0": inst.N,
+            }
+        )
+        rows.append(row)
 
-    benchmark.pedantic(collect, rounds=1, iterations=1)
-    write_json(OUT / "parameters.json", rows)
+    write_json(out_dir("dtac") / "parameters.json", rows)
     keys = list(rows[0])
     table = [{"parameter": k, **{r["preset"]: r[k] for r in rows}} for k in keys if k != "preset"]
     _md(
-        OUT / "parameters.md",
+        out_dir("dtac") / "parameters.md",
         "DTAC: generator parameters of every preset",
         table,
         "See docs/problems/dtac.md (D5-D12): each value comes from Table I or a modelling decision.",

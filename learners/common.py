@@ -1,12 +1,14 @@
-"""Pieces shared by every learner (and only those): the Policy contract and its checkpoint format, seeding,
+"""Problem-agnostic pieces shared by every learner: the Policy contract and its checkpoint format, seeding, devices,
 a replay buffer, per-agent ("ensemble") networks, Gumbel-softmax, soft target updates and the training log.
 
-Each method lives in its own readable file (CleanRL style) that defines ``Args``, a ``TorchPolicy`` subclass and
-``train(args, env_fn) -> Policy``.
+Each method lives in its own readable file ``learners/<key>_<method>.py`` (CleanRL style) that defines ``Args``
+(parsed with ``tyro``), ``search_space(trial)`` (its Optuna search space, next to ``Args``), a ``TorchPolicy``
+subclass and ``train(args, env_fn=None, csv_path=None, progress=True) -> Policy``. What is specific to one problem
+(observations built from an instance, the method table, split sizes) lives in ``learners/<key>.py``.
 
 Checkpoint format (``TorchPolicy.save(path)``): ``<path>.pt`` holds the torch ``state_dict`` of the policy network
 (actors only for actor-critic methods) and ``<path>.json`` the method module, the ``Args`` dataclass as JSON and
-metadata (N, M, preset, training seed, steps, wall time). Both are written atomically.
+metadata (N, M, preset, training seed, steps, wall time, speed). Both are written atomically.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from torch import nn
 from tqdm import tqdm
 
 from mecopt.core import InvalidInputError, atomic_write_bytes, atomic_write_text, read_json, seed_sequence, to_json
-from mecopt.envs.dtomalb import observe
-from mecopt.problems.dtomalb import Decision, Instance
+
+#: Modules renamed since checkpoints were committed (issue #10: ``<key>_<method>.py``): old header -> new module.
+MODULE_ALIASES = {"learners.idql_tolb": "learners.dtomalb_idql_tolb", "learners.dqn_tolb": "learners.dtomalb_dqn_tolb"}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -42,33 +45,22 @@ class Policy(Protocol):
     name: str
 
     def act(self, observation: np.ndarray) -> np.ndarray:
-        """Targets a[n] in 0..M of every user from the env observation (per-agent rows or the global state)."""
+        """Actions from the env observation (per-agent rows or the global state)."""
         ...
 
-    def decide(self, instance: Instance) -> Decision:
-        """Decision of one static slot (eqs. 1-2) built from the observation of ``instance``."""
+    def decide(self, instance: Any) -> Any:
+        """Decision of one static instance, built from the observation of ``instance``."""
         ...
 
     def save(self, path: str | Path) -> None: ...
 
 
-def agent_observations(inst: Instance) -> np.ndarray:
-    """Per-agent observations o_n = [chi(t), own task features] (eq. 21 + D9), shape (N, M + 4)."""
-    chi, users = observe(inst)
-    return np.concatenate([np.broadcast_to(chi, (inst.N, inst.M)), users], axis=1).astype(np.float32)
-
-
-def global_state(inst: Instance) -> np.ndarray:
-    """Global state x = [chi(t), all users' task features] (the centralized env's observation), (M + 4N,)."""
-    chi, users = observe(inst)
-    return np.concatenate([chi, users.ravel()]).astype(np.float32)
-
-
 class TorchPolicy:
-    """A policy whose network maps observations to per-user scores over {local, 1..M}; act = argmax.
+    """A policy whose network maps observations to per-agent scores over discrete actions; act = argmax.
 
-    Subclasses set ``centralized`` (True: the network reads the global state x; False: agent n's network reads its
-    own o_n only, the decentralized execution of MADDPG) and implement ``build`` and ``scores``.
+    Subclasses set ``centralized`` (True: the network reads one global state; False: agent n's network reads its
+    own row, decentralized execution) and implement ``build``, ``scores``, ``obs_dim``, ``observation`` and
+    ``decision`` (the problem-specific part, usually from a ``learners/<key>.py`` base class).
     """
 
     centralized: ClassVar[bool] = False
@@ -87,13 +79,21 @@ class TorchPolicy:
 
     @property
     def obs_dim(self) -> int:
-        return self.M + 4 * self.N if self.centralized else self.M + 4
+        raise NotImplementedError
 
     def build(self) -> nn.Module:
         raise NotImplementedError
 
     def scores(self, obs: torch.Tensor) -> torch.Tensor:
-        """Batched scores: decentralized obs (N, B, M+4) or centralized obs (B, M+4N) -> (B, N, M+1)."""
+        """Batched scores: decentralized obs (N, B, d) or centralized obs (B, d) -> (B, N, actions)."""
+        raise NotImplementedError
+
+    def observation(self, instance: Any) -> np.ndarray:
+        """The env observation of a static instance (what ``act`` reads)."""
+        raise NotImplementedError
+
+    def decision(self, instance: Any, actions: np.ndarray) -> Any:
+        """The problem's Decision record from the per-agent actions."""
         raise NotImplementedError
 
     def act(self, observation: np.ndarray) -> np.ndarray:
@@ -102,26 +102,18 @@ class TorchPolicy:
         if obs.shape != want:
             raise InvalidInputError(f"{self.name}: observation has shape {obs.shape}, expected {want}")
         with torch.no_grad():
-            t = torch.as_tensor(obs)
+            t = torch.as_tensor(obs, device=_net_device(self.net))
             s = self.scores(t[None, :] if self.centralized else t[:, None, :])
-        return s[0].argmax(dim=-1).numpy().astype(np.int64)
+        return s[0].argmax(dim=-1).cpu().numpy().astype(np.int64)
 
-    def observation(self, inst: Instance) -> np.ndarray:
-        return global_state(inst) if self.centralized else agent_observations(inst)
-
-    def decide(self, instance: Instance) -> Decision:
-        if (instance.N, instance.M) != (self.N, self.M):
-            raise InvalidInputError(
-                f"{self.name}: policy was trained for N={self.N}, M={self.M}; instance has N={instance.N}, "
-                f"M={instance.M}"
-            )
-        return Decision(a=self.act(self.observation(instance)))
+    def decide(self, instance: Any) -> Any:
+        return self.decision(instance, self.act(self.observation(instance)))
 
     # -- checkpoints -------------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         path = Path(path)
         buf = io.BytesIO()
-        torch.save(self.net.state_dict(), buf)
+        torch.save({k: v.detach().cpu() for k, v in self.net.state_dict().items()}, buf)
         atomic_write_bytes(path.with_suffix(".pt"), buf.getvalue())
         header = {
             "method": self.name,
@@ -139,15 +131,29 @@ class TorchPolicy:
         return load_policy(path)
 
 
+def _net_device(net: nn.Module) -> torch.device:
+    p = next(net.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
 def load_policy(path: str | Path) -> TorchPolicy:
-    """Load a checkpoint written by :meth:`TorchPolicy.save` (``path`` with or without suffix)."""
+    """Load a checkpoint written by :meth:`TorchPolicy.save` (``path`` with or without suffix) onto the CPU.
+
+    Headers written before a module was renamed load through :data:`MODULE_ALIASES`; ``Args`` fields added since
+    take their defaults, fields since removed are dropped (kept in ``meta['legacy_args']``)."""
     path = Path(path)
     header = read_json(path.with_suffix(".json"), "checkpoint header")
     try:
-        mod = importlib.import_module(header["module"])
+        mod = importlib.import_module(MODULE_ALIASES.get(header["module"], header["module"]))
         cls = getattr(mod, header["class"])
-        args = mod.Args(**header["args"])
-        pol = cls(args, header["N"], header["M"], header.get("meta", {}))
+        known = {f.name for f in dataclasses.fields(mod.Args)}
+        raw = dict(header["args"])
+        legacy = {k: v for k, v in raw.items() if k not in known}
+        args = mod.Args(**{k: v for k, v in raw.items() if k in known})
+        meta = dict(header.get("meta", {}))
+        if legacy:
+            meta["legacy_args"] = legacy
+        pol = cls(args, header["N"], header["M"], meta)
     except (KeyError, TypeError, AttributeError, ModuleNotFoundError) as e:
         raise InvalidInputError(f"checkpoint {path.with_suffix('.json')}: malformed header ({e})") from None
     pt = path.with_suffix(".pt")
@@ -171,6 +177,16 @@ def seed_everything(seed: int, *keys: str | int) -> np.random.Generator:
     torch.set_num_threads(1)
     torch.manual_seed(int(torch_ss.generate_state(1, dtype=np.uint64)[0] % (2**63)))
     return np.random.default_rng(np_ss)
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"cpu"`` (default everywhere) or ``"cuda"``/``"cuda:k"``; a clear error when no GPU is present."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidInputError(f"device {device!r} requested but torch sees no CUDA device")
+    if dev.type not in ("cpu", "cuda"):
+        raise InvalidInputError(f"device must be 'cpu' or 'cuda[:k]', got {device!r}")
+    return dev
 
 
 def env_seeds(rng: np.random.Generator) -> Callable[[], int]:
@@ -266,21 +282,33 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self.size
 
-    def sample(self, batch: int) -> dict[str, torch.Tensor]:
+    def sample(self, batch: int, device: torch.device | None = None) -> dict[str, torch.Tensor]:
         idx = self.rng.integers(0, self.size, size=batch)
-        return {k: torch.as_tensor(v[idx]) for k, v in self.data.items()}
+        return {k: torch.as_tensor(v[idx], device=device) for k, v in self.data.items()}
+
+
+def bootstrap_mask(terminated: bool, truncated: bool) -> float:
+    """The ``done`` stored for the TD target: 1 only for a true termination.
+
+    A time-limit end (truncation) whose time is not in the observation keeps the bootstrap term gamma * Q'(s')
+    (issue #11, item 4; Pardo et al., "Time Limits in Reinforcement Learning", 2018); the episode still resets.
+    """
+    del truncated  # a truncation is not a terminal state: the value of s' still counts
+    return float(terminated)
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Training loop helper: progress bar + CSV log
 # ----------------------------------------------------------------------------------------------------------------
-LOG_FIELDS = ("episode", "global_step", "system_utility", "mean_delay_s", "var_LD", "wall_s")
+LOG_FIELDS = ("episode", "global_step", "system_utility", "wall_s")
 
 
 class TrainingLog:
     """tqdm progress bar over env steps plus one CSV row per episode (written atomically by ``close``).
 
-    ``system_utility`` is Fig. 5's y-axis: the average over agents of the cumulative (undiscounted) episode reward.
+    ``system_utility`` is the average over agents of the cumulative (undiscounted) episode reward (Fig. 5's y-axis
+    for DTOMALB); problem-specific columns (e.g. ``mean_delay_s``) come as keyword extras. The log also times env
+    steps and updates separately (``env_timer`` / ``update_timer``) for the env-speed record of issue #11.
     """
 
     def __init__(self, total_steps: int, desc: str, csv_path: str | Path | None = None, progress: bool = True):
@@ -288,17 +316,34 @@ class TrainingLog:
         self.csv_path = Path(csv_path) if csv_path is not None else None
         self.bar = tqdm(total=total_steps, desc=desc, disable=not progress, mininterval=2.0, leave=False)
         self.t0 = time.perf_counter()
+        self.env_s = 0.0
+        self.update_s = 0.0
+        self.env_steps = 0
+        self.updates = 0
 
     def step(self, n: int = 1) -> None:
         self.bar.update(n)
 
-    def episode(self, global_step: int, system_utility: float, mean_delay_s: float, var_LD: float) -> None:
+    def timed_env_step(self, fn: Callable[[], Any]) -> Any:
+        t = time.perf_counter()
+        out = fn()
+        self.env_s += time.perf_counter() - t
+        self.env_steps += 1
+        return out
+
+    def timed_update(self, fn: Callable[[], Any]) -> Any:
+        t = time.perf_counter()
+        out = fn()
+        self.update_s += time.perf_counter() - t
+        self.updates += 1
+        return out
+
+    def episode(self, global_step: int, system_utility: float, **extras: float) -> None:
         row = {
             "episode": len(self.rows),
             "global_step": global_step,
             "system_utility": float(system_utility),
-            "mean_delay_s": float(mean_delay_s),
-            "var_LD": float(var_LD),
+            **{k: float(v) for k, v in extras.items()},
             "wall_s": time.perf_counter() - self.t0,
         }
         self.rows.append(row)
@@ -317,6 +362,10 @@ class TrainingLog:
                 "env_steps": steps,
                 "stopped_by_time_budget": steps < total_steps,
                 "train_wall_s": round(self.elapsed(), 1),
+                "updates": self.updates,
+                "env_steps_per_s": round(self.env_steps / self.env_s, 1) if self.env_s > 0 else None,
+                "updates_per_s": round(self.updates / self.update_s, 1) if self.update_s > 0 else None,
+                "time_limit": "truncation (bootstrapped)",
             }
         )
         return self.close()
@@ -329,11 +378,12 @@ class TrainingLog:
 
 
 def write_log_csv(path: str | Path, rows: list[dict[str, float]]) -> None:
+    fields = list(LOG_FIELDS[:-1]) + sorted({k for r in rows for k in r} - set(LOG_FIELDS)) + ["wall_s"]
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(LOG_FIELDS))
+    w = csv.DictWriter(buf, fieldnames=fields)
     w.writeheader()
     for r in rows:
-        w.writerow({k: (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]) for k in LOG_FIELDS})
+        w.writerow({k: (f"{r[k]:.6g}" if isinstance(r[k], float) else r[k]) for k in fields if k in r})
     atomic_write_text(path, buf.getvalue())
 
 
@@ -372,3 +422,29 @@ def plot_training_curves(curves: dict[str, list[dict[str, float]]], png: str | P
 
 def args_json(args: Any) -> str:
     return json.dumps(dataclasses.asdict(args), sort_keys=True)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Command line (tyro, the CleanRL convention: every Args field with its docstring becomes a flag)
+# ----------------------------------------------------------------------------------------------------------------
+def run_cli(args_cls: type, train_fn: Callable[..., TorchPolicy], description: str) -> None:
+    """``python -m learners.<key>_<method> --seed 3 --total-steps 5000 --out ck/x [--log x.csv]``: parse ``Args``
+    with tyro (flat flags), train, save the checkpoint."""
+    from typing import Annotated
+
+    import tyro
+
+    run_cls = dataclasses.make_dataclass(
+        "Run",
+        [
+            ("args", args_cls),
+            ("out", Annotated[str, tyro.conf.arg(help="checkpoint path without suffix")]),
+            (
+                "log",
+                Annotated[str | None, tyro.conf.arg(help="CSV training log path")],
+                dataclasses.field(default=None),
+            ),
+        ],
+    )
+    run = tyro.cli(run_cls, description=description, config=(tyro.conf.OmitArgPrefixes,))
+    train_fn(run.args, csv_path=run.log).save(run.out)

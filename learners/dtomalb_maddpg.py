@@ -3,24 +3,30 @@
 * Decentralized actors mu_i(o_i): agent i sees o_i = [chi(t) (eq. 21), its own task's features] and outputs logits
   over {local, server 1..M}; execution uses only the actors (argmax).
 * Centralized critics Q_i(x, a_1..a_N) (eq. 33-35): x = [chi(t), every user's task features], a_j one-hot.
-* Exploration (Table 1, line 10: a_i = mu_i + N_t): the Gumbel noise of a Gumbel-softmax sample of mu_i's logits.
+* Exploration (Table 1, line 10: a_i = mu_i + N_t): a_i = argmax(logits_i + s_t G), G standard Gumbel noise. With
+  s_t = 1 this is a Gumbel-softmax (Gumbel-max) sample of mu_i -- the paper setting, which never anneals; the noise
+  scale s_t anneals linearly from ``explore_noise_start`` to ``explore_noise_end`` (tuned, issue #11). Note that the
+  Gumbel-softmax *temperature* cannot anneal a hard sample: argmax((l + G)/T) = argmax(l + G) for every T.
 * Critic target eq. (35): y_i = r_i + gamma Q'_i(x', a'_1..a'_N), a'_j = one-hot argmax mu'_j(o'_j).
 * Actor update eq. (34): a_i = Gumbel-softmax(mu_i(o_i)) (straight-through), the other agents' actions from D.
 * Soft target updates theta' = tau theta + (1 - tau) theta' (Table 1, line 20).
 * Reward: agent i's own R_i = -w1 t_i - w2 var(LD) (eq. 20). ``load_balancing=False`` sets w2 = 0: DTOMA (Fig. 6).
+* Episode end: the T-slot time limit is a truncation (the slot index is not observed): the target keeps
+  gamma Q'(x', a') there (issue #11, item 4); no DTOMALB state is terminal.
 
 All N actors (and all N critics) are trained in parallel as one "ensemble" network with disjoint per-agent weights,
 which is mathematically the same as N separate networks with N separate Adam optimizers.
 
-Run: ``PYTHONPATH=. python -m learners.dtomalb_maddpg [--dtoma] [--steps N] [--seed S] [--out PATH]``.
+Run: ``PYTHONPATH=. python -m learners.dtomalb_maddpg [--no-load-balancing] [--total-steps N] [--seed S] --out PATH``
+(every ``Args`` field is a flag, tyro). Tuned settings: ``python -m learners.tune dtomalb --method dtomalb``.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,26 +35,33 @@ from torch import nn
 
 from learners.common import (
     ReplayBuffer,
-    TorchPolicy,
     TrainingLog,
+    bootstrap_mask,
     ensemble_mlp,
-    env_seeds,
-    global_state,
     gumbel_softmax,
+    linear_schedule,
+    resolve_device,
+    run_cli,
     seed_everything,
     soft_update,
 )
+from learners.dtomalb import KEY, DtomalbPolicy, global_state
+from learners.protocol import train_episode_seeds
 from mecopt.envs.dtomalb import DtomalbParallelEnv
+from mecopt.problems.dtomalb import PRESETS
 
 
 @dataclass
 class Args:
-    """Hyperparameters of DTOMALB/DTOMA (the paper gives none; see docs/learners.md)."""
+    """Hyperparameters of DTOMALB/DTOMA. The paper gives none: the defaults are the "paper setting" (untuned) of
+    docs/learners.md; ``search_space`` below is what ``learners.tune`` searches."""
 
     seed: int = 1
     """root seed: torch init, exploration noise, replay sampling and the env episode seeds all derive from it"""
     preset: str = "paper"
     """generator preset of the training env (Table 2: N=10 users, M=5 servers)"""
+    n_users: int | None = None
+    """override the preset's number of users N (Fig. 7's sweep); None: the preset's N"""
     load_balancing: bool = True
     """True: DTOMALB, reward eq. (20) with the w2 var(LD) penalty; False: DTOMA, w2 = 0 (Fig. 6)"""
     total_steps: int = 60_000
@@ -76,14 +89,41 @@ class Args:
     hidden: list[int] = field(default_factory=lambda: [64, 64])
     """hidden layer widths of actors and critics"""
     gumbel_temperature: float = 1.0
-    """temperature of the Gumbel-softmax relaxation"""
+    """temperature of the Gumbel-softmax relaxation in the actor update (eq. 34)"""
+    explore_noise_start: float = 1.0
+    """scale s of the Gumbel exploration noise at step 0: a = argmax(logits + s G) (1 = a Gumbel-max sample)"""
+    explore_noise_end: float = 1.0
+    """final noise scale (1 = the paper setting: exploration never anneals)"""
+    explore_fraction: float = 0.5
+    """fraction of ``total_steps`` over which the noise scale anneals linearly"""
     actor_logit_reg: float = 1e-3
     """L2 penalty on the actor's logits (keeps the relaxation from saturating, as in the MADDPG reference)"""
     time_budget_s: float | None = None
     """stop training early after this much wall time (None: run all ``total_steps``)"""
+    device: str = "cpu"
+    """torch device of training ('cpu' or 'cuda'); checkpoints are saved and executed on the CPU"""
 
 
-class MaddpgPolicy(TorchPolicy):
+def search_space(trial: Any) -> dict[str, Any]:
+    """Optuna search space of DTOMALB/DTOMA (issue #11): Args overrides for one trial."""
+    width = trial.suggest_categorical("width", [32, 64, 128, 256])
+    return {
+        "gamma": trial.suggest_categorical("gamma", [0.0, 0.5, 0.9, 0.99]),
+        "lr_actor": trial.suggest_float("lr_actor", 1e-4, 1e-2, log=True),
+        "lr_critic": trial.suggest_float("lr_critic", 1e-4, 1e-2, log=True),
+        "tau": trial.suggest_float("tau", 3e-3, 0.1, log=True),
+        "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128, 256]),
+        "hidden": [width, width],
+        "learning_starts": trial.suggest_categorical("learning_starts", [250, 500, 1000]),
+        "gumbel_temperature": trial.suggest_float("gumbel_temperature", 0.3, 3.0, log=True),
+        "explore_noise_start": 1.0,
+        "explore_noise_end": trial.suggest_float("explore_noise_end", 0.0, 1.0),
+        "explore_fraction": trial.suggest_float("explore_fraction", 0.1, 1.0),
+        "actor_logit_reg": trial.suggest_float("actor_logit_reg", 1e-4, 1e-2, log=True),
+    }
+
+
+class MaddpgPolicy(DtomalbPolicy):
     """The decentralized actors mu_i(o_i) of DTOMALB/DTOMA; act = argmax of each actor's logits."""
 
     centralized = False
@@ -100,8 +140,9 @@ class MaddpgPolicy(TorchPolicy):
 
 
 def make_env(args: Args) -> DtomalbParallelEnv:
+    cfg = PRESETS[args.preset] if args.n_users is None else replace(PRESETS[args.preset], N=int(args.n_users))
     return DtomalbParallelEnv(
-        args.preset,
+        cfg,
         horizon=args.horizon,
         slot_length_s=args.slot_length_s,
         objective="delay+lb",
@@ -116,7 +157,8 @@ def train(
     progress: bool = True,
 ) -> MaddpgPolicy:
     rng = seed_everything(args.seed, "maddpg")
-    next_seed = env_seeds(rng)
+    next_seed = train_episode_seeds(KEY, args.seed, "maddpg")
+    dev = resolve_device(args.device)
     env = env_fn() if env_fn is not None else make_env(args)
     agents = env.possible_agents
     N, M = env.slots.N, env.slots.M
@@ -124,9 +166,9 @@ def train(
     d_o, d_x = M + 4, M + 4 * N
 
     policy = MaddpgPolicy(args, N, M, {"preset": args.preset})
-    actor = policy.net
+    actor = policy.net.to(dev)
     actor_t = copy.deepcopy(actor)
-    critic = ensemble_mlp(N, d_x + N * A, args.hidden, 1)  # Q_i(x, a_1..a_N), one per agent
+    critic = ensemble_mlp(N, d_x + N * A, args.hidden, 1).to(dev)  # Q_i(x, a_1..a_N), one per agent
     critic_t = copy.deepcopy(critic)
     opt_actor = torch.optim.Adam(actor.parameters(), lr=args.lr_actor)
     opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic)
@@ -143,10 +185,10 @@ def train(
         },
         rng,
     )
-    E = torch.eye(N).reshape(N, 1, N, 1)  # E[i, :, j, :] = [i == j]: swaps agent i's own action in eq. (34)
+    E = torch.eye(N, device=dev).reshape(N, 1, N, 1)  # E[i, :, j, :] = [i == j]: swaps agent i's own action in eq. (34)
 
     def update() -> None:
-        b = rb.sample(args.batch_size)
+        b = rb.sample(args.batch_size, dev)
         B = args.batch_size
         a_onehot = F.one_hot(b["a"], A).float()  # (B, N, A)
         with torch.no_grad():  # eq. (35): y_i = r_i + gamma Q'_i(x', mu'_1(o'_1), ..., mu'_N(o'_N))
@@ -176,53 +218,46 @@ def train(
     o = np.stack([obs[ag] for ag in agents])
     x = global_state(env.instance)
     ep_reward, ep_delay, ep_var, ep_len = np.zeros(N), 0.0, 0.0, 0
+    anneal = int(args.explore_fraction * args.total_steps)
     step = 0
     for step in range(args.total_steps):
-        with torch.no_grad():  # Table 1, line 10: a_i = mu_i(o_i) + exploration (Gumbel noise)
-            logits = actor(torch.as_tensor(o)[:, None, :])[:, 0, :]
-            a = gumbel_softmax(logits, args.gumbel_temperature, hard=True).argmax(-1).numpy()
-        obs, rew, term, _, infos = env.step({ag: int(a[n]) for n, ag in enumerate(agents)})
+        noise = linear_schedule(args.explore_noise_start, args.explore_noise_end, anneal, step)
+        with torch.no_grad():  # Table 1, line 10: a_i = mu_i(o_i) + exploration (scaled Gumbel noise)
+            logits = actor(torch.as_tensor(o, device=dev)[:, None, :])[:, 0, :].cpu()
+            g = -torch.log(-torch.log(torch.rand(logits.shape).clamp_(1e-10, 1.0 - 1e-10)))
+            a = (logits + noise * g).argmax(-1).numpy()
+        act = {ag: int(a[n]) for n, ag in enumerate(agents)}
+        obs, rew, term, trunc, infos = log.timed_env_step(lambda act=act: env.step(act))
         r = np.array([rew[ag] for ag in agents], dtype=np.float32)
-        done = bool(term[agents[0]])
+        terminated, truncated = bool(term[agents[0]]), bool(trunc[agents[0]])
         o2 = np.stack([obs[ag] for ag in agents])
         x2 = global_state(env.instance)
-        rb.add(x=x, o=o, a=a, r=r, x2=x2, o2=o2, done=float(done))  # Table 1, line 13
+        # Table 1, line 13; a time-limit end is stored as non-terminal (bootstrapped)
+        rb.add(x=x, o=o, a=a, r=r, x2=x2, o2=o2, done=bootstrap_mask(terminated, truncated))
         info = infos[agents[0]]
         ep_reward += r
         ep_delay += info["mean_delay_s"]
         ep_var += info["var_LD"]
         ep_len += 1
         o, x = o2, x2
-        if done:
-            log.episode(step + 1, ep_reward.mean(), ep_delay / ep_len, ep_var / ep_len)
+        if terminated or truncated:
+            log.episode(step + 1, ep_reward.mean(), mean_delay_s=ep_delay / ep_len, var_LD=ep_var / ep_len)
             ep_reward, ep_delay, ep_var, ep_len = np.zeros(N), 0.0, 0.0, 0
             obs, _ = env.reset(seed=next_seed())
             o = np.stack([obs[ag] for ag in agents])
             x = global_state(env.instance)
         if step >= args.learning_starts and step % args.train_frequency == 0:
-            update()
+            log.timed_update(update)
         log.step()
         if args.time_budget_s is not None and log.elapsed() > args.time_budget_s:
             break
     log.finish(policy, args.seed, step + 1, args.total_steps)
-    actor.eval()
+    actor.to("cpu").eval()
     return policy
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dtoma", action="store_true", help="train DTOMA (w2 = 0) instead of DTOMALB")
-    p.add_argument("--steps", type=int, default=Args.total_steps)
-    p.add_argument("--seed", type=int, default=Args.seed)
-    p.add_argument("--preset", default=Args.preset)
-    p.add_argument("--budget", type=float, default=None, help="wall-time budget in seconds")
-    p.add_argument("--out", required=True, help="checkpoint path without suffix")
-    p.add_argument("--log", default=None, help="CSV training log path")
-    ns = p.parse_args()
-    args = Args(
-        seed=ns.seed, preset=ns.preset, load_balancing=not ns.dtoma, total_steps=ns.steps, time_budget_s=ns.budget
-    )
-    train(args, csv_path=ns.log).save(ns.out)
+    run_cli(Args, train, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

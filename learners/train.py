@@ -1,83 +1,170 @@
-"""The training recipes behind the committed DTOMALB checkpoints (one place, used by the CLI and ``--retrain``).
+"""Train a paper's learned methods under the protocol (issue #11): paper setting or tuned, several seeds.
 
-``PYTHONPATH=. python -m learners.train [--presets paper,fig8,small] [--methods dtomalb,dtoma,...]`` writes
-``results/dtomalb/checkpoints/<method>-<preset>.{pt,json}`` and ``results/dtomalb/training/<method>-<preset>.csv``.
+``PYTHONPATH=. python -m learners.train dtomalb --methods dtomalb,dtoma --setting tuned --seeds 1,2,3``
+
+* ``--setting paper``: each method's ``Args`` defaults (the paper setting, untuned), ``PAPER_STEPS`` env steps;
+* ``--setting tuned``: the defaults overridden by the best parameters of the committed tuning study
+  (``results/<key>/tuning/<method>.json``, written by ``python -m learners.tune``), ``TUNE_STEPS`` env steps (the
+  budget the parameters were tuned for).
+
+The suite ``learners/<key>.py`` names the methods (``METHODS``), the seeds and the budgets. Outputs (under
+``results_dir()/<key>/``, or ``--out``): tuned seed ``FINAL_SEEDS[0]`` goes to ``checkpoints/<method>-<preset>``
+(the committed method the registry serves), the other tuned seeds to ``seeds/checkpoints/<method>-<preset>-seed<s>``,
+paper-setting runs to ``untuned/checkpoints/<method>-<preset>-seed<s>``; CSV logs next to them in ``training/``.
 """
 
 from __future__ import annotations
 
-import argparse
-from collections.abc import Callable
+import importlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import Any, Literal
 
-from learners import dqn_tolb, dtomalb_maddpg, idql_tolb
+import tyro
+
 from learners.common import TorchPolicy
-from mecopt.core import results_dir
+from mecopt.core import InvalidInputError, read_json, results_dir
 
-KEY = "dtomalb"
-
-#: env steps (slots) per method: the same for all, as Fig. 5 compares methods per episode; BUDGET_S is a
-#: safety stop only (a run that hits it is marked meta.stopped_by_time_budget).
-STEPS = {"dtomalb": 30_000, "dtoma": 30_000, "idql-tolb": 30_000, "dqn-tolb": 30_000}
-BUDGET_S = 480.0
-SEED = 1
+Setting = Literal["paper", "tuned"]
 
 
-def recipe(method: str, preset: str, steps: int | None = None, seed: int = SEED) -> tuple[Any, Callable]:
-    """(Args, train function) of ``method`` on ``preset``."""
-    n = steps if steps is not None else STEPS[method]
-    if method in ("dtomalb", "dtoma"):
-        args: Any = dtomalb_maddpg.Args(
-            seed=seed, preset=preset, load_balancing=method == "dtomalb", total_steps=n, time_budget_s=BUDGET_S
-        )
-        return args, dtomalb_maddpg.train
-    if method == "idql-tolb":
-        return idql_tolb.Args(seed=seed, preset=preset, total_steps=n, time_budget_s=BUDGET_S), idql_tolb.train
-    if method == "dqn-tolb":
-        return dqn_tolb.Args(seed=seed, preset=preset, total_steps=n, time_budget_s=BUDGET_S), dqn_tolb.train
-    raise ValueError(f"unknown learned method {method!r}; choose from {list(STEPS)}")
+def suite(key: str) -> ModuleType:
+    """The learner suite ``learners/<key>.py`` of a problem (methods, protocol settings)."""
+    try:
+        return importlib.import_module(f"learners.{key}")
+    except ModuleNotFoundError:
+        raise InvalidInputError(f"problem {key!r} has no learner suite (learners/{key}.py)") from None
 
 
-def checkpoint_dir() -> Path:
-    return results_dir() / KEY / "checkpoints"
+def method_module(key: str, method: str) -> ModuleType:
+    s = suite(key)
+    if method not in s.METHODS:
+        raise InvalidInputError(f"{key}: unknown learned method {method!r}; choose from {list(s.METHODS)}")
+    return importlib.import_module(s.METHODS[method].module)
 
 
-def training_dir() -> Path:
-    return results_dir() / KEY / "training"
+def tuning_dir(key: str) -> Path:
+    return results_dir() / key / "tuning"
+
+
+def best_params_path(key: str, method: str) -> Path:
+    return tuning_dir(key) / f"{method}.json"
+
+
+def tuned_overrides(key: str, method: str) -> dict[str, Any]:
+    """``Args`` overrides found by the committed tuning study of ``method``."""
+    path = best_params_path(key, method)
+    if not path.exists():
+        raise InvalidInputError(f"{key}/{method}: no tuning result {path} (run python -m learners.tune {key} ...)")
+    return dict(read_json(path, "tuning result")["args"])
+
+
+def make_args(
+    key: str,
+    method: str,
+    setting: Setting,
+    seed: int,
+    preset: str | None = None,
+    steps: int | None = None,
+    overrides: dict[str, Any] | None = None,
+    device: str = "cpu",
+) -> Any:
+    """The ``Args`` of one training run: defaults (+ tuned parameters) (+ ``overrides``) + seed/preset/steps."""
+    s = suite(key)
+    mod = method_module(key, method)
+    kw: dict[str, Any] = dict(s.METHODS[method].fixed)
+    if setting == "tuned":
+        kw.update(tuned_overrides(key, method))
+    elif setting != "paper":
+        raise InvalidInputError(f"setting must be 'paper' or 'tuned', got {setting!r}")
+    kw.update(overrides or {})
+    n = steps if steps is not None else (s.TUNE_STEPS if setting == "tuned" else s.PAPER_STEPS)
+    kw.update(seed=int(seed), preset=preset or s.PRESET, total_steps=int(n), time_budget_s=s.BUDGET_S, device=device)
+    return mod.Args(**kw)
+
+
+def run_stem(
+    key: str, method: str, setting: Setting, seed: int, preset: str, out: Path | None = None, suffix: str = ""
+) -> Path:
+    """Checkpoint path (without suffix) of one run; its CSV log is ``training/<same name>.csv`` next to it."""
+    s = suite(key)
+    base = out if out is not None else results_dir() / key
+    name = f"{method}-{preset}{suffix}"
+    if setting == "paper":
+        return base / "untuned" / "checkpoints" / f"{name}-seed{seed}"
+    if seed == s.FINAL_SEEDS[0]:
+        return base / "checkpoints" / name
+    return base / "seeds" / "checkpoints" / f"{name}-seed{seed}"
+
+
+def log_path(stem: Path) -> Path:
+    return stem.parent.parent / "training" / f"{stem.name}.csv"
 
 
 def train_and_save(
+    key: str,
     method: str,
-    preset: str,
+    setting: Setting = "tuned",
+    seed: int = 1,
+    preset: str | None = None,
     steps: int | None = None,
-    progress: bool = True,
-    seed: int = SEED,
     out: Path | None = None,
+    progress: bool = True,
+    device: str = "cpu",
+    overrides: dict[str, Any] | None = None,
 ) -> TorchPolicy:
-    """Train one recipe; save to the committed checkpoint folder, or under ``out`` (e.g. a seed sweep)."""
-    args, fn = recipe(method, preset, steps, seed)
-    stem = f"{method}-{preset}" if seed == SEED else f"{method}-{preset}-seed{seed}"
-    ck_dir, log_dir = (checkpoint_dir(), training_dir()) if out is None else (out / "checkpoints", out / "training")
-    policy = fn(args, csv_path=str(log_dir / f"{stem}.csv"), progress=progress)
-    policy.save(ck_dir / stem)
+    args = make_args(key, method, setting, seed, preset, steps, overrides, device=device)
+    mod = method_module(key, method)
+    suffix = "".join(f"-{k}{v}" for k, v in sorted((overrides or {}).items()))
+    stem = run_stem(key, method, setting, seed, args.preset, out, suffix)
+    policy = mod.train(args, csv_path=str(log_path(stem)), progress=progress)
+    policy.meta.update({"setting": setting, "preset": args.preset})
+    policy.save(stem)
     return policy
 
 
+@dataclass
+class Cli:
+    key: tyro.conf.Positional[str]
+    """problem key (a learner suite learners/<key>.py must exist)"""
+    methods: str = ""
+    """comma-separated learned methods (default: all of the suite)"""
+    setting: Setting = "tuned"
+    """'paper' (Args defaults, untuned) or 'tuned' (best parameters of the committed study)"""
+    seeds: str = ""
+    """comma-separated training seeds (default: the suite's FINAL_SEEDS)"""
+    preset: str = ""
+    """generator preset of the training env (default: the suite's PRESET)"""
+    steps: int | None = None
+    """env steps per run (default: TUNE_STEPS when tuned, PAPER_STEPS for the paper setting)"""
+    out: str | None = None
+    """folder instead of results/<key>/ (e.g. a scratch run)"""
+    device: str = "cpu"
+    """torch device of training ('cpu' or 'cuda')"""
+    n_users: int | None = None
+    """override the preset's number of users (methods whose Args has ``n_users``; checkpoint name gets -n_usersN)"""
+
+
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--presets", default="paper")
-    p.add_argument("--methods", default=",".join(STEPS))
-    p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every method's step count")
-    p.add_argument("--seeds", default=str(SEED), help="comma-separated training seeds")
-    p.add_argument("--out", default=None, help="folder for checkpoints/ and training/ (default: results/dtomalb)")
-    ns = p.parse_args()
-    for seed in (int(x) for x in ns.seeds.split(",")):
-        for preset in ns.presets.split(","):
-            for method in ns.methods.split(","):
-                out = Path(ns.out) if ns.out else None
-                pol = train_and_save(method, preset, int(STEPS[method] * ns.steps_scale), seed=seed, out=out)
-                print(f"{method}-{preset} seed {seed}: {pol.meta}", flush=True)
+    cli = tyro.cli(Cli, description=__doc__.splitlines()[0])
+    s = suite(cli.key)
+    methods = [m for m in cli.methods.split(",") if m] or list(s.METHODS)
+    seeds = [int(x) for x in cli.seeds.split(",") if x] or list(s.FINAL_SEEDS)
+    for seed in seeds:
+        for method in methods:
+            pol = train_and_save(
+                cli.key,
+                method,
+                cli.setting,
+                seed,
+                cli.preset or None,
+                cli.steps,
+                Path(cli.out) if cli.out else None,
+                device=cli.device,
+                overrides=None if cli.n_users is None else {"n_users": cli.n_users},
+            )
+            print(f"{cli.key}/{method} {cli.setting} seed {seed}: {pol.meta}", flush=True)
 
 
 if __name__ == "__main__":

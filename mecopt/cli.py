@@ -6,8 +6,10 @@
     mecopt solve KEY --instance inst.json --method M [--time-limit s] --out sol.json
     mecopt evaluate KEY --instance inst.json --decision sol.json
 
-Errors (missing file, malformed JSON, wrong shapes, infeasible decision...) print one line on stderr and exit
-non-zero; set MECOPT_DEBUG=1 to see tracebacks of unexpected errors.
+Errors print one line on stderr: exit 2 for bad input or options (naming the field, file or flag; checked before
+any work), exit 1 for a failed computation (an infeasible decision naming its equation, a solve with status error,
+infeasible or not_attempted); README "Error contract" lists them. Set MECOPT_DEBUG=1 to see tracebacks of
+unexpected errors.
 """
 
 from __future__ import annotations
@@ -15,15 +17,34 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, NoReturn
 
-from mecopt.core import InvalidInputError, MecoptError, SolveOptions, read_json, to_json, write_json
-from mecopt.registry import get_problem, load_instance, problem_keys, save_instance
+import numpy as np
 
+from mecopt.core import (
+    NO_DECISION_STATUSES,
+    InvalidInputError,
+    MecoptError,
+    Metrics,
+    SolveOptions,
+    check_writable,
+    read_json,
+    require_finite,
+    to_json,
+    write_json,
+)
+from mecopt.registry import get_problem, instance_envelope, load_instance, problem_keys
+
+#: Exit codes (README "Error contract"): 0 success; 1 the computation failed (infeasible decision, solver status
+#: error/infeasible/not_attempted, unexpected internal error); 2 bad input or options (one line naming the field,
+#: file or flag); 130 interrupted.
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+#: Solve statuses that make ``mecopt solve`` exit 1 (and never replace an existing --out).
+FAILED_STATUSES = ("error", "infeasible", "not_attempted")
 
 
 @contextlib.contextmanager
@@ -66,8 +87,9 @@ def _methods(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     spec = get_problem(args.key)
+    check_writable(args.out, "--out")
     inst = spec.make_instance(args.size, args.seed, args.variant)
-    save_instance(args.out, spec, inst, size=args.size, seed=args.seed, variant=args.variant)
+    _write(args.out, instance_envelope(spec, inst, size=args.size, seed=args.seed, variant=args.variant))
     print(
         f"wrote {args.key} instance (size={args.size}, seed={args.seed}, variant={args.variant}) to {args.out}",
         file=sys.stderr,
@@ -75,41 +97,97 @@ def _generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _write(path: str, obj: Any) -> None:
+    """Atomic write; a failure (disk full, permissions changed meanwhile) is a one-line error, exit 2."""
+    try:
+        write_json(path, obj)
+    except OSError as e:
+        raise InvalidInputError(f"cannot write --out {path}: {e.strerror or e}") from None
+
+
+def check_options(args: argparse.Namespace) -> SolveOptions:
+    """Validate the solve options before any work (one error naming the flag, exit 2)."""
+    tl = args.time_limit
+    if not (math.isfinite(tl) and tl > 0):
+        raise InvalidInputError(f"--time-limit must be a finite number of seconds > 0, got {tl}")
+    if not (math.isfinite(args.gap) and 0 <= args.gap < 1):
+        raise InvalidInputError(f"--gap must be a finite relative gap in [0, 1), got {args.gap}")
+    if args.threads < 1:
+        raise InvalidInputError(f"--threads must be >= 1, got {args.threads}")
+    if args.method_seed < 0:
+        raise InvalidInputError(f"--method-seed must be a non-negative integer, got {args.method_seed}")
+    return SolveOptions(time_limit=tl, mip_gap=args.gap, threads=args.threads, seed=args.method_seed)
+
+
 def _solve(args: argparse.Namespace) -> int:
     from mecopt.methods import get_method
     from solvers import solve
 
+    opts = check_options(args)
+    check_writable(args.out, "--out")
     inst, meta = load_instance(args.instance, args.key)
     method = get_method(args.key, args.method)  # resolved once; a clear error for an unknown name before any work
-    if args.time_limit is not None and args.time_limit <= 0:
-        raise InvalidInputError(f"--time-limit must be positive, got {args.time_limit}")
-    opts = SolveOptions(time_limit=args.time_limit, mip_gap=args.gap, threads=args.threads, seed=args.method_seed)
     seed = meta.get("seed")
     with _stdout_to_stderr():
-        res = solve(args.key, inst, method, opts, seed=seed if isinstance(seed, int) else None)
+        res = solve(args.key, inst, method, opts, seed=seed if type(seed) is int and seed >= 0 else None)
+    if "nonfinite_term" in res.info:  # the final guard: bad input, not a solver failure (nothing is written)
+        raise InvalidInputError(f"{args.key}: {res.message}")
     out = res.to_dict()
-    write_json(args.out, out)
+    failed = res.status in FAILED_STATUSES
+    kept = failed and os.path.exists(args.out)
+    if not kept:  # a failing solve never replaces an existing (good) solution file
+        _write(args.out, out)
     summary = {k: out[k] for k in ("problem", "method", "status", "objective", "bound", "gap", "wall_time_s")}
     print(json.dumps(summary))
-    if res.status in ("error", "infeasible"):
-        print(f"mecopt: {args.key}/{args.method}: {res.status}: {res.message}", file=sys.stderr)
+    if failed:
+        note = f" (existing {args.out} left unchanged)" if kept else ""
+        print(f"mecopt: {args.key}/{args.method}: {res.status}: {res.message}{note}", file=sys.stderr)
         return EXIT_FAIL
     return EXIT_OK
+
+
+def _claims_agree(file: Mapping[str, Any], metrics: Metrics) -> bool:
+    """Whether a solution file's objective, feasibility and status agree with the recomputation."""
+    status = file.get("status")
+    if "feasible" in file and file["feasible"] is not None and bool(file["feasible"]) != metrics.feasible:
+        return False
+    if status in ("optimal", "feasible", "time_limit") and not metrics.feasible:
+        return False
+    if status in NO_DECISION_STATUSES:  # a decision the file itself says is no solution
+        return False
+    claimed = file.get("objective")
+    if not metrics.feasible:
+        return claimed is None
+    if isinstance(claimed, bool) or not isinstance(claimed, (int, float)) or not math.isfinite(claimed):
+        return False
+    return abs(claimed - metrics.objective) <= 1e-9 * max(1.0, abs(metrics.objective))
 
 
 def _evaluate(args: argparse.Namespace) -> int:
     spec = get_problem(args.key)
     inst, _ = load_instance(args.instance, args.key)
     data = read_json(args.decision, "decision file")
+    file: dict[str, Any] | None = None
     if isinstance(data, dict) and "decision" in data:
         if data.get("problem", args.key) != args.key:
             raise InvalidInputError(f"decision file is for problem {data.get('problem')!r}, not {args.key!r}")
+        file = data
         data = data["decision"]
     if data is None:
         raise InvalidInputError(f"{args.key}: the solution file holds no decision")
     dec = spec.decision_from_dict(data)
-    metrics = spec.evaluate(inst, dec)
+    try:
+        metrics = require_finite(args.key, spec.evaluate(inst, dec))
+    except ArithmeticError as e:  # a Python float overflow inside the model: the input is out of its range
+        raise InvalidInputError(f"{args.key}: evaluation overflowed ({e}); the values are out of range") from None
     out: dict[str, Any] = {"problem": args.key, "sense": spec.sense, **metrics.to_dict()}
+    if file is not None:
+        agrees = _claims_agree(file, metrics)
+        out["agrees_with_file"] = agrees
+        if not agrees:
+            out["file_objective"] = file.get("objective")
+            out["file_status"] = file.get("status")
+            out["file_feasible"] = file.get("feasible")
     sys.stdout.write(to_json(out))
     if not metrics.feasible:
         print(f"mecopt: {args.key}: infeasible decision: {'; '.join(metrics.violations[:3])}", file=sys.stderr)
@@ -136,8 +214,15 @@ def _sweep(args: argparse.Namespace) -> int:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error contract: a usage error is one line on stderr and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"mecopt: error: {self.prog}: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="mecopt",
         description="Certified optima, paper heuristics and learned policies for MEC task offloading problems. "
         "Typical use: generate an instance, solve it with 'exact' and a heuristic, evaluate any decision.",
@@ -211,11 +296,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        return int(args.fn(args))
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (2, one line already printed)
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
+    try:
+        with np.errstate(all="ignore"):  # overflow is reported by the final guard, never as a numpy warning
+            return int(args.fn(args))
     except MecoptError as e:
-        print(f"mecopt: error: {e}", file=sys.stderr)
+        print(f"mecopt: error: {' '.join(str(e).split())}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("mecopt: interrupted", file=sys.stderr)

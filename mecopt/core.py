@@ -22,8 +22,17 @@ from typing import Any, Literal
 import numpy as np
 
 Sense = Literal["min", "max"]
-Status = Literal["optimal", "feasible", "time_limit", "infeasible", "error"]
-STATUSES: tuple[str, ...] = ("optimal", "feasible", "time_limit", "infeasible", "error")
+Status = Literal["optimal", "feasible", "time_limit", "infeasible", "not_attempted", "error"]
+#: Every status a result may carry (README "Error contract"):
+#: ``optimal`` -- proven: recomputed gap to the method's bound <= OPTIMALITY_TOL;
+#: ``feasible`` -- a feasible decision without such a proof (heuristics, learned policies, ``--gap`` stops);
+#: ``time_limit`` -- the limit stopped the search (incumbent if any, and a valid bound where one is known);
+#: ``infeasible`` -- the method proved that the instance has no feasible decision;
+#: ``not_attempted`` -- the method declined the instance (e.g. too large for it); the reason is in ``message``;
+#: ``error`` -- the method failed or returned something wrong (message says what).
+STATUSES: tuple[str, ...] = ("optimal", "feasible", "time_limit", "infeasible", "not_attempted", "error")
+#: Statuses that come without a decision by definition.
+NO_DECISION_STATUSES: tuple[str, ...] = ("infeasible", "not_attempted", "error")
 
 #: Relative gap at or below which an exact method may report ``optimal``.
 OPTIMALITY_TOL = 1e-6
@@ -50,6 +59,12 @@ class InfeasibleDecisionError(MecoptError):
 
 class SolverError(MecoptError):
     """A solver could not be run (missing backend, bad status...)."""
+
+
+class NotAttemptedError(MecoptError):
+    """A method declines an instance (too large for it, outside what it handles); :func:`solvers.solve` records
+    status ``not_attempted`` with this message. Equivalent to returning ``MethodOutput(None, "not_attempted",
+    message=...)``."""
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -101,13 +116,15 @@ class MethodOutput:
     """What a method function returns; :func:`solvers.solve` turns it into a :class:`SolveResult`.
 
     The objective is *not* part of it: ``solve`` always recomputes it with the problem's ``evaluate``.
-    ``bound`` is a proven bound on the optimum (lower for min, upper for max) or None.
+    ``bound`` is a proven bound on the optimum (lower for min, upper for max) or None. A method that declines an
+    instance returns ``MethodOutput(None, "not_attempted", message="why")``.
     """
 
     decision: Any
     status: Status = "feasible"
     bound: float | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    message: str = ""
 
 
 @dataclass
@@ -309,19 +326,110 @@ def write_json(path: str | Path, obj: Any) -> None:
     atomic_write_text(path, to_json(obj))
 
 
+#: Largest JSON input accepted (bytes): far above any instance of the suite, small enough to parse safely.
+MAX_JSON_BYTES = 256 * 1024 * 1024
+#: Largest number of digits of a JSON integer (a float64 holds ~1.8e308; larger integers cannot be a value).
+MAX_INT_DIGITS = 309
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise _JsonValueError(f"integer with {len(text.lstrip('-'))} digits is out of range")
+    return int(text)
+
+
+class _JsonValueError(ValueError):
+    pass
+
+
+def parse_json_bytes(data: bytes, what: str = "input") -> Any:
+    """Decode JSON from raw bytes with one clear :class:`InvalidInputError` for every way it can be malformed.
+
+    Strict UTF-8 without a byte-order mark (RFC 8259), no integer longer than :data:`MAX_INT_DIGITS` digits, and
+    no nesting deeper than the interpreter can parse; every failure names ``what`` (a file, usually).
+    """
+    if data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")):
+        raise InvalidInputError(f"{what} starts with a byte-order mark; JSON must be UTF-8 without one")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise InvalidInputError(f"{what} is not valid UTF-8 (byte {e.start})") from None
+    try:
+        return json.loads(text, parse_int=_parse_int)
+    except json.JSONDecodeError as e:
+        raise InvalidInputError(f"{what} is not valid JSON: {e.msg} at line {e.lineno}") from None
+    except RecursionError:
+        raise InvalidInputError(f"{what} is not valid JSON: nested too deeply") from None
+    except _JsonValueError as e:
+        raise InvalidInputError(f"{what} is not valid JSON: {e}") from None
+    except ValueError as e:  # e.g. the interpreter's limit on integer string conversion
+        raise InvalidInputError(f"{what} is not valid JSON: {e}") from None
+
+
 def read_json(path: str | Path, what: str = "file") -> Any:
-    """Read JSON with one clear error for a missing file or malformed content."""
+    """Read JSON with one clear error for a missing file or malformed content (see :func:`parse_json_bytes`)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.is_dir():
+            raise InvalidInputError(f"{what} {path} is a directory, not a file")
+        with path.open("rb") as fh:
+            data = fh.read(MAX_JSON_BYTES + 1)
     except FileNotFoundError:
         raise InvalidInputError(f"{what} not found: {path}") from None
     except OSError as e:
-        raise InvalidInputError(f"cannot read {what} {path}: {e.strerror}") from None
+        raise InvalidInputError(f"cannot read {what} {path}: {e.strerror or e}") from None
+    if len(data) > MAX_JSON_BYTES:
+        raise InvalidInputError(f"{what} {path} is larger than {MAX_JSON_BYTES} bytes")
+    return parse_json_bytes(data, f"{what} {path}")
+
+
+def check_writable(path: str | Path, what: str = "output file") -> None:
+    """Raise :class:`InvalidInputError` unless ``path`` can be written atomically (call it before any work).
+
+    ``path`` must not be a folder; its folder is created if missing and must accept a new file (probed by creating
+    and removing a temporary file there, which is exactly what :func:`atomic_write_bytes` will do).
+    """
+    path = Path(path)
+    if str(path) == "" or path.name in ("", ".", ".."):
+        raise InvalidInputError(f"{what} {str(path)!r} is not a file name")
+    if path.is_dir():
+        raise InvalidInputError(f"{what} {path} is a directory")
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise InvalidInputError(f"{what} {path} is not valid JSON: {e.msg} at line {e.lineno}") from None
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise InvalidInputError(f"{what} {path} is not writable: {e.strerror or e}") from None
+
+
+def nonfinite_term(metrics: Metrics) -> str | None:
+    """Name of the first non-finite quantity of a feasible evaluation (None when the objective is finite).
+
+    The reported quantities (``values``) are searched in order; a list entry is named ``name[i]``. Quantities that
+    are legitimately infinite (a starved user's latency) are only reported when the objective itself is not finite.
+    """
+    if not metrics.feasible or math.isfinite(metrics.objective):
+        return None
+    for name, v in metrics.values.items():
+        if isinstance(v, (list, tuple, np.ndarray)):
+            for i, x in enumerate(np.ravel(np.asarray(v, dtype=object))):
+                if isinstance(x, (float, np.floating)) and not math.isfinite(x):
+                    return f"{name}[{i}]"
+        elif isinstance(v, (float, np.floating)) and not math.isfinite(v):
+            return name
+    return "objective"
+
+
+def require_finite(problem: str, metrics: Metrics) -> Metrics:
+    """The final guard: a feasible evaluation with a non-finite objective is bad input, never a result."""
+    term = nonfinite_term(metrics)
+    if term is not None:
+        raise InvalidInputError(
+            f"{problem}: evaluation overflowed: {term} is not finite (objective {metrics.objective!r}); "
+            "the instance's values are outside the range the model can evaluate"
+        )
+    return metrics
 
 
 def results_dir() -> Path:

@@ -67,6 +67,24 @@ def choice(doc: str, options: tuple[str, ...], default: str) -> Any:
     return dataclasses.field(default=default, metadata=_meta("choice", doc, "", options=options))
 
 
+def range_text(md: Mapping[str, Any]) -> str:
+    """The admissible range of a field as text, e.g. ``[1e-09, 10000] W`` (empty when unbounded)."""
+    lo = (
+        "[" + f"{md['ge']:g}"
+        if md.get("ge") is not None
+        else ("(" + f"{md['gt']:g}" if md.get("gt") is not None else "")
+    )
+    hi = (
+        f"{md['le']:g}" + "]"
+        if md.get("le") is not None
+        else (f"{md['lt']:g}" + ")" if md.get("lt") is not None else "")
+    )
+    if not lo and not hi:
+        return ""
+    unit = f" {md['unit']}" if md.get("unit") else ""
+    return f"{lo or '(-inf'}, {hi or 'inf)'}{unit}"
+
+
 def _check_range(name: str, values: np.ndarray, md: Mapping[str, Any]) -> None:
     checks = (
         ("ge", lambda v, b: v >= b, ">="),
@@ -80,9 +98,106 @@ def _check_range(name: str, values: np.ndarray, md: Mapping[str, Any]) -> None:
             continue
         good = ok(values, b)
         if not np.all(good):
-            bad = values[~good] if values.ndim else values
-            first = np.atleast_1d(bad)[0]
-            raise InvalidInputError(f"{name}: every value must be {sym} {b}, got {first!r}")
+            at = ""
+            if values.ndim:
+                idx = np.argwhere(~good)[0]
+                first = values[tuple(idx)]
+                at = f" at {list(map(int, idx))}"
+            else:
+                first = values
+            raise InvalidInputError(
+                f"{name}: every value must be {sym} {b:g} (range {range_text(md)}), got {float(first):g}{at}"
+            )
+
+
+#: Largest magnitude of an integer field (exactly representable in float64, far below the int64 wrap).
+MAX_INTEGER = 2**53
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _number(where: str, value: Any, integer: bool) -> Any:
+    """One strict JSON number: int or float (numpy scalars allowed), never bool or str; finite; an integer
+    field's value is checked (integral, |v| <= MAX_INTEGER) before it is cast."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InvalidInputError(f"{where}: expected a number, got {type(value).__name__} {_short(value)}")
+    if isinstance(value, (int, np.integer)):
+        if abs(int(value)) > (MAX_INTEGER if integer else 10**308):
+            raise InvalidInputError(
+                f"{where}: number out of range, got an integer with {len(str(abs(int(value))))} digits"
+            )
+        return int(value) if integer else float(value)
+    v = float(value)
+    if not math.isfinite(v):
+        raise InvalidInputError(f"{where}: must be finite, got {value!r}")
+    if integer:
+        if v != math.floor(v):
+            raise InvalidInputError(f"{where}: must be an integer, got {value!r}")
+        if abs(v) > MAX_INTEGER:
+            raise InvalidInputError(f"{where}: integer out of range, got {value!r}")
+        return int(v)
+    return v
+
+
+_NUMERIC_KINDS = {"i": "integer", "u": "integer", "f": "float"}
+
+
+def _to_array(where: str, value: Any, ndim: int, integer: bool) -> np.ndarray:
+    """Convert an array field strictly: nested lists of exactly ``ndim`` levels whose leaves are JSON numbers
+    (never bool or str), or a numeric numpy array; finite; integer fields checked before the cast to int64."""
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "b":  # numpy booleans from Python code (a 0/1 mask) are integers, never JSON
+            value = value.astype(np.int64)
+        if value.dtype.kind not in _NUMERIC_KINDS:
+            raise InvalidInputError(f"{where}: expected a numeric array, got dtype {value.dtype}")
+        if value.ndim != ndim:
+            raise InvalidInputError(f"{where}: expected shape with {ndim} dimension(s), got {value.ndim}")
+        arr = value.astype(float)
+        if not np.all(np.isfinite(arr)):
+            raise InvalidInputError(f"{where}: every value must be finite (found NaN or inf)")
+        if integer:
+            if value.dtype.kind == "f" and not np.all(arr == np.floor(arr)):
+                raise InvalidInputError(f"{where}: every value must be an integer")
+            if arr.size and np.max(np.abs(arr)) > MAX_INTEGER:
+                raise InvalidInputError(f"{where}: integer out of range")
+            return np.array(value, dtype=np.int64)
+        return arr
+    # nested sequences (JSON): walk level by level, without recursion (no depth limit can be hit)
+    level: list[Any] = [value]
+    shape: list[int] = []
+    for depth in range(ndim):
+        nxt: list[Any] = []
+        length: int | None = None
+        for item in level:
+            if isinstance(item, np.ndarray):  # rows built by Python code (a list of numpy arrays)
+                item = item.tolist()
+            if not isinstance(item, (list, tuple)):
+                got = type(item).__name__
+                raise InvalidInputError(
+                    f"{where}: expected shape with {ndim} dimension(s), got a {got} at depth {depth}"
+                )
+            if length is None:
+                length = len(item)
+            elif len(item) != length:
+                raise InvalidInputError(
+                    f"{where}: ragged array, not a shape (rows of lengths {length} and {len(item)})"
+                )
+            nxt.extend(item)
+        shape.append(length if length is not None else 0)
+        level = nxt
+    out = np.empty(len(level), dtype=np.int64 if integer else float)
+    for i, leaf in enumerate(level):
+        if isinstance(leaf, (list, tuple)):
+            raise InvalidInputError(f"{where}: expected shape with {ndim} dimension(s), got deeper nesting")
+        try:
+            out[i] = _number(where, leaf, integer)
+        except InvalidInputError as e:
+            idx = np.unravel_index(i, shape) if all(shape) else (i,)
+            raise InvalidInputError(str(e).replace(f"{where}:", f"{where}{list(map(int, idx))}:", 1)) from None
+    return out.reshape(shape)
 
 
 def record(cls: type) -> Any:
@@ -124,39 +239,19 @@ class Record:
         where = self._where(f.name)
         if kind == "choice":
             if not isinstance(value, str) or value not in md["options"]:
-                raise InvalidInputError(f"{where}: must be one of {list(md['options'])}, got {value!r}")
+                raise InvalidInputError(f"{where}: must be one of {list(md['options'])}, got {_short(value)}")
             return value
         if kind == "scalar":
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-                raise InvalidInputError(f"{where}: expected a number, got {type(value).__name__}")
-            v = float(value)
-            if not math.isfinite(v):
-                raise InvalidInputError(f"{where}: must be finite, got {value!r}")
-            if md.get("integer"):
-                if v != round(v):
-                    raise InvalidInputError(f"{where}: must be an integer, got {value!r}")
-                out: Any = int(round(v))
-            else:
-                out = v
+            v = _number(where, value, bool(md.get("integer")))
             _check_range(where, np.asarray(v), md)
-            return out
+            return v
         if kind == "array":
-            try:
-                arr = np.array(value, dtype=float)
-            except (TypeError, ValueError):
-                raise InvalidInputError(f"{where}: expected a numeric array") from None
             spec = md["shape"]
-            actual = arr.shape if arr.ndim == len(spec) else (0,) * len(spec)
-            shape = tuple(self._dim(d, a) for d, a in zip(spec, actual, strict=True))
+            arr = _to_array(where, value, len(spec), bool(md.get("integer")))
+            shape = tuple(self._dim(d, a) for d, a in zip(spec, arr.shape, strict=True))
             if arr.shape != shape:
                 dims = ", ".join(f"{d}={s}" if isinstance(d, str) else str(d) for d, s in zip(spec, shape, strict=True))
                 raise InvalidInputError(f"{where}: expected shape ({dims}), got {arr.shape}")
-            if not np.all(np.isfinite(arr)):
-                raise InvalidInputError(f"{where}: every value must be finite (found NaN or inf)")
-            if md.get("integer"):
-                if not np.all(arr == np.round(arr)):
-                    raise InvalidInputError(f"{where}: every value must be an integer")
-                arr = arr.astype(np.int64)
             _check_range(where, arr, md)
             arr.flags.writeable = False
             return arr
@@ -203,5 +298,10 @@ class Record:
 
     @classmethod
     def field_docs(cls) -> list[tuple[str, str, str]]:
-        """(name, unit, doc) of every field: used by docs and ``--help``."""
-        return [(f.name, f.metadata.get("unit", ""), f.metadata.get("doc", "")) for f in dataclasses.fields(cls)]
+        """(name, unit, doc) of every field: used by docs and ``--help``; the doc ends with the admissible range."""
+        out = []
+        for f in dataclasses.fields(cls):
+            doc = f.metadata.get("doc", "")
+            rng = range_text(f.metadata) if f.metadata.get("kind") in ("scalar", "array") else ""
+            out.append((f.name, f.metadata.get("unit", ""), f"{doc}; range {rng}" if rng else doc))
+        return out

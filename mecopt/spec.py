@@ -8,6 +8,7 @@ registry (:mod:`mecopt.registry`) looks modules up by name without any import cy
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,9 @@ class ProblemSpec:
     """Named generator configs; must contain 'tiny', 'small' and 'paper'."""
     variants: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: {"literal": {}})
     """Named model variants: field overrides applied to a generated instance ('literal' is the default)."""
+    variant_configs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Generator-config overrides of a variant, applied to the preset before generating (for variants that change
+    how data are drawn, e.g. a channel-gain model); the variant must also be named in ``variants``."""
     bench_sizes: tuple[str, ...] = ("small",)
     """Presets the default ``pytest --benchmark`` run covers."""
     bench_variants: tuple[str, ...] = ("literal",)
@@ -52,7 +56,10 @@ class ProblemSpec:
             raise InvalidInputError(f"{self.key}: unknown size {size!r}; choose from {sorted(self.presets)}")
         if variant not in self.variants:
             raise InvalidInputError(f"{self.key}: unknown variant {variant!r}; choose from {sorted(self.variants)}")
-        inst = self.generate(self.presets[size], make_rng(seed, self.key, "instance", size))
+        cfg = self.presets[size]
+        if self.variant_configs.get(variant):
+            cfg = dataclasses.replace(cfg, **self.variant_configs[variant])
+        inst = self.generate(cfg, make_rng(seed, self.key, "instance", size))
         overrides = dict(self.variants[variant])
         return inst.replace(**overrides) if overrides else inst
 

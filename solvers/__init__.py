@@ -13,17 +13,23 @@ from __future__ import annotations
 
 import functools
 import importlib
+import math
+import sys
 import time
 import traceback
 from typing import Any
 
 from mecopt.core import (
+    NO_DECISION_STATUSES,
     OPTIMALITY_TOL,
+    STATUSES,
     InvalidInputError,
     MecoptError,
     MethodOutput,
+    NotAttemptedError,
     SolveOptions,
     SolveResult,
+    nonfinite_term,
     relative_gap,
 )
 from mecopt.registry import get_problem
@@ -64,6 +70,18 @@ def get_method(key: str, name: str) -> MethodSpec:
     return methods[name]
 
 
+def trivial_bound(spec: ProblemSpec, inst: Any) -> float | None:
+    """The problem's cheap valid bound (optional ``trivial_bound(inst)`` of its module), or None without one."""
+    fn = getattr(sys.modules.get(spec.Instance.__module__), "trivial_bound", None)
+    if fn is None:
+        return None
+    try:
+        value = float(fn(inst))
+    except (ArithmeticError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
 def finish(
     spec: ProblemSpec,
     inst: Any,
@@ -73,45 +91,88 @@ def finish(
     opts: SolveOptions,
     seed: int | None,
 ) -> SolveResult:
-    """Turn a method's output into a checked SolveResult (objective recomputed by ``evaluate``)."""
-    dec = out.decision
-    if dec is None:
+    """Turn a method's output into a checked SolveResult (objective recomputed by ``evaluate``).
+
+    * ``optimal`` stands only when the recomputed gap to the method's bound is <= OPTIMALITY_TOL, whatever
+      ``opts.mip_gap`` asked for (a looser ``--gap`` only lets the search stop early: the status is then
+      ``feasible``);
+    * ``not_attempted`` (a method declining the instance) keeps its reason in ``message`` and no decision;
+    * a ``time_limit`` result without a bound gets the problem's trivial bound (if it has one);
+    * a bound that the evaluated objective violates, an infeasible decision, or an evaluation that is not finite
+      turns the result into ``error`` (never a feasible result with a non-finite objective).
+    """
+    status: str = out.status if out.status in STATUSES else "error"
+    message = out.message or ("" if out.status in STATUSES else f"method returned an unknown status {out.status!r}")
+    bound = out.bound
+    if bound is not None and not (isinstance(bound, (int, float)) and math.isfinite(bound)):
+        bound = None
+    if status == "time_limit" and bound is None:
+        bound = trivial_bound(spec, inst)
+    if out.decision is None or status == "not_attempted":
+        if status not in NO_DECISION_STATUSES and status != "time_limit":
+            status = "error"
+        default = {
+            "not_attempted": "method declined the instance",
+            "time_limit": "time limit reached before any feasible decision",
+        }.get(status, "method returned no decision")
         return SolveResult.failure(
             spec.key,
             method,
             spec.sense,
-            "method returned no decision",
+            message or default,
             wall_time_s=wall,
-            status=out.status if out.status in ("infeasible", "error", "time_limit") else "error",
-            bound=out.bound,
+            status=status,  # type: ignore[arg-type]
+            bound=None if status == "not_attempted" else bound,
             seed=seed,
             info=out.info,
         )
-    metrics = spec.evaluate(inst, dec)
+    dec = out.decision
+    try:
+        metrics = spec.evaluate(inst, dec)
+    except (ArithmeticError, InvalidInputError) as e:  # a Python float overflow, or a malformed decision
+        return SolveResult.failure(
+            spec.key,
+            method,
+            spec.sense,
+            f"evaluation of the method's decision failed: {type(e).__name__}: {e}",
+            wall_time_s=wall,
+            seed=seed,
+            info=out.info,
+        )
+    term = nonfinite_term(metrics)
+    if term is not None:
+        return SolveResult.failure(
+            spec.key,
+            method,
+            spec.sense,
+            f"evaluation overflowed: {term} is not finite (objective {metrics.objective!r}); "
+            "the instance's values are outside the range the model can evaluate",
+            wall_time_s=wall,
+            seed=seed,
+            info={**out.info, "nonfinite_term": term},
+        )
     obj = metrics.objective
-    status = out.status
-    message = ""
-    bound = out.bound
     gap = relative_gap(obj, bound, spec.sense)
     if not metrics.feasible:
         status = "error"
         message = "method returned an infeasible decision: " + "; ".join(metrics.violations[:3])
+    elif status == "infeasible":
+        status = "error"
+        message = "method claimed the instance infeasible but returned a feasible decision"
     if bound is not None and metrics.feasible:
         tol = 1e-7 * max(1.0, abs(obj))
         if (spec.sense == "min" and obj < bound - tol) or (spec.sense == "max" and obj > bound + tol):
             status = "error"
             message = f"reported bound {bound!r} is violated by the evaluated objective {obj!r}"
-    if status == "optimal":
-        allowed = max(OPTIMALITY_TOL, opts.mip_gap)
-        if gap is None or gap > allowed:
-            status = "feasible"
-            message = f"solver claimed optimal but the recomputed gap is {gap!r} (> {allowed:g})"
+    if status == "optimal" and (gap is None or gap > OPTIMALITY_TOL):
+        status = "feasible"
+        message = f"solver claimed optimal but the recomputed gap is {gap!r} (> {OPTIMALITY_TOL:g})"
     return SolveResult(
         problem=spec.key,
         method=method,
         sense=spec.sense,
         objective=obj,
-        status=status,
+        status=status,  # type: ignore[arg-type]
         bound=bound,
         gap=gap,
         wall_time_s=wall,
@@ -144,6 +205,9 @@ def solve(
     t0 = time.perf_counter()
     try:
         out = m.fn(inst, opts)
+    except NotAttemptedError as e:
+        wall = time.perf_counter() - t0
+        return SolveResult.failure(key, m.name, spec.sense, str(e), wall_time_s=wall, status="not_attempted", seed=seed)
     except MecoptError as e:
         return SolveResult.failure(key, m.name, spec.sense, str(e), wall_time_s=time.perf_counter() - t0, seed=seed)
     except Exception as e:  # a bug or a backend failure: report, do not crash a benchmark run
@@ -159,4 +223,13 @@ def solve(
     return finish(spec, inst, m.name, out, time.perf_counter() - t0, opts, seed)
 
 
-__all__ = ["MethodSpec", "methods_for", "get_method", "solve", "finish", "SolveOptions", "MethodOutput"]
+__all__ = [
+    "MethodSpec",
+    "methods_for",
+    "get_method",
+    "solve",
+    "finish",
+    "trivial_bound",
+    "SolveOptions",
+    "MethodOutput",
+]

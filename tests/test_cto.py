@@ -147,7 +147,7 @@ def test_aggregate_capacity_violation_named() -> None:
     assert cto.evaluate(inst, ok).feasible
     # ... while in a three-server consolidation the sum exceeds C_rem
     inst3 = P.make_instance("small", 0, "aggregate-capacity")
-    dec = ex._decision(inst3, np.array([2, 0, 2]), np.array([1.0, 0.0, 1.0]))
+    dec = ex.lemma_decision(inst3, np.array([2, 0, 2]), np.array([1.0, 0.0, 1.0]))
     dec = dec.replace(d_local=inst3.kappa * inst3.C_rem)  # server 2 keeps all its work: 3 x 0.4 C_rem
     m = cto.evaluate(inst3, dec)
     assert not m.feasible and any("eq. (8c) aggregate" in v for v in m.violations)
@@ -337,6 +337,30 @@ def test_heuristics_feasible_and_above_optimum() -> None:
     )
 
 
+@pytest.mark.parametrize("variant", list(cto.VARIANTS))
+def test_project_repairs_into_feasibility(variant: str) -> None:
+    """project (the one eq. 8c/12 repair of env, exact and heuristics): any in-shape point becomes feasible,
+    a feasible decision keeps its objective, and projecting twice changes nothing."""
+    rng = make_rng(3, "project")
+    for size in ("tiny", "small", "m4"):
+        for seed in range(4):
+            inst = P.make_instance(size, seed, variant)
+            M, k = inst.M, inst.kappa
+            for _ in range(25):
+                dec = cto.Decision(
+                    target=rng.integers(0, M + 1, size=M),
+                    a=rng.uniform(-0.2, 1.2, size=M),
+                    d_local=rng.uniform(0.0, 1.5, size=M) * k * inst.C_rem,
+                    d_remote=rng.uniform(0.0, 1.5, size=M) * k * inst.C_rem.max(),
+                    b=rng.uniform(0.0, 1.5, size=M) * k * inst.B_rem.max(),
+                )
+                p = cto.project(inst, dec)
+                assert cto.check_feasible(inst, p) == [], (size, seed)
+                assert cto.project(inst, p) == p
+                if not cto.check_feasible(inst, dec) and inst.capacity == "per-allocation":
+                    assert cto.evaluate(inst, p).objective == cto.evaluate(inst, dec).objective
+
+
 def test_generator_presets_and_tasks_per_server() -> None:
     inst = P.make_instance("small", 0)
     assert inst.M == 3 and np.all(inst.D > 0) and inst.kappa == 0.4
@@ -351,34 +375,6 @@ def test_generator_presets_and_tasks_per_server() -> None:
 # ------------------------------------------------------------------------------------------------------------
 # environment
 # ------------------------------------------------------------------------------------------------------------
-def test_env_check_and_determinism() -> None:
-    import warnings
-
-    from gymnasium.utils.env_checker import check_env
-
-    from mecopt.envs.cto import make_env
-
-    env = make_env("small", episode_slots=20)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        check_env(env, skip_render_check=True)
-
-    def rollout(seed: int) -> list[float]:
-        e = make_env("small", episode_slots=20)
-        e.reset(seed=seed)
-        e.action_space.seed(seed)
-        out = []
-        for _ in range(20):
-            _, r, term, trunc, _ = e.step(e.action_space.sample())
-            out.append(r)
-            if term or trunc:
-                break
-        return out
-
-    assert rollout(4) == rollout(4)
-    assert rollout(4) != rollout(5)
-
-
 def test_env_reward_is_eq15_of_evaluate() -> None:
     from mecopt.envs.cto import make_env
 

@@ -246,7 +246,7 @@ def test_p2_against_scip(n: int, must_certify: bool) -> None:
     cap = inst.P[h - 1] / GHZ * n / 20  # contended: ~ the paper's users per ES
     r = solve_p2(t, cap)
     m = build_p2_model(t, cap)
-    out = solve_model(m, Backend.SCIP, SolveOptions(time_limit=10))
+    out = solve_model(m, Backend.SCIP, SolveOptions(time_limit=60 if must_certify else 10))
     assert r.status == "optimal"
     # each side's incumbent respects the other's proven bound (SCIP's own objective is within its 1e-6
     # feasibility tolerance, so its x is re-evaluated with the exact f)
@@ -326,44 +326,6 @@ def test_heuristic_allocation_gap_is_visible() -> None:
     p_opt, _ = __import__("solvers.heuristics.djtcra", fromlist=["x"]).allocate_p2(inst, y)
     better = SPEC.evaluate(inst, d.Decision(y=y, p=p_opt)).objective
     assert better >= eq.objective - 1e-9
-
-
-# ------------------------------------------------------------------------------------------------------------
-# Environment
-# ------------------------------------------------------------------------------------------------------------
-def test_env_check_and_determinism() -> None:
-    from gymnasium.utils.env_checker import check_env
-
-    from mecopt.envs.djtcra import DJTCRAEnv
-
-    env = DJTCRAEnv("tiny", horizon=3)
-    check_env(env, skip_render_check=True)
-
-    def rollout(seed: int) -> list[float]:
-        e = DJTCRAEnv("tiny", horizon=3)
-        obs, _ = e.reset(seed=seed)
-        e.action_space.seed(seed)
-        out = [float(obs.sum())]
-        done = False
-        while not done:
-            inst = e.instance
-            act = e.action_space.sample()
-            obs, r, term, trunc, _ = e.step(act)
-            # the reward is the evaluate() objective of the P2-allocated decision
-            assert r == pytest.approx(SPEC.evaluate(inst, e_dec(inst, act)).objective, rel=1e-12)
-            out.append(r)
-            done = term or trunc
-        return out
-
-    def e_dec(inst: d.Instance, act: np.ndarray) -> d.Decision:
-        from solvers.heuristics.djtcra import allocate_p2
-
-        return d.Decision(y=act, p=allocate_p2(inst, np.asarray(act))[0])
-
-    assert rollout(7) == rollout(7)
-    assert rollout(7) != rollout(8)
-    with pytest.raises(InvalidInputError):
-        DJTCRAEnv("huge")
 
 
 # ------------------------------------------------------------------------------------------------------------

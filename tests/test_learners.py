@@ -1,4 +1,5 @@
-"""Learners: Policy contract, checkpoints, registry, validation, seeded determinism and a smoke learning check."""
+"""Learners: Policy contract, checkpoints, registry, validation, seeded determinism, a smoke learning check and the
+protocol of issue #11 (split disjointness, bootstrap CI, a tiny tuning run, truncation handling, latency, device)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,20 @@ import numpy as np
 import pytest
 import torch
 
-from learners import dqn_tolb, dtomalb_maddpg, idql_tolb
+from learners import dtomalb_dqn_tolb as dqn_tolb
+from learners import dtomalb_idql_tolb as idql_tolb
+from learners import dtomalb_maddpg
 from learners.common import (
     Policy,
     ReplayBuffer,
-    agent_observations,
-    global_state,
+    bootstrap_mask,
     gumbel_softmax,
     load_policy,
+    resolve_device,
     seed_everything,
     soft_update,
 )
+from learners.dtomalb import agent_observations, global_state
 from learners.validate import SolverPolicy, reference, summarize, validate
 from mecopt.core import InvalidInputError, SolveOptions, make_rng
 from mecopt.envs.dtomalb import DtomalbEnv, DtomalbParallelEnv
@@ -90,7 +94,7 @@ def test_save_load_round_trip(tmp_path, cls, args_cls):
 def test_load_errors(tmp_path):
     with pytest.raises(InvalidInputError, match="not found"):
         load_policy(tmp_path / "missing")
-    (tmp_path / "bad.json").write_text('{"module": "learners.idql_tolb"}')
+    (tmp_path / "bad.json").write_text('{"module": "learners.dtomalb_idql_tolb"}')
     with pytest.raises(InvalidInputError, match="malformed header"):
         load_policy(tmp_path / "bad")
 
@@ -168,19 +172,26 @@ def test_smoke_learning_beats_random_and_untrained(mod):
 # ---------------------------------------------------------------------------------------------------------------
 def test_validate_against_exact_and_brute_force():
     insts = _instances("tiny", 3, seed=5)
-    refs = reference(insts, exact_time_limit=30)
+    refs = reference("dtomalb", insts, exact_time_limit=30)
     for inst, ref in zip(insts, refs, strict=True):
         bf = solve("dtomalb", inst, "brute-force")
         assert ref["opt_status"] == "optimal"
         assert abs(ref["opt_objective"] - bf.objective) <= 1e-6 * bf.objective
     pol = _untrained(idql_tolb.IdqlPolicy, idql_tolb.Args, N=5, M=3)
-    rows = validate(pol, insts, refs)
+    rows = validate("dtomalb", pol, insts, refs)
     for r in rows:
         assert r["feasible"] and r["gap_to_opt"] >= -1e-9 and r["gap_to_bound"] >= r["gap_to_opt"] - 1e-6
-    exact_rows = validate(SolverPolicy("exact"), insts, refs)
+    exact_rows = validate("dtomalb", SolverPolicy("dtomalb", "exact"), insts, refs)
     assert max(abs(r["gap_to_opt"]) for r in exact_rows) < 1e-9
-    greedy_rows = validate(SolverPolicy("lb-greedy"), insts, refs)
+    greedy_rows = validate("dtomalb", SolverPolicy("dtomalb", "lb-greedy"), insts, refs)
     assert all(r["gap_to_best_heuristic"] >= -1e-12 for r in greedy_rows)
+    assert {r["best_heuristic"] for r in greedy_rows} <= {
+        "lb-greedy",
+        "selfish",
+        "fastest",
+        "all-server-1",
+        "all-local",
+    }
     s = summarize(rows)
     assert s["feasible_pct"] == 100.0 and s["instances"] == 3
 
@@ -219,3 +230,146 @@ def test_committed_checkpoints_load_and_decide():
         inst = replace(generate(PRESETS[preset], make_rng(0, "ck", preset)), objective="delay+lb")
         dec = pol.decide(inst)
         assert evaluate(inst, dec).feasible, h.name
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The protocol of issue #11
+# ---------------------------------------------------------------------------------------------------------------
+def test_splits_are_disjoint_and_seeded():
+    """train (env episodes), tune and test are different seeded streams: no slot appears in two of them."""
+    from learners import dtomalb as suite
+    from learners.protocol import split_instances, train_episode_seeds
+
+    test = suite.instances("test", 12)
+    tune = suite.instances("tune", 12)
+    assert [i.to_dict() for i in test] == [i.to_dict() for i in suite.instances("test", 12)]  # reproducible
+    # the first 12 test instances are the first 12 of a longer test set (a stream, not a resample)
+    assert [i.to_dict() for i in suite.instances("test", 20)[:12]] == [i.to_dict() for i in test]
+    env = DtomalbEnv("paper", objective="delay+lb")
+    next_seed = train_episode_seeds("dtomalb", 1, "maddpg")
+    train = []
+    for _ in range(4):
+        env.reset(seed=next_seed())
+        for _ in range(10):
+            train.append(env.instance)
+            env.step(np.zeros(10, dtype=np.int64))
+
+    def keys(insts):
+        return {tuple(np.round(i.L, 3)) for i in insts}
+
+    assert len(keys(test)) == 12 and len(keys(tune)) == 12 and len(keys(train)) == 40
+    assert not keys(test) & keys(tune) and not keys(test) & keys(train) and not keys(tune) & keys(train)
+    with pytest.raises(InvalidInputError, match="train split"):
+        split_instances("dtomalb", "train", 1)
+    with pytest.raises(InvalidInputError, match="unknown split"):
+        split_instances("dtomalb", "validation", 1)
+    # different training seeds -> different episode streams
+    assert train_episode_seeds("dtomalb", 1, "x")() != train_episode_seeds("dtomalb", 2, "x")()
+
+
+def test_bootstrap_ci_known_case():
+    """Normal sample: the 95 % CI of the mean is close to mean +- 1.96 s/sqrt(n); constant sample: degenerate."""
+    from learners.protocol import CI, gap_table_row, mean_ci, separated
+
+    rng = np.random.default_rng(0)
+    v = rng.normal(5.0, 2.0, size=400)
+    ci = mean_ci(v)
+    half = 1.96 * v.std(ddof=1) / np.sqrt(v.size)
+    assert ci.mean == pytest.approx(v.mean())
+    assert ci.lo == pytest.approx(v.mean() - half, abs=0.04) and ci.hi == pytest.approx(v.mean() + half, abs=0.04)
+    assert mean_ci(v) == ci  # seeded
+    c = mean_ci([0.25] * 10)
+    assert (c.mean, c.lo, c.hi, c.n) == (0.25, 0.25, 0.25, 10)
+    assert separated(CI(1, 0.5, 1.5, 3), CI(3, 2, 4, 3)) and not separated(CI(1, 0.5, 2.5, 3), CI(3, 2, 4, 3))
+    row = gap_table_row([0.0, 0.5, 2.0, 4.0])
+    assert row["max gap %"] == 4.0 and row["within 1 % of opt"] == "50 %" and row["n"] == 4
+
+
+def test_tuning_two_tiny_trials(tmp_path, monkeypatch):
+    """python -m learners.tune on a tiny budget: 2 trials persist in SQLite, best Args JSON feeds training."""
+    monkeypatch.setenv("MECOPT_RESULTS", str(tmp_path))
+    from learners.train import make_args, tuned_overrides
+    from learners.tune import tune
+
+    study = tune("dtomalb", "idql-tolb", trials=2, steps=60, n_tune=2, preset="tiny")
+    assert len(study.trials) == 2 and all(t.value is not None and t.value >= 0 for t in study.trials)
+    assert (tmp_path / "dtomalb" / "tuning" / "idql-tolb.db").exists()
+    best = json.loads((tmp_path / "dtomalb" / "tuning" / "idql-tolb.json").read_text())
+    assert best["trials"] == 2 and best["steps_per_trial"] == 60
+    over = tuned_overrides("dtomalb", "idql-tolb")
+    assert 0.0 <= over["gamma"] <= 0.99 and len(over["hidden"]) == 2
+    args = make_args("dtomalb", "idql-tolb", "tuned", seed=2, preset="tiny", steps=50)
+    assert args.gamma == over["gamma"] and args.seed == 2 and args.total_steps == 50
+    again = tune("dtomalb", "idql-tolb", trials=2, steps=60, n_tune=2, preset="tiny")  # resumes, adds nothing
+    assert len(again.trials) == 2
+
+
+def test_time_limit_is_a_truncation(monkeypatch):
+    """The env reports its horizon as a truncation and every learner stores it as non-terminal (bootstrapped)."""
+    env = DtomalbParallelEnv("tiny", horizon=2)
+    env.reset(seed=0)
+    act = {a: 0 for a in env.possible_agents}
+    _, _, term, trunc, _ = env.step(act)
+    assert not any(term.values()) and not any(trunc.values())
+    _, _, term, trunc, _ = env.step(act)
+    assert not any(term.values()) and all(trunc.values())
+    genv = DtomalbEnv("tiny", horizon=1)
+    genv.reset(seed=0)
+    assert genv.step(np.zeros(5, dtype=np.int64))[2:4] == (False, True)
+    assert bootstrap_mask(terminated=False, truncated=True) == 0.0
+    assert bootstrap_mask(terminated=True, truncated=False) == 1.0
+
+    stored: list[float] = []
+
+    class Spy(ReplayBuffer):
+        def add(self, **items):
+            stored.append(float(items["done"]))
+            super().add(**items)
+
+    for mod in (dtomalb_maddpg, idql_tolb, dqn_tolb):
+        stored.clear()
+        monkeypatch.setattr(mod, "ReplayBuffer", Spy)
+        args = mod.Args(seed=0, preset="tiny", total_steps=25, horizon=5, learning_starts=10, batch_size=8)
+        pol = mod.train(args, progress=False)
+        assert len(stored) == 25 and stored == [0.0] * 25, mod.__name__
+        assert pol.meta["time_limit"] == "truncation (bootstrapped)"
+        assert pol.meta["env_steps_per_s"] > 0 and pol.meta["updates_per_s"] > 0
+
+
+def test_latency_protocol_and_device():
+    from learners.protocol import decision_latency
+
+    pol = _untrained(idql_tolb.IdqlPolicy, idql_tolb.Args)
+    lat = decision_latency(pol, _instances("paper", 3), n=100, warmup=5)
+    assert 0 < lat["p10_ms"] <= lat["median_ms"] <= lat["p90_ms"]
+    with pytest.raises(InvalidInputError, match=">= 100"):
+        decision_latency(pol, _instances("paper", 1), n=10)
+    assert resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(InvalidInputError, match="no CUDA"):
+            resolve_device("cuda")
+
+
+def test_legacy_checkpoint_header_loads(tmp_path):
+    """Headers written before the renames (module learners.idql_tolb / dqn_tolb, no 'device' field) still load."""
+    pol = _untrained(idql_tolb.IdqlPolicy, idql_tolb.Args, N=5, M=3)
+    pol.save(tmp_path / "old")
+    h = json.loads((tmp_path / "old.json").read_text())
+    h["module"] = "learners.idql_tolb"
+    del h["args"]["device"]
+    h["args"]["retired_field"] = 1
+    (tmp_path / "old.json").write_text(json.dumps(h))
+    back = load_policy(tmp_path / "old")
+    assert type(back) is idql_tolb.IdqlPolicy and back.meta["legacy_args"] == {"retired_field": 1}
+
+
+def test_tuning_trials_on_dask_workers(tmp_path, monkeypatch):
+    """The same study, its missing trials run as Dask tasks on a LocalCluster of 2 processes (issue #19)."""
+    monkeypatch.setenv("MECOPT_RESULTS", str(tmp_path))
+    from learners.tune import tune
+
+    study = tune("dtomalb", "idql-tolb", trials=3, steps=40, n_tune=2, preset="tiny", workers=2)
+    assert len([t for t in study.trials if t.value is not None]) == 3
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 3  # parallel start-up trials differ
+    best = json.loads((tmp_path / "dtomalb" / "tuning" / "idql-tolb.json").read_text())
+    assert best["trials"] == 3

@@ -26,7 +26,8 @@ import gymnasium as gym
 import numpy as np
 
 from mecopt.core import InvalidInputError
-from mecopt.problems.cto import PRESETS, VARIANTS, Config, Decision, Instance, evaluate
+from mecopt.envs import seed_actions
+from mecopt.problems.cto import PRESETS, VARIANTS, Config, Decision, Instance, evaluate, project
 from mecopt.problems.cto_trace import slot_workloads, synthetic_trace
 
 #: Smallest share an action can allocate (a zero allocation with work would give infinite latency, eq. 3).
@@ -158,21 +159,13 @@ class CTOEnv(gym.Env):
             if j > 0 and inst.D[m] > 0:
                 target[m] = others[j - 1] + 1
         a = np.where(target > 0, act[:, 1], 0.0)
-        target = np.where(a > 0, target, 0)
         n = np.clip(target - 1, 0, M - 1)
         share = np.maximum(act[:, 2:], MIN_SHARE)
         d_loc = k * share[:, 0] * inst.C_rem  # eq. (12): kappa a_mct C
         d_rem = np.where(target > 0, k * share[:, 1] * inst.C_rem[n], 0.0)
         b = np.where(target > 0, k * share[:, 2] * inst.B_rem[np.arange(M), n], 0.0)  # eq. (12): kappa a_mkt B
-        if inst.capacity == "aggregate":
-            for s in range(M):
-                into = target == s + 1
-                used = d_loc[s] + d_rem[into].sum()
-                if used > inst.C_rem[s]:
-                    f = inst.C_rem[s] / used * (1 - 1e-12)
-                    d_loc[s] *= f
-                    d_rem[into] *= f
-        return Decision(target=target, a=a, d_local=d_loc, d_remote=d_rem, b=b)
+        # drops a = 0 offloads, zeroes allocations that serve no work, scales overloaded servers (aggregate)
+        return project(inst, Decision(target=target, a=a, d_local=d_loc, d_remote=d_rem, b=b))
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         inst = self._inst
@@ -218,8 +211,10 @@ class CTOEnv(gym.Env):
         return self._inst
 
 
-def make_env(size: str = "small", **kw: Any) -> CTOEnv:
+def make_env(size: str = "small", variant: str = "literal", seed: int = 0, **kwargs: Any) -> CTOEnv:
+    """:class:`CTOEnv` on the resources of preset ``size`` (nothing is drawn at construction: ``seed`` only seeds
+    the action sampler; the trace of an episode comes from ``reset(seed=...)``)."""
     if size not in PRESETS:
         raise InvalidInputError(f"cto env: unknown size {size!r}; choose from {sorted(PRESETS)}")
     cfg = PRESETS[size]
-    return CTOEnv(replace(cfg, tasks_per_server=None), **kw)
+    return seed_actions(CTOEnv(replace(cfg, tasks_per_server=None), variant=variant, **kwargs), "cto", seed)

@@ -65,8 +65,8 @@ class DJTCRAEnv(gym.Env):
             if config not in PRESETS:
                 raise InvalidInputError(f"djtcra env: unknown preset {config!r}; choose from {sorted(PRESETS)}")
             config = PRESETS[config]
-        if allocation not in ("p2", "equal"):
-            raise InvalidInputError(f"djtcra env: allocation must be 'p2' or 'equal', got {allocation!r}")
+        if allocation not in ("p2", "equal", "fast"):
+            raise InvalidInputError(f"djtcra env: allocation must be 'p2', 'fast' or 'equal', got {allocation!r}")
         if horizon < 1:
             raise InvalidInputError(f"djtcra env: horizon must be >= 1, got {horizon}")
         self.config = config
@@ -97,6 +97,10 @@ class DJTCRAEnv(gym.Env):
             raise InvalidInputError(f"djtcra env: action must be {self.instance.U} integers in 0..{self.instance.H}")
         if self.allocation == "equal":
             p = equal_share(self.instance, y)
+        elif self.allocation == "fast":  # fast batched P2 heuristic (issue 14), docs/problems/djtcra.md "Fast P2"
+            from solvers.kernels.djtcra_fastp2 import allocate
+
+            p = allocate(self.instance, y)
         else:
             p, _ = allocate_p2(self.instance, y)
         return Decision(y=y, p=p)
@@ -105,7 +109,19 @@ class DJTCRAEnv(gym.Env):
         if self.instance is None:
             raise InvalidInputError("djtcra env: call reset() before step()")
         met = evaluate(self.instance, self.decision(action))
-        info = {k: met.values[k] for k in ("mean_latency_s", "n_SU", "n_DU", "n_GU", "n_CU")}
+        info = {k: met.values[k] for k in ("mean_latency_s", "n_SU", "n_DU", "n_GU", "n_CU", "qoe")}
+        info["p2"] = self.allocation  # which CPU allocation (P2 solver) produced the reward
         self._t += 1
         self.instance = generate(self.config, self._rng)
         return observation(self.instance), float(met.objective), False, self._t >= self.horizon, info
+
+
+def make_env(size: str = "small", variant: str = "literal", seed: int = 0, **kwargs: Any) -> DJTCRAEnv:
+    """:class:`DJTCRAEnv` on preset ``size``; only the ``literal`` variant (every slot is a fresh ``generate``d
+    instance). Nothing is drawn at construction: ``seed`` only seeds the action sampler."""
+    from mecopt.envs import seed_actions, variant_overrides
+    from mecopt.problems.djtcra import VARIANTS
+
+    if variant_overrides("djtcra", variant, VARIANTS):
+        raise InvalidInputError(f"djtcra env: variant {variant!r} is not modelled by the environment; use 'literal'")
+    return seed_actions(DJTCRAEnv(size, **kwargs), "djtcra", seed)

@@ -18,6 +18,7 @@ import numpy as np
 from gymnasium import spaces
 
 from mecopt.core import InvalidInputError, make_rng
+from mecopt.envs import seed_actions
 from mecopt.problems.dtac import (
     PRESETS,
     VARIANTS,
@@ -120,3 +121,8 @@ class DtacEnv(gym.Env):
         self._inst = self._make_instance()
         truncated = self._t >= self.rounds
         return self._obs(), reward, False, truncated, info
+
+
+def make_env(size: str = "small", variant: str = "literal", seed: int = 0, **kwargs: Any) -> DtacEnv:
+    """:class:`DtacEnv` on preset ``size``; ``seed`` fixes the scenario (topology, UE types, task catalogue)."""
+    return seed_actions(DtacEnv(size, variant, scenario_seed=seed, **kwargs), "dtac", seed)

@@ -7,6 +7,8 @@ env's scalar reward is their mean, i.e. minus the instance objective under ``obj
 
 Between slots every server works for ``slot_length_s`` seconds: LD_m(t+1) = max(0, LD_m(t) + new work - tau) (D3).
 Server frequencies and user positions (channel gains) are drawn once per episode; tasks every slot (D8).
+An episode ends after ``horizon`` slots; the slot index is not in the observation, so that end is reported as a
+*truncation* (``truncated=True``, ``terminated=False``): learners bootstrap through it (issue #11, item 4).
 
 Observation (D9): the state chi(t) = [LD_1(t), ..., LD_M(t)] of eqs. (14)/(21), plus per user its own task:
 L_n [Mbit], C_n [Gcycle], local time C_n/f_local [s] and upload time at the literal W/N rate [s].
@@ -14,6 +16,7 @@ L_n [Mbit], C_n [Gcycle], local time C_n/f_local [s] and upload time at the lite
 
 from __future__ import annotations
 
+import copy
 import functools
 from dataclasses import replace
 from typing import Any
@@ -24,7 +27,17 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from mecopt.core import InvalidInputError
-from mecopt.problems.dtomalb import PRESETS, Config, Decision, Instance, evaluate, generate, upload_rate
+from mecopt.envs import seed_actions, variant_overrides
+from mecopt.problems.dtomalb import (
+    PRESETS,
+    VARIANTS,
+    Config,
+    Decision,
+    Instance,
+    evaluate,
+    generate,
+    upload_rate,
+)
 
 USER_FEATURES = 4
 OBS_HIGH = 1e6  # finite bound for the Box spaces (all features are non-negative seconds, Mbit, Gcycle)
@@ -41,10 +54,36 @@ def observe(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
     return inst.backlog.astype(np.float32), users.astype(np.float32)
 
 
+def _config(cfg: Config | str) -> Config:
+    if isinstance(cfg, Config):
+        return cfg
+    if cfg not in PRESETS:
+        raise InvalidInputError(f"dtomalb env: unknown size {cfg!r}; choose from {sorted(PRESETS)}")
+    return PRESETS[cfg]
+
+
+def _trusted_replace(inst: Instance, **arrays: np.ndarray) -> Instance:
+    """A copy of ``inst`` with some float arrays replaced, skipping the Record validation (trusted env data only)."""
+    out = copy.copy(inst)
+    for name, arr in arrays.items():
+        arr.flags.writeable = False
+        object.__setattr__(out, name, arr)
+    return out
+
+
 class _Slots:
     """Shared slot dynamics of both env flavours."""
 
-    def __init__(self, cfg: Config, horizon: int, slot_length_s: float, objective: str, w2: float | None):
+    def __init__(
+        self,
+        cfg: Config,
+        horizon: int,
+        slot_length_s: float,
+        objective: str,
+        w2: float | None,
+        variant: str = "literal",
+    ):
+        self.overrides = variant_overrides("dtomalb", variant, VARIANTS)
         if horizon < 1:
             raise InvalidInputError(f"dtomalb env: horizon must be >= 1, got {horizon}")
         if not slot_length_s > 0:
@@ -60,14 +99,25 @@ class _Slots:
 
     def reset(self, rng: np.random.Generator) -> None:
         self.rng = rng
-        base = generate(self.cfg, rng)  # servers and user positions for the episode
-        self._static = base
+        base = generate(self.cfg, rng)  # servers and user positions for the episode (validated once)
+        self._static = replace(base, **{"objective": self.objective, **self.overrides})  # a variant's field wins
         self.t = 0
         self.instance = self._new_slot(np.zeros(self.M))
 
     def _new_slot(self, backlog: np.ndarray) -> Instance:
-        tasks = generate(replace(self.cfg, f_fixed_hz=tuple(self._static.f)), self.rng)
-        return replace(self._static, L=tasks.L, C=tasks.C, backlog=backlog, objective=self.objective)
+        """The next slot: new tasks L, C on the episode's servers and users (D8), the carried backlog.
+
+        Draws exactly what ``generate`` draws for a slot with fixed servers (positions, L, C, f_local, in that
+        order; only L and C are kept), so episodes are the same as with ``generate``. The arrays come from the
+        validated generator's ranges and the env's own arithmetic, so the Instance is built without re-validating
+        them (item 5 of issue #11: validation stays at the API boundary, i.e. ``evaluate``'s action check).
+        """
+        cfg, rng, N = self.cfg, self.rng, self.N
+        rng.uniform(cfg.min_distance_m**2, cfg.cell_radius_m**2, size=N)  # positions: fixed per episode
+        L = rng.uniform(*cfg.L_range_bit, size=N)
+        C = rng.uniform(*cfg.C_range_cycles, size=N)
+        rng.uniform(*cfg.f_local_range_hz, size=N)  # local CPUs: fixed per episode
+        return _trusted_replace(self._static, L=L, C=C, backlog=np.asarray(backlog, dtype=float))
 
     def features(self) -> tuple[np.ndarray, np.ndarray]:
         assert self.instance is not None
@@ -107,9 +157,10 @@ class DtomalbEnv(gym.Env):
         slot_length_s: float = 1.0,
         objective: str = "delay+lb",
         w2: float | None = None,
+        variant: str = "literal",
     ):
-        cfg = PRESETS[cfg] if isinstance(cfg, str) else cfg
-        self.slots = _Slots(cfg, horizon, slot_length_s, objective, w2)
+        cfg = _config(cfg)
+        self.slots = _Slots(cfg, horizon, slot_length_s, objective, w2, variant)
         N, M = cfg.N, cfg.M
         self.action_space = spaces.MultiDiscrete(np.full(N, M + 1))
         self.observation_space = spaces.Box(0.0, OBS_HIGH, shape=(M + N * USER_FEATURES,), dtype=np.float32)
@@ -132,7 +183,8 @@ class DtomalbEnv(gym.Env):
         a = np.asarray(action, dtype=np.int64).reshape(self.slots.N)
         rewards, info, done = self.slots.step(a)
         info["rewards"] = rewards
-        return self._obs(), float(rewards.mean()), done, False, info
+        # the horizon is a time limit and the slot index is not observed: a truncation, not a termination
+        return self._obs(), float(rewards.mean()), False, done, info
 
 
 class DtomalbParallelEnv(ParallelEnv):
@@ -150,9 +202,10 @@ class DtomalbParallelEnv(ParallelEnv):
         slot_length_s: float = 1.0,
         objective: str = "delay+lb",
         w2: float | None = None,
+        variant: str = "literal",
     ):
-        cfg = PRESETS[cfg] if isinstance(cfg, str) else cfg
-        self.slots = _Slots(cfg, horizon, slot_length_s, objective, w2)
+        cfg = _config(cfg)
+        self.slots = _Slots(cfg, horizon, slot_length_s, objective, w2, variant)
         self.possible_agents = [f"user_{n}" for n in range(cfg.N)]
         self.agents: list[str] = []
         self._np_random = np.random.default_rng()
@@ -189,9 +242,15 @@ class DtomalbParallelEnv(ParallelEnv):
         rewards, info, done = self.slots.step(a)
         obs = self._obs()
         rew = {ag: float(rewards[n]) for n, ag in enumerate(self.possible_agents)}
-        term = {ag: done for ag in self.possible_agents}
-        trunc = {ag: False for ag in self.possible_agents}
+        term = {ag: False for ag in self.possible_agents}  # the horizon is a time limit: truncation (issue #11)
+        trunc = {ag: done for ag in self.possible_agents}
         infos = {ag: dict(info) for ag in self.possible_agents}
         if done:
             self.agents = []
         return obs, rew, term, trunc, infos
+
+
+def make_env(size: str = "small", variant: str = "literal", seed: int = 0, **kwargs: Any) -> DtomalbEnv:
+    """The centralized :class:`DtomalbEnv` on preset ``size`` (nothing is drawn at construction: ``seed`` only
+    seeds the action sampler; servers, positions and tasks of an episode come from ``reset(seed=...)``)."""
+    return seed_actions(DtomalbEnv(size, variant=variant, **kwargs), "dtomalb", seed)

@@ -126,5 +126,15 @@ class IntoEnv(gym.Env):
         return self._obs(), reward, False, truncated, info
 
 
-def make_env(**kwargs: Any) -> IntoEnv:
-    return IntoEnv(**kwargs)
+def make_env(size: str = "small", variant: str = "literal", seed: int = 0, **kwargs: Any) -> IntoEnv:
+    """:class:`IntoEnv` on preset ``size``; ``seed`` fixes the device layout (device counts per cell when the
+    preset draws them). The ``paper-N0`` variant is the env's ``N0``; other variants are refused."""
+    from mecopt.envs import seed_actions, variant_overrides
+    from mecopt.problems.into import VARIANTS
+
+    overrides = variant_overrides("into", variant, VARIANTS)
+    if set(overrides) - {"N0"}:
+        raise InvalidInputError(f"into env: variant {variant!r} is not modelled by the environment")
+    if "N0" in overrides:
+        kwargs.setdefault("N0", overrides["N0"])
+    return seed_actions(IntoEnv(size, layout_seed=seed, **kwargs), "into", seed)

@@ -37,32 +37,36 @@ class Instance(Record):
     """One slot t of the CTO-TP problem (SI units: cycles, bit, Hz, s, W, J)."""
 
     problem_key = KEY
-    M: int = scalar("number of MEC servers M (Section II)", "", ge=1, integer=True)
+    M: int = scalar("number of MEC servers M (Section II)", "", ge=1, le=1000, integer=True)
     D: np.ndarray = array(
         "required computing resources D_mt of the tasks arriving at server m in slot t, eq. (3)",
         "cycle",
         ("M",),
         ge=0,
+        le=1e16,
     )
     F: np.ndarray = array(
-        "size of the tasks arriving at server m in slot t (F_mnt = a_m F_m), eq. (2)", "bit", ("M",), ge=0
+        "size of the tasks arriving at server m in slot t (F_mnt = a_m F_m), eq. (2)", "bit", ("M",), ge=0, le=1e13
     )
     C_rem: np.ndarray = array(
-        "remaining computing resources C_mt of server m at slot t, eqs. (8c), (12)", "Hz", ("M",), gt=0
+        "remaining computing resources C_mt of server m at slot t, eqs. (8c), (12)", "Hz", ("M",), ge=1, le=1e14
     )
     C_cap: np.ndarray = array(
-        "computing capacity of server m (denominator of U_mt in eq. 5; Table I)", "Hz", ("M",), gt=0
+        "computing capacity of server m (denominator of U_mt in eq. 5; Table I)", "Hz", ("M",), ge=1, le=1e14
     )
     B_rem: np.ndarray = array(
         "remaining bandwidth B_kt of the link k from server m to server n, eqs. (8d), (12); diagonal 0",
         "Hz",
         ("M", "M"),
         ge=0,
+        le=1e13,
     )
-    eta_db: float = scalar("signal-to-noise ratio eta of the fibre links, eq. (1) (Table I)", "dB", default=10.0)
+    eta_db: float = scalar(
+        "signal-to-noise ratio eta of the fibre links, eq. (1) (Table I)", "dB", ge=-50, le=100, default=10.0
+    )
     kappa: float = scalar("limit factor kappa of eq. (12) (Table I)", "", gt=0, le=1, default=0.4)
-    P_min: float = scalar("server power at zero load P_min, eq. (5) (Section IV)", "W", ge=0, default=176.0)
-    P_max: float = scalar("server power at full load P_max, eq. (5) (Section IV)", "W", ge=0, default=396.0)
+    P_min: float = scalar("server power at zero load P_min, eq. (5) (Section IV)", "W", ge=0, le=1e6, default=176.0)
+    P_max: float = scalar("server power at full load P_max, eq. (5) (Section IV)", "W", ge=0, le=1e6, default=396.0)
     lam: float = scalar("latency weight lambda, eqs. (8a)-(8b) (Table I; unit: see D1)", "1/s", gt=0, lt=1, default=0.5)
     rho: float = scalar("energy weight rho, eqs. (8a)-(8b) (Table I; unit: see D1)", "1/J", gt=0, lt=1, default=0.5)
     cost_units: str = choice(
@@ -124,14 +128,21 @@ class Decision(Record):
         ("*",),
         integer=True,
     )
-    a: np.ndarray = array("offloading ratio a_mdt, eqs. (8e), (12)", "", ("*",))
+    a: np.ndarray = array("offloading ratio a_mdt, eqs. (8e), (12)", "", ("*",), ge=-1e6, le=1e6)
     d_local: np.ndarray = array(
-        "computing allocated at server m to its local share d_mt, eqs. (3), (12)", "Hz", ("*",), ge=0
+        "computing allocated at server m to its local share d_mt, eqs. (3), (12)", "Hz", ("*",), ge=0, le=1e15
     )
     d_remote: np.ndarray = array(
-        "computing allocated at the target n to m's offloaded share d_nt, eqs. (4), (12)", "Hz", ("*",), ge=0
+        "computing allocated at the target n to m's offloaded share d_nt, eqs. (4), (12)", "Hz", ("*",), ge=0, le=1e15
     )
-    b: np.ndarray = array("bandwidth b_mnt allocated on the link m -> target, eqs. (1), (12)", "Hz", ("*",), ge=0)
+    b: np.ndarray = array(
+        "bandwidth b_mnt allocated on the link m -> target, eqs. (1), (12)", "Hz", ("*",), ge=0, le=1e14
+    )
+
+
+def trivial_bound(inst: Instance) -> float:
+    """A valid lower bound on eq. (8a) (min): latency (eq. 6) and energy (eq. 5) are non-negative."""
+    return 0.0
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -341,6 +352,45 @@ def full_allocation(inst: Instance, target: np.ndarray) -> tuple[np.ndarray, np.
     return d_local, d_remote, b
 
 
+def project(inst: Instance, dec: Decision) -> Decision:
+    """Repair ``dec`` into feasibility (the one repair used by the env, the exact solvers and the heuristics).
+
+    In this order:
+
+    1. ``a`` is clipped to [0, 1] (eq. 8e);
+    2. a server keeps its target only if it has tasks (Section III-C), offloads a > 0 and the target is a linked
+       other server (eq. 11); otherwise target 0 and a = 0 (u_mt = 0 offloads nothing);
+    3. every allocation is clipped to its eq. (12) box [0, kappa * remaining] (constraints 8c-8d), and an
+       allocation that serves no work (local share (1 - a) D = 0, or no target) is 0;
+    4. under ``capacity='aggregate'`` (D4) the allocations served by an overloaded server are scaled down
+       proportionally so that they sum to its remaining resources (eq. 8c, aggregate).
+
+    A decision that already satisfies 1-4 is returned with the same values (steps 1-3 only clip and zero).
+    """
+    _check_shape(inst, dec)
+    M, k = inst.M, inst.kappa
+    m_idx = np.arange(M)
+    a = np.clip(np.asarray(dec.a, dtype=float), 0.0, 1.0)
+    target = np.asarray(dec.target, dtype=np.int64)
+    n_idx = np.clip(target - 1, 0, M - 1)
+    linked = (target >= 1) & (target <= M) & (target != m_idx + 1) & (inst.B_rem[m_idx, n_idx] > 0)
+    target = np.where(linked & (inst.D > 0) & (a > 0), target, 0)
+    a = np.where(target > 0, a, 0.0)
+    n_idx = np.clip(target - 1, 0, M - 1)
+    d_loc = np.where((1 - a) * inst.D > 0, np.clip(dec.d_local, 0.0, k * inst.C_rem), 0.0)
+    d_rem = np.where(target > 0, np.clip(dec.d_remote, 0.0, k * inst.C_rem[n_idx]), 0.0)
+    b = np.where(target > 0, np.clip(dec.b, 0.0, k * inst.B_rem[m_idx, n_idx]), 0.0)
+    if inst.capacity == "aggregate":
+        for s in range(M):
+            into = target == s + 1
+            used = d_loc[s] + d_rem[into].sum()
+            if used > inst.C_rem[s]:
+                f = inst.C_rem[s] / used * (1 - 1e-12)
+                d_loc[s] *= f
+                d_rem[into] *= f
+    return Decision(target=target, a=a, d_local=d_loc, d_remote=d_rem, b=b)
+
+
 def local_only(inst: Instance) -> Decision:
     """Every server computes everything locally with d = kappa * C_rem (the D1 reference)."""
     M = inst.M
@@ -459,4 +509,5 @@ PROBLEM = ProblemSpec(
     bench_sizes=("small",),
     bench_variants=("literal", "normalized"),
     paper="Liu, Li, Vasilakos, Hussain, Simeonidou - Cooperative Task Offloading through Async. DRL in MEC",
+    env="mecopt.envs.cto",
 )

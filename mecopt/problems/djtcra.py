@@ -40,8 +40,8 @@ class Instance(Record):
     """One time slot of DJTCRA (SI units; see D2 for the paper's ms-based alpha/beta)."""
 
     problem_key = KEY
-    U: int = scalar("number of users |U| (Section III-A)", "", ge=1, integer=True)
-    H: int = scalar("number of RANs/ESs |H| (Section III-A)", "", ge=1, integer=True)
+    U: int = scalar("number of users |U| (Section III-A)", "", ge=1, le=10000, integer=True)
+    H: int = scalar("number of RANs/ESs |H| (Section III-A)", "", ge=1, le=100, integer=True)
     ca: np.ndarray = array(
         "RAN (0-based) that user u is connected to (communication association, Sec. V-A)",
         "",
@@ -49,29 +49,41 @@ class Instance(Record):
         ge=0,
         integer=True,
     )
-    VT: np.ndarray = array("task volume V_u^T, eqs. (1), (6), (7)", "bit", ("U",), gt=0)
-    VR: np.ndarray = array("result volume V_u^R, eqs. (1), (6)", "bit", ("U",), ge=0)
-    kappa: np.ndarray = array("computing intensity kappa_u, eq. (7)", "cycle/bit", ("U",), gt=0)
-    bandwidth: np.ndarray = array("wireless bandwidth B_u allocated to u, eq. (1)", "Hz", ("U",), gt=0)
-    tx_power: np.ndarray = array("transmitting power I_u, eq. (1)", "W", ("U",), gt=0)
-    noise: np.ndarray = array("noise power N_u, eq. (1)", "W", ("U",), gt=0)
-    dist2d: np.ndarray = array("2D distance Upsilon_2d from u to its connected BS, eqs. (2)-(4)", "m", ("U",), gt=0)
-    alpha: np.ndarray = array("QoE steepness alpha_u, eq. (11) (paper: per ms; here per s, D2)", "1/s", ("U",), gt=0)
-    beta: np.ndarray = array("QoE mid-point latency beta_u, eq. (11) (paper: ms; here s, D2)", "s", ("U",))
-    Lmax: np.ndarray = array("maximum QoE L_u, eq. (11)", "", ("U",), gt=0)
-    eta: np.ndarray = array("processing factor eta_u^h of u's task on ES h, eq. (8)", "", ("U", "H"), gt=0)
-    P: np.ndarray = array("computing capacity P^h of ES h, eq. (14)", "cycle/s", ("H",), gt=0)
-    link_rate: np.ndarray = array("rate B_{i,j} of the link between RANs i and j, eq. (6)", "bit/s", ("H", "H"), gt=0)
-    link_delay: np.ndarray = array("propagation delay delta_{i,j} between RANs i and j, eq. (6)", "s", ("H", "H"), ge=0)
-    fc_ghz: float = scalar("carrier frequency f_c, eqs. (3), (5)", "GHz", gt=0, default=5.0)
-    h_bs: float = scalar("BS antenna height H_BS, eqs. (3), (5)", "m", gt=0, default=35.0)
-    h_ut: float = scalar("user antenna height H_UT, eqs. (3), (5)", "m", gt=0, default=1.5)
-    h_building: float = scalar("average building height h, eq. (3)", "m", gt=0, default=5.0)
-    rcs_rate: float = scalar(
-        "rate between a RAN and the RCS (Sec. VI-A: 100 Mbps), eq. (6)", "bit/s", gt=0, default=100e6
+    VT: np.ndarray = array("task volume V_u^T, eqs. (1), (6), (7)", "bit", ("U",), ge=1, le=1e13)
+    VR: np.ndarray = array("result volume V_u^R, eqs. (1), (6)", "bit", ("U",), ge=0, le=1e13)
+    kappa: np.ndarray = array("computing intensity kappa_u, eq. (7)", "cycle/bit", ("U",), ge=1e-3, le=1e6)
+    bandwidth: np.ndarray = array("wireless bandwidth B_u allocated to u, eq. (1)", "Hz", ("U",), ge=1, le=1e12)
+    tx_power: np.ndarray = array("transmitting power I_u, eq. (1)", "W", ("U",), ge=1e-9, le=1e4)
+    noise: np.ndarray = array("noise power N_u, eq. (1)", "W", ("U",), ge=1e-24, le=1e3)
+    dist2d: np.ndarray = array(
+        "2D distance Upsilon_2d from u to its connected BS, eqs. (2)-(4)", "m", ("U",), ge=1e-2, le=1e5
     )
-    rcs_delay: float = scalar("propagation delay RAN-RCS (Sec. VI-A: 200 ms), eq. (6)", "s", ge=0, default=0.2)
-    rcs_speed: float = scalar("processing speed of the RCS (Sec. VI-A: 20 GHz), eq. (7)", "cycle/s", gt=0, default=20e9)
+    alpha: np.ndarray = array(
+        "QoE steepness alpha_u, eq. (11) (paper: per ms; here per s, D2)", "1/s", ("U",), ge=1e-6, le=1e6
+    )
+    beta: np.ndarray = array(
+        "QoE mid-point latency beta_u, eq. (11) (paper: ms; here s, D2)", "s", ("U",), ge=-1e3, le=1e3
+    )
+    Lmax: np.ndarray = array("maximum QoE L_u, eq. (11)", "", ("U",), ge=1e-6, le=1e6)
+    eta: np.ndarray = array("processing factor eta_u^h of u's task on ES h, eq. (8)", "", ("U", "H"), ge=1e-3, le=1e3)
+    P: np.ndarray = array("computing capacity P^h of ES h, eq. (14)", "cycle/s", ("H",), ge=1, le=1e14)
+    link_rate: np.ndarray = array(
+        "rate B_{i,j} of the link between RANs i and j, eq. (6)", "bit/s", ("H", "H"), ge=1, le=1e13
+    )
+    link_delay: np.ndarray = array(
+        "propagation delay delta_{i,j} between RANs i and j, eq. (6)", "s", ("H", "H"), ge=0, le=1e3
+    )
+    fc_ghz: float = scalar("carrier frequency f_c, eqs. (3), (5)", "GHz", ge=0.1, le=1e3, default=5.0)
+    h_bs: float = scalar("BS antenna height H_BS, eqs. (3), (5)", "m", ge=0.1, le=1e3, default=35.0)
+    h_ut: float = scalar("user antenna height H_UT, eqs. (3), (5)", "m", ge=0.1, le=1e3, default=1.5)
+    h_building: float = scalar("average building height h, eq. (3)", "m", ge=0.1, le=1e3, default=5.0)
+    rcs_rate: float = scalar(
+        "rate between a RAN and the RCS (Sec. VI-A: 100 Mbps), eq. (6)", "bit/s", ge=1, le=1e13, default=100e6
+    )
+    rcs_delay: float = scalar("propagation delay RAN-RCS (Sec. VI-A: 200 ms), eq. (6)", "s", ge=0, le=1e3, default=0.2)
+    rcs_speed: float = scalar(
+        "processing speed of the RCS (Sec. VI-A: 20 GHz), eq. (7)", "cycle/s", ge=1, le=1e14, default=20e9
+    )
     rcs_capacity: str = choice(
         "D4: 'dedicated' = every RCS user is processed at rcs_speed (literal: C2 covers ESs only); "
         "'shared' = rcs_speed is a capacity shared by the RCS users like an ES's P^h (p[u] allocates it)",
@@ -114,7 +126,23 @@ class Decision(Record):
     y: np.ndarray = array(
         "server of user u: 0 = RCS (no ES, C1 eq. 13), h = ES h (1..H), eq. (16)", "", ("*",), integer=True
     )
-    p: np.ndarray = array("CPU speed p_u allocated to u by its ES, eqs. (7), (14), (15)", "cycle/s", ("*",), ge=0)
+    p: np.ndarray = array(
+        "CPU speed p_u allocated to u by its ES, eqs. (7), (14), (15)", "cycle/s", ("*",), ge=0, le=1e15
+    )
+
+
+def trivial_bound(inst: Instance) -> float:
+    """A cheap valid upper bound on the system QoE (max), for results that stop without a proven bound.
+
+    Each user's QoE (eq. 11) decreases with its latency; its latency (eq. 9) on any option is at least the fixed
+    part plus the work at the option's whole capacity (P^h on an ES, eq. 14; the RCS speed), so eq. (12) is at most
+    the sum of every user's best such QoE.
+    """
+    co = coefficients(inst)
+    latency = co.fixed + co.work / co.capacity[None, :]  # eqs. (1), (6)-(9) with p = capacity
+    with np.errstate(over="ignore", invalid="ignore"):
+        best = inst.Lmax[:, None] * expit(-inst.alpha[:, None] * (latency - inst.beta[:, None]))  # eq. (11)
+    return float(best.max(axis=1).sum())  # eq. (12)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -158,7 +186,7 @@ def effective_bandwidth(inst: Instance) -> np.ndarray:
 def comm_latency(inst: Instance) -> np.ndarray:
     """Wireless latency d_u^c, eq. (1) (s)."""
     g = 10 ** (-path_loss_db(inst) / 10)
-    rate = effective_bandwidth(inst) * np.log2(1 + inst.tx_power * g / inst.noise)  # D8
+    rate = effective_bandwidth(inst) * np.log1p(inst.tx_power * g / inst.noise) / np.log(2.0)  # D8; exact log2(1+x)
     return (inst.VT + inst.VR) / rate
 
 
@@ -458,4 +486,5 @@ PROBLEM = ProblemSpec(
     bench_variants=("literal", "rcs-if-better", "subchannels"),
     paper="Chen, Sun, Yu, Taleb - Joint Task and Computing Resource Allocation in Distributed Edge Computing "
     "Systems via Multi-Agent Deep Reinforcement Learning",
+    env="mecopt.envs.djtcra",
 )

@@ -40,17 +40,19 @@ class Instance(Record):
     """One round t of the DTAC problem (SI units: bit, Hz, W, J, s)."""
 
     problem_key = KEY
-    K: int = scalar("number of edge servers |K| (Section II-A)", "", ge=1, integer=True)
-    N: int = scalar("number of UEs |N| (Section II-A)", "", ge=1, integer=True)
-    L: int = scalar("number of orthogonal channels L (Section II-B)", "", ge=1, integer=True)
-    M: int = scalar("number of task types |M| (Section II-A)", "", ge=1, integer=True)
+    K: int = scalar("number of edge servers |K| (Section II-A)", "", ge=1, le=1000, integer=True)
+    N: int = scalar("number of UEs |N| (Section II-A)", "", ge=1, le=1000, integer=True)  # N x N terms in eq. (5)
+    L: int = scalar("number of orthogonal channels L (Section II-B)", "", ge=1, le=1000, integer=True)
+    M: int = scalar("number of task types |M| (Section II-A)", "", ge=1, le=10000, integer=True)
     server: np.ndarray = array("edge server k of UE n (n in N_k), 0-based", "", ("N",), ge=0, integer=True)
     task: np.ndarray = array(
         "task type m held by UE n this round, 0-based (Section II-A)", "", ("N",), ge=0, integer=True
     )
-    S_in: np.ndarray = array("input size S_i^m of task type m (Section II-A)", "bit", ("M",), gt=0)
-    C: np.ndarray = array("CPU cycles per input bit C^m of task type m (Section II-A)", "cycle/bit", ("M",), gt=0)
-    S_out: np.ndarray = array("output size S_o^m of task type m (Section II-A)", "bit", ("M",), gt=0)
+    S_in: np.ndarray = array("input size S_i^m of task type m (Section II-A)", "bit", ("M",), ge=1, le=1e13)
+    C: np.ndarray = array(
+        "CPU cycles per input bit C^m of task type m (Section II-A)", "cycle/bit", ("M",), ge=1e-3, le=1e6
+    )
+    S_out: np.ndarray = array("output size S_o^m of task type m (Section II-A)", "bit", ("M",), ge=1, le=1e13)
     cache: np.ndarray = array(
         "cache contents c_t^k(m) in {0,1} at the start of the round, eq. (2)",
         "",
@@ -59,25 +61,29 @@ class Instance(Record):
         le=1,
         integer=True,
     )
-    S_cap: np.ndarray = array("cache capacity S^k of edge server k (Section II-C)", "bit", ("K",), ge=0)
-    h_ue: np.ndarray = array("channel gain |h(k,n)|^2 between UE n and its server k, eq. (4)", "", ("N",), gt=0)
-    h_ec: np.ndarray = array("channel gain |h(k,c)|^2 between edge server k and the cloud, eq. (4)", "", ("K",), gt=0)
-    P_UE: float = scalar("maximum UE transmit power P_UE, eq. (4)", "W", gt=0)
-    P_E: float = scalar("edge server transmit power P_E, eq. (4)", "W", gt=0)
-    P_C: float = scalar("cloud transmit power P_C, eq. (4)", "W", gt=0)
-    B: float = scalar("bandwidth B of each channel, eq. (4) (D5)", "Hz", gt=0)
-    sigma2: float = scalar("noise power sigma^2, eq. (4) (D6)", "W", gt=0)
-    F_UE: float = scalar("maximum UE CPU frequency F_UE, eqs. (2)-(3)", "Hz", gt=0)
-    F_E: float = scalar("edge server CPU frequency F_E, eq. (2) (D7)", "Hz", gt=0)
-    F_C: float = scalar("cloud CPU frequency F_C, eq. (2) (D7)", "Hz", gt=0)
-    kappa: float = scalar("effective capacitance coefficient kappa, eq. (3) (D8)", "J/(cycle Hz^2)", gt=0)
-    w1: float = scalar("weight omega_1 of the round duration T_t, eq. (13) (D9)", "1/s", ge=0, default=1.0)
-    w2: float = scalar("weight omega_2 of the UE energy sum, eq. (13) (D9)", "1/J", ge=0, default=1.0)
+    S_cap: np.ndarray = array("cache capacity S^k of edge server k (Section II-C)", "bit", ("K",), ge=0, le=1e16)
+    h_ue: np.ndarray = array(
+        "channel gain |h(k,n)|^2 between UE n and its server k, eq. (4)", "", ("N",), ge=1e-25, le=1e3
+    )
+    h_ec: np.ndarray = array(
+        "channel gain |h(k,c)|^2 between edge server k and the cloud, eq. (4)", "", ("K",), ge=1e-25, le=1e3
+    )
+    P_UE: float = scalar("maximum UE transmit power P_UE, eq. (4)", "W", ge=1e-9, le=1e4)
+    P_E: float = scalar("edge server transmit power P_E, eq. (4)", "W", ge=1e-9, le=1e4)
+    P_C: float = scalar("cloud transmit power P_C, eq. (4)", "W", ge=1e-9, le=1e4)
+    B: float = scalar("bandwidth B of each channel, eq. (4) (D5)", "Hz", ge=1, le=1e12)
+    sigma2: float = scalar("noise power sigma^2, eq. (4) (D6)", "W", ge=1e-24, le=1e3)
+    F_UE: float = scalar("maximum UE CPU frequency F_UE, eqs. (2)-(3)", "Hz", ge=1, le=1e14)
+    F_E: float = scalar("edge server CPU frequency F_E, eq. (2) (D7)", "Hz", ge=1, le=1e14)
+    F_C: float = scalar("cloud CPU frequency F_C, eq. (2) (D7)", "Hz", ge=1, le=1e14)
+    kappa: float = scalar("effective capacitance coefficient kappa, eq. (3) (D8)", "J/(cycle Hz^2)", ge=1e-40, le=1)
+    w1: float = scalar("weight omega_1 of the round duration T_t, eq. (13) (D9)", "1/s", ge=0, le=1e6, default=1.0)
+    w2: float = scalar("weight omega_2 of the UE energy sum, eq. (13) (D9)", "1/J", ge=0, le=1e6, default=1.0)
     a_min: float = scalar(
-        "smallest admissible power ratio: (0,1] is closed to [a_min,1] (D3)", "", gt=0, le=1, default=1e-3
+        "smallest admissible power ratio: (0,1] is closed to [a_min,1] (D3)", "", ge=1e-9, le=1, default=1e-3
     )
     b_min: float = scalar(
-        "smallest admissible frequency ratio: (0,1] is closed to [b_min,1] (D3)", "", gt=0, le=1, default=1e-3
+        "smallest admissible frequency ratio: (0,1] is closed to [b_min,1] (D3)", "", ge=1e-9, le=1, default=1e-3
     )
     round_time: str = choice(
         "eq. (12): 'literal' = as printed (Q2 acts on T21(1) only: a cloud-bound task's UE->edge time never "
@@ -120,8 +126,24 @@ class Decision(Record):
     problem_key = KEY
     x: np.ndarray = array("offloading decision x_t^n: 0 local, 1 edge, 2 cloud, eq. (1)", "", ("*",), integer=True)
     l: np.ndarray = array("channel l_t^n in {1..L}, eqs. (5), (13)", "", ("*",), integer=True)
-    a: np.ndarray = array("transmit power ratio a_t^n in (0,1] (closed to [a_min,1], D3), eqs. (4), (13)", "", ("*",))
-    b: np.ndarray = array("CPU frequency ratio b_t^n in (0,1] (closed to [b_min,1], D3), eqs. (2), (13)", "", ("*",))
+    a: np.ndarray = array(
+        "transmit power ratio a_t^n in (0,1] (closed to [a_min,1], D3), eqs. (4), (13)", "", ("*",), ge=-1e6, le=1e6
+    )
+    b: np.ndarray = array(
+        "CPU frequency ratio b_t^n in (0,1] (closed to [b_min,1], D3), eqs. (2), (13)", "", ("*",), ge=-1e6, le=1e6
+    )
+
+
+def trivial_bound(inst: Instance) -> float:
+    """A cheap valid lower bound on omega_1 T_t + omega_2 sum E (min), for results without a proven bound.
+
+    Every UE's entry of the norm in eq. (12) is at least its own time on its best option at full power and
+    frequency without interference (the times of eq. 14: T1*(0); T1*(1) + T21*(1); T1*(2) + T22*(2)); energy
+    (eq. 7) is >= 0.
+    """
+    t = lower_bound_times(inst)
+    own = np.minimum(t[:, 0], np.minimum(t[:, 1] + t[:, 2], t[:, 3] + t[:, 4]))
+    return float(inst.w1 * own.max())  # eqs. (12)-(13)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -566,4 +588,5 @@ PROBLEM = ProblemSpec(
     paper="Han, Sun, Wang, Zhan, Chen - Transformer-based Distributed Task Offloading and Resource "
     "Management "
     "in Cloud-Edge Computing Networks",
+    env="mecopt.envs.dtac",
 )

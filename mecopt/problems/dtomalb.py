@@ -32,25 +32,28 @@ class Instance(Record):
     """One slot of the DTOMALB problem (all SI units)."""
 
     problem_key = KEY
-    N: int = scalar("number of users |N| (Section 3)", "", ge=1, integer=True)
-    M: int = scalar("number of edge servers |M|; server 1 is attached to the eNB (Section 3)", "", ge=1, integer=True)
-    L: np.ndarray = array("task length L_n, eq. (4)", "bit", ("N",), gt=0)
-    C: np.ndarray = array("CPU cycles C_n required by the task, eq. (4)", "cycle", ("N",), gt=0)
-    f_local: np.ndarray = array("local CPU frequency f_local of user n, eq. (6)", "Hz", ("N",), gt=0)
-    f: np.ndarray = array("CPU frequency f_m of edge server m, eq. (8)", "Hz", ("M",), gt=0)
-    p: np.ndarray = array("upload power p_n, eq. (5)", "W", ("N",), gt=0)
-    g: np.ndarray = array("channel power gain g_n (linear), eq. (5)", "", ("N",), gt=0)
+    N: int = scalar("number of users |N| (Section 3)", "", ge=1, le=10000, integer=True)
+    M: int = scalar(
+        "number of edge servers |M|; server 1 is attached to the eNB (Section 3)", "", ge=1, le=1000, integer=True
+    )
+    L: np.ndarray = array("task length L_n, eq. (4)", "bit", ("N",), ge=1, le=1e13)
+    C: np.ndarray = array("CPU cycles C_n required by the task, eq. (4)", "cycle", ("N",), ge=1, le=1e16)
+    f_local: np.ndarray = array("local CPU frequency f_local of user n, eq. (6)", "Hz", ("N",), ge=1, le=1e13)
+    f: np.ndarray = array("CPU frequency f_m of edge server m, eq. (8)", "Hz", ("M",), ge=1, le=1e14)
+    p: np.ndarray = array("upload power p_n, eq. (5)", "W", ("N",), ge=1e-9, le=1e4)
+    g: np.ndarray = array("channel power gain g_n (linear), eq. (5)", "", ("N",), ge=1e-25, le=1e3)
     backlog: np.ndarray = array(
         "load factor LD_m(t) of work already queued at server m when the slot's tasks arrive, eqs. (8), (13)",
         "s",
         ("M",),
         ge=0,
+        le=1e6,
     )
-    W: float = scalar("bandwidth of the whole wireless channel, eq. (5)", "Hz", gt=0)
-    N0: float = scalar("noise power spectral density N_0, eq. (5)", "W/Hz", gt=0)
-    mu: float = scalar("forwarding rate between edge servers, eq. (9)", "bit/s", gt=0)
-    w1: float = scalar("weight omega_1 of the mean delay, eq. (20)", "1/s", ge=0, default=1.0)
-    w2: float = scalar("weight omega_2 of var(LD), eq. (20)", "1/s^2", ge=0, default=1.0)
+    W: float = scalar("bandwidth of the whole wireless channel, eq. (5)", "Hz", ge=1, le=1e12)
+    N0: float = scalar("noise power spectral density N_0, eq. (5)", "W/Hz", ge=1e-27, le=100)
+    mu: float = scalar("forwarding rate between edge servers, eq. (9)", "bit/s", ge=1, le=1e13)
+    w1: float = scalar("weight omega_1 of the mean delay, eq. (20)", "1/s", ge=0, le=1e6, default=1.0)
+    w2: float = scalar("weight omega_2 of var(LD), eq. (20)", "1/s^2", ge=0, le=1e6, default=1.0)
     bandwidth_split: str = choice(
         "eq. (5): 'all' = W/N for every user (literal); 'offloaders' = W/K over the K users that offload",
         ("all", "offloaders"),
@@ -87,6 +90,23 @@ class Decision(Record):
     )
 
 
+def trivial_bound(inst: Instance) -> float:
+    """A cheap valid lower bound on the objective (min), for results that stop without a proven bound.
+
+    Every user's delay (eqs. 10-11) is at least min(t_local, min_m L/r_max + t_tran + C/f_m + LD_m), with the
+    largest rate r_max of eq. (5) (share W/N, or W when only the offloaders share it) and no queueing ahead of it
+    (eq. 8); var(LD) >= 0 in eq. (20).
+    """
+    r_max = upload_rate(inst, float(inst.N) if inst.bandwidth_split == "all" else 1.0)  # eq. (5)
+    fwd = np.where(np.arange(inst.M) >= 1, 1.0, 0.0)  # eq. (9): servers 2..M are reached over fibre
+    offload = (
+        (inst.L / r_max)[:, None] + np.outer(inst.L / inst.mu, fwd) + inst.C[:, None] / inst.f + inst.backlog
+    )  # eqs. (7)-(9)
+    best = np.minimum(inst.C / inst.f_local, offload.min(axis=1))  # eqs. (6), (10)-(11)
+    mean = float(best.mean())  # eq. (12)
+    return mean if inst.objective == "delay" else inst.w1 * mean  # eq. (20)
+
+
 # ----------------------------------------------------------------------------------------------------------------
 # Model equations, vectorized over a batch of decisions A with shape (B, N)
 # ----------------------------------------------------------------------------------------------------------------
@@ -94,7 +114,7 @@ def upload_rate(inst: Instance, n_sharing: np.ndarray | float) -> np.ndarray:
     """Eq. (5): r_n = (W/N') log2(1 + p_n g_n / ((W/N') N_0)); N' = N (literal) or the number offloading."""
     share = inst.W / np.maximum(np.asarray(n_sharing, dtype=float), 1.0)
     share = np.asarray(share)[..., None]
-    return share * np.log2(1.0 + inst.p * inst.g / (share * inst.N0))
+    return share * np.log1p(inst.p * inst.g / (share * inst.N0)) / np.log(2.0)  # log2(1 + x), exact for tiny x
 
 
 def sharing_count(inst: Instance, A: np.ndarray) -> np.ndarray:
@@ -311,4 +331,5 @@ PROBLEM = ProblemSpec(
     bench_sizes=("small",),
     bench_variants=("literal", "lb", "cumulative", "cumulative-lb"),
     paper="Zhang, Li, Peng, Pei - A New Task Offloading Algorithm in Edge Computing",
+    env="mecopt.envs.dtomalb",
 )

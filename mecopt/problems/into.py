@@ -17,7 +17,7 @@ subject to (5), (10), C1-C4. The multi-slot MDP (buffers carried by eq. 6, new t
 :mod:`mecopt.envs.into` and the horizon functions in :mod:`solvers.exact.into`.
 
 Devices are stored flat: device k belongs to BS ``bs[k]`` (so the paper's (i, j) is (bs[k], k)).
-Every modelling choice the paper leaves open is listed in ``docs/problems/into.md`` (decisions D1-D14).
+Every modelling choice the paper leaves open is listed in ``docs/problems/into.md`` (decisions D1-D17).
 """
 
 from __future__ import annotations
@@ -32,10 +32,12 @@ from mecopt.spec import ProblemSpec
 
 KEY = "into"
 
-#: Thermal noise density -174 dBm/Hz in W/Hz: the calibrated default (D5).
-N0_THERMAL = 10 ** (-174 / 10) / 1000.0
-#: The paper's value read literally, N0 = 1e-8 W/Hz (Section V); variant "paper-N0" (D5).
+#: The paper's noise density N0 = 1e-8 W/Hz (Section V): the default (D5).
 N0_PAPER = 1e-8
+#: Thermal noise density -174 dBm/Hz in W/Hz: variant "thermal-3gpp" (D1, D5).
+N0_THERMAL = 10 ** (-174 / 10) / 1000.0
+#: Default channel-gain scale sigma: h = sigma * unit-mean Rayleigh fading, as Fig. 5(a) scales h (D1).
+SIGMA_DEFAULT = 1.0
 #: Relative tolerance of the deadline (eq. 11), energy (eq. 5) and capacity (eq. 10) checks.
 TOL = 1e-9
 
@@ -45,30 +47,35 @@ class Instance(Record):
     """One slot of IMP (eq. 12); SI units (bit, cycle, s, W, J, Hz)."""
 
     problem_key = KEY
-    N: int = scalar("number of BSs |N| (Section III-A)", "", ge=1, integer=True)
-    K: int = scalar("total number of IoT devices sum_i U_i (Section III-A)", "", ge=1, integer=True)
+    N: int = scalar("number of BSs |N| (Section III-A)", "", ge=1, le=100, integer=True)
+    K: int = scalar("total number of IoT devices sum_i U_i (Section III-A)", "", ge=1, le=10000, integer=True)
     bs: np.ndarray = array(
         "serving BS i of device k (0-based): k is in U_i (Section III-A)", "", ("K",), ge=0, integer=True
     )
-    z: np.ndarray = array("task data size z_ij(t), eq. (1)/(4)", "bit", ("K",), gt=0)
-    v: np.ndarray = array("processing density v_ij(t), eq. (9)", "cycle/bit", ("K",), gt=0)
-    delta: np.ndarray = array("maximum tolerance delay delta_ij(t), eq. (11)", "s", ("K",), gt=0)
-    g: np.ndarray = array("award g_ij(t) paid when the task meets its deadline, eq. (11)", "", ("K",), ge=0)
-    p: np.ndarray = array("transmission power p_ij, eqs. (2), (5)", "W", ("K",), gt=0)
-    h: np.ndarray = array("channel power gain h_ij(t) (linear, D1), eqs. (2)-(3)", "", ("K",), gt=0)
-    Q: np.ndarray = array("energy buffer Q^E_ij(t) at the start of the slot, eq. (5)", "J", ("K",), ge=0)
-    e: np.ndarray = array("energy harvested during the slot e_ij(t) (D2), eq. (6)", "J", ("K",), ge=0)
-    F: np.ndarray = array("computing capacity F_i(t) of the MEC server of BS i, eq. (10)", "Hz", ("N",), gt=0)
+    z: np.ndarray = array("task data size z_ij(t), eq. (1)/(4)", "bit", ("K",), ge=1, le=1e13)
+    v: np.ndarray = array("processing density v_ij(t), eq. (9)", "cycle/bit", ("K",), ge=1e-3, le=1e6)
+    delta: np.ndarray = array("maximum tolerance delay delta_ij(t), eq. (11)", "s", ("K",), ge=1e-6, le=1e6)
+    g: np.ndarray = array("award g_ij(t) paid when the task meets its deadline, eq. (11)", "", ("K",), ge=0, le=1e6)
+    p: np.ndarray = array("transmission power p_ij, eqs. (2), (5)", "W", ("K",), ge=1e-9, le=1e4)
+    h: np.ndarray = array("channel power gain h_ij(t) (linear, D1), eqs. (2)-(3)", "", ("K",), ge=1e-25, le=1e3)
+    Q: np.ndarray = array("energy buffer Q^E_ij(t) at the start of the slot, eq. (5)", "J", ("K",), ge=0, le=1e6)
+    e: np.ndarray = array("energy harvested during the slot e_ij(t) (D2), eq. (6)", "J", ("K",), ge=0, le=1e6)
+    F: np.ndarray = array("computing capacity F_i(t) of the MEC server of BS i, eq. (10)", "Hz", ("N",), ge=1, le=1e20)
     C: np.ndarray = array(
         "wired rate C_i^{i'}(t) from BS i to BS i' (0 = no link); the diagonal is ignored (C_i^i = inf, "
         "text after eq. 6), eq. (8)",
         "bit/s",
         ("N", "N"),
         ge=0,
+        le=1e13,
     )
-    B: float = scalar("wireless channel bandwidth B (shared by a cell, orthogonal across cells), eq. (2)", "Hz", gt=0)
-    N0: float = scalar("noise power spectral density N_0, eq. (2) (D5)", "W/Hz", gt=0)
-    tau: float = scalar("slot length tau; every delta must be <= tau (Section III-A, D3)", "s", gt=0, default=2.0)
+    B: float = scalar(
+        "wireless channel bandwidth B (shared by a cell, orthogonal across cells), eq. (2)", "Hz", ge=1, le=1e12
+    )
+    N0: float = scalar("noise power spectral density N_0, eq. (2) (D5)", "W/Hz", ge=1e-27, le=100)
+    tau: float = scalar(
+        "slot length tau; every delta must be <= tau (Section III-A, D3)", "s", ge=1e-6, le=1e6, default=2.0
+    )
 
     def validate(self) -> None:
         if np.any(self.bs >= self.N):
@@ -99,7 +106,14 @@ class Decision(Record):
         ("*", "*"),
         integer=True,
     )
-    f: np.ndarray = array("CPU frequency f_ij^{i'}(t) BS i' allocates to task k, eqs. (9)-(10) (C4)", "Hz", ("*", "*"))
+    f: np.ndarray = array(
+        "CPU frequency f_ij^{i'}(t) BS i' allocates to task k, eqs. (9)-(10) (C4)", "Hz", ("*", "*"), ge=-1e21, le=1e21
+    )
+
+
+def trivial_bound(inst: Instance) -> float:
+    """A valid upper bound on the slot income (max): every task's award paid, eq. (11)."""
+    return float(inst.g.sum())
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -122,7 +136,7 @@ def rate(inst: Instance, x: np.ndarray) -> np.ndarray:
     onehot[np.arange(inst.K), inst.bs] = 1.0
     cell_total = (x * a) @ onehot  # (M, N): sum_k x_k p_k h_k per cell
     G = cell_total[:, inst.bs] - x * a  # eq. (3): excludes the device itself
-    return inst.B * np.log2(1.0 + a / (inst.B * inst.N0 + G))
+    return inst.B * np.log1p(a / (inst.B * inst.N0 + G)) / np.log(2.0)  # log2(1 + x), exact for tiny x
 
 
 def wired_delay_per_target(inst: Instance) -> np.ndarray:
@@ -232,6 +246,9 @@ def evaluate(inst: Instance, dec: Decision) -> Metrics:
         return Metrics(float("nan"), False, tuple(viol))
     res = _outcome(inst, dec)
     on = res.on_time[0]
+    target = np.where(on, targets_of(inst, dec), -1)
+    uploads = dec.x > 0
+    need, bound = cpu_need(inst, uploads, target), cpu_bound(inst, uploads, target)
     return Metrics(
         objective=float(res.income[0]),
         feasible=True,
@@ -241,11 +258,59 @@ def evaluate(inst: Instance, dec: Decision) -> Metrics:
             "n_missed": int(dec.x.sum() - on.sum()),
             "n_peer_offloaded": int(sum(dec.y[k, b] for k in range(inst.K) for b in range(inst.N) if b != inst.bs[k])),
             "cpu_load_hz": dec.f.sum(axis=0).tolist(),
+            "cpu_need_share": (need / inst.F).tolist(),
+            "cpu_bound": [int(b) for b in bound],
+            "n_cpu_bound": int(bound.sum()),
             "energy_used_j": res.energy[0].tolist(),
             "Q_next_j": next_energy(inst, res.energy[0]).tolist(),
             "delay_s": [float(v) if np.isfinite(v) else None for v in res.d[0]],
         },
     )
+
+
+def cpu_need(inst: Instance, uploads: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(N,): sum of the minimum CPU l (eq. 18) of the tasks each BS runs (target[k] = BS, -1 = not run), under
+    the interference of every upload (``uploads``, eq. 3)."""
+    nu = rate(inst, np.asarray(uploads, dtype=float)[None, :])[0]
+    run = target >= 0
+    lk = min_cpu(inst, nu, np.where(run, target, inst.bs))
+    return np.bincount(target[run], weights=lk[run], minlength=inst.N).astype(float)
+
+
+def cpu_bound(inst: Instance, uploads: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(N,) bool: BS b is CPU-bound when the computing capacity (10) of b is what stops one more task.
+
+    That is, some task k that is not uploaded could be uploaded and run on b (wired link, eq. 8) with every
+    uploader still meeting (5), every running task still meeting its deadline (l finite, eq. 18) and (10) holding
+    at every BS except b, but not at b. ``uploads`` (K,) are the x of eq. (12); ``target`` (K,) the BS running
+    each on-time task (-1: none)."""
+    uploads = np.asarray(uploads, dtype=bool)
+    target = np.asarray(target, dtype=np.int64)
+    link = inst.C[inst.bs] > 0
+    link[np.arange(inst.K), inst.bs] = True
+    cand = [(k, b) for k in np.flatnonzero(~uploads) for b in range(inst.N) if link[k, b]]
+    out = np.zeros(inst.N, dtype=bool)
+    if not cand:
+        return out
+    ks = np.array([c[0] for c in cand])
+    bs = np.array([c[1] for c in cand])
+    M = len(cand)
+    x = np.tile(uploads.astype(float), (M, 1))
+    x[np.arange(M), ks] = 1.0
+    tgt = np.tile(target, (M, 1))
+    tgt[np.arange(M), ks] = bs
+    nu = rate(inst, x)
+    energy_ok = np.all(x * inst.p * inst.z / nu <= inst.Q * (1 + TOL) + 1e-15, axis=1)  # eq. (5)
+    run = tgt >= 0
+    lk = np.where(run, min_cpu(inst, nu, np.where(run, tgt, inst.bs[None, :])), 0.0)
+    deadline_ok = np.all(np.isfinite(lk), axis=1)
+    onehot = np.eye(inst.N)[np.where(run, tgt, 0)] * run[:, :, None]  # (M, K, N)
+    load = np.einsum("mk,mkn->mn", np.where(np.isfinite(lk), lk, 0.0), onehot)
+    over = load > inst.F[None, :] * (1 + TOL)
+    others_ok = ~(over & (np.arange(inst.N)[None, :] != bs[:, None])).any(axis=1)
+    blocked = energy_ok & deadline_ok & others_ok & over[np.arange(M), bs]
+    out[np.unique(bs[blocked])] = True
+    return out
 
 
 def next_energy(inst: Instance, energy_used: np.ndarray) -> np.ndarray:
@@ -288,7 +353,7 @@ def targets_of(inst: Instance, dec: Decision) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# Generator (Section V and D1-D8)
+# Generator (Section V and D1-D6, D12)
 # ------------------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Config:
@@ -306,11 +371,13 @@ class Config:
     Q_range_j: tuple[float, float] = (0.0, 0.02)  # initial buffer (D4)
     tau_s: float = 2.0  # D3
     B_hz: float = 1e6
-    N0_w_per_hz: float = N0_THERMAL  # D5 (paper: 1e-8, variant "paper-N0")
+    N0_w_per_hz: float = N0_PAPER  # Section V (D5)
     F_hz: float = 5e9
     C_bps: float = 100e6  # every pair of BSs linked (D6)
-    cell_radius_m: float = 200.0  # D1
-    min_distance_m: float = 10.0  # D1
+    gain_model: str = "unit"  # D1: "unit" (h = sigma * fading) or "3gpp" (h = 3GPP path gain * fading)
+    sigma: float = SIGMA_DEFAULT  # D1, Fig. 5(a): channel-gain scale of the "unit" model
+    cell_radius_m: float = 200.0  # D1 ("3gpp" only)
+    min_distance_m: float = 10.0  # D1 ("3gpp" only)
     rayleigh: bool = True  # D1: unit-mean exponential power fading per slot
     chi: float = 1.0  # Fig. 6(a): task size scale
     psi: float = 1.0  # Fig. 6(c): delta ~ U[0.2 psi, 2]
@@ -336,8 +403,12 @@ def draw_devices(cfg: Config, rng: np.random.Generator) -> Devices:
         raise InvalidInputError(f"{KEY}: Config.U must give N={cfg.N} positive device counts, got {cfg.U}")
     bs = np.repeat(np.arange(cfg.N), U)
     K = int(U.sum())
+    if cfg.gain_model not in ("unit", "3gpp"):
+        raise InvalidInputError(f"{KEY}: Config.gain_model must be 'unit' or '3gpp', got {cfg.gain_model!r}")
+    # The positions are drawn under both gain models so that both see the same tasks, powers and fading (D1).
     dist = np.sqrt(rng.uniform(cfg.min_distance_m**2, cfg.cell_radius_m**2, size=K))
-    return Devices(bs=bs, path=path_gain(dist), p=rng.uniform(*cfg.p_range_w, size=K))
+    path = path_gain(dist) if cfg.gain_model == "3gpp" else np.full(K, cfg.sigma)
+    return Devices(bs=bs, path=path, p=rng.uniform(*cfg.p_range_w, size=K))
 
 
 def draw_slot(cfg: Config, dev: Devices, Q: np.ndarray, rng: np.random.Generator) -> Instance:
@@ -368,7 +439,7 @@ def draw_slot(cfg: Config, dev: Devices, Q: np.ndarray, rng: np.random.Generator
 
 
 def generate(cfg: Config, rng: np.random.Generator) -> Instance:
-    """A random slot with the paper's parameters (Section V) and D1-D6."""
+    """A random slot with the paper's parameters (Section V) and D1-D6, D12."""
     dev = draw_devices(cfg, rng)
     Q = rng.uniform(*cfg.Q_range_j, size=dev.bs.size)
     return draw_slot(cfg, dev, Q, rng)
@@ -390,15 +461,22 @@ def with_Q(inst: Instance, Q: np.ndarray) -> Instance:
 
 
 PRESETS: dict[str, Config] = {
-    # tiny: small enough for brute force; capacity lowered so that (10) binds (D8)
+    # tiny: small enough for brute force; capacity lowered so that (10) binds (D12)
     "tiny": Config(N=2, U=None, U_range=(2, 3), F_hz=1.5e9),
-    "small": Config(N=3, U=None, U_range=(2, 8)),
+    # small: a scaled-down paper; F scaled with the cell size (5 GHz x 5 / 55 devices, about 0.5 GHz) so that
+    # computing binds and peer offloading happens, as in the paper's text (D12)
+    "small": Config(N=3, U=None, U_range=(2, 8), F_hz=0.5e9),
     "paper": Config(N=3, U=(30, 55, 80)),
 }
 
 VARIANTS: dict[str, dict[str, float]] = {
-    "literal": {},
-    "paper-N0": {"N0": N0_PAPER},
+    "literal": {},  # N0 = 1e-8 (Section V) with calibrated unit-mean gains (D1, D5)
+    "thermal-3gpp": {},  # 3GPP path loss + thermal noise (the pre-calibration default): see VARIANT_CONFIGS
+}
+
+#: Variants that change how data are drawn (generator-config overrides, D1, D5).
+VARIANT_CONFIGS: dict[str, dict[str, object]] = {
+    "thermal-3gpp": {"gain_model": "3gpp", "N0_w_per_hz": N0_THERMAL},
 }
 
 PROBLEM = ProblemSpec(
@@ -412,6 +490,8 @@ PROBLEM = ProblemSpec(
     generate=generate,
     presets=PRESETS,
     variants=VARIANTS,
+    variant_configs=VARIANT_CONFIGS,
     bench_sizes=("small",),
     paper="Zhang, Hu, Min - Digital Twin-Driven Intelligent Task Offloading for Collaborative MEC",
+    env="mecopt.envs.into",
 )

@@ -20,30 +20,16 @@ from __future__ import annotations
 import numpy as np
 
 from mecopt.core import MethodOutput, SolveOptions, make_rng
-from mecopt.problems.cto import Decision, Instance, full_allocation
+from mecopt.problems.cto import Decision, Instance, full_allocation, project
 from mecopt.spec import MethodSpec
 
 
 def _fit(
     inst: Instance, target: np.ndarray, a: np.ndarray, d_loc: np.ndarray, d_rem: np.ndarray, b: np.ndarray
 ) -> Decision:
-    """Zero the action of servers without tasks, drop zero offloads, scale overloaded servers (aggregate)."""
-    active = inst.D > 0
-    target = np.where(active & (a > 0), target, 0).astype(np.int64)
-    a = np.where(target > 0, a, 0.0)
-    d_rem = np.where(target > 0, d_rem, 0.0)
-    b = np.where(target > 0, b, 0.0)
-    d_loc = np.where((1 - a) * inst.D > 0, d_loc, 0.0)
-    if inst.capacity == "aggregate":
-        d_loc, d_rem = d_loc.copy(), d_rem.copy()
-        for s in range(inst.M):
-            into = target == s + 1
-            used = d_loc[s] + d_rem[into].sum()
-            if used > inst.C_rem[s]:
-                f = inst.C_rem[s] / used * (1 - 1e-12)
-                d_loc[s] *= f
-                d_rem[into] *= f
-    return Decision(target=target, a=a, d_local=d_loc, d_remote=d_rem, b=b)
+    """Zero the action of servers without tasks, drop zero offloads, scale overloaded servers (aggregate):
+    :func:`mecopt.problems.cto.project`."""
+    return project(inst, Decision(target=target, a=a, d_local=d_loc, d_remote=d_rem, b=b))
 
 
 def _linked(inst: Instance, m: int) -> list[int]:

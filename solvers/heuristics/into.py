@@ -5,7 +5,7 @@ Algorithm 1 applied to "offload everything" and to a random proto-action, and a 
 All of them work on targets (target[k] = BS running task k, -1 = discarded) and turn them into a full
 decision with
 :func:`mecopt.problems.into.decision_from_targets` (CPU = minimum CPU of eq. (18), scaled to fill the BS).
-The priority is rho = g / l of eq. (18). Choices the paper leaves open are decisions D9-D12 of
+The priority is rho = g / l of eq. (18). Choices the paper leaves open are decisions D14-D16 of
 docs/problems/into.md.
 """
 
@@ -19,24 +19,28 @@ from mecopt.spec import MethodSpec
 from solvers.kernels.into_refine import refine, task_state
 
 
-def feasible(inst: Instance, target: np.ndarray) -> bool:
-    """True when every uploaded task can meet its deadline (eq. 18 finite, C4), meets (5), and (10) holds."""
+def feasible(inst: Instance, target: np.ndarray, *, cpu_scale: float = 1.0) -> bool:
+    """True when every uploaded task can meet its deadline (eq. 18 finite, C4), meets (5), and (10) holds.
+
+    ``cpu_scale`` multiplies every BS's capacity F (a large value asks "would it fit with unlimited CPU?") without
+    building a new Instance (whose validated ranges the scaled F may leave)."""
     lk, en, x = task_state(inst, target)
     if np.any(~np.isfinite(lk)):
         return False
     if np.any(en > inst.Q * (1 + TOL) + 1e-15):
         return False
-    if np.any(lk > inst.F[np.clip(target, 0, inst.N - 1)] * (x > 0) + 0.0):
+    F = inst.F * cpu_scale
+    if np.any(lk > F[np.clip(target, 0, inst.N - 1)] * (x > 0) + 0.0):
         return False
     load = np.bincount(np.clip(target, 0, None), weights=np.where(x > 0, lk, 0.0), minlength=inst.N)
-    if np.any(load > inst.F * (1 + TOL)):
+    if np.any(load > F * (1 + TOL)):
         return False
     link = (inst.C[inst.bs, np.clip(target, 0, None)] > 0) | (target == inst.bs) | (target < 0)
     return bool(np.all(link))
 
 
 def priority_alone(inst: Instance) -> np.ndarray:
-    """rho = g / l (eq. 18) of each task uploaded alone to its own BS (alone); 0 if impossible (D9)."""
+    """rho = g / l (eq. 18) of each task uploaded alone to its own BS (alone); 0 if impossible (D14)."""
     K = inst.K
     nu = rate(inst, np.eye(K))[np.arange(K), np.arange(K)]
     lk = min_cpu(inst, nu, inst.bs)
@@ -65,7 +69,7 @@ def _greedy(
                 placed = True
                 break
             # would it fit with unlimited CPU? then capacity was the reason
-            if feasible(inst.replace(F=inst.F * 1e6), target):
+            if feasible(inst, target, cpu_scale=1e6):
                 cap_only = True
             target[k] = -1
         if not placed and cap_only:
@@ -74,7 +78,7 @@ def _greedy(
 
 
 def olnpo(inst: Instance, opts: SolveOptions) -> MethodOutput:
-    """Only local, no peer offloading [21]: each BS serves only its own devices, best first (D10)."""
+    """Only local, no peer offloading [21]: each BS serves only its own devices, best first (D14)."""
     rho = priority_alone(inst)
     order = np.argsort(-rho, kind="stable")
     order = order[rho[order] > 0]
@@ -85,7 +89,7 @@ def olnpo(inst: Instance, opts: SolveOptions) -> MethodOutput:
 def lpwpo(inst: Instance, opts: SolveOptions) -> MethodOutput:
     """Local priority with peer offloading: OLNPO first; a BS that could serve every own task it tried (no
     own task
-    refused for capacity) then helps the others with the tasks they refused for capacity (D11)."""
+    refused for capacity) then helps the others with the tasks they refused for capacity (D15)."""
     rho = priority_alone(inst)
     order = np.argsort(-rho, kind="stable")
     order = order[rho[order] > 0]

@@ -24,7 +24,7 @@ import itertools
 
 import numpy as np
 
-from mecopt.core import Deadline, MethodOutput, SolveOptions, SolverError, Status
+from mecopt.core import Deadline, MethodOutput, NotAttemptedError, SolveOptions, SolverError, Status
 from mecopt.problems.dtomalb import Decision, Instance, delays
 from mecopt.spec import MethodSpec
 from solvers.exact.dtomalb.fcfs import solve_fcfs
@@ -128,7 +128,7 @@ def solve_brute_force(inst: Instance, opts: SolveOptions) -> MethodOutput:
     """Enumerate all (M+1)^N decisions (independent cross-check of ``exact``)."""
     total = (inst.M + 1) ** inst.N
     if total > BRUTE_FORCE_LIMIT:
-        raise SolverError(f"dtomalb: brute force needs (M+1)^N = {total} > {BRUTE_FORCE_LIMIT} evaluations")
+        raise NotAttemptedError(f"dtomalb: brute force needs (M+1)^N = {total} > {BRUTE_FORCE_LIMIT} evaluations")
     best_obj, best_a = np.inf, None
     chunk = 65536
     A_all = all_decisions(inst.N, inst.M)
@@ -155,16 +155,30 @@ def solve_dp(inst: Instance, opts: SolveOptions) -> MethodOutput:
         )
         if out.status == "optimal":
             return out
-        mi = solve_milp(
-            inst, SolveOptions(total.limit_or_none(1.0), opts.mip_gap, opts.threads, opts.seed, opts.verbose)
-        )
-        info = {**out.info, **mi.info, "fallback": "milp"}
-        dec = out.decision
-        if mi.decision is not None and (
-            dec is None or delays(inst, mi.decision.a[None, :]).objective[0] < delays(inst, dec.a[None, :]).objective[0]
-        ):
-            dec = mi.decision
-        return MethodOutput(dec, mi.status, mi.bound, info)
+        # always-valid bound: every user at its cheapest target ignoring this slot's other tasks (the server is free
+        # at max(arrival, backlog) at the earliest; var(LD) >= 0), eqs. (6)-(11)
+        Ks: list[int | None] = [None] if inst.bandwidth_split == "all" else list(range(inst.N + 1))
+        static = np.inf
+        for K in Ks:
+            dk = _data(inst, K)
+            srv = np.maximum(dk["arrive"], inst.backlog[None, :]) + dk["comp"]  # physical start >= both
+            static = min(static, float(np.minimum(srv.min(axis=1), dk["cost"][:, 0]).sum()))
+        static /= inst.N
+        static *= inst.w1 if inst.objective != "delay" else 1.0
+        info = {**out.info, "fallback": "milp"}
+        dec, status, bound = out.decision, "time_limit", static
+        left = total.remaining() if total.limit is not None else None
+        if left is None or left > 0.3:
+            mi = solve_milp(inst, SolveOptions(left, opts.mip_gap, opts.threads, opts.seed, opts.verbose))
+            info.update(mi.info)
+            status = mi.status
+            bound = max(bound, mi.bound) if mi.bound is not None else bound
+            if mi.decision is not None and (
+                dec is None
+                or delays(inst, mi.decision.a[None, :]).objective[0] < delays(inst, dec.a[None, :]).objective[0]
+            ):
+                dec = mi.decision
+        return MethodOutput(dec, status, bound, info)
     if inst.objective != "delay":
         enum = solve_lb_enum(inst, opts)
         if enum is not None and enum.status == "optimal":

@@ -106,7 +106,7 @@ def cell_sets(
             ok = np.all(np.isfinite(lk).any(axis=1)) and np.all(en <= cap[idx] * (1 + TOL) + 1e-15)
             if not ok:
                 continue  # downward closed: no superset of T is admissible either
-            if deadline is not None and len(out.members) % 256 == 0 and deadline.expired():
+            if deadline is not None and len(out.members) % 16 == 0 and deadline.expired():
                 raise EnumerationTimeout(f"cell {cell}: {len(out.members)} sets so far")
             out.members.append(T)
             out.load.append(lk)
@@ -406,10 +406,22 @@ def solve_slot(inst: Instance, opts: SolveOptions) -> MethodOutput:
 
 def solve_slot_milp(inst: Instance, opts: SolveOptions) -> MethodOutput:
     """Certified optimum of one slot: admissible sets + the assignment MILP (HiGHS) directly."""
-    t0 = time.perf_counter()
-    fams = [cell_sets(inst, i) for i in range(inst.N)]
-    t_enum = time.perf_counter() - t0
-    mr = _solve_extended([inst], [fams], None, [1.0], opts)
+    deadline = Deadline.of(opts)
+    try:
+        fams = [cell_sets(inst, i, deadline=deadline) for i in range(inst.N)]
+    except EnumerationTimeout as e:
+        from solvers.heuristics.into import greedy_peer
+
+        return MethodOutput(greedy_peer(inst, opts).decision, "time_limit", None, {"timeout": f"enumeration: {e}"})
+    t_enum = deadline.elapsed()
+    sub = SolveOptions(
+        time_limit=deadline.limit_or_none(0.1),
+        mip_gap=opts.mip_gap,
+        threads=opts.threads,
+        seed=opts.seed,
+        verbose=opts.verbose,
+    )
+    mr = _solve_extended([inst], [fams], None, [1.0], sub)
     info = {
         "n_sets": mr.n_sets,
         "n_vars": mr.n_vars,

@@ -7,15 +7,18 @@ experience replay, a target network, TD target r_i + gamma max_a Q'_i(o'_i, a).
 
 The N Q-networks are trained in parallel as one ensemble network with disjoint per-agent weights.
 
-Run: ``PYTHONPATH=. python -m learners.idql_tolb [--steps N] [--seed S] --out PATH``.
+Episode end: the T-slot time limit is a truncation (the slot index is not observed): the TD target keeps
+gamma max Q'_i(o'_i, .) there (issue #11, item 4).
+
+Run: ``PYTHONPATH=. python -m learners.dtomalb_idql_tolb [--total-steps N] [--seed S] --out PATH`` (tyro flags).
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,20 +27,24 @@ from torch import nn
 
 from learners.common import (
     ReplayBuffer,
-    TorchPolicy,
     TrainingLog,
+    bootstrap_mask,
     ensemble_mlp,
-    env_seeds,
     linear_schedule,
+    resolve_device,
+    run_cli,
     seed_everything,
     soft_update,
 )
+from learners.dtomalb import KEY, DtomalbPolicy
+from learners.protocol import train_episode_seeds
 from mecopt.envs.dtomalb import DtomalbParallelEnv
 
 
 @dataclass
 class Args:
-    """Hyperparameters of IDQL-TOLB (the paper gives none; see docs/learners.md)."""
+    """Hyperparameters of IDQL-TOLB The paper gives none: the defaults are the "paper
+    setting" (untuned) of docs/learners.md; ``search_space`` below is what ``learners.tune`` searches."""
 
     seed: int = 1
     """root seed: torch init, exploration, replay sampling and the env episode seeds all derive from it"""
@@ -73,9 +80,27 @@ class Args:
     """fraction of ``total_steps`` over which epsilon decays linearly"""
     time_budget_s: float | None = None
     """stop training early after this much wall time (None: run all ``total_steps``)"""
+    device: str = "cpu"
+    """torch device of training ('cpu' or 'cuda'); checkpoints are saved and executed on the CPU"""
 
 
-class IdqlPolicy(TorchPolicy):
+def search_space(trial: Any) -> dict[str, Any]:
+    """Optuna search space of IDQL-TOLB (issue #11): Args overrides for one trial."""
+    width = trial.suggest_categorical("width", [32, 64, 128, 256])
+    return {
+        "gamma": trial.suggest_categorical("gamma", [0.0, 0.5, 0.9, 0.99]),
+        "lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),
+        "target_tau": trial.suggest_float("target_tau", 3e-3, 0.1, log=True),
+        "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128, 256]),
+        "hidden": [width, width],
+        "learning_starts": trial.suggest_categorical("learning_starts", [250, 500, 1000]),
+        "eps_start": 1.0,
+        "eps_end": trial.suggest_float("eps_end", 0.0, 0.2),
+        "eps_fraction": trial.suggest_float("eps_fraction", 0.1, 1.0),
+    }
+
+
+class IdqlPolicy(DtomalbPolicy):
     """N independent Q_i(o_i, .); act = argmax_a Q_i(o_i, a) per user (decentralized)."""
 
     centralized = False
@@ -99,14 +124,15 @@ def train(
     progress: bool = True,
 ) -> IdqlPolicy:
     rng = seed_everything(args.seed, "idql")
-    next_seed = env_seeds(rng)
+    next_seed = train_episode_seeds(KEY, args.seed, "idql")
+    dev = resolve_device(args.device)
     env = env_fn() if env_fn is not None else make_env(args)
     agents = env.possible_agents
     N, M = env.slots.N, env.slots.M
     A = M + 1
     d_o = M + 4
     policy = IdqlPolicy(args, N, M, {"preset": args.preset})
-    q_net = policy.net
+    q_net = policy.net.to(dev)
     q_target = copy.deepcopy(q_net)
     opt = torch.optim.Adam(q_net.parameters(), lr=args.lr)
     rb = ReplayBuffer(
@@ -122,7 +148,7 @@ def train(
     )
 
     def update() -> None:
-        b = rb.sample(args.batch_size)
+        b = rb.sample(args.batch_size, dev)
         with torch.no_grad():  # TD target per agent: r_i + gamma max_a Q'_i(o'_i, a)
             y = b["r"].T + args.gamma * (1.0 - b["done"]) * q_target(b["o2"].transpose(0, 1)).max(-1).values
         q = q_net(b["o"].transpose(0, 1)).gather(-1, b["a"].T[..., None]).squeeze(-1)  # (N, B)
@@ -140,45 +166,38 @@ def train(
     for step in range(args.total_steps):
         eps = linear_schedule(args.eps_start, args.eps_end, int(args.eps_fraction * args.total_steps), step)
         with torch.no_grad():
-            greedy = q_net(torch.as_tensor(o)[:, None, :])[:, 0, :].argmax(-1).numpy()
+            greedy = q_net(torch.as_tensor(o, device=dev)[:, None, :])[:, 0, :].argmax(-1).cpu().numpy()
         explore = rng.random(N) < eps  # each agent explores independently
         a = np.where(explore, rng.integers(0, A, size=N), greedy)
-        obs, rew, term, _, infos = env.step({ag: int(a[n]) for n, ag in enumerate(agents)})
+        act = {ag: int(a[n]) for n, ag in enumerate(agents)}
+        obs, rew, term, trunc, infos = log.timed_env_step(lambda act=act: env.step(act))
         r = np.array([rew[ag] for ag in agents], dtype=np.float32)
-        done = bool(term[agents[0]])
+        terminated, truncated = bool(term[agents[0]]), bool(trunc[agents[0]])
         o2 = np.stack([obs[ag] for ag in agents])
-        rb.add(o=o, a=a, r=r, o2=o2, done=float(done))
+        rb.add(o=o, a=a, r=r, o2=o2, done=bootstrap_mask(terminated, truncated))
         info = infos[agents[0]]
         ep_reward += r
         ep_delay += info["mean_delay_s"]
         ep_var += info["var_LD"]
         ep_len += 1
         o = o2
-        if done:
-            log.episode(step + 1, ep_reward.mean(), ep_delay / ep_len, ep_var / ep_len)
+        if terminated or truncated:
+            log.episode(step + 1, ep_reward.mean(), mean_delay_s=ep_delay / ep_len, var_LD=ep_var / ep_len)
             ep_reward, ep_delay, ep_var, ep_len = np.zeros(N), 0.0, 0.0, 0
             obs, _ = env.reset(seed=next_seed())
             o = np.stack([obs[ag] for ag in agents])
         if step >= args.learning_starts and step % args.train_frequency == 0:
-            update()
+            log.timed_update(update)
         log.step()
         if args.time_budget_s is not None and log.elapsed() > args.time_budget_s:
             break
     log.finish(policy, args.seed, step + 1, args.total_steps)
+    q_net.to("cpu").eval()
     return policy
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=Args.total_steps)
-    p.add_argument("--seed", type=int, default=Args.seed)
-    p.add_argument("--preset", default=Args.preset)
-    p.add_argument("--budget", type=float, default=None, help="wall-time budget in seconds")
-    p.add_argument("--out", required=True, help="checkpoint path without suffix")
-    p.add_argument("--log", default=None, help="CSV training log path")
-    ns = p.parse_args()
-    args = Args(seed=ns.seed, preset=ns.preset, total_steps=ns.steps, time_budget_s=ns.budget)
-    train(args, csv_path=ns.log).save(ns.out)
+    run_cli(Args, train, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

@@ -1,40 +1,35 @@
-"""Certified per-slot solvers of CTO-TP (Section II, problem (8a)-(8e) for one slot t).
+"""The structure-exploiting certified algorithm of CTO-TP (Section II, problem (8a)-(8e) for one slot t).
 
-* ``exact``: implicit enumeration of the target choices (eq. 11) with one LP in the offloading ratios per
-  node; every LP bound is certified by a Lagrangian dual bound computed here (not trusted from the LP solver).
-  It rests on Lemma 1 (docs/problems/cto.md): with the time-averaged utilisation of eq. (5) (D2) and the
-  per-allocation limits (8c)-(8d)/(12) (D4), every latency term of eq. (6) and every T_mt of eq. (5) is
-  non-increasing in every allocation while the energy term dP * cycles / C does not depend on them, so
-  d_mt = kappa C_mt, d_nt = kappa C_nt and b_mnt = kappa B_kt are optimal. What remains is convex piecewise
-  linear in a (maxima of linear functions), i.e. an LP per target choice.
-* ``exact-milp``: the same reduction as one MILP (binary target choice + routed ratios) solved by HiGHS.
-* ``pyomo-scip``: the paper's MINLP with every allocation a variable (no lemma), solved globally by SCIP.
+It rests on Lemma 1 (docs/problems/cto.md): with the time-averaged utilisation of eq. (5) (D2) and the
+per-allocation limits (8c)-(8d)/(12) (D4), every latency term of eq. (6) and every T_mt of eq. (5) is
+non-increasing in every allocation while the energy term dP * cycles / C does not depend on them, so
+d_mt = kappa C_mt, d_nt = kappa C_nt and b_mnt = kappa B_kt are optimal. What remains is convex piecewise
+linear in a (maxima of linear functions), i.e. an LP per target choice.
+
+* :func:`search` (method ``exact``): implicit enumeration of the target choices (eq. 11) with one LP in the
+  offloading ratios per node (:class:`PairLP`, HiGHS); every LP bound is certified by a Lagrangian dual bound
+  computed here (not trusted from the LP solver). Its time limit is one :class:`mecopt.core.Deadline`.
 * :func:`brute_force`: enumerates targets and every vertex of the hyperplane arrangement of the piecewise
   linear objective (exact for the reduced problem), evaluated by the problem's own ``evaluate_batch``.
 * :func:`grid_search`: targets x a regular grid of ratios (an upper bound that converges to the optimum).
+
+The Pyomo models (Lemma-1 MILP and the paper's MINLP) are in :mod:`solvers.exact.cto.model`; the methods in
+:mod:`solvers.exact.cto`.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
-import pyomo.environ as pyo
 
-from mecopt.core import MethodOutput, SolveOptions, SolverError
-from mecopt.problems.cto import Decision, Instance, evaluate_batch, full_allocation, local_only, weights
-from mecopt.problems.cto import evaluate as cto_evaluate
-from mecopt.spec import MethodSpec
-from solvers.pyomo_backend import Backend, solve_model
-
-#: Scale of the Pyomo models: Gcycles, GHz, Gbit (keeps SCIP's absolute tolerances meaningful).
-GIGA = 1e9
+from mecopt.core import Deadline, MethodOutput, SolverError
+from mecopt.problems.cto import Decision, Instance, evaluate_batch, full_allocation, weights
 
 
-def _require_lemma(inst: Instance) -> None:
+def require_lemma(inst: Instance) -> None:
     if inst.energy_model != "average" or inst.capacity != "per-allocation":
         raise SolverError(
             "cto: the structured methods rely on Lemma 1 (energy_model='average', "
@@ -233,38 +228,25 @@ def _lp_for_targets(inst: Instance, target: np.ndarray, wL: float, wE: float) ->
     return PairLP(inst, wL, wE).solve(np.asarray(target, dtype=np.int64))
 
 
-def _val(v: pyo.Var) -> float:
-    """Value of a solved variable; one that appears in no constraint (e.g. d_mt of a server without tasks)
-    is left without a value by the solver and is 0."""
-    return 0.0 if v.value is None else float(v.value)
-
-
-def _decision(inst: Instance, target: np.ndarray, a: np.ndarray) -> Decision:
+def lemma_decision(inst: Instance, target: np.ndarray, a: np.ndarray) -> Decision:
+    """The decision of targets and ratios with every allocation at its eq. (12) maximum (Lemma 1)."""
     target = np.where(a > 0, target, 0)
     a = np.where(target > 0, a, 0.0)
     d_loc, d_rem, b = full_allocation(inst, target)
     return Decision(target=target, a=a, d_local=d_loc, d_remote=d_rem, b=b)
 
 
-def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
-    """Certified optimum by implicit enumeration of the target vectors (eq. 11).
+def search(inst: Instance, deadline: Deadline, mip_gap: float) -> MethodOutput:
+    """Certified optimum by implicit enumeration of the target vectors (eq. 11); needs Lemma 1.
 
     A node fixes the targets of some servers; the others may split their ratio over all their links (a
     relaxation of u_mt <= 1). Its Lemma-1 LP gives a Lagrangian-certified lower bound; a node whose LP
-    solution
-    uses at most one link per server is solved exactly by it (the LP is then the exact continuous problem of
-    that target vector); otherwise the first splitting server is branched on (none or one target each).
-
-    Variants where Lemma 1 does not hold (peak-utilisation energy, aggregate capacity) are solved by the
-    certified Pyomo+SCIP model instead (``info['fallback']`` says so).
+    solution uses at most one link per server is solved exactly by it (the LP is then the exact continuous
+    problem of that target vector); otherwise the first splitting server is branched on (none or one target
+    each). Stops when ``deadline`` expires (after the first LP), status ``time_limit`` if the gap is open.
     """
-    if inst.energy_model != "average" or inst.capacity != "per-allocation":
-        out = solve_scip(inst, opts)
-        out.info["fallback"] = "pyomo-scip: Lemma 1 does not hold for this variant"
-        return out
-    _require_lemma(inst)
+    require_lemma(inst)
     wL, wE = weights(inst)
-    t0 = time.perf_counter()
     lp = PairLP(inst, wL, wE)
     options = target_options(inst)
     best_val, best_dec = math.inf, None
@@ -275,7 +257,7 @@ def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
     timed_out = False
     while stack:
         fixed = stack.pop()
-        if n_lp and opts.time_limit is not None and time.perf_counter() - t0 > opts.time_limit:
+        if n_lp and deadline.expired():
             timed_out = True
             open_bounds.append(0.0)  # every term of eq. (8a) is non-negative
             break
@@ -309,244 +291,14 @@ def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
         for t in kids:
             stack.append({**fixed, m: t})
     assert best_dec is not None
-    dec = _decision(inst, *best_dec)
+    dec = lemma_decision(inst, *best_dec)
     bound = min([closed_bound, *open_bounds])
     info = {"target_vectors": math.prod(len(o) for o in options), "lps_solved": n_lp}
     gap = (best_val - bound) / max(abs(best_val), 1e-12)
-    if timed_out and gap > max(opts.mip_gap, 1e-9):
+    if timed_out and gap > max(mip_gap, 1e-9):
         return MethodOutput(dec, "time_limit", bound, info)
-    status = "optimal" if gap <= max(opts.mip_gap, 1e-9) else "feasible"
+    status = "optimal" if gap <= max(mip_gap, 1e-9) else "feasible"
     return MethodOutput(dec, status, bound, info)
-
-
-# ------------------------------------------------------------------------------------------------------------
-# MILP of the Lemma-1 reduction (HiGHS)
-# ------------------------------------------------------------------------------------------------------------
-def build_milp(inst: Instance) -> pyo.ConcreteModel:
-    """Binary target x_mn (eq. 11) + routed ratio r_mn (eq. 8e) with full allocation (Lemma 1): a MILP."""
-    _require_lemma(inst)
-    wL, wE = weights(inst)
-    M = inst.M
-    full = np.arange(1, M + 1)
-    pairs = [(m, n) for m in range(M) for n in range(M) if m != n and inst.D[m] > 0 and inst.B_rem[m, n] > 0]
-    alpha = inst.D / (inst.kappa * inst.C_rem)
-    beta = {}
-    gamma = {}
-    for m, n in pairs:
-        tv = np.zeros(M, dtype=np.int64)
-        tv[m] = n + 1
-        c = coeffs(inst, tv)
-        beta[m, n], gamma[m, n] = float(c.beta[m]), float(c.gamma[m])
-    dP = inst.P_max - inst.P_min
-    mdl = pyo.ConcreteModel(name="cto-milp")
-    mdl.S = pyo.Set(initialize=range(M))
-    mdl.P = pyo.Set(initialize=pairs, dimen=2)
-    mdl.x = pyo.Var(mdl.P, domain=pyo.Binary, doc="eq. (11): server m offloads to n")
-    mdl.r = pyo.Var(mdl.P, bounds=(0.0, 1.0), doc="eq. (8e): share of m's tasks offloaded to n")
-    ub = float(max([*alpha, *beta.values(), 0.0])) + 1.0
-    mdl.L = pyo.Var(mdl.S, bounds=(0.0, ub), doc="eq. (6): per-server latency max term")
-    mdl.T = pyo.Var(mdl.S, bounds=(0.0, ub), doc="eq. (5): maximum computing time T_mt")
-
-    def out_share(m: int) -> pyo.Expression:
-        return sum(mdl.r[m, n] for (mm, n) in pairs if mm == m)
-
-    @mdl.Constraint(mdl.S, doc="eq. (11): at most one cooperative server (D3)")
-    def one_target(m, s):
-        terms = [m.x[p] for p in pairs if p[0] == s]
-        return sum(terms) <= 1 if terms else pyo.Constraint.Skip
-
-    @mdl.Constraint(mdl.P, doc="eq. (8e): offload only to the selected server")
-    def routed(m, s, n):
-        return m.r[s, n] <= m.x[s, n]
-
-    @mdl.Constraint(mdl.S, doc="eqs. (3), (6): local computing time")
-    def lat_local(m, s):
-        return m.L[s] >= alpha[s] * (1 - out_share(s)) if inst.D[s] > 0 else pyo.Constraint.Skip
-
-    @mdl.Constraint(mdl.P, doc="eqs. (1)-(2), (4), (6): transmission + cooperative computing")
-    def lat_coop(m, s, n):
-        return m.L[s] >= beta[s, n] * m.r[s, n]
-
-    @mdl.Constraint(mdl.S, doc="eq. (5): T_mt >= local computing time")
-    def span_local(m, s):
-        return m.T[s] >= alpha[s] * (1 - out_share(s)) if inst.D[s] > 0 else pyo.Constraint.Skip
-
-    @mdl.Constraint(mdl.P, doc="eq. (5): T_nt >= computing time of offloaded work")
-    def span_coop(m, s, n):
-        return m.T[n] >= gamma[s, n] * m.r[s, n]
-
-    def cycles(s: int) -> pyo.Expression:
-        return inst.D[s] * (1 - out_share(s)) + sum(inst.D[mm] * mdl.r[mm, n] for (mm, n) in pairs if n == s)
-
-    mdl.obj = pyo.Objective(
-        expr=wL * sum(mdl.L[s] for s in mdl.S)
-        + wE * sum(inst.P_min * mdl.T[s] + dP * cycles(s) / inst.C_cap[s] for s in mdl.S),
-        sense=pyo.minimize,
-        doc="eq. (8a) with eqs. (5)-(7)",
-    )
-    mdl._pairs = pairs  # type: ignore[attr-defined]
-    del full
-    return mdl
-
-
-def solve_milp(inst: Instance, opts: SolveOptions) -> MethodOutput:
-    mdl = build_milp(inst)
-    out = solve_model(mdl, Backend.HIGHS, opts)
-    if out.objective is None:
-        return MethodOutput(None, out.status, out.bound, {"message": out.solver_message})
-    target = np.zeros(inst.M, dtype=np.int64)
-    a = np.zeros(inst.M)
-    for m, n in mdl._pairs:  # type: ignore[attr-defined]
-        if _val(mdl.x[m, n]) > 0.5 and _val(mdl.r[m, n]) > 0:
-            target[m] = n + 1
-            a[m] = min(1.0, max(0.0, _val(mdl.r[m, n])))
-    return MethodOutput(_decision(inst, target, a), out.status, out.bound, {"message": out.solver_message})
-
-
-# ------------------------------------------------------------------------------------------------------------
-# The paper's MINLP (all allocations variables), SCIP
-# ------------------------------------------------------------------------------------------------------------
-def build_model(inst: Instance) -> pyo.ConcreteModel:
-    """Problem (8a)-(8e) of one slot with eqs. (1)-(7), (11)-(12), a nonconvex MINLP (Gcycles, GHz, Gbit)."""
-    M = inst.M
-    k = inst.kappa
-    wL, wE = weights(inst)
-    D = inst.D / GIGA
-    F = inst.F / GIGA
-    C = inst.C_rem / GIGA
-    Cap = inst.C_cap / GIGA
-    B = inst.B_rem / GIGA
-    se = inst.spectral_eff
-    dP = inst.P_max - inst.P_min
-    pairs = [(m, n) for m in range(M) for n in range(M) if m != n and inst.D[m] > 0 and inst.B_rem[m, n] > 0]
-    # valid bound: a solution with some latency term above UB0 / wL costs more than local-only (feasible)
-    ub0 = float(cto_evaluate(inst, local_only(inst)).objective)
-    tmax = ub0 / wL * (1.0 + 1e-6)
-    mdl = pyo.ConcreteModel(name="cto-minlp")
-    mdl.S = pyo.Set(initialize=range(M), doc="MEC servers")
-    mdl.P = pyo.Set(initialize=pairs, dimen=2, doc="links k = (m, n) usable for offloading")
-    mdl.x = pyo.Var(mdl.P, domain=pyo.Binary, doc="eq. (11): w_mt, server m selects cooperative server n")
-    mdl.r = pyo.Var(mdl.P, bounds=(0.0, 1.0), doc="eqs. (8e), (12): a_mdt when n is the target")
-    mdl.d_loc = pyo.Var(mdl.S, bounds=lambda m, s: (0.0, k * C[s]), doc="eqs. (3), (8c), (12): d_mt [GHz]")
-    mdl.d_rem = pyo.Var(mdl.P, bounds=lambda m, s, n: (0.0, k * C[n]), doc="eqs. (4), (8c), (12): d_nt [GHz]")
-    mdl.bw = pyo.Var(mdl.P, bounds=lambda m, s, n: (0.0, k * B[s, n]), doc="eqs. (1), (8d), (12): b_mnt [GHz]")
-    mdl.t_loc = pyo.Var(mdl.S, bounds=(0.0, tmax), doc="eq. (3): L^compu_mt [s]")
-    mdl.t_rem = pyo.Var(mdl.P, bounds=(0.0, tmax), doc="eq. (4): L^compu_mnt [s]")
-    mdl.t_tr = pyo.Var(mdl.P, bounds=(0.0, tmax), doc="eq. (2): L^trans_mnt [s]")
-    mdl.L = pyo.Var(mdl.S, bounds=(0.0, tmax), doc="eq. (6): max{...} of server m [s]")
-    mdl.T = pyo.Var(mdl.S, bounds=(0.0, tmax), doc="eq. (5): T_mt [s]")
-
-    def out_share(s: int) -> pyo.Expression:
-        return sum(mdl.r[s, n] for (mm, n) in pairs if mm == s)
-
-    @mdl.Constraint(mdl.S, doc="eq. (11): u_mt <= 1 cooperative server (D3)")
-    def one_target(m, s):
-        terms = [m.x[p] for p in pairs if p[0] == s]
-        return sum(terms) <= 1 if terms else pyo.Constraint.Skip
-
-    @mdl.Constraint(mdl.P, doc="eqs. (8e), (11): offload only to the selected server")
-    def routed(m, s, n):
-        return m.r[s, n] <= m.x[s, n]
-
-    @mdl.Constraint(mdl.S, doc="eq. (3): L^compu_mt * d_mt >= (1 - a_mdt) D_mt")
-    def local_time(m, s):
-        return m.t_loc[s] * m.d_loc[s] >= D[s] * (1 - out_share(s)) if D[s] > 0 else pyo.Constraint.Skip
-
-    @mdl.Constraint(mdl.P, doc="eq. (4): L^compu_mnt * d_nt >= a_mdt D_mt")
-    def remote_time(m, s, n):
-        return m.t_rem[s, n] * m.d_rem[s, n] >= D[s] * m.r[s, n]
-
-    @mdl.Constraint(mdl.P, doc="eqs. (1)-(2): L^trans_mnt * b_mnt log2(1 + eta) >= a_mdt F_m")
-    def trans_time(m, s, n):
-        return m.t_tr[s, n] * m.bw[s, n] * se >= F[s] * m.r[s, n]
-
-    @mdl.Constraint(mdl.S, doc="eq. (6): local branch of the max")
-    def lat_local(m, s):
-        return m.L[s] >= m.t_loc[s]
-
-    @mdl.Constraint(mdl.P, doc="eq. (6): cooperative branch of the max")
-    def lat_coop(m, s, n):
-        return m.L[s] >= m.t_tr[s, n] + m.t_rem[s, n]
-
-    @mdl.Constraint(mdl.S, doc="eq. (5): T_mt >= local computing time")
-    def span_local(m, s):
-        return m.T[s] >= m.t_loc[s]
-
-    @mdl.Constraint(mdl.P, doc="eq. (5): T_nt >= computing time of work offloaded to n")
-    def span_coop(m, s, n):
-        return m.T[n] >= m.t_rem[s, n]
-
-    if inst.capacity == "aggregate":
-
-        @mdl.Constraint(mdl.S, doc="eq. (8c) aggregate (D4): allocations at a server <= C_nt")
-        def capacity(m, s):
-            return m.d_loc[s] + sum(m.d_rem[mm, n] for (mm, n) in pairs if n == s) <= C[s]
-
-    def energy(s: int) -> pyo.Expression:
-        if inst.energy_model == "average":
-            cyc = D[s] * (1 - out_share(s)) + sum(D[mm] * mdl.r[mm, n] for (mm, n) in pairs if n == s)
-            return inst.P_min * mdl.T[s] + dP * cyc / Cap[s]  # eq. (5) with D2
-        held = mdl.d_loc[s] + sum(mdl.d_rem[mm, n] for (mm, n) in pairs if n == s)
-        return (inst.P_min + dP * held / Cap[s]) * mdl.T[s]  # eq. (5), peak utilisation
-
-    mdl.obj = pyo.Objective(
-        expr=wL * sum(mdl.L[s] for s in mdl.S) + wE * sum(energy(s) for s in mdl.S),
-        sense=pyo.minimize,
-        doc="eq. (8a): lambda L_total + rho E_total, eqs. (6)-(7)",
-    )
-    mdl._pairs = pairs  # type: ignore[attr-defined]
-    return mdl
-
-
-def solve_scip(inst: Instance, opts: SolveOptions) -> MethodOutput:
-    mdl = build_model(inst)
-    out = solve_model(mdl, Backend.SCIP, opts)
-    if out.objective is None:
-        return MethodOutput(None, out.status, out.bound, {"message": out.solver_message})
-    M = inst.M
-    target = np.zeros(M, dtype=np.int64)
-    a = np.zeros(M)
-    d_rem = np.zeros(M)
-    b = np.zeros(M)
-    for m, n in mdl._pairs:  # type: ignore[attr-defined]
-        r = _val(mdl.r[m, n])
-        if _val(mdl.x[m, n]) > 0.5:
-            target[m] = n + 1
-            a[m] = min(1.0, max(0.0, r))
-            d_rem[m] = _val(mdl.d_rem[m, n]) * GIGA
-            b[m] = _val(mdl.bw[m, n]) * GIGA
-    d_loc = np.array([_val(mdl.d_loc[s]) * GIGA for s in range(M)])
-    dec = repair(inst, target, a, d_loc, d_rem, b)
-    return MethodOutput(dec, out.status, out.bound, {"message": out.solver_message, "scip_objective": out.objective})
-
-
-#: Ratios within this of 0 or 1 are snapped (SCIP's feasibility tolerance leaves 1e-9 crumbs).
-SNAP = 1e-7
-
-
-def repair(
-    inst: Instance, target: np.ndarray, a: np.ndarray, d_loc: np.ndarray, d_rem: np.ndarray, b: np.ndarray
-) -> Decision:
-    """Project a solver's point onto the exact constraints: snap a to {0, 1} within SNAP, clip to eq. (12)
-    boxes, and (capacity='aggregate') scale a server's allocations down when round-off overloads it."""
-    M = inst.M
-    k = inst.kappa
-    a = np.where(a < SNAP, 0.0, np.where(a > 1 - SNAP, 1.0, a))
-    target = np.where(a > 0, target, 0)
-    n_idx = np.clip(target - 1, 0, M - 1)
-    d_loc = np.clip(d_loc, 0.0, k * inst.C_rem)
-    d_rem = np.where(target > 0, np.clip(d_rem, 0.0, k * inst.C_rem[n_idx]), 0.0)
-    b = np.where(target > 0, np.clip(b, 0.0, k * inst.B_rem[np.arange(M), n_idx]), 0.0)
-    d_loc = np.where((1 - a) * inst.D > 0, d_loc, 0.0)
-    if inst.capacity == "aggregate":
-        for s in range(M):
-            into = target == s + 1
-            used = d_loc[s] + d_rem[into].sum()
-            if used > inst.C_rem[s]:
-                f = inst.C_rem[s] / used * (1 - 1e-12)
-                d_loc[s] *= f
-                d_rem[into] *= f
-    return Decision(target=target, a=a, d_local=d_loc, d_remote=d_rem, b=b)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -598,7 +350,7 @@ def _planes(inst: Instance, target: np.ndarray, O: list[int]) -> list[tuple[np.n
 
 def brute_force(inst: Instance) -> tuple[float, Decision]:
     """Exact optimum of the Lemma-1 reduction by vertex enumeration (independent of the LP code path)."""
-    _require_lemma(inst)
+    require_lemma(inst)
     best_val, best = math.inf, None
     for tv in itertools.product(*target_options(inst)):
         target = np.array(tv, dtype=np.int64)
@@ -626,7 +378,7 @@ def brute_force(inst: Instance) -> tuple[float, Decision]:
         if vals[i] < best_val:
             best_val, best = float(vals[i]), (target, a[i])
     assert best is not None
-    return best_val, _decision(inst, *best)
+    return best_val, lemma_decision(inst, *best)
 
 
 def grid_search(inst: Instance, steps: int = 200) -> tuple[float, Decision]:
@@ -648,32 +400,4 @@ def grid_search(inst: Instance, steps: int = 200) -> tuple[float, Decision]:
         if vals[i] < best_val:
             best_val, best = float(vals[i]), (target, a[i])
     assert best is not None
-    return best_val, _decision(inst, *best)
-
-
-METHODS: list[MethodSpec] = [
-    MethodSpec(
-        "exact",
-        "exact",
-        solve_exact,
-        "target enumeration (eq. 11) + certified LP in the ratios per target vector (Lemma 1)",
-        certified=True,
-        in_bench=True,
-    ),
-    MethodSpec(
-        "exact-milp",
-        "exact",
-        solve_milp,
-        "Lemma-1 reduction as one MILP, HiGHS",
-        certified=True,
-        in_bench=True,
-    ),
-    MethodSpec(
-        "pyomo-scip",
-        "exact",
-        solve_scip,
-        "the paper's MINLP (8a)-(8e), all allocations free, SCIP",
-        certified=True,
-        in_bench=True,
-    ),
-]
+    return best_val, lemma_decision(inst, *best)

@@ -1,6 +1,6 @@
-"""Certified exact methods for one round of DTAC (problem (13) of Han et al., Section II).
+"""The structure-exploiting certified algorithm for one round of DTAC (problem (13) of Han et al., Section II).
 
-``exact`` (structured): enumerate the offloading vector x in {0,1,2}^N best-first by a cheap valid lower
+Method ``exact`` (:func:`search`): enumerate the offloading vector x in {0,1,2}^N best-first by a cheap valid lower
 bound (plus a pigeonhole bound for cells with more offloaders than channels), prune by bound, and for each
 surviving x solve the continuous part exactly:
 
@@ -17,7 +17,9 @@ surviving x solve the continuous part exactly:
   powers of the other members are found by spatial branch and bound on a, with monotone bounds on the rates
   (a rate is increasing in its own power and decreasing in the others').
 
-``pyomo-scip``: the whole round as one Pyomo MINLP (:func:`build_model`) solved globally by SCIP.
+Its time limit is one :class:`mecopt.core.Deadline` shared by the enumeration and every branch and bound.
+The Pyomo MINLP of the same round is in :mod:`solvers.exact.dtac.model`; the methods in
+:mod:`solvers.exact.dtac`.
 """
 
 from __future__ import annotations
@@ -25,20 +27,16 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pyomo.environ as pyo
 from scipy.optimize import brentq, minimize
 from scipy.special import lambertw
 
-from mecopt.core import MethodOutput, SolveOptions
+from mecopt.core import Deadline, MethodOutput
 from mecopt.problems.dtac import Decision, Instance, precompute, rate, terms
-from mecopt.spec import MethodSpec
-from solvers.pyomo_backend import Backend, solve_model
 
 LN2 = math.log(2.0)
 GRID = 96  # T grid points of the cheap lower bound
@@ -385,8 +383,19 @@ def _decision(ctx: Ctx, x: np.ndarray, l: np.ndarray, a: np.ndarray, core: CoreR
     return Decision(x=x, l=l, a=a, b=b)
 
 
-def _objective(inst: Instance, d: Decision) -> float:
+def round_objective(inst: Instance, d: Decision) -> float:
+    """Objective of eq. (13) of one decision (the problem's vectorized ``terms``, no feasibility check)."""
     return float(terms(inst, d.x[None], d.l[None], d.a[None], d.b[None]).objective[0])
+
+
+def simple_decisions(inst: Instance) -> list[Decision]:
+    """All-local / all-edge / all-cloud with round-robin channels at full power and frequency."""
+    N = inst.N
+    l = np.ones(N, dtype=np.int64)
+    for k in range(inst.K):
+        mem = np.flatnonzero(inst.server == k)
+        l[mem] = np.arange(mem.size) % inst.L + 1
+    return [Decision(x=np.full(N, xv), l=l, a=np.ones(N), b=np.ones(N)) for xv in (0, 1, 2)]
 
 
 def solve_partition(
@@ -395,7 +404,7 @@ def solve_partition(
     l: np.ndarray,
     incumbent: float,
     tol: float,
-    deadline: float,
+    deadline: Deadline,
     max_nodes: int = 200000,
     root_only: bool = False,
 ) -> PartResult:
@@ -413,7 +422,7 @@ def partition_bnb(
     l: np.ndarray,
     incumbent: float,
     tol: float,
-    deadline: float,
+    deadline: Deadline,
     max_nodes: int = 200000,
     root_only: bool = False,
     slice_nodes: int = 10**9,
@@ -434,7 +443,7 @@ def partition_bnb(
     if not groups:
         core = solve_core(ctx, x, nan, np.zeros(N))
         d = _decision(ctx, x, l, np.ones(N), core)
-        yield PartResult(_objective(inst, d), d, core.lb), True
+        yield PartResult(round_objective(inst, d), d, core.lb), True
         return
     inter = np.concatenate(groups)
     var = inter[queued[inter]]  # powers to branch on
@@ -485,7 +494,7 @@ def partition_bnb(
         ft, fE = fixed_terms(a, a)
         core = solve_core(ctx, x, ft, fE)
         d = _decision(ctx, x, l, a, core)
-        return _objective(inst, d), d
+        return round_objective(inst, d), d
 
     best_ub, best_dec = math.inf, None
     lo0 = np.full(var.size, inst.a_min)
@@ -538,7 +547,7 @@ def partition_bnb(
         nd = heap[0]
         if nd.lb >= inc - tol * abs(inc):
             break
-        if nodes >= max_nodes or time.perf_counter() > deadline:
+        if nodes >= max_nodes or deadline.expired():
             complete = False
             break
         heapq.heappop(heap)
@@ -636,35 +645,28 @@ def trivial_lower_bound(ctx: Ctx) -> float:
     return inst.w1 * T_lb + inst.w2 * float(np.sum(np.minimum(e_local, e_off)))
 
 
-def _too_large(inst: Instance, ctx: Ctx, opts: SolveOptions, t0: float) -> MethodOutput:
-    """Beyond MAX_ENUM_N UEs: no certification; best simple decision and a trivial valid bound."""
-    from solvers.heuristics.dtac import greedy
-
-    cands = _simple_decisions(inst) + [greedy(inst, opts).decision]
-    best = min(cands, key=lambda d: _objective(inst, d))
+def _too_large(inst: Instance, ctx: Ctx, starts: list[Decision], deadline: Deadline) -> MethodOutput:
+    """Beyond MAX_ENUM_N UEs: no certification; best start decision and a trivial valid bound."""
+    best = min(starts, key=lambda d: round_objective(inst, d))
     info = {
         "message": f"N = {inst.N} > {MAX_ENUM_N}: 3^N enumeration not attempted",
-        "wall_s": time.perf_counter() - t0,
+        "wall_s": deadline.elapsed(),
     }
     return MethodOutput(best, "time_limit", trivial_lower_bound(ctx), info)
 
 
-def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
-    t0 = time.perf_counter()
-    deadline = t0 + (opts.time_limit if opts.time_limit is not None else math.inf)
-    tol = max(float(opts.mip_gap), 1e-7)
+def search(inst: Instance, deadline: Deadline, tol: float, starts: list[Decision]) -> MethodOutput:
+    """Best-first certified search over x (see the module docstring) until the relative gap is <= ``tol`` or
+    ``deadline`` expires; ``starts`` are feasible decisions giving the first incumbent (the first best kept)."""
     ctx = make_ctx(inst)
     if inst.N > MAX_ENUM_N:
-        return _too_large(inst, ctx, opts, t0)
+        return _too_large(inst, ctx, starts, deadline)
     X = all_offloading_vectors(inst.N)
     lbs = np.concatenate([cheap_lower_bounds(ctx, X[i : i + CHUNK]) for i in range(0, len(X), CHUNK)])
     order = np.argsort(lbs, kind="stable")
     inc, best = math.inf, None
-    from solvers.heuristics.dtac import greedy  # local import: heuristics import nothing from here
-
-    first = _simple_decisions(inst) + [greedy(inst, opts).decision]
-    for d in first:  # a first incumbent (kept only if nothing better is found)
-        val = _objective(inst, d)
+    for d in starts:  # a first incumbent (kept only if nothing better is found)
+        val = round_objective(inst, d)
         if val < inc:
             inc, best = val, d
     proc_lb = math.inf  # smallest lower bound over the finished (x, l) pairs
@@ -694,7 +696,7 @@ def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
         nxt = min(next_cheap, next_ref)
         if nxt >= inc - tol * abs(inc) or not math.isfinite(nxt):
             break
-        if time.perf_counter() > deadline:
+        if deadline.expired():
             timed_out = True
             break
         if next_ref <= next_cheap:
@@ -736,167 +738,6 @@ def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
         "processed": processed,
         "partitions": parts,
         "bnb_nodes": bnb_nodes,
-        "wall_s": time.perf_counter() - t0,
+        "wall_s": deadline.elapsed(),
     }
     return MethodOutput(best, status if best is not None else "error", bound, info)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Pyomo MINLP of one round (the whole of Section II), solved by SCIP
-# ----------------------------------------------------------------------------------------------------
-def _simple_decisions(inst: Instance) -> list[Decision]:
-    """All-local / all-edge / all-cloud with round-robin channels at full power and frequency."""
-    N = inst.N
-    l = np.ones(N, dtype=np.int64)
-    for k in range(inst.K):
-        mem = np.flatnonzero(inst.server == k)
-        l[mem] = np.arange(mem.size) % inst.L + 1
-    return [Decision(x=np.full(N, xv), l=l, a=np.ones(N), b=np.ones(N)) for xv in (0, 1, 2)]
-
-
-def _simple_upper_bound(inst: Instance) -> float:
-    """Objective of the best of the simple decisions (a valid upper bound on the optimum)."""
-    return min(_objective(inst, d) for d in _simple_decisions(inst))
-
-
-def build_model(inst: Instance) -> pyo.ConcreteModel:
-    """Problem (13) for one round as a MINLP (data in Mbit, Mbit/s, s, J; powers normalised by sigma^2)."""
-    ctx = make_ctx(inst)
-    pre = precompute(inst)
-    N = inst.N
-    ub = _simple_upper_bound(inst)
-    Bm = inst.B / 1e6
-    S = ctx.S / 1e6
-    r_max = rate(Bm, ctx.gamma)  # Mbit/s at a = 1 without interference
-    # valid bounds from the known feasible objective ub (no optimal solution is cut off, see docs D15)
-    u_max = np.minimum(
-        ub / max(inst.w1, 1e-300) if inst.w1 > 0 else math.inf,
-        ub / max(inst.w2 * inst.P_UE * inst.a_min, 1e-300) if inst.w2 > 0 else math.inf,
-    )
-    u_max = np.where(np.isfinite(u_max), u_max, ctx.tu_hi * 1e6)
-    u_max = np.maximum(u_max, ctx.tu_lo)
-    m = pyo.ConcreteModel(name="dtac_round")
-    m.N = pyo.Set(initialize=range(N), doc="UEs")
-    m.O = pyo.Set(initialize=(0, 1, 2), doc="offloading options, eq. (1)")
-    m.C = pyo.Set(initialize=range(1, inst.L + 1), doc="channels")
-    m.K = pyo.Set(initialize=range(inst.K), doc="edge servers")
-    pairs = [(n, j) for n in range(N) for j in range(N) if n != j and inst.server[n] == inst.server[j]]
-    m.PAIRS = pyo.Set(initialize=pairs, dimen=2, doc="ordered same-cell pairs, eq. (5)")
-    m.y = pyo.Var(m.N, m.O, domain=pyo.Binary, doc="x_n = o, eq. (1)")
-    m.z = pyo.Var(m.N, m.C, domain=pyo.Binary, doc="l_n = c, eq. (13)")
-    m.s = pyo.Var(m.PAIRS, bounds=(0, 1), doc="UE j transmits on UE n's channel, eq. (5)")
-    m.a = pyo.Var(m.N, bounds=(inst.a_min, 1.0), doc="power ratio, eq. (13) (D3)")
-    m.b = pyo.Var(m.N, bounds=(inst.b_min, 1.0), doc="frequency ratio, eq. (13) (D3)")
-    i_max = {n: float(sum(ctx.wn[j] for (nn, j) in pairs if nn == n)) for n in range(N)}
-    m.I = pyo.Var(m.N, bounds=lambda m_, n: (0.0, i_max[n]), doc="P_I / sigma^2, eq. (5)")
-    m.r = pyo.Var(m.N, bounds=lambda m_, n: (0.0, float(r_max[n])), doc="R(n,k) in Mbit/s, eq. (4)")
-    m.u1 = pyo.Var(m.N, bounds=lambda m_, n: (0.0, float(u_max[n])), doc="upload time of an edge task, eq. (8)")
-    m.u2 = pyo.Var(m.N, bounds=lambda m_, n: (0.0, float(u_max[n])), doc="upload time of a cloud task, eq. (8)")
-    m.tl = pyo.Var(m.N, bounds=lambda m_, n: (0.0, float(ctx.tl_hi[n])), doc="local time, eq. (2)")
-    m.e = pyo.Var(m.N, bounds=(0.0, None), doc="E_t^n, eq. (7)")
-    m.T = pyo.Var(bounds=(0.0, None), doc="T_t, eq. (12)")
-
-    @m.Constraint(m.N, doc="eq. (1)")
-    def one_option(m_, n):
-        return sum(m_.y[n, o] for o in m_.O) == 1
-
-    @m.Constraint(m.N, doc="eq. (13): l_n in {1..L}")
-    def one_channel(m_, n):
-        return sum(m_.z[n, c] for c in m_.C) == 1
-
-    @m.Constraint(m.PAIRS, m.C, doc="eq. (5): indicator 1(l_j = l_n) for a transmitting j")
-    def same_channel(m_, n, j, c):
-        return m_.s[n, j] >= m_.z[n, c] + m_.z[j, c] + m_.y[j, 1] + m_.y[j, 2] - 2
-
-    @m.Constraint(m.N, doc="eq. (5)")
-    def interference(m_, n):
-        return m_.I[n] >= sum(float(ctx.wn[j]) * m_.a[j] * m_.s[n, j] for (nn, j) in pairs if nn == n)
-
-    @m.Constraint(m.N, doc="eq. (4): R(n,k) = B log2(1 + a P_UE |h|^2 / (sigma^2 + P_I))")
-    def uplink_rate(m_, n):
-        return m_.r[n] <= Bm / LN2 * pyo.log(1 + m_.a[n] * float(ctx.gamma[n]) / (1 + m_.I[n]))
-
-    @m.Constraint(m.N, doc="eq. (8): S_i / R(n,k) for x = 1")
-    def upload_edge(m_, n):
-        return m_.u1[n] * m_.r[n] >= float(S[n]) * m_.y[n, 1]
-
-    @m.Constraint(m.N, doc="eq. (8): S_i / R(n,k) for x = 2")
-    def upload_cloud(m_, n):
-        return m_.u2[n] * m_.r[n] >= float(S[n]) * m_.y[n, 2]
-
-    @m.Constraint(m.N, doc="eq. (2): S C / (b F_UE) for x = 0")
-    def local_time(m_, n):
-        return m_.tl[n] * m_.b[n] >= float(ctx.tl_lo[n]) * m_.y[n, 0]
-
-    @m.Constraint(m.N, doc="eq. (6)")
-    def energy_upload(m_, n):
-        return m_.e[n] >= inst.P_UE * m_.a[n] * (m_.u1[n] + m_.u2[n])
-
-    @m.Constraint(m.N, doc="eq. (3)")
-    def energy_local(m_, n):
-        coef = float(inst.kappa * pre.SC[n] * inst.F_UE**2)
-        return m_.e[n] >= coef * (m_.b[n] ** 2 - 1 + m_.y[n, 0])
-
-    @m.Constraint(m.N, doc="eq. (12): T1(0) entry")
-    def round_local(m_, n):
-        return m_.T >= m_.tl[n]
-
-    @m.Constraint(m.K, doc="eqs. (10)-(12): Q11 T1(1) + Q2 T21(1) of an edge queue")
-    def round_edge(m_, k):
-        mem = [n for n in range(N) if inst.server[n] == k]
-        return m_.T >= sum(float(ctx.edge_c[j]) * m_.y[j, 1] + m_.u1[j] for j in mem)
-
-    @m.Constraint(m.N, doc="eqs. (10)-(12): Q12 T1(2) + T22(2) (+ Q2 T21(2), consistent variant)")
-    def round_cloud(m_, n):
-        expr = sum(float(ctx.cloud_c[j]) * m_.y[j, 2] for j in range(N)) + float(ctx.T22[n]) * m_.y[n, 2]
-        if ctx.consistent:
-            expr = expr + sum(m_.u2[j] for j in range(N))
-        return m_.T >= expr
-
-    m.obj = pyo.Objective(
-        expr=inst.w1 * m.T + inst.w2 * sum(m.e[n] for n in m.N), sense=pyo.minimize, doc="eq. (13), one round"
-    )
-    return m
-
-
-def decision_from_model(inst: Instance, m: pyo.ConcreteModel) -> Decision:
-    N = inst.N
-    x = np.array([max((0, 1, 2), key=lambda o: pyo.value(m.y[n, o])) for n in range(N)], dtype=np.int64)
-    l = np.array([max(range(1, inst.L + 1), key=lambda c: pyo.value(m.z[n, c])) for n in range(N)], dtype=np.int64)
-    a = np.clip([pyo.value(m.a[n]) for n in range(N)], inst.a_min, 1.0)
-    b = np.clip([pyo.value(m.b[n]) for n in range(N)], inst.b_min, 1.0)
-    return Decision(x=x, l=l, a=a, b=b)
-
-
-def solve_pyomo_scip(inst: Instance, opts: SolveOptions) -> MethodOutput:
-    m = build_model(inst)
-    out = solve_model(m, Backend.SCIP, opts)
-    if out.objective is None:
-        return MethodOutput(None, out.status, out.bound, {"message": out.solver_message})
-    dec = decision_from_model(inst, m)
-    return MethodOutput(
-        dec,
-        out.status,
-        out.bound,
-        {"scip_objective": out.objective, "message": out.solver_message, "wall_s": out.wall_time_s},
-    )
-
-
-METHODS: list[MethodSpec] = [
-    MethodSpec(
-        "exact",
-        "exact",
-        solve_exact,
-        "enumerate x by cheap bound; convex core (Lagrange/Lambert W) + B&B on interfered powers",
-        certified=True,
-        in_bench=True,
-    ),
-    MethodSpec(
-        "pyomo-scip",
-        "exact",
-        solve_pyomo_scip,
-        "the round as one Pyomo MINLP, SCIP global",
-        certified=True,
-        in_bench=False,
-    ),
-]

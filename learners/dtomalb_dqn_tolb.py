@@ -12,15 +12,18 @@ and the loss is (1/N) sum_n (y - Q_n(x, a_n))^2. Exploration is epsilon-greedy p
 centralized learner with one system reward (the "centralized DQN introducing the load factor" of Section 5),
 and it still faces the joint action space: it only represents Q additively over users.
 
-Run: ``PYTHONPATH=. python -m learners.dqn_tolb [--steps N] [--seed S] --out PATH``.
+Episode end: the T-slot time limit is a truncation (the slot index is not observed): the TD target keeps the
+bootstrap term there (issue #11, item 4).
+
+Run: ``PYTHONPATH=. python -m learners.dtomalb_dqn_tolb [--total-steps N] [--seed S] --out PATH`` (tyro flags).
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,20 +32,24 @@ from torch import nn
 
 from learners.common import (
     ReplayBuffer,
-    TorchPolicy,
     TrainingLog,
-    env_seeds,
+    bootstrap_mask,
     linear_schedule,
     mlp,
+    resolve_device,
+    run_cli,
     seed_everything,
     soft_update,
 )
+from learners.dtomalb import KEY, DtomalbPolicy
+from learners.protocol import train_episode_seeds
 from mecopt.envs.dtomalb import DtomalbEnv
 
 
 @dataclass
 class Args:
-    """Hyperparameters of DQN-TOLB (the paper gives none; see docs/learners.md)."""
+    """Hyperparameters of DQN-TOLB The paper gives none: the defaults are the "paper
+    setting" (untuned) of docs/learners.md; ``search_space`` below is what ``learners.tune`` searches."""
 
     seed: int = 1
     """root seed: torch init, exploration, replay sampling and the env episode seeds all derive from it"""
@@ -78,6 +85,24 @@ class Args:
     """fraction of ``total_steps`` over which epsilon decays linearly"""
     time_budget_s: float | None = None
     """stop training early after this much wall time (None: run all ``total_steps``)"""
+    device: str = "cpu"
+    """torch device of training ('cpu' or 'cuda'); checkpoints are saved and executed on the CPU"""
+
+
+def search_space(trial: Any) -> dict[str, Any]:
+    """Optuna search space of DQN-TOLB (issue #11): Args overrides for one trial."""
+    width = trial.suggest_categorical("width", [64, 128, 256, 512])
+    return {
+        "gamma": trial.suggest_categorical("gamma", [0.0, 0.5, 0.9, 0.99]),
+        "lr": trial.suggest_float("lr", 1e-4, 1e-2, log=True),
+        "target_tau": trial.suggest_float("target_tau", 3e-3, 0.1, log=True),
+        "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128, 256]),
+        "hidden": [width, width],
+        "learning_starts": trial.suggest_categorical("learning_starts", [250, 500, 1000]),
+        "eps_start": 1.0,
+        "eps_end": trial.suggest_float("eps_end", 0.0, 0.2),
+        "eps_fraction": trial.suggest_float("eps_fraction", 0.1, 1.0),
+    }
 
 
 class BranchingQ(nn.Module):
@@ -93,7 +118,7 @@ class BranchingQ(nn.Module):
         return self.heads(torch.relu(self.trunk(x))).reshape(-1, self.N, self.A)
 
 
-class DqnTolbPolicy(TorchPolicy):
+class DqnTolbPolicy(DtomalbPolicy):
     """Centralized branching Q-network; act = per-user argmax of Q_n(x, .)."""
 
     centralized = True
@@ -117,13 +142,14 @@ def train(
     progress: bool = True,
 ) -> DqnTolbPolicy:
     rng = seed_everything(args.seed, "dqn-tolb")
-    next_seed = env_seeds(rng)
+    next_seed = train_episode_seeds(KEY, args.seed, "dqn-tolb")
+    dev = resolve_device(args.device)
     env = env_fn() if env_fn is not None else make_env(args)
     N, M = env.slots.N, env.slots.M
     A = M + 1
     d_x = M + 4 * N
     policy = DqnTolbPolicy(args, N, M, {"preset": args.preset})
-    q_net = policy.net
+    q_net = policy.net.to(dev)
     q_target = copy.deepcopy(q_net)
     opt = torch.optim.Adam(q_net.parameters(), lr=args.lr)
     rb = ReplayBuffer(
@@ -139,7 +165,7 @@ def train(
     )
 
     def update() -> None:
-        b = rb.sample(args.batch_size)
+        b = rb.sample(args.batch_size, dev)
         with torch.no_grad():  # BDQ target: y = r + gamma * mean_n max_a Q'_n(x', a)
             y = b["r"] + args.gamma * (1.0 - b["done"]) * q_target(b["x2"]).max(-1).values.mean(-1)
         q = q_net(b["x"]).gather(-1, b["a"][..., None]).squeeze(-1)  # (B, N)
@@ -156,40 +182,32 @@ def train(
     for step in range(args.total_steps):
         eps = linear_schedule(args.eps_start, args.eps_end, int(args.eps_fraction * args.total_steps), step)
         with torch.no_grad():
-            greedy = q_net(torch.as_tensor(x)[None])[0].argmax(-1).numpy()
+            greedy = q_net(torch.as_tensor(x, device=dev)[None])[0].argmax(-1).cpu().numpy()
         explore = rng.random(N) < eps
         a = np.where(explore, rng.integers(0, A, size=N), greedy)
-        x2, r, done, _, info = env.step(a)  # r = mean_n R_n, eq. (20)
-        rb.add(x=x, a=a, r=r, x2=x2, done=float(done))
+        x2, r, terminated, truncated, info = log.timed_env_step(lambda a=a: env.step(a))  # r = mean_n R_n, eq. (20)
+        rb.add(x=x, a=a, r=r, x2=x2, done=bootstrap_mask(terminated, truncated))
         ep_reward += r
         ep_delay += info["mean_delay_s"]
         ep_var += info["var_LD"]
         ep_len += 1
         x = x2
-        if done:
-            log.episode(step + 1, ep_reward, ep_delay / ep_len, ep_var / ep_len)
+        if terminated or truncated:
+            log.episode(step + 1, ep_reward, mean_delay_s=ep_delay / ep_len, var_LD=ep_var / ep_len)
             ep_reward, ep_delay, ep_var, ep_len = 0.0, 0.0, 0.0, 0
             x, _ = env.reset(seed=next_seed())
         if step >= args.learning_starts and step % args.train_frequency == 0:
-            update()
+            log.timed_update(update)
         log.step()
         if args.time_budget_s is not None and log.elapsed() > args.time_budget_s:
             break
     log.finish(policy, args.seed, step + 1, args.total_steps)
+    q_net.to("cpu").eval()
     return policy
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=Args.total_steps)
-    p.add_argument("--seed", type=int, default=Args.seed)
-    p.add_argument("--preset", default=Args.preset)
-    p.add_argument("--budget", type=float, default=None, help="wall-time budget in seconds")
-    p.add_argument("--out", required=True, help="checkpoint path without suffix")
-    p.add_argument("--log", default=None, help="CSV training log path")
-    ns = p.parse_args()
-    args = Args(seed=ns.seed, preset=ns.preset, total_steps=ns.steps, time_budget_s=ns.budget)
-    train(args, csv_path=ns.log).save(ns.out)
+    run_cli(Args, train, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

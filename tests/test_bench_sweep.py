@@ -1,0 +1,104 @@
+"""The benchmark plumbing: the Sweep helper's rules (fast, no solver) and the quick profile on one problem."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench import sweep as S
+from mecopt.core import SolveResult
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class FakeBenchmark:
+    def __init__(self) -> None:
+        self.extra_info: dict[str, Any] = {}
+        self.calls = 0
+
+    def pedantic(self, fn: Any, rounds: int = 1, iterations: int = 1) -> Any:
+        self.calls += 1
+        return fn()
+
+
+def _result(method: str, seed: int, status: str, obj: float) -> SolveResult:
+    return SolveResult(
+        "dtomalb", method, "min", obj, status, obj if status == "optimal" else obj / 2, 0.0, 1.0, None, seed
+    )  # type: ignore[arg-type]
+
+
+def test_sweep_frontier_yardstick_and_atomic_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MECOPT_RESULTS", str(tmp_path))
+    written: list[int] = []
+
+    def writer(sw: S.Sweep) -> None:
+        written.append(len(sw.rows))
+        sw.write("t", "notes", S.md_table([[r["N"], r["method"], r["status"]] for r in sw.rows], ["N", "m", "s"]))
+
+    sw = S.Sweep(S.BenchConfig(), "dtomalb", "demo", size_axis="N", frontier_methods=("exact",), yardstick=("scip",))
+    sw.writer = writer
+    # exact times out at N = 3 on every instance; scip fails at N = 2
+    status = {("exact", 1): "optimal", ("exact", 2): "optimal", ("exact", 3): "time_limit", ("scip", 1): "optimal"}
+    for N in (1, 2, 3, 4):
+        for seed in (7, 8):
+            for m in ("exact", "scip"):
+                st = status.get((m, N), "time_limit")
+                sw.add(
+                    lambda m=m, seed=seed, st=st, N=N: _result(m, seed, st, float(N)),
+                    method=m,
+                    seed=seed,
+                    limit=1.0,
+                    N=N,
+                )
+    ran = 0
+    for cell in sw.cells:
+        assert not written  # nothing is written before the sweep completed
+        try:
+            cell.run(FakeBenchmark())
+            ran += 1
+        except pytest.skip.Exception:
+            pass
+    # N = 4 (beyond the exact frontier) and scip at N = 3 (above its first failure) are skipped
+    assert ran == 16 - 6 and len(sw.skipped) == 6
+    assert sw.frontier == {(): 3} and sw.yardstick_failed == {("scip", ()): 2}
+    assert written == [ran]
+    assert sorted(p.name for p in (tmp_path / "dtomalb").iterdir()) == ["demo.json", "demo.md"]
+    row = sw.rows[0]
+    assert {"wall_time_s", "objective", "bound", "gap", "status", "seed", "N"} <= set(row) and "decision" not in row
+
+
+def test_sweep_scaling_of_options() -> None:
+    cfg = S.BenchConfig(instances=5, time_limit=30.0)
+    assert cfg.scale_count(20) == 5 and cfg.scale_count(3) == 1 and cfg.scale_limit(60.0) == 30.0
+    sw = S.Sweep(S.BenchConfig(quick=True), "cto", "x")
+    assert sw.points((1, 2, 3)) == (1, 2)
+
+
+def _snapshot(root: Path) -> dict[str, float]:
+    return {str(p): p.stat().st_mtime for p in root.rglob("*") if p.is_file()}
+
+
+def test_quick_profile_one_problem_writes_only_its_files(tmp_path: Path) -> None:
+    committed = _snapshot(ROOT / "results")
+    env = dict(os.environ, MECOPT_RESULTS=str(tmp_path), PYTHONPATH=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "--benchmark", "--bench-quick", "--bench-problems", "dtomalb", "-q"]
+        + ["--bench-time-limit", "1", "-p", "no:cacheprovider", "--benchmark-disable"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    files = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert files, out.stdout[-2000:]
+    assert all(f.startswith("quick/dtomalb/") or f == "quick/summary.md" for f in files), files
+    assert {"quick/dtomalb/table.md", "quick/dtomalb/scaling.md", "quick/dtomalb/scaling.png"} <= set(files)
+    assert _snapshot(ROOT / "results") == committed  # MECOPT_RESULTS redirected every file
+    assert "files written" in out.stdout and "cells errored" in out.stdout
