@@ -329,5 +329,95 @@ def test_heuristic_allocation_gap_is_visible() -> None:
 
 
 # ------------------------------------------------------------------------------------------------------------
-# Environment
+# D17 RCS rule, D8 sub-channels, D18 break point
 # ------------------------------------------------------------------------------------------------------------
+def brute_force_rule(inst: d.Instance) -> float:
+    """brute_force restricted to the assignments the RCS rule (D17) allows."""
+    co = d.coefficients(inst)
+    rcs = inst.Lmax * expit(-inst.alpha * (co.fixed[:, 0] + co.work[:, 0] / co.capacity[0] - inst.beta))
+    servers = ([0] if co.rcs_shared else []) + list(range(1, inst.H + 1))
+    best = -math.inf
+    for y in itertools.product(range(inst.H + 1), repeat=inst.U):
+        y = np.array(y)
+        if np.any(d.rcs_rule_slack(inst, y, co)[0] < 0):
+            continue
+        v = 0.0 if co.rcs_shared else float(rcs[y == 0].sum())
+        for o in servers:
+            ii = list(np.flatnonzero(y == o))
+            t = make_terms(inst.alpha[ii], inst.beta[ii], inst.Lmax[ii], co.fixed[ii, o], co.work[ii, o])
+            v += p2_reference(t, float(co.capacity[o]) / GHZ)
+        best = max(best, v)
+    return best
+
+
+def test_rcs_rule_exact_equals_brute_force_and_binds() -> None:
+    binds = 0
+    for seed in range(16):
+        base = tiny(seed).replace(rcs_capacity="shared" if seed % 4 == 3 else "dedicated")
+        inst = base.replace(rcs_rule="if-better")
+        res = solve("djtcra", inst, "exact", SolveOptions(time_limit=30))
+        ref = brute_force_rule(inst)
+        assert res.status == "optimal" and res.feasible, (seed, res.message)
+        assert res.objective == pytest.approx(ref, rel=1e-6), seed
+        assert res.bound >= ref - 1e-6 * abs(ref)
+        free = solve("djtcra", base, "exact", SolveOptions(time_limit=30))
+        binds += free.objective > res.objective + 1e-9
+    assert binds >= 1, "the rule never binds: the test would not exercise it"
+
+
+def test_rcs_rule_feasibility_and_heuristics() -> None:
+    inst = SPEC.make_instance("small", 2, "rcs-if-better")
+    everyone_rcs = d.Decision(y=np.zeros(inst.U, dtype=np.int64), p=np.zeros(inst.U))
+    viol = d.check_feasible(inst, everyone_rcs)
+    assert viol and all("D17" in v for v in viol)
+    assert not d.check_feasible(inst.replace(rcs_rule="free"), everyone_rcs)
+    for m in methods_for("djtcra").values():
+        if m.kind == "heuristic":
+            r = solve("djtcra", inst, m.name, SolveOptions(time_limit=10), seed=1)
+            assert r.feasible, (m.name, r.message)
+    ex = solve("djtcra", inst, "exact", SolveOptions(time_limit=60))
+    assert ex.status == "optimal" and ex.feasible
+
+
+def test_rcs_rule_scip_agrees() -> None:
+    inst = tiny(3).replace(rcs_rule="if-better")
+    ex = solve("djtcra", inst, "exact", SolveOptions(time_limit=30))
+    sc = solve("djtcra", inst, "pyomo-scip", SolveOptions(time_limit=60))
+    assert sc.feasible and sc.objective <= ex.bound + 1e-6
+    if sc.status == "optimal":
+        assert ex.objective == pytest.approx(sc.objective, rel=1e-5)
+
+
+def test_subchannels_bandwidth_and_exact() -> None:
+    inst = SPEC.make_instance("small", 0, "subchannels")
+    B = d.effective_bandwidth(inst)
+    k = B / d.SUBCHANNEL_HZ
+    assert np.allclose(k, np.round(k)) and k.min() >= 2 and k.max() <= 7
+    # uniform over {2..7} for B ~ U(16, 56) MHz
+    edges = d.effective_bandwidth(inst.replace(bandwidth=np.linspace(16e6, 56e6 - 1, inst.U)))
+    assert sorted(set((edges / 8e6).astype(int).tolist())) == [2, 3, 4, 5, 6, 7]
+    assert np.array_equal(d.effective_bandwidth(inst.replace(bandwidth_model="continuous")), inst.bandwidth)
+    for seed in range(6):
+        t = tiny(seed, "subchannels")
+        res = solve("djtcra", t, "exact", SolveOptions(time_limit=30))
+        assert res.status == "optimal"
+        assert res.objective == pytest.approx(brute_force(t), rel=1e-6)
+
+
+def test_break_point_eq4_as_printed() -> None:
+    """Eq. (4): PL2 = PL1(Upsilon_BP) + 40 lg(Upsilon_3d / Upsilon_BP) with the 2D break point of eq. (5) (D18)."""
+    inst = _hand_instance()
+    d_bp = 2 * math.pi * inst.h_bs * inst.h_ut * inst.fc_ghz * 1e9 / 3e8
+    far = inst.replace(dist2d=np.array([2 * d_bp, 50.0]))
+    d3 = math.sqrt((2 * d_bp) ** 2 + (inst.h_bs - inst.h_ut) ** 2)
+    h = inst.h_building
+
+    def pl1(x: float) -> float:
+        return (
+            20 * math.log10(40 * math.pi * x * 5 / 3)
+            + min(0.03 * h**1.72, 10) * math.log10(x)
+            - min(0.044 * h**1.72, 14.77)
+            + 0.002 * math.log10(h) * x
+        )
+
+    assert d.path_loss_db(far)[0] == pytest.approx(pl1(d_bp) + 40 * math.log10(d3 / d_bp), rel=1e-12)

@@ -29,6 +29,7 @@ def hand_instance(**kw: object) -> D.Instance:
         W=2.0,
         N0=1.0,
         mu=4.0,
+        queue_model="cumulative",  # the hand numbers below are eq. (8) literally; physical FCFS: test_physical_fcfs
     )
     base.update(kw)
     return D.Instance(**base)
@@ -80,9 +81,10 @@ def test_batch_matches_single() -> None:
     assert np.allclose(batch, single, rtol=1e-14)
 
 
+@pytest.mark.parametrize("qm", ["fcfs", "cumulative"])
 @pytest.mark.parametrize("seed", range(50))
-def test_milp_equals_brute_force_literal(seed: int) -> None:
-    inst = SPEC.make_instance("tiny", seed)
+def test_exact_equals_brute_force_default(seed: int, qm: str) -> None:
+    inst = SPEC.make_instance("tiny", seed).replace(queue_model=qm)
     opts = SolveOptions(time_limit=60, mip_gap=1e-10)
     ex = solve("dtomalb", inst, "exact", opts)
     bf = solve("dtomalb", inst, "brute-force", opts)
@@ -91,9 +93,9 @@ def test_milp_equals_brute_force_literal(seed: int) -> None:
     assert ex.bound <= bf.objective * (1 + 1e-9)
 
 
-@pytest.mark.parametrize("seed", range(50))
-def test_milp_equals_brute_force(seed: int) -> None:
-    inst = SPEC.make_instance("tiny", 300 + seed)
+@pytest.mark.parametrize(("qm", "seed"), [("cumulative", s) for s in range(50)] + [("fcfs", s) for s in range(12)])
+def test_milp_equals_brute_force(seed: int, qm: str) -> None:
+    inst = SPEC.make_instance("tiny", 300 + seed).replace(queue_model=qm)
     opts = SolveOptions(time_limit=60, mip_gap=1e-10)
     mi = solve("dtomalb", inst, "milp", opts)
     bf = solve("dtomalb", inst, "brute-force", opts)
@@ -107,7 +109,7 @@ def test_dp_with_queue_inversions_stays_exact(seed: int) -> None:
     and the MILP settles the rest): exact must still equal brute force."""
     from solvers.exact.dtomalb import _count_dp
 
-    inst = SPEC.make_instance("tiny", 400 + seed).replace(mu=2e6)
+    inst = SPEC.make_instance("tiny", 400 + seed, "cumulative").replace(mu=2e6)
     lb_sum, _, dp_exact, done = _count_dp(inst, None, np.inf, None)
     bf = solve("dtomalb", inst, "brute-force")
     assert done and lb_sum / inst.N <= bf.objective * (1 + 1e-12)  # a valid bound either way
@@ -119,14 +121,18 @@ def test_dp_with_queue_inversions_stays_exact(seed: int) -> None:
 def test_some_instances_have_inversions() -> None:
     from solvers.exact.dtomalb import _count_dp
 
-    flags = [_count_dp(SPEC.make_instance("tiny", 400 + s).replace(mu=2e6), None, np.inf, None)[2] for s in range(10)]
+    flags = [
+        _count_dp(SPEC.make_instance("tiny", 400 + s, "cumulative").replace(mu=2e6), None, np.inf, None)[2]
+        for s in range(10)
+    ]
     assert not all(flags), "the inversion test above would not exercise the fallback"
 
 
-@pytest.mark.parametrize("variant", ["lb", "split-offloaders", "index-order"])
+@pytest.mark.parametrize("qm", ["fcfs", "cumulative"])
+@pytest.mark.parametrize("variant", ["lb", "split-offloaders", "index-order", "lb-heavy"])
 @pytest.mark.parametrize("seed", range(8))
-def test_milp_equals_brute_force_variants(variant: str, seed: int) -> None:
-    inst = SPEC.make_instance("tiny", 100 + seed, variant)
+def test_exact_equals_brute_force_variants(variant: str, seed: int, qm: str) -> None:
+    inst = SPEC.make_instance("tiny", 100 + seed, variant).replace(queue_model=qm)
     # random backlog makes the queue state of eq. (13) matter too
     inst = inst.replace(backlog=np.random.default_rng(seed).uniform(0, 0.2, inst.M))
     opts = SolveOptions(time_limit=60, mip_gap=1e-10)
@@ -138,7 +144,9 @@ def test_milp_equals_brute_force_variants(variant: str, seed: int) -> None:
 
 @pytest.mark.parametrize("seed", range(8))
 def test_milp_outer_approximation_equals_brute_force(seed: int) -> None:
-    inst = SPEC.make_instance("tiny", 600 + seed, "lb").replace(w2=100.0)
+    inst = SPEC.make_instance("tiny", 600 + seed, "lb").replace(
+        w2=100.0, queue_model="cumulative" if seed < 6 else "fcfs"
+    )
     mi = solve("dtomalb", inst, "milp", SolveOptions(time_limit=60))
     bf = solve("dtomalb", inst, "brute-force")
     # OA stops at the solver's feasibility tolerance (scaled by w2): the harness then keeps 'feasible' honestly
@@ -151,7 +159,7 @@ def test_milp_outer_approximation_equals_brute_force(seed: int) -> None:
 def test_load_balanced_window_enumeration_equals_brute_force(seed: int, w2: float) -> None:
     """`exact` on 'delay+lb' enumerates the decisions inside the delay window var(LD) >= 0 leaves open; a large w2
     widens the window so the enumeration (not just the DP optimum) is exercised."""
-    inst = SPEC.make_instance("tiny", 500 + seed, "lb").replace(
+    inst = SPEC.make_instance("tiny", 500 + seed, "cumulative-lb").replace(
         w2=w2, backlog=np.random.default_rng(seed).uniform(0, 0.2, 3)
     )
     ex = solve("dtomalb", inst, "exact", SolveOptions(time_limit=60))
@@ -160,9 +168,9 @@ def test_load_balanced_window_enumeration_equals_brute_force(seed: int, w2: floa
     assert ex.objective == pytest.approx(bf.objective, rel=1e-12)
 
 
-@pytest.mark.parametrize("seed", range(3))
-def test_scip_agrees_on_load_balanced_objective(seed: int) -> None:
-    inst = SPEC.make_instance("tiny", 200 + seed, "lb")
+@pytest.mark.parametrize(("variant", "seed"), [("cumulative-lb", 0), ("cumulative-lb", 1), ("lb", 2), ("literal", 3)])
+def test_scip_agrees(variant: str, seed: int) -> None:
+    inst = SPEC.make_instance("tiny", 200 + seed, variant)
     ex = solve("dtomalb", inst, "exact", SolveOptions(time_limit=60))
     sc = solve("dtomalb", inst, "pyomo-scip", SolveOptions(time_limit=60))
     assert sc.status == "optimal"
@@ -185,6 +193,65 @@ def test_wait_cuts_are_valid_lower_bounds() -> None:
 def test_build_model_has_cited_constraints() -> None:
     m = build_model(SPEC.make_instance("tiny", 0))
     assert "eq. (2)" in m.one_target.doc and "eq. (12)" in m.obj.doc
+    assert "eq. (8)" in m.fcfs_precedence.doc and "D12" in m.fcfs_precedence.doc
+
+
+# -------------------------------------------------------------------------------------------------------------
+# physical FCFS (D12) and the load-balancing weight (D7)
+# -------------------------------------------------------------------------------------------------------------
+def test_physical_fcfs_hand_computed() -> None:
+    inst = hand_instance(queue_model="fcfs")
+    # both at server 1 (f = 3): user 0 arrives at 2, runs 2 s -> finishes 4; user 1 arrives at 4, runs 1 s -> 5.
+    # eq. (8) literally would charge user 1 the 2 s of user 0 although the server is idle when it arrives.
+    assert D.evaluate(inst, D.Decision(a=[1, 1])).values["delay_s"] == pytest.approx([4.0, 5.0])
+    assert D.evaluate(hand_instance(), D.Decision(a=[1, 1])).values["delay_s"] == pytest.approx([4.0, 7.0])
+    # user 1 (L = 1: arrives at 1, runs 1 s) is ahead of user 0 (arrives at 2, waits 0, runs 2 s)
+    assert D.evaluate(inst.replace(L=np.array([2.0, 1.0])), D.Decision(a=[1, 1])).values["delay_s"] == pytest.approx(
+        [4.0, 2.0]
+    )
+    # a busy server: user 0 arrives at 2 but the backlog keeps server 1 busy until 3 (D3): starts at 3, finishes 5;
+    # user 1 arrives at 4 and waits for it until 5, finishes 6
+    bl = inst.replace(backlog=np.array([3.0, 0.0]))
+    assert D.evaluate(bl, D.Decision(a=[1, 1])).values["delay_s"] == pytest.approx([5.0, 6.0])
+    # forwarded (mu = 4): user 0 reaches server 2 (f = 1) at 2 + 0.5, runs 6 s; user 1 at 4 + 1 waits until 8.5
+    assert D.evaluate(inst, D.Decision(a=[2, 2])).values["delay_s"] == pytest.approx([8.5, 11.5])
+
+
+def test_physical_never_above_literal_and_changes_the_optimum() -> None:
+    """The measurement quoted in docs/problems/dtomalb.md (D12): on tiny instances the physical optimum lies
+    several % below the literal one and the optimal decision differs on most seeds."""
+    gaps, differ = [], 0
+    for seed in range(10):
+        inst = SPEC.make_instance("tiny", seed)
+        A = all_decisions(inst.N, inst.M)
+        ph = D.delays(inst, A).objective
+        cu = D.delays(inst.replace(queue_model="cumulative"), A).objective
+        assert np.all(ph <= cu * (1 + 1e-12))
+        gaps.append(1 - ph.min() / cu.min())
+        differ += int(not np.array_equal(A[np.argmin(ph)], A[np.argmin(cu)]))
+    assert 0.03 < np.mean(gaps) < 0.15 and differ >= 8
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_physical_exact_slow_forwarding_and_backlog(seed: int) -> None:
+    """The label DP keeps each server's own arrival order, so slow forwarding (queue orders that differ between
+    server 1 and the others) and a busy backlog need no fallback; large w2 weakens the lb dominance test."""
+    rng = np.random.default_rng(seed)
+    inst = SPEC.make_instance("tiny", 700 + seed, ["literal", "lb"][seed % 2]).replace(
+        mu=[2e6, 5e6, 1e9][seed % 3], backlog=rng.uniform(0, 0.15, 3), w2=float([1, 300, 3000][seed % 3])
+    )
+    ex = solve("dtomalb", inst, "exact", SolveOptions(time_limit=60))
+    bf = solve("dtomalb", inst, "brute-force")
+    assert ex.status == "optimal" and ex.info["method"].startswith("event-ordered label DP")
+    assert ex.objective == pytest.approx(bf.objective, rel=1e-12)
+
+
+def test_variants_generate_and_lb_heavy_weight() -> None:
+    for name in ("literal", "cumulative", "cumulative-lb", "lb-heavy", "cumulative-lb-heavy"):
+        inst = SPEC.make_instance("tiny", 0, name)
+        assert inst.queue_model == ("cumulative" if name.startswith("cumulative") else "fcfs")
+    assert SPEC.make_instance("paper", 0, "lb-heavy").w2 == D.W2_LB_HEAVY
+    assert SPEC.make_instance("paper", 0, "cumulative-lb-heavy").w2 == D.W2_LB_HEAVY_CUMULATIVE
 
 
 # -------------------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ allocated to u by its ES (eq. 7); it is ignored for RCS users unless the RCS cap
 ``rcs-shared``).
 
 Units are SI inside (s, bit, Hz = cycles/s); the paper's alpha (per ms) and beta (ms) are converted (D2).
-Every modelling choice the paper leaves open is listed in ``docs/problems/djtcra.md`` (decisions D1-D16).
+Every modelling choice the paper leaves open is listed in ``docs/problems/djtcra.md`` (decisions D1-D18).
 """
 
 from __future__ import annotations
@@ -95,6 +95,19 @@ class Instance(Record):
         ("twice", "once"),
         "twice",
     )
+    rcs_rule: str = choice(
+        "D17: 'free' = the RCS is one more option of the optimisation (literal P1, C1); 'if-better' = a user may be "
+        "on the RCS only if it achieves a lower latency there than at every ES with an equal share of that ES "
+        "(Sec. III-A: 'further offloaded to the RCS if it can achieve higher QoS')",
+        ("free", "if-better"),
+        "free",
+    )
+    bandwidth_model: str = choice(
+        "D8: 'continuous' = B_u as drawn, U(16, 56) MHz; 'subchannels' = the RAN grants k_u whole 8 MHz sub-channels, "
+        "k_u = 2 + floor(6 (B_u - 16 MHz) / 40 MHz) clipped to 2..7 (uniform on {2..7} for the generated B_u)",
+        ("continuous", "subchannels"),
+        "continuous",
+    )
 
     def validate(self) -> None:
         if np.any(self.ca >= self.H):
@@ -151,14 +164,29 @@ def path_loss_db(inst: Instance) -> np.ndarray:
             + 0.002 * np.log10(h) * d
         )
 
-    d3_bp = np.sqrt(d_bp**2 + (inst.h_bs - inst.h_ut) ** 2)
-    return np.where(d2 <= d_bp, pl1(d3), pl1(np.full_like(d3, d_bp)) + 40 * np.log10(d3 / d3_bp))  # eqs. (2), (4)
+    # eq. (4) as printed: PL2 = PL1(Upsilon_BP) + 40 lg(Upsilon_3d / Upsilon_BP) (D18; never reached by generated users)
+    return np.where(d2 <= d_bp, pl1(d3), pl1(np.full_like(d3, d_bp)) + 40 * np.log10(d3 / d_bp))  # eqs. (2), (4)
+
+
+#: D8 sub-channel reading of Table III's "[2, 7] x 8 MHz".
+SUBCHANNEL_HZ = 8e6
+SUBCHANNELS = (2, 7)
+
+
+def effective_bandwidth(inst: Instance) -> np.ndarray:
+    """B_u of eq. (1): as stored ('continuous') or k_u whole 8 MHz sub-channels ('subchannels', D8)."""
+    if inst.bandwidth_model == "continuous":
+        return inst.bandwidth
+    lo, hi = SUBCHANNELS
+    span = (hi - lo) * SUBCHANNEL_HZ  # 40 MHz: the generated U(16, 56) MHz range
+    k = lo + np.floor((hi - lo + 1) * (inst.bandwidth - lo * SUBCHANNEL_HZ) / span)
+    return np.clip(k, lo, hi) * SUBCHANNEL_HZ
 
 
 def comm_latency(inst: Instance) -> np.ndarray:
     """Wireless latency d_u^c, eq. (1) (s)."""
     g = 10 ** (-path_loss_db(inst) / 10)
-    rate = inst.bandwidth * np.log1p(inst.tx_power * g / inst.noise) / np.log(2.0)  # log2(1 + x), exact for tiny x
+    rate = effective_bandwidth(inst) * np.log1p(inst.tx_power * g / inst.noise) / np.log(2.0)  # D8; exact log2(1+x)
     return (inst.VT + inst.VR) / rate
 
 
@@ -222,6 +250,20 @@ def latencies(inst: Instance, y: np.ndarray, p: np.ndarray, co: Coefficients | N
     return fixed + proc  # eq. (9)
 
 
+def rcs_rule_slack(inst: Instance, Y: np.ndarray, co: Coefficients | None = None) -> np.ndarray:
+    """D17 ('if-better'): for each user of a batch of assignments Y (B, U), min over ESs h of the latency it would
+    get at h with an equal share P^h / (n_h + 1) (n_h = users at h), minus its RCS latency (with an equal share of
+    the RCS among its users when the RCS is shared, as in D13). A user may be on the RCS only if this is >= 0; the
+    value is +inf for ES users."""
+    co = co or coefficients(inst)
+    Y = np.atleast_2d(np.asarray(Y, dtype=np.int64))
+    n = np.stack([(Y == o).sum(axis=1) for o in range(inst.H + 1)], axis=1)  # (B, H+1)
+    es = co.fixed[None, :, 1:] + co.work[None, :, 1:] * (n[:, None, 1:] + 1) / co.capacity[None, None, 1:]
+    n_rcs = n[:, 0:1] if co.rcs_shared else np.ones((Y.shape[0], 1))
+    rcs = co.fixed[None, :, 0] + co.work[None, :, 0] * n_rcs / co.capacity[0]
+    return np.where(Y == 0, es.min(axis=2) - rcs, np.inf)
+
+
 def check_shape(inst: Instance, dec: Decision) -> None:
     for name in ("y", "p"):
         arr = getattr(dec, name)
@@ -246,6 +288,13 @@ def check_feasible(inst: Instance, dec: Decision) -> list[str]:
             viol.append(f"eq. (14) C2: ES {h} allocates {load[h]:.6g} cycle/s > capacity P^h = {inst.P[h - 1]:.6g}")
     if inst.rcs_capacity == "shared" and load[0] > inst.rcs_speed * (1 + CAPACITY_RTOL):
         viol.append(f"eq. (14) C2 (RCS, D4 shared): RCS allocates {load[0]:.6g} cycle/s > {inst.rcs_speed:.6g}")
+    if inst.rcs_rule == "if-better":
+        slack = rcs_rule_slack(inst, dec.y)[0]
+        for u in np.flatnonzero(slack < 0):
+            viol.append(
+                f"Sec. III-A RCS rule (D17): user {u} is on the RCS although an ES with an equal share would serve "
+                f"it {-slack[u]:.3g} s faster"
+            )
     return viol
 
 
@@ -418,6 +467,8 @@ VARIANTS: dict[str, dict[str, str]] = {
     "literal": {},
     "rcs-shared": {"rcs_capacity": "shared"},
     "rcs-once": {"rcs_propagation": "once"},
+    "rcs-if-better": {"rcs_rule": "if-better"},
+    "subchannels": {"bandwidth_model": "subchannels"},
 }
 
 PROBLEM = ProblemSpec(
@@ -432,6 +483,7 @@ PROBLEM = ProblemSpec(
     presets=PRESETS,
     variants=VARIANTS,
     bench_sizes=("small",),
+    bench_variants=("literal", "rcs-if-better", "subchannels"),
     paper="Chen, Sun, Yu, Taleb - Joint Task and Computing Resource Allocation in Distributed Edge Computing "
     "Systems via Multi-Agent Deep Reinforcement Learning",
     env="mecopt.envs.djtcra",

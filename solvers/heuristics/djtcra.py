@@ -18,7 +18,7 @@ from collections.abc import Callable
 import numpy as np
 
 from mecopt.core import InvalidInputError, MethodOutput, SolveOptions, make_rng
-from mecopt.problems.djtcra import Decision, Instance, coefficients, equal_share, latencies
+from mecopt.problems.djtcra import Decision, Instance, coefficients, equal_share, latencies, rcs_rule_slack
 from mecopt.spec import MethodSpec
 from solvers.kernels.djtcra_p2 import allocate_p2
 
@@ -61,11 +61,31 @@ def with_rcs_fallback(
         else:
             rcs = co.fixed[:, 0] + co.work[:, 0] / co.capacity[0]
         worse = (y > 0) & (D > rcs)
+        if inst.rcs_rule == "if-better" and not worse.any():
+            y_ok = _repair_rcs_rule(inst, y)
+            if not np.array_equal(y_ok, y):
+                y = y_ok
+                continue
         if not worse.any():
             return y, p, moved
         y[worse] = 0
         moved += int(worse.sum())
+        if inst.rcs_rule == "if-better":  # D17: undo moves the rule forbids (the exact solver's repair)
+            y = _repair_rcs_rule(inst, y)
     return y, allocate(y), moved
+
+
+def _repair_rcs_rule(inst: Instance, y: np.ndarray) -> np.ndarray:
+    """D17: move RCS users that break the rule to the ES that serves them fastest at an equal share, until none does."""
+    co = coefficients(inst)
+    y = y.copy()
+    while True:
+        bad = np.flatnonzero(rcs_rule_slack(inst, y, co)[0] < 0)
+        if bad.size == 0:
+            return y
+        u = int(bad[0])
+        n = np.bincount(y, minlength=inst.H + 1)
+        y[u] = int(np.argmin(co.fixed[u, 1:] + co.work[u, 1:] * (n[1:] + 1) / co.capacity[1:])) + 1
 
 
 def _make(assign: Assign, alloc: str) -> Callable[[Instance, SolveOptions], MethodOutput]:

@@ -70,6 +70,20 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
             return m.q[u, o] * (1 + pyo.exp(z)) <= float(inst.Lmax[u])
         return m.q[u, o] <= float(rcs_q[u])
 
+    if inst.rcs_rule == "if-better":
+        # D17: y_u^RCS = 1 only if the RCS latency (equal share among the RCS users when shared) is at most the
+        # equal-share latency fixed + work (n_h + 1) / P^h at every ES h; linear in the counts n_o = sum_v y[v, o]
+        def rcs_lat(m, u):
+            share = sum(m.y[v, 0] for v in m.U) if shared else 1
+            return float(co.fixed[u, 0]) + float(co.work[u, 0] / co.capacity[0]) * share
+
+        big = float(co.work[:, 0].max() / co.capacity[0] * U + co.fixed[:, 0].max())
+
+        @m.Constraint(m.U, range(1, H + 1), doc="Sec. III-A / D17: RCS only if it beats every ES at an equal share")
+        def rcs_if_better(m, u, h):
+            es = float(co.fixed[u, h]) + float(co.work[u, h] / co.capacity[h]) * (sum(m.y[v, h] for v in m.U) + 1)
+            return rcs_lat(m, u) <= es + big * (1 - m.y[u, 0])
+
     m.obj = pyo.Objective(
         expr=sum(m.q[u, o] for u in m.U for o in m.O),
         sense=pyo.maximize,

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.special import expit
 
 from mecopt.core import OPTIMALITY_TOL, Deadline
-from mecopt.problems.djtcra import Instance, coefficients
+from mecopt.problems.djtcra import Instance, coefficients, rcs_rule_slack
 from solvers.kernels.djtcra_p2 import (
     GHZ,
     Envelope,
@@ -69,6 +69,9 @@ class JointSolver:
         self.relax_cache: dict[tuple[int, frozenset[int]], float] = {}
         self.quick_cache: dict[tuple[int, frozenset[int]], float] = {}
         self.p2_solves = 0
+        # D17 ('if-better'): a user may be on the RCS only if it beats every ES at an equal share
+        self.rule = inst.rcs_rule == "if-better"
+        self.co = co
         # tabulated conjugates phi[o][u, g] and multipliers lam[o][g]
         self.lam: dict[int, np.ndarray] = {}
         self.phi: dict[int, np.ndarray] = {}
@@ -133,6 +136,44 @@ class JointSolver:
             self.relax_cache[(o, users)] = ub
             self.quick_cache[(o, users)] = v
         return v
+
+    # -- RCS rule (D17)
+    # ----------------------------------------------------------------------------------------------------
+    def rule_ok(self, y: np.ndarray) -> bool:
+        return not self.rule or bool(np.all(rcs_rule_slack(self.inst, y, self.co) >= 0))
+
+    def repair(self, y: np.ndarray) -> np.ndarray:
+        """Move RCS users that break the rule to the ES that serves them fastest at an equal share, until none does;
+        every move only raises ES counts, which only relaxes the rule for the others, so this terminates."""
+        y = np.asarray(y, dtype=np.int64).copy()
+        if not self.rule:
+            return y
+        co = self.co
+        while True:
+            slack = rcs_rule_slack(self.inst, y, co)[0]
+            bad = np.flatnonzero(slack < 0)
+            if bad.size == 0:
+                return y
+            u = int(bad[0])
+            n = np.bincount(y, minlength=self.H + 1)
+            lat = co.fixed[u, 1:] + co.work[u, 1:] * (n[1:] + 1) / co.capacity[1:]
+            y[u] = int(np.argmin(lat)) + 1
+
+    def rule_can_hold(self, a: np.ndarray) -> bool:
+        """False when a user fixed on the RCS breaks the rule even if every free user joined each ES (the rule
+        only relaxes as ES counts grow and the RCS count shrinks), i.e. the node has no feasible leaf."""
+        if not self.rule:
+            return True
+        rcs = np.flatnonzero(a == 0)
+        if rcs.size == 0:
+            return True
+        co = self.co
+        n = np.bincount(a[a >= 0], minlength=self.H + 1)
+        free = int((a < 0).sum())
+        es = co.fixed[rcs, 1:] + co.work[rcs, 1:] * (n[None, 1:] + free + 1) / co.capacity[None, 1:]
+        n_rcs = n[0] if self.shared else 1
+        lat = co.fixed[rcs, 0] + co.work[rcs, 0] * n_rcs / co.capacity[0]
+        return bool(np.all(es.min(axis=1) >= lat))
 
     def quick_value(self, y: np.ndarray) -> float:
         v = 0.0 if self.shared else float(self.rcs_const[y == 0].sum())
@@ -222,6 +263,8 @@ class JointSolver:
                         continue
                     z = y.copy()
                     z[u] = o
+                    if not self.rule_ok(z):
+                        continue
                     v = self.quick_value(z)
                     if v > best + 1e-12:
                         y, best, improved = z, v, True
@@ -241,7 +284,7 @@ class JointSolver:
         y_lag = np.argmax(np.stack(opts_val, axis=1), axis=1).astype(np.int64)
         inc_y, inc = None, -math.inf
         for y0 in [y_lag, *starts]:
-            y1, v1 = self.local_search(np.asarray(y0, dtype=np.int64), quarter)
+            y1, v1 = self.local_search(self.repair(np.asarray(y0, dtype=np.int64)), quarter)
             if v1 > inc:
                 inc_y, inc = y1, v1
         # branching order: users whose options differ most first
@@ -262,6 +305,8 @@ class JointSolver:
                 break
             depth, a, g, parent_ub = stack.pop()
             nodes += 1
+            if not self.rule_can_hold(a):
+                continue  # D17: no leaf below is feasible
             if depth == self.U:
                 relaxed = (0.0 if self.shared else float(self.rcs_const[a == 0].sum())) + sum(
                     self.p2_upper(o, frozenset(np.flatnonzero(a == o).tolist())) for o in self.servers

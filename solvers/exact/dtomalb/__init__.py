@@ -27,6 +27,7 @@ import numpy as np
 from mecopt.core import Deadline, MethodOutput, NotAttemptedError, SolveOptions, SolverError, Status
 from mecopt.problems.dtomalb import Decision, Instance, delays
 from mecopt.spec import MethodSpec
+from solvers.exact.dtomalb.fcfs import solve_fcfs
 from solvers.exact.dtomalb.model import _decision_from, _wait_cuts, build_model
 from solvers.exact.dtomalb.structured import _cost_to_go, _count_dp, _data, _dp_orders, solve_lb_enum
 from solvers.pyomo_backend import Backend, solve_model
@@ -142,7 +143,42 @@ def solve_brute_force(inst: Instance, opts: SolveOptions) -> MethodOutput:
 
 def solve_dp(inst: Instance, opts: SolveOptions) -> MethodOutput:
     """Certified optimum of P1 by the count DP (objective 'delay'); falls back to the MILP where the DP value is
-    only a bound (server-1 queue inversions) or for 'delay+lb'."""
+    only a bound (server-1 queue inversions) or for 'delay+lb'. Under the physical FCFS queue (D12) the
+    event-ordered label DP of :mod:`.fcfs` (both objectives), with the MILP as the fallback on a time-out."""
+    if inst.queue_model == "fcfs":
+        total = Deadline.of(opts)
+        out = solve_fcfs(
+            inst,
+            SolveOptions(
+                None if total.limit is None else 0.7 * total.limit, opts.mip_gap, opts.threads, opts.seed, opts.verbose
+            ),
+        )
+        if out.status == "optimal":
+            return out
+        # always-valid bound: every user at its cheapest target ignoring this slot's other tasks (the server is free
+        # at max(arrival, backlog) at the earliest; var(LD) >= 0), eqs. (6)-(11)
+        Ks: list[int | None] = [None] if inst.bandwidth_split == "all" else list(range(inst.N + 1))
+        static = np.inf
+        for K in Ks:
+            dk = _data(inst, K)
+            srv = np.maximum(dk["arrive"], inst.backlog[None, :]) + dk["comp"]  # physical start >= both
+            static = min(static, float(np.minimum(srv.min(axis=1), dk["cost"][:, 0]).sum()))
+        static /= inst.N
+        static *= inst.w1 if inst.objective != "delay" else 1.0
+        info = {**out.info, "fallback": "milp"}
+        dec, status, bound = out.decision, "time_limit", static
+        left = total.remaining() if total.limit is not None else None
+        if left is None or left > 0.3:
+            mi = solve_milp(inst, SolveOptions(left, opts.mip_gap, opts.threads, opts.seed, opts.verbose))
+            info.update(mi.info)
+            status = mi.status
+            bound = max(bound, mi.bound) if mi.bound is not None else bound
+            if mi.decision is not None and (
+                dec is None
+                or delays(inst, mi.decision.a[None, :]).objective[0] < delays(inst, dec.a[None, :]).objective[0]
+            ):
+                dec = mi.decision
+        return MethodOutput(dec, status, bound, info)
     if inst.objective != "delay":
         enum = solve_lb_enum(inst, opts)
         if enum is not None and enum.status == "optimal":
@@ -195,7 +231,8 @@ METHODS: list[MethodSpec] = [
         "exact",
         "exact",
         solve_dp,
-        "count-state DP over queue positions (P1); MILP settles server-1 queue inversions and delay+lb",
+        "physical FCFS (default): event-ordered label DP; cumulative eq. (8): count-state DP over queue positions, "
+        "window enumeration for delay+lb; MILP settles inversions/time-outs",
         certified=True,
     ),
     MethodSpec(
@@ -235,6 +272,7 @@ __all__ = [
     "all_decisions",
     "build_model",
     "solve_brute_force",
+    "solve_fcfs",
     "solve_dp",
     "solve_lb_enum",
     "solve_milp",

@@ -34,6 +34,19 @@ def _wait_cuts(c: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return h, np.diff(h)
 
 
+def _latest_starts(inst: Instance, arr: np.ndarray, comp: np.ndarray, ahead: np.ndarray) -> np.ndarray:
+    """Latest possible physical-FCFS start of each user at each server (D12): every task ahead of it is there too
+    (adding a task to a FCFS queue never makes a later one start earlier)."""
+    N, M = inst.N, inst.M
+    late = np.zeros((N, M))
+    for s in range(M):
+        free = float(inst.backlog[s])
+        for n in np.argsort(ahead[s].sum(axis=0), kind="stable"):  # queue position = number of tasks ahead
+            late[n, s] = max(arr[n, s], free)
+            free = late[n, s] + comp[n, s]
+    return late
+
+
 def build_model(
     inst: Instance, K: int | None = None, *, cuts: bool = True, outer_approx: bool = False
 ) -> pyo.ConcreteModel:
@@ -73,11 +86,45 @@ def build_model(
         def offload_count(m):
             return sum(m.a[n, s] for n in m.USERS for s in m.SERVERS) == K
 
-    m.wait = pyo.Expression(
-        m.SERVERS,
-        rule=lambda m, s: sum(m.z[i, n, s2] * comp[i, s - 1] for (i, n, s2) in pairs if s2 == s),
-        doc="total wait for this slot's earlier tasks at server m, eq. (8)",
-    )
+    if inst.queue_model == "fcfs":
+        # physical FCFS (D12): user n waits w_n >= 0; it starts at arrival + w_n, after the backlog and after every
+        # earlier task at the same server has finished (precedences with per-pair big-M, active when both are there)
+        arr = d["arrive"]  # (N, M) arrival time at each server, eqs. (7), (9)
+        late = _latest_starts(inst, arr, comp, ahead)  # (N, M) start of n at s if every earlier task were there too
+        late_any = late.max(axis=1)
+        wmax = (late - arr).max(axis=1)
+        m.w = pyo.Var(m.USERS, bounds=lambda m, n: (0, float(wmax[n])), doc="FCFS wait of user n, eq. (8) (D12)")
+        m.start = pyo.Expression(m.USERS, rule=lambda m, n: sum(arr[n, s - 1] * m.a[n, s] for s in m.SERVERS) + m.w[n])
+
+        @m.Constraint(m.USERS, doc="eq. (8), D12: a local task has no wait")
+        def no_wait_local(m, n):
+            return m.w[n] <= float(wmax[n]) * (1 - m.a[n, 0])
+
+        @m.Constraint(m.USERS, m.SERVERS, doc="eq. (8), D12: service starts after the backlog LD_m(t), eq. (13)")
+        def after_backlog(m, n, s):
+            return m.start[n] >= inst.backlog[s - 1] * m.a[n, s]
+
+        # i ahead of n at s can delay n only if i may still run when n arrives (else the pair is implied)
+        prec = [(i, n, s) for (i, n, s) in pairs if arr[n, s - 1] < late[i, s - 1] + comp[i, s - 1]]
+        m.PREC = pyo.Set(initialize=prec, dimen=3)
+
+        @m.Constraint(m.PREC, doc="eq. (8), D12: n starts after i (ahead of it at server s) has finished")
+        def fcfs_precedence(m, i, n, s):
+            c = comp[i, s - 1]
+            return m.start[n] >= m.start[i] + c - (late[i, s - 1] + c) * (1 - m.a[n, s]) - (
+                late_any[i] + c - arr[n, s - 1]
+            ) * (1 - m.a[i, s])
+
+        m.wait = pyo.Expression(m.SERVERS, rule=lambda m, s: sum(m.w[n] for n in m.USERS) if s == 1 else 0.0)
+        cost = cost.copy()
+        cost[:, 1:] -= inst.backlog[None, :]  # the backlog enters through `after_backlog`, not as a fixed wait
+        cuts = False  # the convex-envelope cuts hold for the cumulative wait only
+    else:
+        m.wait = pyo.Expression(
+            m.SERVERS,
+            rule=lambda m, s: sum(m.z[i, n, s2] * comp[i, s - 1] for (i, n, s2) in pairs if s2 == s),
+            doc="total wait for this slot's earlier tasks at server m, eq. (8)",
+        )
     if cuts:
         cut_rows = []
         for s in range(1, M + 1):

@@ -38,7 +38,8 @@ def _data(inst: Instance, K: int | None) -> dict[str, np.ndarray]:
         pos = np.empty(N, dtype=int)
         pos[order] = np.arange(N)
         ahead[m - 1] = pos[:, None] < pos[None, :]
-    return {"cost": cost, "comp": comp, "ahead": ahead}
+    arrive = np.concatenate([t_up[:, None], np.repeat((t_up + t_tran)[:, None], M - 1, axis=1)], axis=1)
+    return {"cost": cost, "comp": comp, "ahead": ahead, "arrive": arrive}
 
 
 # ----------------------------------------------------------------------------------------------------------------
