@@ -109,7 +109,7 @@ def test_dp_with_queue_inversions_stays_exact(seed: int) -> None:
     and the MILP settles the rest): exact must still equal brute force."""
     from solvers.exact.dtomalb import _count_dp
 
-    inst = SPEC.make_instance("tiny", 400 + seed, "cumulative").replace(mu=2e6)
+    inst = SPEC.make_instance("tiny", 400 + seed, "literal").replace(mu=2e6)
     lb_sum, _, dp_exact, done = _count_dp(inst, None, np.inf, None)
     bf = solve("dtomalb", inst, "brute-force")
     assert done and lb_sum / inst.N <= bf.objective * (1 + 1e-12)  # a valid bound either way
@@ -122,7 +122,7 @@ def test_some_instances_have_inversions() -> None:
     from solvers.exact.dtomalb import _count_dp
 
     flags = [
-        _count_dp(SPEC.make_instance("tiny", 400 + s, "cumulative").replace(mu=2e6), None, np.inf, None)[2]
+        _count_dp(SPEC.make_instance("tiny", 400 + s, "literal").replace(mu=2e6), None, np.inf, None)[2]
         for s in range(10)
     ]
     assert not all(flags), "the inversion test above would not exercise the fallback"
@@ -159,7 +159,7 @@ def test_milp_outer_approximation_equals_brute_force(seed: int) -> None:
 def test_load_balanced_window_enumeration_equals_brute_force(seed: int, w2: float) -> None:
     """`exact` on 'delay+lb' enumerates the decisions inside the delay window var(LD) >= 0 leaves open; a large w2
     widens the window so the enumeration (not just the DP optimum) is exercised."""
-    inst = SPEC.make_instance("tiny", 500 + seed, "cumulative-lb").replace(
+    inst = SPEC.make_instance("tiny", 500 + seed, "lb").replace(
         w2=w2, backlog=np.random.default_rng(seed).uniform(0, 0.2, 3)
     )
     ex = solve("dtomalb", inst, "exact", SolveOptions(time_limit=60))
@@ -168,7 +168,7 @@ def test_load_balanced_window_enumeration_equals_brute_force(seed: int, w2: floa
     assert ex.objective == pytest.approx(bf.objective, rel=1e-12)
 
 
-@pytest.mark.parametrize(("variant", "seed"), [("cumulative-lb", 0), ("cumulative-lb", 1), ("lb", 2), ("literal", 3)])
+@pytest.mark.parametrize(("variant", "seed"), [("lb", 0), ("lb", 1), ("fcfs-lb", 2), ("fcfs", 3)])
 def test_scip_agrees(variant: str, seed: int) -> None:
     inst = SPEC.make_instance("tiny", 200 + seed, variant)
     ex = solve("dtomalb", inst, "exact", SolveOptions(time_limit=60))
@@ -247,11 +247,11 @@ def test_physical_exact_slow_forwarding_and_backlog(seed: int) -> None:
 
 
 def test_variants_generate_and_lb_heavy_weight() -> None:
-    for name in ("literal", "cumulative", "cumulative-lb", "lb-heavy", "cumulative-lb-heavy"):
+    for name in ("literal", "fcfs", "fcfs-lb", "lb-heavy", "fcfs-lb-heavy"):
         inst = SPEC.make_instance("tiny", 0, name)
-        assert inst.queue_model == ("cumulative" if name.startswith("cumulative") else "fcfs")
+        assert inst.queue_model == ("fcfs" if name.startswith("fcfs") else "cumulative")
     assert SPEC.make_instance("paper", 0, "lb-heavy").w2 == D.W2_LB_HEAVY
-    assert SPEC.make_instance("paper", 0, "cumulative-lb-heavy").w2 == D.W2_LB_HEAVY_CUMULATIVE
+    assert SPEC.make_instance("paper", 0, "fcfs-lb-heavy").w2 == D.W2_LB_HEAVY_FCFS
 
 
 # -------------------------------------------------------------------------------------------------------------
