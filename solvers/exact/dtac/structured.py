@@ -13,9 +13,11 @@ surviving x solve the continuous part exactly:
   solved by a 1-D search on T with per-queue Lagrange multipliers (closed form via Lambert W) and certified
   by the Lagrangian dual bound (two-tangent bound of the convex 1-D dual function).
 * interference (same cell, same channel, eq. 5): members whose time does not count (cloud-bound under the
-  literal eq. 12) take a = a_min (their energy and the interference they cause both increase with a); the
-  powers of the other members are found by spatial branch and bound on a, with monotone bounds on the rates
-  (a rate is increasing in its own power and decreasing in the others').
+  printed eq. 12) take a = a_min (their energy and the interference they cause both increase with a); the
+  powers of the other members are found by spatial branch and bound on log a. The box bound is joint: each
+  member keeps one upload time t_j whose energy is bounded by phi(t_j; gamma_j / (1 + I_lo,j)) on
+  [S/R(a_hi, I_lo), S/R(a_lo, I_lo)], so time and energy floors come from the same power (docs/problems/dtac.md).
+* N > MAX_ENUM_N: declined (status ``not_attempted``).
 
 Its time limit is one :class:`mecopt.core.Deadline` shared by the enumeration and every branch and bound.
 The Pyomo MINLP of the same round is in :mod:`solvers.exact.dtac.model`; the methods in
