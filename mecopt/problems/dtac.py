@@ -12,7 +12,9 @@ round is omega_1 T_t + omega_2 sum_n E_t^n (the summand of eq. 13). Edge caches 
 are part of the instance: they make rounds depend on each other, which the multi-round environment
 (:mod:`mecopt.envs.dtac`) carries with an LRU policy (:func:`lru_update`).
 
-Every modelling choice the paper leaves open is listed in ``docs/problems/dtac.md`` (decisions D1-D16).
+Every modelling choice the paper leaves open is listed in ``docs/problems/dtac.md`` (decisions D1-D17); the
+default readings of eqs. (5) and (12) are the physically consistent ones (D1, D2), the paper as printed is the
+variant ``printed``.
 """
 
 from __future__ import annotations
