@@ -51,8 +51,8 @@ def greedy_times(inst: Instance) -> np.ndarray:
     """(N, 3) lower-bound time T*(x) of each option from the state of eq. (14) (no queuing/interference)."""
     t = lower_bound_times(inst)  # T1*(0), T1*(1), T21*(1), T1*(2), T22*(2)
     cloud = t[:, 3] + t[:, 4]
-    if inst.round_time == "consistent":
-        cloud = cloud + t[:, 2]  # the UE->edge leg counts in the consistent reading of eq. (12)
+    if inst.round_time != "literal":
+        cloud = cloud + t[:, 2]  # the UE<->edge leg counts unless eq. (12) is read as printed (D1)
     return np.stack([t[:, 0], t[:, 1] + t[:, 2], cloud], axis=1)
 
 

@@ -43,6 +43,8 @@ def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
     """Certified optimum by :func:`~solvers.exact.dtac.structured.search` within ``opts.time_limit``."""
     deadline = Deadline.of(opts)
     tol = max(float(opts.mip_gap), 1e-7)
+    if inst.N > MAX_ENUM_N:
+        return search(inst, deadline, tol, [])  # declines (not_attempted) before any work
     starts = simple_decisions(inst) + [greedy(inst, opts).decision]
     return search(inst, deadline, tol, starts)
 

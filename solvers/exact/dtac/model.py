@@ -108,12 +108,22 @@ def build_model(inst: Instance) -> pyo.ConcreteModel:
         mem = [n for n in range(N) if inst.server[n] == k]
         return m_.T >= sum(float(ctx.edge_c[j]) * m_.y[j, 1] + m_.u1[j] for j in mem)
 
-    @m.Constraint(m.N, doc="eqs. (10)-(12): Q12 T1(2) + T22(2) (+ Q2 T21(2), consistent variant)")
-    def round_cloud(m_, n):
-        expr = sum(float(ctx.cloud_c[j]) * m_.y[j, 2] for j in range(N)) + float(ctx.T22[n]) * m_.y[n, 2]
-        if ctx.consistent:
-            expr = expr + sum(m_.u2[j] for j in range(N))
-        return m_.T >= expr
+    if ctx.mode == "cell":
+
+        @m.Constraint(m.K, doc="eqs. (10)-(12) (D1 'cell'): Q12 T1(2) + Q2 T22(2) + the cell's T21(2) (TDMA)")
+        def round_cloud(m_, k):
+            expr = sum(float(ctx.cloud_glob[j]) * m_.y[j, 2] for j in range(N))
+            mem = [n for n in range(N) if inst.server[n] == k]
+            return m_.T >= expr + sum(float(ctx.cloud_cell[j]) * m_.y[j, 2] + m_.u2[j] for j in mem)
+
+    else:
+
+        @m.Constraint(m.N, doc="eqs. (10)-(12): Q12 T1(2) + T22(2) (+ Q2 T21(2), consistent variant)")
+        def round_cloud(m_, n):
+            expr = sum(float(ctx.cloud_glob[j]) * m_.y[j, 2] for j in range(N)) + float(ctx.T22own[n]) * m_.y[n, 2]
+            if ctx.mode == "consistent":
+                expr = expr + sum(m_.u2[j] for j in range(N))
+            return m_.T >= expr
 
     m.obj = pyo.Objective(
         expr=inst.w1 * m.T + inst.w2 * sum(m.e[n] for n in m.N), sense=pyo.minimize, doc="eq. (13), one round"

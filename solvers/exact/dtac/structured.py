@@ -13,9 +13,11 @@ surviving x solve the continuous part exactly:
   solved by a 1-D search on T with per-queue Lagrange multipliers (closed form via Lambert W) and certified
   by the Lagrangian dual bound (two-tangent bound of the convex 1-D dual function).
 * interference (same cell, same channel, eq. 5): members whose time does not count (cloud-bound under the
-  literal eq. 12) take a = a_min (their energy and the interference they cause both increase with a); the
-  powers of the other members are found by spatial branch and bound on a, with monotone bounds on the rates
-  (a rate is increasing in its own power and decreasing in the others').
+  printed eq. 12) take a = a_min (their energy and the interference they cause both increase with a); the
+  powers of the other members are found by spatial branch and bound on log a. The box bound is joint: each
+  member keeps one upload time t_j whose energy is bounded by phi(t_j; gamma_j / (1 + I_lo,j)) on
+  [S/R(a_hi, I_lo), S/R(a_lo, I_lo)], so time and energy floors come from the same power (docs/problems/dtac.md).
+* N > MAX_ENUM_N: declined (status ``not_attempted``).
 
 Its time limit is one :class:`mecopt.core.Deadline` shared by the enumeration and every branch and bound.
 The Pyomo MINLP of the same round is in :mod:`solvers.exact.dtac.model`; the methods in
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import brentq, minimize
+from scipy.optimize import brentq
 from scipy.special import lambertw
 
 from mecopt.core import Deadline, MethodOutput
@@ -42,7 +44,7 @@ LN2 = math.log(2.0)
 GRID = 96  # T grid points of the cheap lower bound
 CHUNK = 4096  # candidates per vectorized chunk
 SLICE_NODES = 40  # branch-and-bound nodes per visit of an (x, l) pair with interference
-MAX_ENUM_N = 14  # beyond this the 3^N enumeration is not attempted (status time_limit, trivial bound)
+MAX_ENUM_N = 14  # beyond this the 3^N enumeration is not attempted (status not_attempted)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -63,16 +65,37 @@ class Ctx:
     tl_hi: np.ndarray  # local time at b = b_min
     kap3: np.ndarray  # kappa (SC)^3: E_c = kap3 / t^2
     edge_c: np.ndarray  # (1-c) SC / F_E + S_o / R(k,n): constant part of an edge task's queue entry
-    cloud_c: np.ndarray  # SC / F_C (+ S_o/R(k,n) in the consistent variant)
+    cloud_glob: np.ndarray  # what a cloud-bound task adds to every cloud-bound entry of eq. (12)
+    cloud_cell: np.ndarray  # what it adds to the cloud-bound entries of its own cell ('cell' reading)
+    T22own: np.ndarray  # what a cloud-bound task adds to its own entry only
     T22: np.ndarray
     onehot: np.ndarray  # (N, K)
-    consistent: bool
+    mode: str  # eq. (12) reading: 'cell', 'literal' or 'consistent' (D1)
+
+    @property
+    def cloud_queued(self) -> bool:
+        """Whether a cloud-bound task's upload time enters eq. (12) (all readings but the printed one)."""
+        return self.mode != "literal"
+
+    def cloud_queue_of(self, n: int) -> tuple[str, int]:
+        """Key of the queue of eq. (12) that holds cloud-bound UE n's upload (cell or network-wide)."""
+        return ("c", int(self.inst.server[n])) if self.mode == "cell" else ("c", 0)
 
 
 def make_ctx(inst: Instance) -> Ctx:
     pre = precompute(inst)
     gamma = pre.g / inst.sigma2
-    consistent = inst.round_time == "consistent"
+    mode = inst.round_time
+    zero = np.zeros(inst.N)
+    # eq. (12) per reading (D1): entry of a cloud-bound UE n of cell k =
+    #   sum_{j cloud} cloud_glob_j + sum_{j cloud in k} (cloud_cell_j + t_up_j ['cell'])
+    #   + sum_{j cloud} t_up_j ['consistent'] + T22own_n
+    if mode == "cell":
+        glob, cell, own = pre.comp_cloud + pre.T22, pre.t_down, zero
+    elif mode == "consistent":
+        glob, cell, own = pre.comp_cloud + pre.t_down, zero, pre.T22
+    else:
+        glob, cell, own = pre.comp_cloud, zero, pre.T22
     return Ctx(
         inst=inst,
         S=pre.S,
@@ -87,10 +110,12 @@ def make_ctx(inst: Instance) -> Ctx:
         tl_hi=pre.SC / (inst.b_min * inst.F_UE),
         kap3=inst.kappa * pre.SC**3,
         edge_c=pre.comp_edge + pre.t_down,
-        cloud_c=pre.comp_cloud + (pre.t_down if consistent else 0.0),
+        cloud_glob=glob,
+        cloud_cell=cell,
+        T22own=own,
         T22=pre.T22,
         onehot=pre.onehot,
-        consistent=consistent,
+        mode=mode,
     )
 
 
@@ -121,34 +146,46 @@ def t_of_lambda(
 # ----------------------------------------------------------------------------------------------------
 # Cheap lower bound for a batch of offloading vectors (valid for every channel choice and every a, b)
 # ----------------------------------------------------------------------------------------------------
+def queue_maps(ctx: Ctx) -> tuple[np.ndarray, np.ndarray]:
+    """(N, Q) one-hot maps of each UE to its queue of eq. (12) when it goes to the edge (queues 0..K-1, one per
+    cell) and when it goes to the cloud (queue K + k of its cell in the 'cell' reading, else the one queue K)."""
+    inst = ctx.inst
+    K = inst.K
+    Q = 2 * K if ctx.mode == "cell" else K + 1
+    oh_e = np.zeros((inst.N, Q))
+    oh_e[:, :K] = ctx.onehot
+    oh_c = np.zeros((inst.N, Q))
+    if ctx.mode == "cell":
+        oh_c[:, K:] = ctx.onehot
+    else:
+        oh_c[:, K] = 1.0
+    return oh_e, oh_c
+
+
 def cheap_lower_bounds(ctx: Ctx, X: np.ndarray) -> np.ndarray:
     inst = ctx.inst
     X = np.asarray(X)
-    C, N = X.shape
     loc = X == 0
     e1 = X == 1
     c2 = X == 2
-    queued_cloud = c2 if ctx.consistent else np.zeros_like(c2)
-    oh = ctx.onehot
-    ce = (np.where(e1, ctx.edge_c, 0.0)) @ oh  # (C, K)
-    lo_e = ce + np.where(e1, ctx.tu_lo, 0.0) @ oh
-    hi_e = ce + np.where(e1, ctx.tu_hi, 0.0) @ oh
-    t22 = np.where(c2, ctx.T22, 0.0).max(axis=1)
-    cc = np.where(c2, ctx.cloud_c, 0.0).sum(axis=1) + t22  # (C,)
-    lo_c = cc + np.where(queued_cloud, ctx.tu_lo, 0.0).sum(axis=1)
-    hi_c = cc + np.where(queued_cloud, ctx.tu_hi, 0.0).sum(axis=1)
-    any_c = c2.any(axis=1)
-    lo_c = np.where(any_c, lo_c, 0.0)
-    hi_c = np.where(any_c, hi_c, 0.0)
-    Tdom = np.maximum.reduce([np.where(loc, ctx.tl_lo, 0.0).max(axis=1), lo_e.max(axis=1), lo_c])
-    Ttop = np.maximum.reduce([Tdom, np.where(loc, ctx.tl_hi, 0.0).max(axis=1), hi_e.max(axis=1), hi_c])
+    queued_cloud = c2 if ctx.cloud_queued else np.zeros_like(c2)
+    oh_e, oh_c = queue_maps(ctx)
+    # constant part of every queue (C, Q): edge cells; cloud queues (global part + own-cell part + max own T22)
+    G = np.where(c2, ctx.cloud_glob, 0.0).sum(axis=1) + np.where(c2, ctx.T22own, 0.0).max(axis=1)
+    has_c = (c2.astype(float) @ oh_c) > 0
+    const = np.where(e1, ctx.edge_c, 0.0) @ oh_e + np.where(c2, ctx.cloud_cell, 0.0) @ oh_c
+    const = const + np.where(has_c, G[:, None], 0.0)
+    lo = const + np.where(e1, ctx.tu_lo, 0.0) @ oh_e + np.where(queued_cloud, ctx.tu_lo, 0.0) @ oh_c
+    hi = const + np.where(e1, ctx.tu_hi, 0.0) @ oh_e + np.where(queued_cloud, ctx.tu_hi, 0.0) @ oh_c
+    Tdom = np.maximum(np.where(loc, ctx.tl_lo, 0.0).max(axis=1), lo.max(axis=1))
+    Ttop = np.maximum.reduce([Tdom, np.where(loc, ctx.tl_hi, 0.0).max(axis=1), hi.max(axis=1)])
     Tdom = np.maximum(Tdom, 1e-12)
     Ttop = np.maximum(Ttop, Tdom)
     frac = np.linspace(0.0, 1.0, GRID)
     Tg = Tdom[:, None] * (Ttop / Tdom)[:, None] ** frac[None, :]  # (C, G)
     T3 = Tg[:, :, None]
     # queue of each UE: lower bound of the time the other members need
-    lo_q = np.where(e1, (lo_e @ oh.T), np.where(queued_cloud, lo_c[:, None], 0.0))  # (C, N)
+    lo_q = np.where(e1, lo @ oh_e.T, np.where(queued_cloud, lo @ oh_c.T, 0.0))  # (C, N)
     queued = e1 | queued_cloud
     slack = T3 - lo_q[:, None, :] + ctx.tu_lo[None, None, :]
     t_up = np.where(queued[:, None, :], np.minimum(ctx.tu_hi, np.maximum(slack, ctx.tu_lo)), ctx.tu_hi)
@@ -174,7 +211,8 @@ class CoreResult:
 
 
 def _queues(ctx: Ctx, x: np.ndarray, fix_t: np.ndarray) -> tuple[list[tuple[float, np.ndarray]], float]:
-    """(constant, free members) of every queue, and the fixed lower bound on T from unqueued terms."""
+    """(constant, free members) of every queue of eq. (12), and the fixed lower bound on T from unqueued
+    terms."""
     out: list[tuple[float, np.ndarray]] = []
     server = ctx.inst.server
     fixed = ~np.isnan(fix_t)
@@ -187,19 +225,69 @@ def _queues(ctx: Ctx, x: np.ndarray, fix_t: np.ndarray) -> tuple[list[tuple[floa
     cl = np.flatnonzero(x == 2)
     T_fixed = 0.0
     if cl.size:
-        base = float(ctx.cloud_c[cl].sum() + ctx.T22[cl].max())
-        if ctx.consistent:
+        base = float(ctx.cloud_glob[cl].sum() + ctx.T22own[cl].max())
+        if ctx.mode == "cell":
+            for k in np.unique(server[cl]):
+                mem = cl[server[cl] == k]
+                out.append((base + float(ctx.cloud_cell[mem].sum() + ft[mem].sum()), mem[~fixed[mem]]))
+        elif ctx.mode == "consistent":
             out.append((base + float(ft[cl].sum()), cl[~fixed[cl]]))
         else:
             T_fixed = base
     return out, T_fixed
 
 
-def solve_core(ctx: Ctx, x: np.ndarray, fix_t: np.ndarray, fix_E: np.ndarray) -> CoreResult:
-    """min w1 T + w2 (sum of energies) for fixed x; members with finite fix_t/fix_E are constants."""
+def _convex_min_bound(h: Any, dh: Any, lo: float, guess: float) -> float:
+    """A valid lower bound on min_{T >= lo} h(T) for a convex h with derivative dh (-inf if unbounded below).
+
+    The minimiser is bracketed by [Ta, Tb] with dh(Ta) <= 0 <= dh(Tb); the bound is the value where the tangents
+    at Ta and Tb meet (a convex function lies above both tangents), never more than min(h(Ta), h(Tb))."""
+    d0 = dh(lo)
+    if d0 >= 0:
+        return h(lo)
+    hi_T = max(guess, lo) * 2.0
+    for _ in range(200):
+        if dh(hi_T) >= 0:
+            break
+        hi_T *= 2.0
+    else:
+        return -math.inf  # h decreases without bound (or too slowly to bracket): no finite bound claimed
+    r = brentq(dh, lo, hi_T, xtol=1e-15 * hi_T, rtol=1e-15, maxiter=300)
+    Ta, Tb = max(lo, r * (1 - 1e-9)), min(hi_T, r * (1 + 1e-9))
+    if dh(Ta) > 0:  # round-off around the root: fall back to the outer bracket end, where the sign is known
+        Ta = lo
+    if dh(Tb) < 0:
+        Tb = hi_T
+    ha, hb, da, db = h(Ta), h(Tb), dh(Ta), dh(Tb)
+    if da == 0.0:
+        return ha  # Ta is a stationary point of the convex h: the global minimiser on [lo, inf)
+    if db == 0.0:
+        return hb
+    Tx = (hb - ha + da * Ta - db * Tb) / (da - db)  # da < 0 < db: the tangents meet inside [Ta, Tb]
+    return min(ha + da * (Tx - Ta), ha, hb)
+
+
+def solve_core(
+    ctx: Ctx,
+    x: np.ndarray,
+    fix_t: np.ndarray,
+    fix_E: np.ndarray,
+    geff: np.ndarray | None = None,
+    t_lo: np.ndarray | None = None,
+    t_hi: np.ndarray | None = None,
+) -> CoreResult:
+    """min w1 T + w2 (sum of energies) for fixed x; members with finite fix_t/fix_E are constants.
+
+    A free queued member j uploads in time t_j in [t_lo_j, t_hi_j] at energy phi(t_j; geff_j) (defaults: alone,
+    a in [a_min, 1]: gamma_j, tu_lo_j, tu_hi_j). With the arrays of a power box (partition_bnb) this is the
+    joint (time and energy coupled) relaxation of the box; ``lb`` is a valid bound of that relaxation.
+    """
     inst = ctx.inst
     w1, w2 = inst.w1, inst.w2
     P, B = ctx.P, ctx.B
+    geff = ctx.gamma if geff is None else geff
+    tlo = ctx.tu_lo if t_lo is None else t_lo
+    thi = ctx.tu_hi if t_hi is None else t_hi
     queues, T_fixed = _queues(ctx, x, fix_t)
     loc = np.flatnonzero(x == 0)
     fixed = ~np.isnan(fix_t) | (fix_E > 0)
@@ -209,15 +297,13 @@ def solve_core(ctx: Ctx, x: np.ndarray, fix_t: np.ndarray, fix_E: np.ndarray) ->
     # unqueued, uninterfered offloaders (cloud-bound under literal eq. 12): a = a_min, t = tu_hi (D13)
     free_unq = np.flatnonzero((x >= 1) & ~queued_mask & ~fixed)
     E_const = float(fix_E.sum() + phi(ctx.tu_hi[free_unq], ctx.S[free_unq], ctx.gamma[free_unq], P, B).sum())
-    Tdom = max(
-        [T_fixed, 1e-300] + [float(ctx.tl_lo[i]) for i in loc] + [c + float(ctx.tu_lo[m].sum()) for c, m in queues]
-    )
-    Ttop = max([Tdom] + [float(ctx.tl_hi[i]) for i in loc] + [c + float(ctx.tu_hi[m].sum()) for c, m in queues])
+    Tdom = max([T_fixed, 1e-300] + [float(ctx.tl_lo[i]) for i in loc] + [c + float(tlo[m].sum()) for c, m in queues])
+    Ttop = max([Tdom] + [float(ctx.tl_hi[i]) for i in loc] + [c + float(thi[m].sum()) for c, m in queues])
 
     def lam_q(beta: float, m: np.ndarray) -> float:
         if m.size == 0:
             return 0.0
-        S, g, lo, hi = ctx.S[m], ctx.gamma[m], ctx.tu_lo[m], ctx.tu_hi[m]
+        S, g, lo, hi = ctx.S[m], geff[m], tlo[m], thi[m]
         if hi.sum() <= beta:
             return 0.0
         if lo.sum() >= beta:
@@ -236,7 +322,7 @@ def solve_core(ctx: Ctx, x: np.ndarray, fix_t: np.ndarray, fix_E: np.ndarray) ->
             return l_lo
         if fb >= 0:
             return l_hi
-        return math.exp(brentq(f, a_, b_, xtol=1e-15, rtol=1e-15, maxiter=200))
+        return math.exp(brentq(f, a_, b_, xtol=1e-13, rtol=1e-13, maxiter=200))
 
     kap = ctx.kap3[loc]
     tlh = ctx.tl_hi[loc]
@@ -257,17 +343,16 @@ def solve_core(ctx: Ctx, x: np.ndarray, fix_t: np.ndarray, fix_E: np.ndarray) ->
     t_up = np.full(inst.N, np.nan)
     for (c, m), lam in zip(queues, lams, strict=True):
         if m.size:
-            t = t_of_lambda(lam, ctx.S[m], ctx.gamma[m], P, B, ctx.tu_lo[m], ctx.tu_hi[m])
+            t = t_of_lambda(lam, ctx.S[m], geff[m], P, B, tlo[m], thi[m])
             beta = T_hat - c
             s = t.sum()
-            if s > beta and s > ctx.tu_lo[m].sum():  # round-off: shrink towards the lower bounds
-                t = ctx.tu_lo[m] + (t - ctx.tu_lo[m]) * max(0.0, (beta - ctx.tu_lo[m].sum())) / (s - ctx.tu_lo[m].sum())
+            if s > beta and s > tlo[m].sum():  # round-off: shrink towards the lower bounds
+                t = tlo[m] + (t - tlo[m]) * max(0.0, (beta - tlo[m].sum())) / (s - tlo[m].sum())
             t_up[m] = t
     t_up[free_unq] = ctx.tu_hi[free_unq]
     t_loc = np.full(inst.N, np.nan)
     t_loc[loc] = np.minimum(T_hat, tlh)
-    # Lagrangian lower bound h(T) with the multipliers fixed at lams (valid for any lams >= 0); lams are
-    # scaled
+    # Lagrangian lower bound h(T) with the multipliers fixed at lams (valid for any lams >= 0); lams are scaled
     # so that w1 - w2 sum(lams) >= 0 (at a stationary T_hat this only removes round-off)
     tot = float(sum(lams))
     if w2 > 0 and tot > w1 / w2:
@@ -275,10 +360,10 @@ def solve_core(ctx: Ctx, x: np.ndarray, fix_t: np.ndarray, fix_E: np.ndarray) ->
     Mq = 0.0
     for (c, m), lam in zip(queues, lams, strict=True):
         if m.size:
-            tt = t_of_lambda(lam, ctx.S[m], ctx.gamma[m], P, B, ctx.tu_lo[m], ctx.tu_hi[m])
-            Mq += float(np.sum(phi(tt, ctx.S[m], ctx.gamma[m], P, B) + lam * tt)) + lam * c
+            tt = t_of_lambda(lam, ctx.S[m], geff[m], P, B, tlo[m], thi[m])
+            Mq += float(np.sum(phi(tt, ctx.S[m], geff[m], P, B) + lam * tt)) + lam * c
         else:
-            Mq += 0.0
+            Mq += lam * c
     Lsum = float(sum(lams))
 
     def h(T: float) -> float:
@@ -287,24 +372,7 @@ def solve_core(ctx: Ctx, x: np.ndarray, fix_t: np.ndarray, fix_E: np.ndarray) ->
     def dh(T: float) -> float:
         return w1 - w2 * (Lsum + local_slope(T))
 
-    if dh(Tdom) >= 0:
-        lb = h(Tdom)
-    elif w1 - w2 * Lsum < 0:
-        lb = -math.inf  # cannot happen at a stationary T_hat; keeps the bound valid if it does
-    else:
-        hi_T = max(Ttop, T_hat, Tdom) * 2.0
-        while dh(hi_T) < 0:
-            hi_T *= 2.0
-        r = brentq(dh, Tdom, hi_T, xtol=1e-15 * hi_T, rtol=1e-15, maxiter=300)
-        Ta, Tb = max(Tdom, r * (1 - 1e-9)), r * (1 + 1e-9)
-        ha, hb, da, db = h(Ta), h(Tb), dh(Ta), dh(Tb)
-        if da > 0:
-            lb = h(Tdom) if Ta == Tdom else min(ha, hb)
-        elif db < 0 or da == db:
-            lb = min(ha, hb)
-        else:
-            Tx = (hb - ha + da * Ta - db * Tb) / (da - db)
-            lb = min(ha + da * (Tx - Ta), ha, hb)
+    lb = _convex_min_bound(h, dh, Tdom, max(Ttop, T_hat, Tdom))
     return CoreResult(T=T_hat, t_up=t_up, t_loc=t_loc, lb=lb)
 
 
@@ -357,6 +425,7 @@ class _Node:
     seq: int
     lo: np.ndarray = field(compare=False)
     hi: np.ndarray = field(compare=False)
+    t: np.ndarray = field(compare=False)  # upload times of the box relaxation (for an upper-bound candidate)
 
 
 @dataclass
@@ -432,7 +501,7 @@ def partition_bnb(
     inst = ctx.inst
     N = inst.N
     off = x >= 1
-    queued = (x == 1) | ((x == 2) & ctx.consistent)
+    queued = (x == 1) | ((x == 2) & ctx.cloud_queued)
     groups: list[np.ndarray] = []
     for k in range(inst.K):
         for c in range(1, inst.L + 1):
@@ -482,12 +551,54 @@ def partition_bnb(
         hi[var] = hi_v
         return lo, hi
 
-    def node_lb(lo_v: np.ndarray, hi_v: np.ndarray) -> float:
+    qi = inter[queued[inter]]
+
+    def node_lb(lo_v: np.ndarray, hi_v: np.ndarray) -> tuple[float, np.ndarray]:
+        """Joint bound over the power box: a queued interfered member j uploads in t_j between its time at
+        (own power high, others low) and at (own low, others high), with energy a_j P_UE t_j =
+        phi(t_j; gamma_j / (1 + I_j)) >= phi(t_j; gamma_j / (1 + I_lo_j)) (eqs. 4-6): time and energy of one
+        member stay coupled through one t_j (the old bound took each at its own best corner)."""
         lo, hi = full(lo_v, hi_v)
         ft, fE = fixed_terms(lo, hi)
+        ft[qi] = np.nan
+        fE[qi] = 0.0
         if not np.all(np.isfinite(fE)):
-            return math.inf
-        return solve_core(ctx, x, ft, fE).lb
+            return math.inf, np.full(N, np.nan)
+        geff = ctx.gamma.copy()
+        t_lo = ctx.tu_lo.copy()
+        t_hi = ctx.tu_hi.copy()
+        for n in qi:
+            others = groups[gid[n]][groups[gid[n]] != n]
+            I_lo = float(np.sum(lo[others] * ctx.wn[others]))
+            geff[n] = ctx.gamma[n] / (1.0 + I_lo)
+            t_lo[n] = ctx.S[n] / rate(ctx.B, hi[n] * geff[n])
+            # E_j >= a_lo P t_j too; beyond t_c = S / R(a_lo, I_lo) that floor exceeds phi and grows with t_j, so
+            # a longer upload never helps the relaxation: t_j <= t_c (<= the true ceiling S / R(a_lo, I_hi))
+            t_hi[n] = ctx.S[n] / rate(ctx.B, lo[n] * geff[n])
+        core = solve_core(ctx, x, ft, fE, geff, t_lo, t_hi)
+        return core.lb, core.t_up
+
+    def power_from_times(t: np.ndarray) -> np.ndarray:
+        """Powers that give each queued interfered member exactly the upload time t (eqs. 4-5: per group a
+        linear system a_j gamma_j - s_j sum_m a_m w_m = s_j (1 + fixed interference), s_j = 2^{S/(tB)} - 1),
+        clipped into [a_min, 1] (an upper-bound candidate only)."""
+        a = base_lo.copy()
+        for g in groups:
+            q = g[queued[g]]
+            if q.size == 0 or np.any(np.isnan(t[q])):
+                continue
+            s_ = np.expm1(ctx.S[q] / (t[q] * ctx.B) * LN2)
+            fo = g[~queued[g]]
+            base = 1.0 + float(np.sum(a[fo] * ctx.wn[fo]))
+            A = -s_[:, None] * ctx.wn[q][None, :]
+            np.fill_diagonal(A, ctx.gamma[q])
+            try:
+                sol = np.linalg.solve(A, s_ * base)
+            except np.linalg.LinAlgError:
+                continue
+            if np.all(np.isfinite(sol)):
+                a[q] = sol
+        return np.clip(a, inst.a_min, 1.0)[var]
 
     def node_ub(a_v: np.ndarray) -> tuple[float, Decision]:
         a, _ = full(a_v, a_v)
@@ -501,38 +612,22 @@ def partition_bnb(
     hi0 = np.ones(var.size)
     if var.size == 0:  # every interfered member unqueued: all at a_min, nothing left to branch on
         ub, d = node_ub(lo0)
-        yield PartResult(ub, d, min(node_lb(lo0, hi0), ub)), True
+        yield PartResult(ub, d, min(node_lb(lo0, hi0)[0], ub)), True
         return
+    root_lb, root_t = node_lb(lo0, hi0)
     if root_only:  # only the root bound: the partition is queued and branched on later if it can still win
-        yield PartResult(math.inf, None, node_lb(lo0, hi0), 1, False), True
+        yield PartResult(math.inf, None, root_lb, 1, False), True
         return
-    best_guess = hi0
-    for guess in (hi0, np.sqrt(lo0 * hi0)):
+    # upper bounds (never used for certification): full power, and the powers that realise the relaxation's times
+    for guess in (hi0, power_from_times(root_t)):
         ub, d = node_ub(guess)
         if ub < best_ub:
-            best_ub, best_dec, best_guess = ub, d, guess
-    # local polish of the incumbent (upper bound only; certification comes from the bounds below)
-    log_lo = np.log(lo0)
-
-    def f_ub(z: np.ndarray) -> float:
-        return node_ub(np.exp(np.clip(z, log_lo, 0.0)))[0]
-
-    pol = minimize(
-        f_ub,
-        np.log(best_guess),
-        method="L-BFGS-B",
-        bounds=list(zip(log_lo, np.zeros(var.size), strict=True)),
-        options={"maxfun": 60 * (var.size + 1), "eps": 1e-7},
-    )
-    ub, d = node_ub(np.exp(np.clip(pol.x, log_lo, 0.0)))
-    if ub < best_ub:
-        best_ub, best_dec = ub, d
+            best_ub, best_dec = ub, d
     inc = min(incumbent, best_ub)
     heap: list[_Node] = []
     seq = 0
     pruned_min = math.inf  # smallest lower bound among discarded boxes
-    root_lb = node_lb(lo0, hi0)
-    heapq.heappush(heap, _Node(root_lb, seq, lo0, hi0))
+    heapq.heappush(heap, _Node(root_lb, seq, lo0, hi0, root_t))
     nodes = 1
     complete = True
     since = 0
@@ -552,22 +647,27 @@ def partition_bnb(
             break
         heapq.heappop(heap)
         mid = np.sqrt(nd.lo * nd.hi)
-        ub, d = node_ub(mid)
-        if ub < best_ub:
-            best_ub, best_dec = ub, d
-            inc = min(inc, ub)
+        for guess in (power_from_times(nd.t), mid):
+            ub, d = node_ub(guess)
+            if ub < best_ub:
+                best_ub, best_dec = ub, d
+                inc = min(inc, ub)
+        if nd.lb >= inc - tol * abs(inc):
+            pruned_min = min(pruned_min, nd.lb)
+            continue
         j = int(np.argmax(np.log(nd.hi / nd.lo)))
         left_hi = nd.hi.copy()
         left_hi[j] = mid[j]
         right_lo = nd.lo.copy()
         right_lo[j] = mid[j]
         for lo_c, hi_c in ((nd.lo, left_hi), (right_lo, nd.hi)):
-            lbc = max(node_lb(lo_c, hi_c), nd.lb)
+            lbc, t_c = node_lb(lo_c, hi_c)
+            lbc = max(lbc, nd.lb)
             nodes += 1
             since += 1
             if lbc < inc - tol * abs(inc):
                 seq += 1
-                heapq.heappush(heap, _Node(lbc, seq, lo_c, hi_c))
+                heapq.heappush(heap, _Node(lbc, seq, lo_c, hi_c, t_c))
             else:
                 pruned_min = min(pruned_min, lbc)
     lb = min([best_ub, pruned_min] + [n.lb for n in heap])
@@ -593,7 +693,7 @@ def sharing_lower_bound(ctx: Ctx, x: np.ndarray) -> float:
     P, B = ctx.P, ctx.B
     loc = x == 0
     off = x >= 1
-    queued = (x == 1) | ((x == 2) & ctx.consistent)
+    queued = (x == 1) | ((x == 2) & ctx.cloud_queued)
     counts = np.bincount(inst.server[off], minlength=inst.K)
     if not np.any(counts > inst.L):
         return -math.inf
@@ -608,10 +708,13 @@ def sharing_lower_bound(ctx: Ctx, x: np.ndarray) -> float:
     cl = np.flatnonzero(x == 2)
     T_dom = max([0.0] + list(qlo.values()) + [float(t) for t in ctx.tl_lo[loc]])
     if cl.size:
-        base = float(ctx.cloud_c[cl].sum() + ctx.T22[cl].max())
-        if ctx.consistent:
-            qlo[("c", 0)] = base + float(ctx.tu_lo[cl].sum())
-        T_dom = max(T_dom, base, qlo.get(("c", 0), 0.0))
+        base = float(ctx.cloud_glob[cl].sum() + ctx.T22own[cl].max())
+        T_dom = max(T_dom, base)
+        if ctx.cloud_queued:
+            for n in cl:
+                q = ctx.cloud_queue_of(int(n))
+                qlo[q] = qlo.get(q, base) + float(ctx.cloud_cell[n] + ctx.tu_lo[n])
+            T_dom = max([T_dom] + [v for q, v in qlo.items() if q[0] == "c"])
     best = -math.inf
     for k in np.flatnonzero(counts > inst.L):
         mem = np.flatnonzero(off & (inst.server == k))
@@ -622,7 +725,7 @@ def sharing_lower_bound(ctx: Ctx, x: np.ndarray) -> float:
             for m_, p_ in ((i, j), (j, i)):
                 i_min = inst.a_min * ctx.wn[p_]
                 if queued[m_]:
-                    q = ("e", int(k)) if x[m_] == 1 else ("c", 0)
+                    q = ("e", int(k)) if x[m_] == 1 else ctx.cloud_queue_of(int(m_))
                     r_best = rate(B, ctx.gamma[m_] / (1.0 + i_min))
                     add[q] = add.get(q, 0.0) + float(ctx.S[m_] / r_best - ctx.tu_lo[m_])
                 r_low = rate(B, inst.a_min * ctx.gamma[m_] / (1.0 + i_min))
@@ -638,29 +741,29 @@ def trivial_lower_bound(ctx: Ctx) -> float:
     inst = ctx.inst
     t_local = ctx.tl_lo
     t_edge = ctx.edge_c + ctx.tu_lo
-    t_cloud = ctx.cloud_c + ctx.T22 + (ctx.tu_lo if ctx.consistent else 0.0)
+    t_cloud = ctx.cloud_glob + ctx.cloud_cell + ctx.T22own + (ctx.tu_lo if ctx.cloud_queued else 0.0)
     T_lb = float(np.max(np.minimum(np.minimum(t_local, t_edge), t_cloud)))
     e_local = ctx.kap3 / ctx.tl_hi**2
     e_off = phi(ctx.tu_hi, ctx.S, ctx.gamma, ctx.P, ctx.B)
     return inst.w1 * T_lb + inst.w2 * float(np.sum(np.minimum(e_local, e_off)))
 
 
-def _too_large(inst: Instance, ctx: Ctx, starts: list[Decision], deadline: Deadline) -> MethodOutput:
-    """Beyond MAX_ENUM_N UEs: no certification; best start decision and a trivial valid bound."""
-    best = min(starts, key=lambda d: round_objective(inst, d))
-    info = {
-        "message": f"N = {inst.N} > {MAX_ENUM_N}: 3^N enumeration not attempted",
-        "wall_s": deadline.elapsed(),
-    }
-    return MethodOutput(best, "time_limit", trivial_lower_bound(ctx), info)
+def _too_large(inst: Instance) -> MethodOutput:
+    """Beyond MAX_ENUM_N UEs the 3^N enumeration is not attempted: the method declines (status not_attempted)."""
+    return MethodOutput(
+        None,
+        "not_attempted",
+        message=f"dtac exact: N = {inst.N} > {MAX_ENUM_N} UEs: the 3^N enumeration of offloading vectors is not "
+        "attempted",
+    )
 
 
 def search(inst: Instance, deadline: Deadline, tol: float, starts: list[Decision]) -> MethodOutput:
     """Best-first certified search over x (see the module docstring) until the relative gap is <= ``tol`` or
     ``deadline`` expires; ``starts`` are feasible decisions giving the first incumbent (the first best kept)."""
-    ctx = make_ctx(inst)
     if inst.N > MAX_ENUM_N:
-        return _too_large(inst, ctx, starts, deadline)
+        return _too_large(inst)
+    ctx = make_ctx(inst)
     X = all_offloading_vectors(inst.N)
     lbs = np.concatenate([cheap_lower_bounds(ctx, X[i : i + CHUNK]) for i in range(0, len(X), CHUNK)])
     order = np.argsort(lbs, kind="stable")
@@ -680,6 +783,10 @@ def search(inst: Instance, deadline: Deadline, tol: float, starts: list[Decision
     def expand(x: np.ndarray) -> None:
         nonlocal inc, best, proc_lb, parts, seq
         for l in channel_options(inst, x):
+            if deadline.expired():  # the partition is lost to the bound: keep the x's own bound instead
+                seq += 1
+                heapq.heappush(refined, (float(cheap_lower_bounds(ctx, x[None])[0]), seq, x, None, None))
+                return
             parts += 1
             res = solve_partition(ctx, x, l, inc, tol, deadline, root_only=True)
             if res.dec is not None and res.ub < inc:
