@@ -21,12 +21,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     for key in cfg.problems:
         spec = get_problem(key)
         methods = [m for m in all_methods(key).values() if m.in_bench]
-        for size in spec.bench_sizes:
-            for variant in spec.bench_variants:
-                for m in methods:
-                    for i in range(cfg.instances):
-                        cases.append((key, size, variant, m.name, m.kind, i))
-                        ids.append(f"{key}-{group_name(size, variant)}-{m.name}-{i}")
+        for size, variant in spec.bench_groups():
+            for m in methods:
+                for i in range(cfg.instances):
+                    cases.append((key, size, variant, m.name, m.kind, i))
+                    ids.append(f"{key}-{group_name(size, variant)}-{m.name}-{i}")
     metafunc.parametrize("case", cases, ids=ids)
 
 

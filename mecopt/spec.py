@@ -46,6 +46,16 @@ class ProblemSpec:
     """Presets the default ``pytest --benchmark`` run covers."""
     bench_variants: tuple[str, ...] = ("literal",)
     """Variants the default ``pytest --benchmark`` run covers (each size x variant is one table section)."""
+    bench_pairs: tuple[tuple[str, str], ...] = ()
+    """Explicit (size, variant) sections of the main table instead of ``bench_sizes x bench_variants`` (for a
+    problem whose default variant certifies only at a smaller size within the time limit)."""
+
+    def bench_groups(self) -> tuple[tuple[str, str], ...]:
+        """The (size, variant) sections of the main benchmark table."""
+        if self.bench_pairs:
+            return self.bench_pairs
+        return tuple((s, v) for s in self.bench_sizes for v in self.bench_variants)
+
     paper: str = ""
     env: str = ""
     """Module of the problem's Gymnasium environment (``mecopt.envs.<key>``); it exposes
