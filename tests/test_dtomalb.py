@@ -191,7 +191,7 @@ def test_wait_cuts_are_valid_lower_bounds() -> None:
 
 
 def test_build_model_has_cited_constraints() -> None:
-    m = build_model(SPEC.make_instance("tiny", 0))
+    m = build_model(SPEC.make_instance("tiny", 0, "fcfs"))
     assert "eq. (2)" in m.one_target.doc and "eq. (12)" in m.obj.doc
     assert "eq. (8)" in m.fcfs_precedence.doc and "D12" in m.fcfs_precedence.doc
 
@@ -222,7 +222,7 @@ def test_physical_never_above_literal_and_changes_the_optimum() -> None:
     several % below the literal one and the optimal decision differs on most seeds."""
     gaps, differ = [], 0
     for seed in range(10):
-        inst = SPEC.make_instance("tiny", seed)
+        inst = SPEC.make_instance("tiny", seed, "fcfs")
         A = all_decisions(inst.N, inst.M)
         ph = D.delays(inst, A).objective
         cu = D.delays(inst.replace(queue_model="cumulative"), A).objective
@@ -237,7 +237,7 @@ def test_physical_exact_slow_forwarding_and_backlog(seed: int) -> None:
     """The label DP keeps each server's own arrival order, so slow forwarding (queue orders that differ between
     server 1 and the others) and a busy backlog need no fallback; large w2 weakens the lb dominance test."""
     rng = np.random.default_rng(seed)
-    inst = SPEC.make_instance("tiny", 700 + seed, ["literal", "lb"][seed % 2]).replace(
+    inst = SPEC.make_instance("tiny", 700 + seed, ["fcfs", "fcfs-lb"][seed % 2]).replace(
         mu=[2e6, 5e6, 1e9][seed % 3], backlog=rng.uniform(0, 0.15, 3), w2=float([1, 300, 3000][seed % 3])
     )
     ex = solve("dtomalb", inst, "exact", SolveOptions(time_limit=60))
