@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mecopt.core import OPTIMALITY_TOL, Deadline, MethodOutput, SolverError
+from mecopt.core import OPTIMALITY_TOL, Deadline, MethodOutput, NotAttemptedError, SolverError
 from mecopt.problems.cto import (
     Decision,
     Instance,
@@ -53,7 +53,7 @@ def aggregate_can_bind(inst: Instance) -> bool:
 
 def require_lemma(inst: Instance) -> None:
     if inst.energy_model != "average" or aggregate_can_bind(inst):
-        raise SolverError(
+        raise NotAttemptedError(
             "cto: the Lemma-1 methods need energy_model='average' and a capacity reading under which full "
             "allocation is feasible (per-allocation, or aggregate where no server can host > 1/kappa jobs); "
             f"this instance has energy_model={inst.energy_model!r}, capacity={inst.capacity!r}: "
