@@ -24,7 +24,7 @@ from __future__ import annotations
 import heapq
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -384,14 +384,7 @@ def solve_slot(inst: Instance, opts: SolveOptions) -> MethodOutput:
 
         info["timeout"] = "best-first search"
         return MethodOutput(greedy_peer(inst, opts).decision, "time_limit", bf_bound, info)
-    sub = SolveOptions(
-        time_limit=deadline.limit_or_none(0.1),
-        mip_gap=opts.mip_gap,
-        threads=opts.threads,
-        seed=opts.seed,
-        verbose=opts.verbose,
-    )
-    mr = _solve_extended([inst], [fams], None, [1.0], sub)
+    mr = _solve_extended([inst], [fams], None, [1.0], replace(opts, time_limit=deadline.limit_or_none(0.1)))
     info.update({"method": "milp", "n_vars": mr.n_vars, "milp_s": mr.wall_s, "milp_message": mr.message})
     if mr.bound is not None:
         mr.bound = min(mr.bound, bf_bound)
@@ -414,14 +407,7 @@ def solve_slot_milp(inst: Instance, opts: SolveOptions) -> MethodOutput:
 
         return MethodOutput(greedy_peer(inst, opts).decision, "time_limit", None, {"timeout": f"enumeration: {e}"})
     t_enum = deadline.elapsed()
-    sub = SolveOptions(
-        time_limit=deadline.limit_or_none(0.1),
-        mip_gap=opts.mip_gap,
-        threads=opts.threads,
-        seed=opts.seed,
-        verbose=opts.verbose,
-    )
-    mr = _solve_extended([inst], [fams], None, [1.0], sub)
+    mr = _solve_extended([inst], [fams], None, [1.0], replace(opts, time_limit=deadline.limit_or_none(0.1)))
     info = {
         "n_sets": mr.n_sets,
         "n_vars": mr.n_vars,
