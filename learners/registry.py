@@ -21,6 +21,24 @@ from mecopt.spec import MethodSpec
 
 STANDARD_PRESETS = ("tiny", "small", "paper")
 
+#: The size pair a checkpoint header stores as ("N", "M") for each problem: the instance attributes a policy's
+#: network shape depends on. A checkpoint whose ``meta`` has ``"any_size": true`` serves every size (e.g. a
+#: policy built for a varying number of UEs); the instance must then still fit it (the policy checks).
+SIZE_ATTRS: dict[str, tuple[str, str]] = {
+    "dtomalb": ("N", "M"),  # users, servers
+    "djtcra": ("U", "H"),  # users, ESs
+    "dtac": ("N", "K"),  # UEs, edge servers
+    "into": ("K", "N"),  # devices, BSs
+    "cto": ("M", "M"),  # servers (the task count per slot varies)
+}
+ANY_SIZE = (-1, -1)
+
+
+def instance_size(key: str, inst: Any) -> tuple[int, int]:
+    """The (N, M) size pair of ``inst`` that checkpoints of problem ``key`` are keyed by (``SIZE_ATTRS``)."""
+    a, b = SIZE_ATTRS.get(key, ("N", "M"))
+    return int(getattr(inst, a)), int(getattr(inst, b))
+
 
 def checkpoint_dir(key: str) -> Path:
     return results_dir() / key / "checkpoints"
@@ -47,13 +65,14 @@ def _headers(key: str) -> list[tuple[Path, dict[str, Any]]]:
     return out
 
 
-def _make_fn(name: str, by_size: dict[tuple[int, int], Path]):
+def _make_fn(key: str, name: str, by_size: dict[tuple[int, int], Path]):
     def fn(inst: Any, opts: SolveOptions) -> MethodOutput:
-        path = by_size.get((int(inst.N), int(inst.M)))
+        n, m = instance_size(key, inst)
+        path = by_size.get((n, m), by_size.get(ANY_SIZE))
         if path is None:
-            sizes = ", ".join(f"N={n} M={m}" for n, m in sorted(by_size))
+            sizes = ", ".join(f"N={a} M={b}" for a, b in sorted(by_size))
             raise InvalidInputError(
-                f"learned method {name!r} has no checkpoint for N={inst.N}, M={inst.M} (trained for: {sizes})"
+                f"learned method {name!r} has no checkpoint for N={n}, M={m} (trained for: {sizes})"
             )
         policy = _load(str(path))
         return MethodOutput(policy.decide(inst), "feasible", None, {"checkpoint": path.name})
@@ -79,7 +98,7 @@ def _learned_methods(key: str, folder: str, state: tuple[tuple[str, int], ...]) 
         preset = str(h.get("meta", {}).get("preset", ""))
         standard = preset in STANDARD_PRESETS
         name = h["method"] if standard else f"{h['method']}@{preset}"
-        size = (h["N"], h["M"])
+        size = ANY_SIZE if h.get("meta", {}).get("any_size") else (h["N"], h["M"])
         if size in groups.setdefault(name, {}):
             raise InvalidInputError(f"{key}: two checkpoints of {name!r} for N={size[0]}, M={size[1]}")
         groups[name][size] = path
@@ -88,7 +107,7 @@ def _learned_methods(key: str, folder: str, state: tuple[tuple[str, int], ...]) 
         MethodSpec(
             name,
             "learned",
-            _make_fn(name, by_size),
+            _make_fn(key, name, by_size),
             f"learned policy {name} (checkpoints: {', '.join(p.name for p in by_size.values())})",
             certified=False,
             in_bench=in_bench[name],
