@@ -19,7 +19,8 @@ How the options scale a sweep (every suite documents its defaults):
   swept axis (:meth:`Sweep.points`);
 * frontier rules: along ``size_axis`` a sweep stops after the first size at which every instance of a
   ``frontier_methods`` method hit the limit (recorded as the frontier), and a ``yardstick`` method (Pyomo+SCIP, a
-  generic MILP) is not run above the first size where it failed to certify an instance.
+  generic MILP) stops at its first failure: once it failed to certify one instance at a size, its remaining cells
+  at that size and every larger size are skipped (listed as skipped in the table's notes).
 """
 
 from __future__ import annotations
@@ -255,8 +256,8 @@ class Sweep:
         if stop is not None and size > stop:
             return f"beyond the frontier: every instance hit the limit at {self.size_axis} = {stop}"
         failed = self.yardstick_failed.get((cell.method, other))
-        if failed is not None and size > failed:
-            return f"{cell.method} already failed to certify at {self.size_axis} = {failed}"
+        if failed is not None and size >= failed:
+            return f"{cell.method} already failed to certify an instance at {self.size_axis} = {failed}"
         return None
 
     def run(self, cell: Cell, benchmark: Any) -> SolveResult | None:
@@ -269,6 +270,9 @@ class Sweep:
             pytest.skip(reason)
         res: SolveResult = benchmark.pedantic(cell.fn, rounds=1, iterations=1)
         row = self.record(res, **cell.axes)
+        if cell.method in self.yardstick and self.size_axis is not None and row["status"] != "optimal":
+            # the yardstick stops at its first failure: its later cells at this size and above are skipped
+            self.yardstick_failed.setdefault((cell.method, self._other(cell)), cell.axes[self.size_axis])
         benchmark.extra_info.update(
             {k: row[k] for k in ("objective", "bound", "gap", "status", "seed")}
             | dict(cell.axes)
@@ -306,10 +310,6 @@ class Sweep:
             rs = [r for r in rows if r["method"] == m]
             if rs and all(r["status"] == "time_limit" for r in rs):
                 self.frontier.setdefault(other, size)
-        for m in self.yardstick:
-            rs = [r for r in rows if r["method"] == m]
-            if any(r["status"] != "optimal" for r in rs):
-                self.yardstick_failed.setdefault((m, other), size)
 
     def _row_other(self, row: dict[str, Any]) -> tuple[Any, ...]:
         keys = [k for k, _ in self.cells[0].axes.items() if k != self.size_axis]

@@ -5,10 +5,10 @@
 * latency-energy frontier of the certified optimum over lambda (rho = 1 - lambda): ``results/cto/frontier.*``
 
 Defaults: scaling M = 2..8 x {1, 10, 100} tasks per server, 3 seeds per point, 60 s limit (`exact-milp` up to
-M = 6, `pyomo-scip` up to M = 5, each not above the first M where it failed to certify; the axis stops after the
-first M where every `exact` solve hit the limit); Fig. 6: 20 `paper` instances; frontier: 10 `small` instances per
-lambda. Scaling by the options: see bench/sweep.py. Timings are wall-clock on a shared 2-core machine (noisy).
-Set ``BIG = True`` for larger M and more seeds.
+M = 6, `pyomo-scip` up to M = 5, each stopping at its first failure to certify (bench/sweep.py); the axis stops
+after the first M where every `exact` solve hit the limit); Fig. 6: 20 `paper` instances; frontier: 10 `small`
+instances per lambda. Scaling by the options: see bench/sweep.py. Timings are wall-clock on a shared 2-core machine
+(noisy). Set ``BIG = True`` for larger M and more seeds.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 For every N: the exact method's status, time and final gap under a 60 s limit, and each heuristic's gap to the
 certified optimum (or, past the frontier, to the best proven bound: then the gap is an upper bound, marked <=).
 The generic MILP (HiGHS) is timed up to N = 12. Defaults: 3 instances per N up to 12, 1 above; limits 60 s; the
-sweep stops after the first N where every exact solve hit the limit; the MILP is not run above the first N where
-it failed to certify. Scaling by the options: see bench/sweep.py. Writes results/dtomalb/scaling.{md,json,png}.
+sweep stops after the first N where every exact solve hit the limit; the MILP stops at its first failure to
+certify. Scaling by the options: see bench/sweep.py. Writes results/dtomalb/scaling.{md,json,png}.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 Fig. 6 (task size chi, computing capacity F, deadline psi, bandwidth B) for the exact method and the heuristics.
 
 Defaults: scaling over U = 2..80 devices per BS (two energy scales), 3 seeds per point, 60 s limit, SCIP up to
-U = 8 and not above the first U where it failed to certify; the axis stops after the first U where every exact
+U = 8 and stopping at its first failure to certify; the axis stops after the first U where every exact
 solve hit the limit. Fig. 6: 5 seeded slots per point. Scaling by the options: see bench/sweep.py. Writes
 results/into/scaling.{md,json,png} and fig6.{md,json,png}. Timings are wall-clock on a shared 2-core machine.
 """

@@ -63,8 +63,16 @@ def test_sweep_frontier_yardstick_and_atomic_write(tmp_path: Path, monkeypatch: 
             ran += 1
         except pytest.skip.Exception:
             pass
-    # N = 4 (beyond the exact frontier) and scip at N = 3 (above its first failure) are skipped
-    assert ran == 16 - 6 and len(sw.skipped) == 6
+    # N = 4 (beyond the exact frontier), scip's second instance at N = 2 (after its first failure there) and scip
+    # at N = 3 (above it) are skipped
+    assert ran == 16 - 7 and len(sw.skipped) == 7
+    assert {(c["N"], c["method"], c["seed"]) for c in sw.skipped if c["method"] == "scip"} == {
+        (2, "scip", 8),
+        (3, "scip", 7),
+        (3, "scip", 8),
+        (4, "scip", 7),
+        (4, "scip", 8),
+    }
     assert sw.frontier == {(): 3} and sw.yardstick_failed == {("scip", ()): 2}
     assert written == [ran]
     assert sorted(p.name for p in (tmp_path / "dtomalb").iterdir()) == ["demo.json", "demo.md"]
