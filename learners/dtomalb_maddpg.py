@@ -64,6 +64,9 @@ class Args:
     """override the preset's number of users N (Fig. 7's sweep); None: the preset's N"""
     load_balancing: bool = True
     """True: DTOMALB, reward eq. (20) with the w2 var(LD) penalty; False: DTOMA, w2 = 0 (Fig. 6)"""
+    w2: float | None = None
+    """w2 of the reward eq. (20) when ``load_balancing``; None: the preset's (D7: 1 s^-2); the Fig. 8 check under
+    the `lb-heavy` weight uses 900 (``mecopt.problems.dtomalb.W2_LB_HEAVY``)"""
     total_steps: int = 60_000
     """environment steps (slots t) of training; episode = ``horizon`` slots"""
     horizon: int = 10
@@ -146,7 +149,7 @@ def make_env(args: Args) -> DtomalbParallelEnv:
         horizon=args.horizon,
         slot_length_s=args.slot_length_s,
         objective="delay+lb",
-        w2=None if args.load_balancing else 0.0,
+        w2=(None if args.w2 is None else float(args.w2)) if args.load_balancing else 0.0,
     )
 
 

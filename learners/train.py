@@ -116,7 +116,7 @@ def train_and_save(
 ) -> TorchPolicy:
     args = make_args(key, method, setting, seed, preset, steps, overrides, device=device)
     mod = method_module(key, method)
-    suffix = "".join(f"-{k}{v}" for k, v in sorted((overrides or {}).items()))
+    suffix = "".join(f"-{k}{v:g}" if isinstance(v, float) else f"-{k}{v}" for k, v in sorted((overrides or {}).items()))
     stem = run_stem(key, method, setting, seed, args.preset, out, suffix)
     policy = mod.train(args, csv_path=str(log_path(stem)), progress=progress)
     policy.meta.update({"setting": setting, "preset": args.preset})
@@ -144,6 +144,8 @@ class Cli:
     """torch device of training ('cpu' or 'cuda')"""
     n_users: int | None = None
     """override the preset's number of users (methods whose Args has ``n_users``; checkpoint name gets -n_usersN)"""
+    w2: float | None = None
+    """override the reward's load-balancing weight w2 (methods whose Args has ``w2``; checkpoint name gets -w2X)"""
 
 
 def main() -> None:
@@ -162,7 +164,7 @@ def main() -> None:
                 cli.steps,
                 Path(cli.out) if cli.out else None,
                 device=cli.device,
-                overrides=None if cli.n_users is None else {"n_users": cli.n_users},
+                overrides={k: v for k, v in (("n_users", cli.n_users), ("w2", cli.w2)) if v is not None} or None,
             )
             print(f"{cli.key}/{method} {cli.setting} seed {seed}: {pol.meta}", flush=True)
 
