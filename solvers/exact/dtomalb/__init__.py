@@ -180,11 +180,27 @@ def solve_dp(inst: Instance, opts: SolveOptions) -> MethodOutput:
                 dec = mi.decision
         return MethodOutput(dec, status, bound, info)
     if inst.objective != "delay":
-        enum = solve_lb_enum(inst, opts)
+        # one budget for both phases: the enumeration gets 70 % of it, the MILP fallback what is left
+        total = Deadline.of(opts)
+        first = None if total.limit is None else 0.7 * total.limit
+        enum = solve_lb_enum(inst, SolveOptions(first, opts.mip_gap, opts.threads, opts.seed, opts.verbose))
         if enum is not None and enum.status == "optimal":
             return enum
-        out = solve_milp(inst, opts)
+        left = total.limit_or_none(0.5)
+        out = solve_milp(inst, SolveOptions(left, opts.mip_gap, opts.threads, opts.seed, opts.verbose))
         out.info["method"] = "milp-oa (count-DP window enumeration did not apply or ran out of time)"
+        if (
+            enum is not None
+            and enum.decision is not None
+            and (
+                out.decision is None
+                or delays(inst, enum.decision.a[None, :]).objective[0]
+                < delays(inst, out.decision.a[None, :]).objective[0]
+            )
+        ):
+            out = MethodOutput(enum.decision, out.status, out.bound, out.info)
+        if enum is not None and enum.bound is not None:  # both bounds are valid: keep the larger
+            out.bound = enum.bound if out.bound is None else max(out.bound, enum.bound)
         return out
     total = Deadline.of(opts)
     # the DP gets 70 % of the time; the rest is left to the MILP fallback so a time-out still reports a bound
