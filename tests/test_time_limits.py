@@ -27,3 +27,20 @@ def test_time_limit_honoured(key: str, method: str) -> None:
     assert res.status != "error", res.message
     if res.status == "time_limit":
         assert res.bound is not None, "a time-out must carry a valid bound"
+
+
+#: objectives with their own code path in an exact method (a second phase must share the budget, not restart it)
+VARIANT_CASES = [("dtomalb", "exact", "lb-heavy", "small", 0)]
+
+
+@pytest.mark.parametrize("key,method,variant,size,seed", VARIANT_CASES)
+def test_time_limit_honoured_variants(key: str, method: str, variant: str, size: str, seed: int) -> None:
+    spec = get_problem(key)
+    solve(key, spec.make_instance("tiny", 0, variant), method, SolveOptions(time_limit=5.0))  # warm-up (imports)
+    inst = spec.make_instance(size, seed, variant)
+    limit = 3.0
+    t0 = time.perf_counter()
+    res = solve(key, inst, method, SolveOptions(time_limit=limit))
+    wall = time.perf_counter() - t0
+    assert wall <= 1.1 * limit + 1.0, f"{key}/{method}/{variant}: {wall:.2f} s for a {limit} s limit ({res.status})"
+    assert res.status != "error", res.message
