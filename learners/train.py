@@ -102,6 +102,15 @@ def log_path(stem: Path) -> Path:
     return stem.parent.parent / "training" / f"{stem.name}.csv"
 
 
+def override_suffix(overrides: dict[str, Any] | None) -> str:
+    """Checkpoint-name suffix of ``Args`` overrides, e.g. ``-n_users6-w2900``: floats without a dot (``0.5`` ->
+    ``0p5``), which ``Path.with_suffix`` would take for a file extension and two seeds would then share a file."""
+    return "".join(
+        f"-{k}{v:g}".replace(".", "p") if isinstance(v, float) else f"-{k}{v}"
+        for k, v in sorted((overrides or {}).items())
+    )
+
+
 def train_and_save(
     key: str,
     method: str,
@@ -116,7 +125,7 @@ def train_and_save(
 ) -> TorchPolicy:
     args = make_args(key, method, setting, seed, preset, steps, overrides, device=device)
     mod = method_module(key, method)
-    suffix = "".join(f"-{k}{v:g}" if isinstance(v, float) else f"-{k}{v}" for k, v in sorted((overrides or {}).items()))
+    suffix = override_suffix(overrides)
     stem = run_stem(key, method, setting, seed, args.preset, out, suffix)
     policy = mod.train(args, csv_path=str(log_path(stem)), progress=progress)
     policy.meta.update({"setting": setting, "preset": args.preset})

@@ -373,3 +373,11 @@ def test_tuning_trials_on_dask_workers(tmp_path, monkeypatch):
     assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 3  # parallel start-up trials differ
     best = json.loads((tmp_path / "dtomalb" / "tuning" / "idql-tolb.json").read_text())
     assert best["trials"] == 3
+
+
+def test_override_suffix_has_no_dot() -> None:
+    from learners.train import override_suffix
+
+    assert override_suffix({"w2": 900.0, "n_users": 6}) == "-n_users6-w2900"
+    assert override_suffix({"w2": 0.5}) == "-w20p5"
+    assert override_suffix(None) == ""
