@@ -331,7 +331,7 @@ PROBLEM = ProblemSpec(
     presets=PRESETS,
     variants=VARIANTS,
     bench_sizes=("small",),
-    bench_variants=("literal", "lb", "fcfs", "fcfs-lb"),
+    bench_variants=("literal", "lb", "fcfs", "fcfs-lb", "fcfs-lb-heavy"),
     paper="Zhang, Li, Peng, Pei - A New Task Offloading Algorithm in Edge Computing",
     env="mecopt.envs.dtomalb",
 )
