@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tabulate import tabulate
 
 from bench.sweep import BenchConfig, out_dir, write_json, write_text
@@ -82,6 +83,12 @@ def method_table(key: str, rows: list[dict[str, Any]]) -> tuple[list[list[Any]],
         ]
         for name, s in meta["methods"].items()
     ]
+    extra = get_problem(key).table_metrics
+    for row in table:
+        mine = [r for r in rows if r["method"] == row[0] and r.get("feasible") and r.get("metrics")]
+        for value_key, _ in extra:
+            vals = [float(np.mean(r["metrics"][value_key])) for r in mine if value_key in r["metrics"]]
+            row.append(fmt(float(np.mean(vals)), ".3g") if vals else "")
     headers = [
         "method",
         "kind",
@@ -94,6 +101,7 @@ def method_table(key: str, rows: list[dict[str, Any]]) -> tuple[list[list[Any]],
         "% certified",
         "median wall s",
         "n",
+        *(h for _, h in extra),
     ]
     return table, headers, meta
 

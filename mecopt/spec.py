@@ -50,6 +50,10 @@ class ProblemSpec:
     """Explicit (size, variant) sections of the main table instead of ``bench_sizes x bench_variants`` (for a
     problem whose default variant certifies only at a smaller size within the time limit)."""
 
+    table_metrics: tuple[tuple[str, str], ...] = ()
+    """Extra main-table columns: (key of ``evaluate``'s values, column header); each cell is the method's mean over
+    its feasible rows (a list value counts by its mean, e.g. a 0/1 flag per BS becomes a share)."""
+
     def bench_groups(self) -> tuple[tuple[str, str], ...]:
         """The (size, variant) sections of the main benchmark table."""
         if self.bench_pairs:

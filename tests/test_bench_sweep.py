@@ -110,3 +110,28 @@ def test_quick_profile_one_problem_writes_only_its_files(tmp_path: Path) -> None
     assert {"quick/dtomalb/table.md", "quick/dtomalb/scaling.md", "quick/dtomalb/scaling.png"} <= set(files)
     assert _snapshot(ROOT / "results") == committed  # MECOPT_RESULTS redirected every file
     assert "files written" in out.stdout and "cells errored" in out.stdout
+
+
+def test_main_table_metric_columns() -> None:
+    """ProblemSpec.table_metrics adds one column per value (INTO: peer offloads, CPU-bound share, issue #13)."""
+    from bench.harness import method_table
+
+    def row(method: str, kind: str, obj: float, peer: int, bound: list[int]) -> dict:
+        return {
+            "method": method,
+            "kind": kind,
+            "objective": obj,
+            "status": "optimal" if kind == "exact" else "feasible",
+            "bound": obj if kind == "exact" else None,
+            "gap": 0.0 if kind == "exact" else None,
+            "wall_time_s": 0.1,
+            "seed": 1,
+            "feasible": True,
+            "metrics": {"n_peer_offloaded": peer, "cpu_bound": bound},
+        }
+
+    rows = [row("exact", "exact", 2.0, 2, [1, 0]), row("olnpo", "heuristic", 1.0, 0, [1, 1])]
+    table, headers, _ = method_table("into", rows)
+    assert headers[-2:] == ["peer-offloaded / slot", "CPU-bound BS share"]
+    by = {r[0]: r for r in table}
+    assert by["exact"][-2:] == ["2", "0.5"] and by["olnpo"][-2:] == ["0", "1"]

@@ -492,6 +492,8 @@ PROBLEM = ProblemSpec(
     variants=VARIANTS,
     variant_configs=VARIANT_CONFIGS,
     bench_sizes=("small",),
+    # issue #13: show that peer offloading happens and CPU binds on the default benchmark
+    table_metrics=(("n_peer_offloaded", "peer-offloaded / slot"), ("cpu_bound", "CPU-bound BS share")),
     paper="Zhang, Hu, Min - Digital Twin-Driven Intelligent Task Offloading for Collaborative MEC",
     env="mecopt.envs.into",
 )
