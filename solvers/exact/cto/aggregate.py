@@ -162,7 +162,9 @@ class _TargetModel:
                 if c1:
                     row[self.ia[m]] = c1
                 rows.append((row, -c0))  # w_j <= kappa C t_j: eqs. (3)-(4) at full allocation
+        self.cap_rows: list[int] = []  # the rows of (8c) (dimensionless; every other row is in seconds)
         for s in self.coupled:
+            self.cap_rows.append(len(rows))
             rows.append(({self.id[j]: 1.0 for j in self.id if self.jobs[j].host == s}, 1.0 / k))  # (8c) aggregate
             # valid cut: in T_s seconds server s computes at most C_s T_s cycles (sum_j w_j = sum_j d_j t_j
             # <= (sum_j d_j) T_s <= C_s T_s), i.e. sum_j w'_j <= T_s / kappa in units of kappa C_s
@@ -197,7 +199,13 @@ class _TargetModel:
         return min(v), max(v)
 
     def _build(self) -> None:
-        """One HiGHS LP: the fixed rows, then 4 McCormick rows per coupled job (coefficients set per node)."""
+        """One HiGHS LP: the fixed rows, then 4 McCormick rows per coupled job (coefficients set per node).
+
+        HiGHS sees the LP scaled: y = x / s (s = tau on the time columns t, L, T; tau = the longest job time at
+        full allocation) and every row in seconds divided by tau, so that its absolute feasibility tolerance is
+        relative to the job times. (Unscaled, a violation of HiGHS's 1e-7 s on times of ~0.02 s was ~5e-6 of the
+        objective: the duals were those of a perturbed LP and the certified bound stalled above TARGET_GAP.) Points
+        and duals are mapped back, so the Lagrangian bound is computed on the unscaled rows."""
         import highspy
 
         rows = list(self.fixed_rows)
@@ -219,22 +227,32 @@ class _TargetModel:
                 A[r, i] += v
             u[r] = rhs
         self.A, self.u = A, u
+        tau = max(max(abs(c0) + abs(c1) for c0, c1 in (self.work(j) for j in range(len(self.jobs)))), 1e-300)
+        cs = np.ones(self.nv)  # column scale: x = cs * y
+        for i in [*self.it.values(), *self.iL.values(), *self.iT.values()]:
+            cs[i] = tau
+        rs = np.full(nr, 1.0 / tau)  # row scale: rows in seconds / tau
+        rs[self.cap_rows] = 1.0
+        self.cs, self.rs = cs, rs
+        As = A * rs[:, None] * cs[None, :]
         h = highspy.Highs()
         h.setOptionValue("output_flag", False)
         h.setOptionValue("threads", 1)
+        h.setOptionValue("primal_feasibility_tolerance", 1e-9)
+        h.setOptionValue("dual_feasibility_tolerance", 1e-9)
         lp = highspy.HighsLp()
         lp.num_col_ = self.nv
         lp.num_row_ = nr
-        lp.col_cost_ = self.cost
-        lp.col_lower_ = self.lo
-        lp.col_upper_ = self.hi
+        lp.col_cost_ = self.cost * cs
+        lp.col_lower_ = self.lo / cs
+        lp.col_upper_ = self.hi / cs
         lp.row_lower_ = np.full(nr, -highspy.kHighsInf)
-        lp.row_upper_ = u
+        lp.row_upper_ = u * rs
         start, index, value = [0], [], []
         for c in range(self.nv):
-            nz = np.flatnonzero(A[:, c])
+            nz = np.flatnonzero(As[:, c])
             index.extend(nz.tolist())
-            value.extend(A[nz, c].tolist())
+            value.extend(As[nz, c].tolist())
             start.append(len(index))
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_ = np.array(start, dtype=np.int32)
@@ -262,24 +280,24 @@ class _TargetModel:
                 hi[it] = min(hi[it], wu / dl)
             if lo[it] > hi[it]:
                 return np.full(self.nv, np.nan), math.inf, lo, hi  # empty box
-        h, A, u = self.h, self.A, self.u
+        h, A, u, cs, rs = self.h, self.A, self.u, self.cs, self.rs
         for k, (r, j, idd, sign, c0, _) in enumerate(self.mc):
             # McCormick envelope of w_j = d_j t_j: rows 0-1 over-estimators (w <= ...), rows 2-3 under-estimators;
             # row: sign * (w - d_a t - t_a d + d_a t_a) <= 0
             it = self.it[j]
             da, ta = ((hi[idd], lo[it]), (lo[idd], hi[it]), (lo[idd], lo[it]), (hi[idd], hi[it]))[k % 4]
             A[r, it], A[r, idd], u[r] = -sign * da, -sign * ta, -sign * (c0 + da * ta)
-            h.changeCoeff(r, it, A[r, it])
-            h.changeCoeff(r, idd, A[r, idd])
-            h.changeRowBounds(r, -highspy.kHighsInf, u[r])
-        h.changeColsBounds(self.nv, np.arange(self.nv, dtype=np.int32), lo, hi)
+            h.changeCoeff(r, it, A[r, it] * rs[r] * cs[it])
+            h.changeCoeff(r, idd, A[r, idd] * rs[r] * cs[idd])
+            h.changeRowBounds(r, -highspy.kHighsInf, u[r] * rs[r])
+        h.changeColsBounds(self.nv, np.arange(self.nv, dtype=np.int32), lo / cs, hi / cs)
         h.run()
         if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             h.clearSolver()
             return np.full(self.nv, np.nan), math.inf, lo, hi  # infeasible box: no point in it
         sol = h.getSolution()
-        x = np.asarray(sol.col_value)
-        mu = np.maximum(0.0, -np.asarray(sol.row_dual))
+        x = np.clip(np.asarray(sol.col_value) * cs, lo, hi)
+        mu = np.maximum(0.0, -np.asarray(sol.row_dual)) * rs  # multipliers of the unscaled rows
         self.red = self.cost + A.T @ mu
         self.own = _lagrangian_bound(self.cost, A, u, lo, hi, mu, self.const)  # of this box itself
         return x, self.own, lo, hi
