@@ -433,3 +433,16 @@ def solve_target(
         if not evaluate(inst, out).feasible:  # cannot happen by construction; never return an infeasible point
             out, best_val = None, math.inf
     return TargetResult(best_val, out, bound, nodes, timed_out)
+
+
+def quick_incumbent(inst: Instance, target: np.ndarray, ub0: float) -> tuple[float, Decision | None]:
+    """A feasible point of one target vector from its root LP (the LP point made feasible by
+    :meth:`_TargetModel.arrays`): an incumbent before the target vector is solved (inf, None if none)."""
+    mdl = _TargetModel(inst, target, ub0)
+    x, bnd, _, _ = mdl.solve(mdl.lo.copy(), mdl.hi.copy())
+    if not math.isfinite(bnd):
+        return math.inf, None
+    dec = mdl.arrays(x)
+    out = Decision(target=dec[0], a=dec[1], d_local=dec[2], d_remote=dec[3], b=dec[4])
+    m = evaluate(inst, out)
+    return (float(m.objective), out) if m.feasible else (math.inf, None)
