@@ -43,6 +43,9 @@ from mecopt.problems.cto import Decision, Instance, evaluate, evaluate_batch, lo
 
 #: Relative tolerance to which one target vector is closed (well inside mecopt.core.OPTIMALITY_TOL).
 TARGET_GAP = 5e-7
+#: Tangent (outer-approximation) rows per coupled job and LP rounds per box that add them.
+OA_CUTS = 3
+OA_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -219,6 +222,12 @@ class _TargetModel:
                     row[self.ia[m]] = sign * c1
                 self.mc.append((len(rows), j, idd, sign, c0, c1))
                 rows.append((row, 0.0))
+        self.oa: dict[int, list[int]] = {}  # outer-approximation rows per coupled job (tangents, set per node)
+        for j, idd in self.id.items():
+            self.oa[j] = []
+            for _ in range(OA_CUTS):
+                self.oa[j].append(len(rows))
+                rows.append(({idd: -1.0}, 0.0))  # placeholder -d' <= 0
         nr = len(rows)
         A = np.zeros((nr, self.nv))
         u = np.zeros(nr)
@@ -233,6 +242,8 @@ class _TargetModel:
             cs[i] = tau
         rs = np.full(nr, 1.0 / tau)  # row scale: rows in seconds / tau
         rs[self.cap_rows] = 1.0
+        for r in self.oa.values():
+            rs[r] = 1.0  # the tangent rows are dimensionless (d' against w'/t)
         self.cs, self.rs = cs, rs
         As = A * rs[:, None] * cs[None, :]
         h = highspy.Highs()
@@ -261,17 +272,22 @@ class _TargetModel:
         h.passModel(lp)
         self.h = h
 
-    def solve(self, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-        """LP of the node box (lo, hi); returns the LP point, the certified Lagrangian lower bound and the box
-        tightened by the implied bounds of the job times."""
+    def solve(
+        self, lo: np.ndarray, hi: np.ndarray, t0s: dict[int, list[float]] | None = None
+    ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+        """LP of the node box (lo, hi) with up to OA_ROUNDS rounds of tangent cuts; returns the LP point, the
+        certified Lagrangian lower bound (the best of the rounds) and the box tightened by the implied bounds of the
+        job times. ``t0s``: tangent points per coupled job to start from (the parent's); the points of the last
+        round are left in ``self.t0s``."""
         import highspy
 
         if not hasattr(self, "h"):
             self._build()
         lo, hi = lo.copy(), hi.copy()
+        wr: dict[int, tuple[float, float]] = {}
         for j, idd in self.id.items():
             it = self.it[j]
-            wl, wu = self.work_range(j, lo, hi)
+            wl, wu = wr[j] = self.work_range(j, lo, hi)
             dl, du = lo[idd], hi[idd]
             # the job's time is t_j = w_j / d_j (equality is valid: L, T are epigraphs of it): bounds from the box
             if du > 0:
@@ -291,16 +307,68 @@ class _TargetModel:
             h.changeCoeff(r, idd, A[r, idd] * rs[r] * cs[idd])
             h.changeRowBounds(r, -highspy.kHighsInf, u[r] * rs[r])
         h.changeColsBounds(self.nv, np.arange(self.nv, dtype=np.int32), lo / cs, hi / cs)
-        h.run()
-        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-            h.clearSolver()
-            return np.full(self.nv, np.nan), math.inf, lo, hi  # infeasible box: no point in it
-        sol = h.getSolution()
-        x = np.clip(np.asarray(sol.col_value) * cs, lo, hi)
-        mu = np.maximum(0.0, -np.asarray(sol.row_dual)) * rs  # multipliers of the unscaled rows
-        self.red = self.cost + A.T @ mu
-        self.own = _lagrangian_bound(self.cost, A, u, lo, hi, mu, self.const)  # of this box itself
-        return x, self.own, lo, hi
+        pts: dict[int, list[float]] = {}
+        for j in self.id:
+            it = self.it[j]
+            tl, tu = max(lo[it], 1e-12 * self.tmax), hi[it]
+            cand = [min(max(t, tl), tu) for t in (t0s or {}).get(j, []) if math.isfinite(t)]
+            pts[j] = (cand or [math.sqrt(tl * tu)])[-OA_CUTS:]
+            for q, t0 in enumerate(pts[j]):
+                self._set_tangent(self.oa[j][q], j, t0, wr[j][0], lo, hi)
+            for r in self.oa[j][len(pts[j]) :]:  # unused slots: a tangent of another box is not valid here
+                self._set_tangent(r, j, math.inf, 0.0, lo, hi)
+        best = -math.inf
+        x = np.full(self.nv, np.nan)
+        for rnd in range(OA_ROUNDS):
+            h.run()
+            if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                h.clearSolver()
+                return np.full(self.nv, np.nan), math.inf, lo, hi  # infeasible box: no point in it
+            sol = h.getSolution()
+            xr = np.clip(np.asarray(sol.col_value) * cs, lo, hi)
+            mu = np.maximum(0.0, -np.asarray(sol.row_dual)) * rs  # multipliers of the unscaled rows
+            own = _lagrangian_bound(self.cost, A, u, lo, hi, mu, self.const)  # of this box itself
+            if own > best or rnd == 0:
+                best, x = max(best, own), xr
+                self.red = self.cost + A.T @ mu
+            if rnd == OA_ROUNDS - 1:
+                break
+            added = False
+            for j, idd in self.id.items():  # a tangent at the LP's time where it under-estimates w/t by more than 1e-9
+                it = self.it[j]
+                t = float(xr[it])
+                wl = wr[j][0]
+                if t <= 0 or wl <= 0 or xr[idd] >= wl / t * (1 - 1e-9):
+                    continue
+                pts[j] = [*pts[j], t][-OA_CUTS:]
+                for q, t0 in enumerate(pts[j]):
+                    self._set_tangent(self.oa[j][q], j, t0, wl, lo, hi)
+                added = True
+            if not added:
+                break
+        self.own = best
+        self.t0s = pts
+        return x, best, lo, hi
+
+    def _set_tangent(self, r: int, j: int, t0: float, wl: float, lo: np.ndarray, hi: np.ndarray) -> None:
+        """Row r := the tangent at t0 of d'_j >= wl/t_j + (w_j - wl)/t_u (valid in the box: d'_j t_j = w_j >= wl,
+        t_j <= t_u; wl/t is convex), i.e. -(wl/t0^2) t + (c1/t_u) a - d' <= -2 wl/t0 - (c0 - wl)/t_u; t0 = inf:
+        the placeholder -d' <= 0 (a row is only valid in the box it was made for: every slot is reset per box)."""
+        import highspy
+
+        it = self.it[j]
+        c0, c1 = self.work(j)
+        tu = hi[it]
+        A, u, cs = self.A, self.u, self.cs
+        tangent = math.isfinite(t0)
+        A[r, it] = -wl / (t0 * t0) if tangent else 0.0
+        u[r] = -2.0 * wl / t0 - (c0 - wl) / tu if tangent else 0.0
+        self.h.changeCoeff(r, it, A[r, it] * cs[it])
+        if c1:
+            ia = self.ia[self.jobs[j].owner]
+            A[r, ia] = c1 / tu if tangent else 0.0
+            self.h.changeCoeff(r, ia, A[r, ia] * cs[ia])
+        self.h.changeRowBounds(r, -highspy.kHighsInf, u[r])
 
     def value(self, dec: tuple[np.ndarray, ...]) -> float:
         """Objective eq. (8a) of a decision built by :meth:`arrays` (feasible by construction)."""
@@ -370,7 +438,7 @@ def solve_target(
     lo0, hi0 = mdl.lo.copy(), mdl.hi.copy()
     x, bnd, lo0, hi0 = mdl.solve(lo0, hi0)
     nodes = 1
-    heap: list[tuple[float, int, np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, float]]] = []
+    heap: list[tuple[float, int, np.ndarray, np.ndarray, np.ndarray, tuple[np.ndarray, float, dict]]] = []
     closed = math.inf
     tie = 0
     timed_out = False
@@ -381,17 +449,18 @@ def solve_target(
             return
         red = mdl.red.copy()
         own = mdl.own
+        t0s = mdl.t0s
         if bnd < best_val:
             dec = mdl.arrays(x)
             val = mdl.value(dec)
             if val < best_val:
                 best_val, best_dec = val, dec
-        heapq.heappush(heap, (bnd, tie, x, lo, hi, (red, own)))
+        heapq.heappush(heap, (bnd, tie, x, lo, hi, (red, own, t0s)))
         tie += 1
 
     consider(x, bnd, lo0, hi0)
     while heap:
-        bnd, _, x, lo, hi, (red, own) = heap[0]
+        bnd, _, x, lo, hi, (red, own, t0s) = heap[0]
         ref = min(best_val, cutoff)
         if bnd >= ref - TARGET_GAP * abs(ref):
             break
@@ -422,7 +491,7 @@ def solve_target(
                 nhi[var] = cut
             else:
                 nlo[var] = cut
-            cx, cb, nlo, nhi = mdl.solve(nlo, nhi)
+            cx, cb, nlo, nhi = mdl.solve(nlo, nhi, t0s)
             nodes += 1
             consider(cx, max(cb, bnd), nlo, nhi)
     open_bound = min((h[0] for h in heap), default=math.inf)
