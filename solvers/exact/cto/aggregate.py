@@ -45,7 +45,7 @@ from mecopt.problems.cto import Decision, Instance, evaluate, evaluate_batch, lo
 TARGET_GAP = 5e-7
 #: Tangent (outer-approximation) rows per coupled job and LP rounds per box that add them.
 OA_CUTS = 3
-OA_ROUNDS = 3
+OA_ROUNDS = 2
 
 
 @dataclass(frozen=True)
@@ -504,14 +504,15 @@ def solve_target(
     return TargetResult(best_val, out, bound, nodes, timed_out)
 
 
-def quick_incumbent(inst: Instance, target: np.ndarray, ub0: float) -> tuple[float, Decision | None]:
-    """A feasible point of one target vector from its root LP (the LP point made feasible by
-    :meth:`_TargetModel.arrays`): an incumbent before the target vector is solved (inf, None if none)."""
+def quick_incumbent(inst: Instance, target: np.ndarray, ub0: float) -> tuple[float, Decision | None, float]:
+    """The root box of one target vector: a feasible point (its LP point made feasible by
+    :meth:`_TargetModel.arrays`; inf, None if none) and the root's certified bound (of every point of the target
+    vector with objective <= ub0), before the target vector is solved."""
     mdl = _TargetModel(inst, target, ub0)
     x, bnd, _, _ = mdl.solve(mdl.lo.copy(), mdl.hi.copy())
     if not math.isfinite(bnd):
-        return math.inf, None
+        return math.inf, None, bnd
     dec = mdl.arrays(x)
     out = Decision(target=dec[0], a=dec[1], d_local=dec[2], d_remote=dec[3], b=dec[4])
     m = evaluate(inst, out)
-    return (float(m.objective), out) if m.feasible else (math.inf, None)
+    return (float(m.objective), out, bnd) if m.feasible else (math.inf, None, bnd)

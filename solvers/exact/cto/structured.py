@@ -353,8 +353,8 @@ def search(inst: Instance, deadline: Deadline, mip_gap: float = 0.0) -> MethodOu
             free = [m for m in range(inst.M) if m not in fixed and len(options[m]) > 1]
             if not free:  # one target vector whose Lemma-1 point over-commits a server: spatial B&B, deferred
                 full_t = np.array([fixed.get(m, 0) for m in range(inst.M)], dtype=np.int64)
-                deferred.append((nb, full_t))
-                val, dec = quick_incumbent(inst, full_t, ub0)
+                val, dec, root = quick_incumbent(inst, full_t, ub0)  # root: bound of its points <= ub0
+                deferred.append((max(nb, min(root, ub0)), full_t))
                 if dec is not None and val < best_val:
                     best_val, best_dec = val, dec
                 continue
