@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mecopt.core import Deadline
-from mecopt.problems.cto import Decision, Instance, evaluate, evaluate_batch, local_only, weights
+from mecopt.problems.cto import Decision, Instance, costs_raw, evaluate, local_only, weights
 
 #: Relative tolerance to which one target vector is closed (well inside mecopt.core.OPTIMALITY_TOL).
 TARGET_GAP = 5e-7
@@ -139,6 +139,7 @@ class _TargetModel:
             cost[self.ia[m]] = wE * dP * inst.D[m] * (1.0 / inst.C_cap[n] - 1.0 / inst.C_cap[m])  # eq. (5), D2
         self.cost = cost
         self.const = wE * dP * float(np.sum(inst.D / inst.C_cap))
+        self.wL, self.wE = wL, wE
         self.phi = {
             m: inst.F[m] / (k * inst.B_rem[m, int(target[m]) - 1] * inst.spectral_eff) for m in offl
         }  # eqs. (1)-(2) at b = kappa B
@@ -271,6 +272,25 @@ class _TargetModel:
         lp.a_matrix_.value_ = np.array(value, dtype=float)
         h.passModel(lp)
         self.h = h
+        self._coef: dict[tuple[int, int], float] = {}  # values last written to HiGHS (scaled), to skip rewrites
+        self._rub: dict[int, float] = {}
+
+    def _set_coef(self, r: int, c: int, v: float) -> None:
+        """A[r, c] := v (unscaled) in self.A and in HiGHS (scaled; written only if it changed)."""
+        self.A[r, c] = v
+        vs = v * self.rs[r] * self.cs[c]
+        if self._coef.get((r, c)) != vs:
+            self._coef[r, c] = vs
+            self.h.changeCoeff(r, c, vs)
+
+    def _set_rhs(self, r: int, v: float) -> None:
+        import highspy
+
+        self.u[r] = v
+        vs = v * self.rs[r]
+        if self._rub.get(r) != vs:
+            self._rub[r] = vs
+            self.h.changeRowBounds(r, -highspy.kHighsInf, vs)
 
     def solve(
         self, lo: np.ndarray, hi: np.ndarray, t0s: dict[int, list[float]] | None = None
@@ -302,10 +322,9 @@ class _TargetModel:
             # row: sign * (w - d_a t - t_a d + d_a t_a) <= 0
             it = self.it[j]
             da, ta = ((hi[idd], lo[it]), (lo[idd], hi[it]), (lo[idd], lo[it]), (hi[idd], hi[it]))[k % 4]
-            A[r, it], A[r, idd], u[r] = -sign * da, -sign * ta, -sign * (c0 + da * ta)
-            h.changeCoeff(r, it, A[r, it] * rs[r] * cs[it])
-            h.changeCoeff(r, idd, A[r, idd] * rs[r] * cs[idd])
-            h.changeRowBounds(r, -highspy.kHighsInf, u[r] * rs[r])
+            self._set_coef(r, it, -sign * da)
+            self._set_coef(r, idd, -sign * ta)
+            self._set_rhs(r, -sign * (c0 + da * ta))
         h.changeColsBounds(self.nv, np.arange(self.nv, dtype=np.int32), lo / cs, hi / cs)
         pts: dict[int, list[float]] = {}
         for j in self.id:
@@ -354,25 +373,21 @@ class _TargetModel:
         """Row r := the tangent at t0 of d'_j >= wl/t_j + (w_j - wl)/t_u (valid in the box: d'_j t_j = w_j >= wl,
         t_j <= t_u; wl/t is convex), i.e. -(wl/t0^2) t + (c1/t_u) a - d' <= -2 wl/t0 - (c0 - wl)/t_u; t0 = inf:
         the placeholder -d' <= 0 (a row is only valid in the box it was made for: every slot is reset per box)."""
-        import highspy
-
         it = self.it[j]
         c0, c1 = self.work(j)
         tu = hi[it]
-        A, u, cs = self.A, self.u, self.cs
         tangent = math.isfinite(t0)
-        A[r, it] = -wl / (t0 * t0) if tangent else 0.0
-        u[r] = -2.0 * wl / t0 - (c0 - wl) / tu if tangent else 0.0
-        self.h.changeCoeff(r, it, A[r, it] * cs[it])
+        self._set_coef(r, it, -wl / (t0 * t0) if tangent else 0.0)
         if c1:
-            ia = self.ia[self.jobs[j].owner]
-            A[r, ia] = c1 / tu if tangent else 0.0
-            self.h.changeCoeff(r, ia, A[r, ia] * cs[ia])
-        self.h.changeRowBounds(r, -highspy.kHighsInf, u[r])
+            self._set_coef(r, self.ia[self.jobs[j].owner], c1 / tu if tangent else 0.0)
+        self._set_rhs(r, -2.0 * wl / t0 - (c0 - wl) / tu if tangent else 0.0)
 
     def value(self, dec: tuple[np.ndarray, ...]) -> float:
-        """Objective eq. (8a) of a decision built by :meth:`arrays` (feasible by construction)."""
-        return float(evaluate_batch(self.inst, *[v[None] for v in dec])[0])
+        """Objective eq. (8a) of a decision built by :meth:`arrays` (feasible by construction): the problem's own
+        eqs. (5)-(6) (``costs_raw``) with the weights of eq. (8a) computed once (the returned decision is
+        re-evaluated by ``evaluate``)."""
+        L_m, _, _, E_s, _ = costs_raw(self.inst, *[v[None] for v in dec])
+        return float(self.wL * L_m.sum() + self.wE * E_s.sum())
 
     def arrays(self, x: np.ndarray) -> tuple[np.ndarray, ...]:
         """The LP point as a decision (target, a, d_local, d_remote, b): ratios a, allocations d (coupled hosts,
