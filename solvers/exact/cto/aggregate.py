@@ -46,6 +46,8 @@ TARGET_GAP = 5e-7
 #: Tangent (outer-approximation) rows per coupled job and LP rounds per box that add them.
 OA_CUTS = 3
 OA_ROUNDS = 2
+#: AM-GM rows (r d' + t / r)/2 >= secant of sqrt(w) per coupled job (set per box like the tangents).
+SOC_CUTS = 2
 
 
 @dataclass(frozen=True)
@@ -229,6 +231,12 @@ class _TargetModel:
             for _ in range(OA_CUTS):
                 self.oa[j].append(len(rows))
                 rows.append(({idd: -1.0}, 0.0))  # placeholder -d' <= 0
+        self.soc: dict[int, list[int]] = {}  # AM-GM rows per coupled job (set per node)
+        for j, idd in self.id.items():
+            self.soc[j] = []
+            for _ in range(SOC_CUTS):
+                self.soc[j].append(len(rows))
+                rows.append(({idd: -1.0}, 0.0))  # placeholder -d' <= 0
         nr = len(rows)
         A = np.zeros((nr, self.nv))
         u = np.zeros(nr)
@@ -245,6 +253,8 @@ class _TargetModel:
         rs[self.cap_rows] = 1.0
         for r in self.oa.values():
             rs[r] = 1.0  # the tangent rows are dimensionless (d' against w'/t)
+        for r in self.soc.values():
+            rs[r] = 1.0 / math.sqrt(tau)  # the AM-GM rows are in sqrt(seconds)
         self.cs, self.rs = cs, rs
         As = A * rs[:, None] * cs[None, :]
         h = highspy.Highs()
@@ -293,12 +303,13 @@ class _TargetModel:
             self.h.changeRowBounds(r, -highspy.kHighsInf, vs)
 
     def solve(
-        self, lo: np.ndarray, hi: np.ndarray, t0s: dict[int, list[float]] | None = None
+        self, lo: np.ndarray, hi: np.ndarray, seeds: tuple[dict[int, list[float]], dict[int, list[float]]] | None = None
     ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-        """LP of the node box (lo, hi) with up to OA_ROUNDS rounds of tangent cuts; returns the LP point, the
-        certified Lagrangian lower bound (the best of the rounds) and the box tightened by the implied bounds of the
-        job times. ``t0s``: tangent points per coupled job to start from (the parent's); the points of the last
-        round are left in ``self.t0s``."""
+        """LP of the node box (lo, hi) with up to OA_ROUNDS rounds of cuts (tangents, AM-GM rows); returns the LP
+        point, the certified Lagrangian lower bound (the best of the rounds) and the box tightened by the implied
+        bounds of the job times. ``seeds``: the cut points (tangent times, AM-GM ratios) per coupled job to start
+        from (the parent's); those of the last round are left in ``self.seeds``."""
+        t0s, r0s = seeds if seeds is not None else ({}, {})
         import highspy
 
         if not hasattr(self, "h"):
@@ -327,15 +338,27 @@ class _TargetModel:
             self._set_rhs(r, -sign * (c0 + da * ta))
         h.changeColsBounds(self.nv, np.arange(self.nv, dtype=np.int32), lo / cs, hi / cs)
         pts: dict[int, list[float]] = {}
+        rpts: dict[int, list[float]] = {}
         for j in self.id:
             it = self.it[j]
             tl, tu = max(lo[it], 1e-12 * self.tmax), hi[it]
-            cand = [min(max(t, tl), tu) for t in (t0s or {}).get(j, []) if math.isfinite(t)]
+            cand = [min(max(t, tl), tu) for t in t0s.get(j, []) if math.isfinite(t)]
             pts[j] = (cand or [math.sqrt(tl * tu)])[-OA_CUTS:]
             for q, t0 in enumerate(pts[j]):
                 self._set_tangent(self.oa[j][q], j, t0, wr[j][0], lo, hi)
             for r in self.oa[j][len(pts[j]) :]:  # unused slots: a tangent of another box is not valid here
                 self._set_tangent(r, j, math.inf, 0.0, lo, hi)
+            wl, wu = wr[j]
+            ns = sum(1 for q in self.id if self.jobs[q].host == self.jobs[j].host)
+            d0 = min(1.0, 1.0 / (self.inst.kappa * ns))  # a fair share of (8c) when there is no parent point
+            rcand = [v for v in r0s.get(j, []) if math.isfinite(v) and v > 0]
+            if not rcand and wu > 0:
+                rcand = [math.sqrt(0.5 * (wl + wu) / d0) / math.sqrt(d0)]  # t0 = w/d0, r = sqrt(t0/d0)
+            rpts[j] = rcand[-SOC_CUTS:]
+            for q, r0 in enumerate(rpts[j]):
+                self._set_amgm(self.soc[j][q], j, r0, wl, wu)
+            for r in self.soc[j][len(rpts[j]) :]:
+                self._set_amgm(r, j, math.inf, wl, wu)
         best = -math.inf
         x = np.full(self.nv, np.nan)
         for rnd in range(OA_ROUNDS):
@@ -363,11 +386,52 @@ class _TargetModel:
                 for q, t0 in enumerate(pts[j]):
                     self._set_tangent(self.oa[j][q], j, t0, wl, lo, hi)
                 added = True
+            for j, idd in self.id.items():  # an AM-GM row where sqrt(d t) < s(w) at the LP point
+                wl, wu = wr[j]
+                if wu <= 0:
+                    continue
+                sw = self._secant(j, wl, wu, float(xr[self.ia[self.jobs[j].owner]]) if self.work(j)[1] else 0.0)
+                d0, t0 = float(xr[idd]), float(xr[self.it[j]])
+                if math.sqrt(max(d0 * t0, 0.0)) >= sw * (1 - 1e-9):
+                    continue
+                if d0 > 0 and t0 > 0:
+                    r0 = math.sqrt(t0 / d0)
+                elif t0 > 0:
+                    r0 = t0 / sw
+                elif d0 > 0:
+                    r0 = sw / d0
+                else:
+                    continue
+                rpts[j] = [*rpts[j], r0][-SOC_CUTS:]
+                for q, rv in enumerate(rpts[j]):
+                    self._set_amgm(self.soc[j][q], j, rv, wl, wu)
+                added = True
             if not added:
                 break
         self.own = best
-        self.t0s = pts
+        self.seeds = (pts, rpts)
         return x, best, lo, hi
+
+    def _secant(self, j: int, wl: float, wu: float, a: float) -> float:
+        """s(w) = sqrt(wl) + (w - wl) / (sqrt(wl) + sqrt(wu)) <= sqrt(w) on [wl, wu] (secant of the concave
+        sqrt), at the ratio a of the job's owner."""
+        c0, c1 = self.work(j)
+        return math.sqrt(wl) + (c0 + c1 * a - wl) / (math.sqrt(wl) + math.sqrt(wu))
+
+    def _set_amgm(self, r: int, j: int, r0: float, wl: float, wu: float) -> None:
+        """Row r := (r0 d' + t / r0) / 2 >= s(w_j) (AM-GM: the left side is >= sqrt(d' t) = sqrt(w_j) >= s(w_j),
+        the secant of sqrt on the box's [wl, wu]; valid in the box, exact where t / d' = r0^2 and w at wl or wu),
+        i.e. -(r0/2) d' - t/(2 r0) + beta c1 a <= -sqrt(wl) - beta (c0 - wl), beta = 1/(sqrt(wl) + sqrt(wu));
+        r0 = inf: the placeholder -d' <= 0."""
+        it, idd = self.it[j], self.id[j]
+        c0, c1 = self.work(j)
+        on = math.isfinite(r0) and wu > 0
+        beta = 1.0 / (math.sqrt(wl) + math.sqrt(wu)) if on else 0.0
+        self._set_coef(r, idd, -0.5 * r0 if on else -1.0)
+        self._set_coef(r, it, -0.5 / r0 if on else 0.0)
+        if c1:
+            self._set_coef(r, self.ia[self.jobs[j].owner], beta * c1)
+        self._set_rhs(r, -math.sqrt(wl) - beta * (c0 - wl) if on else 0.0)
 
     def _set_tangent(self, r: int, j: int, t0: float, wl: float, lo: np.ndarray, hi: np.ndarray) -> None:
         """Row r := the tangent at t0 of d'_j >= wl/t_j + (w_j - wl)/t_u (valid in the box: d'_j t_j = w_j >= wl,
@@ -464,18 +528,18 @@ def solve_target(
             return
         red = mdl.red.copy()
         own = mdl.own
-        t0s = mdl.t0s
+        seeds = mdl.seeds
         if bnd < best_val:
             dec = mdl.arrays(x)
             val = mdl.value(dec)
             if val < best_val:
                 best_val, best_dec = val, dec
-        heapq.heappush(heap, (bnd, tie, x, lo, hi, (red, own, t0s)))
+        heapq.heappush(heap, (bnd, tie, x, lo, hi, (red, own, seeds)))
         tie += 1
 
     consider(x, bnd, lo0, hi0)
     while heap:
-        bnd, _, x, lo, hi, (red, own, t0s) = heap[0]
+        bnd, _, x, lo, hi, (red, own, seeds) = heap[0]
         ref = min(best_val, cutoff)
         if bnd >= ref - TARGET_GAP * abs(ref):
             break
@@ -506,7 +570,7 @@ def solve_target(
                 nhi[var] = cut
             else:
                 nlo[var] = cut
-            cx, cb, nlo, nhi = mdl.solve(nlo, nhi, t0s)
+            cx, cb, nlo, nhi = mdl.solve(nlo, nhi, seeds)
             nodes += 1
             consider(cx, max(cb, bnd), nlo, nhi)
     open_bound = min((h[0] for h in heap), default=math.inf)
