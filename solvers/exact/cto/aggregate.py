@@ -48,6 +48,8 @@ OA_CUTS = 3
 OA_ROUNDS = 2
 #: AM-GM rows (r d' + t / r)/2 >= secant of sqrt(w) per coupled job (set per box like the tangents).
 SOC_CUTS = 2
+#: Branching: the owner's ratio is split before the allocation unless its box is A_WEIGHT times narrower.
+A_WEIGHT = 10.0
 
 
 @dataclass(frozen=True)
@@ -559,7 +561,9 @@ def solve_target(
         own = mdl.jobs[j].owner
         if own in mdl.ia:
             cands.append(mdl.ia[own])
-        var = max(cands, key=lambda i: hi[i] - lo[i])
+        # the owner's ratio first (it sets the work range [wl, wu] that the tangent and AM-GM rows are exact at; the
+        # allocation only matters to the McCormick rows), the allocation once the ratio is fixed
+        var = max(cands, key=lambda i: (hi[i] - lo[i]) * (A_WEIGHT if i != idd else 1.0))
         w = hi[var] - lo[var]
         cut = float(x[var])
         if not lo[var] + 0.1 * w <= cut <= hi[var] - 0.1 * w:
