@@ -16,13 +16,17 @@ be overloaded (#jobs * kappa <= 1) d_j = kappa C_s is optimal and w_j <= kappa C
 rows w_j = d_j t_j of the other hosts make the problem non-convex (it is not convex per target vector: the
 allocation problem is convex only for fixed a). :func:`solve_target` solves it by spatial branch and bound
 (best first) over boxes of (a_m, d_j): each node is an LP with the McCormick envelope of d_j t_j (t_j's box is
-implied by the box of a and d: w_l/d_u <= t_j <= w_u/d_l; the envelope's error -> 0 as boxes shrink), the valid
-cut sum_j w_j <= C_s T_s (a server computes at most C_s T_s cycles in T_s seconds) and reduced-cost tightening
-of the box against the incumbent. Its lower bound is a Lagrangian bound computed here from the LP duals (valid
-for any multiplier >= 0, so the LP solver's optimality claim is not trusted); its upper bound is the problem's
-own objective of the LP point made feasible (allocations water-filled into the slack of (8c)). One target
-vector is closed at a relative gap of TARGET_GAP (5e-7 < OPTIMALITY_TOL). A box whose LP HiGHS reports
-infeasible is dropped (the one place the LP solver's word is taken; boxes are never empty by construction
+implied by the box of a and d: w_l/d_u <= t_j <= w_u/d_l), tangent rows of d_j >= w_l/t_j + (w_j - w_l)/t_u and
+AM-GM rows (r d_j + t_j/r)/2 >= secant of sqrt(w_j) on [w_l, w_u] (both valid in the box, added at the LP point
+for up to OA_ROUNDS LP rounds; they tighten the relaxation in the allocations, tight where the work is at an end
+of its range, so the error left comes mostly from the work range, which branching on a_m first shrinks), the
+valid cut sum_j w_j <= C_s T_s (a server computes at most C_s T_s cycles in T_s seconds) and reduced-cost
+tightening of the box against the incumbent. HiGHS sees the LP scaled (times in units of the longest job,
+tolerances 1e-9). Its lower bound is a Lagrangian bound computed here from the LP duals (valid for any
+multiplier >= 0, so the LP solver's optimality claim is not trusted); its upper bound is the problem's own
+objective of the LP point made feasible (allocations water-filled into the slack of (8c)). One target vector is
+closed at a relative gap of TARGET_GAP (5e-7 < OPTIMALITY_TOL). A box whose LP HiGHS reports infeasible is
+dropped (the one place the LP solver's word is taken; boxes are never empty by construction
 except through the implied time bounds, which are checked here).
 
 :func:`solvers.exact.cto.structured.search` calls it for the target vectors whose Lemma-1 optimum over-commits a
