@@ -70,6 +70,7 @@ class TargetResult:
     bound: float  # certified lower bound of this target vector's optimum (or >= cutoff when pruned)
     nodes: int
     timed_out: bool
+    complete: bool = True  # False: stopped at max_nodes (the bound is then the least bound of the open boxes)
 
 
 def jobs_of(inst: Instance, target: np.ndarray) -> list[Job]:
@@ -510,11 +511,16 @@ class _TargetModel:
 
 
 def solve_target(
-    inst: Instance, target: np.ndarray, cutoff: float, deadline: Deadline, ub0: float | None = None
+    inst: Instance,
+    target: np.ndarray,
+    cutoff: float,
+    deadline: Deadline,
+    ub0: float | None = None,
+    max_nodes: int | None = None,
 ) -> TargetResult:
     """Spatial B&B (best first) of one target vector; closes when every open box's certified bound is within
-    TARGET_GAP of the best value or above ``cutoff`` (a known objective value). On a time-out the bound is the
-    least bound of the open boxes."""
+    TARGET_GAP of the best value or above ``cutoff`` (a known objective value). On a time-out, or after
+    ``max_nodes`` boxes (``complete`` False), the bound is the least bound of the open boxes."""
     if ub0 is None:
         ub0 = float(evaluate(inst, local_only(inst)).objective)
     ub0 = max(ub0, cutoff if math.isfinite(cutoff) else ub0)
@@ -527,6 +533,7 @@ def solve_target(
     closed = math.inf
     tie = 0
     timed_out = False
+    complete = True
 
     def consider(x: np.ndarray, bnd: float, lo: np.ndarray, hi: np.ndarray) -> None:
         nonlocal best_val, best_dec, closed, tie
@@ -551,6 +558,9 @@ def solve_target(
             break
         if deadline.expired():
             timed_out = True
+            break
+        if max_nodes is not None and nodes >= max_nodes:
+            complete = False
             break
         heapq.heappop(heap)
         lo, hi = lo.copy(), hi.copy()
@@ -588,7 +598,7 @@ def solve_target(
         out = Decision(target=best_dec[0], a=best_dec[1], d_local=best_dec[2], d_remote=best_dec[3], b=best_dec[4])
         if not evaluate(inst, out).feasible:  # cannot happen by construction; never return an infeasible point
             out, best_val = None, math.inf
-    return TargetResult(best_val, out, bound, nodes, timed_out)
+    return TargetResult(best_val, out, bound, nodes, timed_out, complete)
 
 
 def quick_incumbent(inst: Instance, target: np.ndarray, ub0: float) -> tuple[float, Decision | None, float]:

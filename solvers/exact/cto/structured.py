@@ -38,6 +38,11 @@ from mecopt.problems.cto import (
     weights,
 )
 
+#: The first DIVES target vectors that need the spatial B&B get a short one (DIVE_NODES boxes) when met: its
+#: incumbent prunes the enumeration; the rest of their B&B, and the others, are deferred until it ends.
+DIVES = 1
+DIVE_NODES = 10
+
 
 def aggregate_can_bind(inst: Instance) -> bool:
     """Whether the aggregate reading of (8c) can bind: some server may host more than 1/kappa jobs (its own
@@ -312,6 +317,7 @@ def search(inst: Instance, deadline: Deadline, mip_gap: float = 0.0) -> MethodOu
     stack: list[tuple[dict[int, int], float]] = [({}, 0.0)]
     n_lp = 0
     n_spatial = 0
+    n_dives = 0
     spatial_nodes = 0
     timed_out = False
     # target vectors left to the spatial B&B (with their Lemma-1 bound): solved after the enumeration, least bound
@@ -353,6 +359,18 @@ def search(inst: Instance, deadline: Deadline, mip_gap: float = 0.0) -> MethodOu
             free = [m for m in range(inst.M) if m not in fixed and len(options[m]) > 1]
             if not free:  # one target vector whose Lemma-1 point over-commits a server: spatial B&B, deferred
                 full_t = np.array([fixed.get(m, 0) for m in range(inst.M)], dtype=np.int64)
+                if n_dives < DIVES:  # a short spatial B&B: an incumbent of the aggregate problem's quality
+                    n_dives += 1
+                    tr = solve_target(inst, full_t, best_val, deadline, ub0, max_nodes=DIVE_NODES)
+                    spatial_nodes += tr.nodes
+                    if tr.decision is not None and tr.value < best_val:
+                        best_val, best_dec = tr.value, tr.decision
+                    if tr.complete and not tr.timed_out:
+                        n_spatial += 1
+                        closed_bound = min(closed_bound, max(tr.bound, nb))
+                    else:
+                        deferred.append((max(nb, tr.bound), full_t))
+                    continue
                 val, dec, root = quick_incumbent(inst, full_t, ub0)  # root: bound of its points <= ub0
                 deferred.append((max(nb, min(root, ub0)), full_t))
                 if dec is not None and val < best_val:
