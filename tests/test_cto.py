@@ -247,6 +247,24 @@ def test_exact_matches_pyomo_scip() -> None:
         assert r.status == "optimal" and (r.objective - r.bound) <= 1e-6 * abs(r.objective)
 
 
+def test_exact_no_stall_at_vanishing_ratio() -> None:
+    """Regression (issue #12 stall): on this scaling instance the target vector [3, 3, 2] has its optimum at the
+    limit a_3 -> 0; with HiGHS's absolute tolerance 1e-7 s on job times of ~0.02 s the spatial B&B's bound
+    stalled 5e-7 below the optimum and `exact` hit 60 s (SCIP: 0.2 s). Scaled LPs certify it in well under 5 s."""
+    import time
+
+    cfg = replace(cto.PRESETS["small"], M=3, tasks_per_server=1)
+    inst = cto.generate(cfg, make_rng(1670439542, "cto", "scaling")).replace(**cto.VARIANTS["literal"])
+    t0 = time.perf_counter()
+    r = solve("cto", inst, "exact", SolveOptions(time_limit=30))
+    assert r.status == "optimal" and time.perf_counter() - t0 < 10.0, (r.status, r.gap)
+    assert r.info["spatial_targets"] >= 1
+    rs = solve("cto", inst, "pyomo-scip", SolveOptions(time_limit=30))
+    assert rs.status == "optimal"
+    assert r.objective == pytest.approx(rs.objective, rel=1e-6)
+    assert r.bound <= rs.objective * (1 + 1e-9) and rs.bound <= r.objective * (1 + 1e-6)
+
+
 def test_default_never_overcommits_a_server() -> None:
     """The physical fact of issue #12: under the default reading no server serves more than its remaining CPU
     (per-allocation, the literal variant, does so at the optimum of most instances)."""

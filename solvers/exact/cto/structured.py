@@ -38,6 +38,11 @@ from mecopt.problems.cto import (
     weights,
 )
 
+#: The first DIVES target vectors that need the spatial B&B get a short one (DIVE_NODES boxes) when met: its
+#: incumbent prunes the enumeration; the rest of their B&B, and the others, are deferred until it ends.
+DIVES = 1
+DIVE_NODES = 10
+
 
 def aggregate_can_bind(inst: Instance) -> bool:
     """Whether the aggregate reading of (8c) can bind: some server may host more than 1/kappa jobs (its own
@@ -286,7 +291,7 @@ def search(inst: Instance, deadline: Deadline, mip_gap: float = 0.0) -> MethodOu
     relative gap <= :data:`mecopt.core.OPTIMALITY_TOL`; a positive ``mip_gap`` may stop the search early, with
     status ``feasible``.
     """
-    from solvers.exact.cto.aggregate import solve_target
+    from solvers.exact.cto.aggregate import quick_incumbent, solve_target
 
     if inst.energy_model != "average":
         require_lemma(inst)
@@ -312,8 +317,12 @@ def search(inst: Instance, deadline: Deadline, mip_gap: float = 0.0) -> MethodOu
     stack: list[tuple[dict[int, int], float]] = [({}, 0.0)]
     n_lp = 0
     n_spatial = 0
+    n_dives = 0
     spatial_nodes = 0
     timed_out = False
+    # target vectors left to the spatial B&B (with their Lemma-1 bound): solved after the enumeration, least bound
+    # first, so that they meet the best incumbent the Lemma-1 LPs can give (most are then pruned or close fast)
+    deferred: list[tuple[float, np.ndarray]] = []
 
     def point(target: np.ndarray, a: np.ndarray) -> tuple[float, Decision]:
         dec = lemma_decision(inst, target, a)
@@ -348,18 +357,24 @@ def search(inst: Instance, deadline: Deadline, mip_gap: float = 0.0) -> MethodOu
                     best_val, best_dec = val, lem
                 continue
             free = [m for m in range(inst.M) if m not in fixed and len(options[m]) > 1]
-            if not free:  # one target vector whose Lemma-1 point over-commits a server: spatial B&B
+            if not free:  # one target vector whose Lemma-1 point over-commits a server: spatial B&B, deferred
                 full_t = np.array([fixed.get(m, 0) for m in range(inst.M)], dtype=np.int64)
-                tr = solve_target(inst, full_t, best_val, deadline, ub0)
-                n_spatial += 1
-                spatial_nodes += tr.nodes
-                if tr.decision is not None and tr.value < best_val:
-                    best_val, best_dec = tr.value, tr.decision
-                if tr.timed_out:
-                    timed_out = True
-                    open_bounds.extend([max(tr.bound, nb), *(pb for _, pb in stack)])
-                    break
-                closed_bound = min(closed_bound, max(tr.bound, nb))
+                if n_dives < DIVES:  # a short spatial B&B: an incumbent of the aggregate problem's quality
+                    n_dives += 1
+                    tr = solve_target(inst, full_t, best_val, deadline, ub0, max_nodes=DIVE_NODES)
+                    spatial_nodes += tr.nodes
+                    if tr.decision is not None and tr.value < best_val:
+                        best_val, best_dec = tr.value, tr.decision
+                    if tr.complete and not tr.timed_out:
+                        n_spatial += 1
+                        closed_bound = min(closed_bound, max(tr.bound, nb))
+                    else:
+                        deferred.append((max(nb, tr.bound), full_t))
+                    continue
+                val, dec, root = quick_incumbent(inst, full_t, ub0)  # root: bound of its points <= ub0
+                deferred.append((max(nb, min(root, ub0)), full_t))
+                if dec is not None and val < best_val:
+                    best_val, best_dec = val, dec
                 continue
             m = free[0]
             val, dec = point(target, a)
@@ -383,6 +398,24 @@ def search(inst: Instance, deadline: Deadline, mip_gap: float = 0.0) -> MethodOu
         kids = sorted(options[m], key=lambda t: r.r[m, t - 1] if t > 0 else 1.0 - r.r[m].sum())
         for t in kids:
             stack.append(({**fixed, m: t}, nb))
+    if timed_out:
+        open_bounds.extend(nb for nb, _ in deferred)
+        deferred = []
+    deferred.sort(key=lambda q: q[0])
+    for i, (nb, full_t) in enumerate(deferred):
+        if nb >= best_val * (1.0 - stop_gap):
+            closed_bound = min(closed_bound, nb)
+            continue
+        tr = solve_target(inst, full_t, best_val, deadline, ub0)
+        n_spatial += 1
+        spatial_nodes += tr.nodes
+        if tr.decision is not None and tr.value < best_val:
+            best_val, best_dec = tr.value, tr.decision
+        if tr.timed_out:
+            timed_out = True
+            open_bounds.extend([max(tr.bound, nb), *(q[0] for q in deferred[i + 1 :])])
+            break
+        closed_bound = min(closed_bound, max(tr.bound, nb))
     bound = min([closed_bound, *open_bounds, best_val])
     info = {
         "target_vectors": math.prod(len(o) for o in options),
