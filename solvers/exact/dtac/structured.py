@@ -72,6 +72,7 @@ class Ctx:
     T22: np.ndarray
     onehot: np.ndarray  # (N, K)
     mode: str  # eq. (12) reading: 'cell', 'literal' or 'consistent' (D1)
+    lam_hint: dict[tuple[str, int], float] = field(default_factory=dict)  # last multipliers per queue (a warm guess)
 
     @property
     def cloud_queued(self) -> bool:
@@ -616,8 +617,10 @@ def partition_bnb(
         yield PartResult(ub, d, min(node_lb(lo0, hi0)[0], ub)), True
         return
     cres: PartResult | None = None
-    if CONVEX:  # issue #12: the exact convex program of this (x, l); the box branch and bound only as a fallback
-        cres = convex_partition(ctx, x, l, groups, incumbent, tol)
+    # issue #12: the exact convex program of this (x, l); the box branch and bound only as a fallback. Not under the
+    # printed eq. (5) (SINR ~1e-10 when sharing: badly scaled for SLSQP; the sharing bound prunes sharing there)
+    if CONVEX and inst.interference == "received":
+        cres = convex_partition(ctx, x, l, groups, incumbent, tol, deadline)
         if cres.ub - cres.lb <= tol * abs(min(cres.ub, incumbent)) or cres.lb >= incumbent - tol * abs(incumbent):
             yield cres, True
             return
@@ -864,6 +867,10 @@ def search(inst: Instance, deadline: Deadline, tol: float, starts: list[Decision
 # ----------------------------------------------------------------------------------------------------
 # Convex solve of a fixed (x, l) with interference (issue #12): log-power convexity + Lagrangian dual bound
 # ----------------------------------------------------------------------------------------------------
+class _Expired(Exception):
+    """The shared deadline expired inside the fallback root search of :func:`convex_partition`."""
+
+
 LAM_CAP = 1e12  # multipliers beyond this mean an infeasible round-time budget (never a valid-bound concern)
 
 
@@ -991,7 +998,13 @@ class _Group:
 
 
 def convex_partition(
-    ctx: Ctx, x: np.ndarray, l: np.ndarray, groups: list[np.ndarray], incumbent: float = math.inf, tol: float = 1e-7
+    ctx: Ctx,
+    x: np.ndarray,
+    l: np.ndarray,
+    groups: list[np.ndarray],
+    incumbent: float = math.inf,
+    tol: float = 1e-7,
+    deadline: Deadline | None = None,
 ) -> PartResult:
     """Fixed (x, l) with interference groups, solved as one convex program (issue #12).
 
@@ -1012,11 +1025,13 @@ def convex_partition(
     # queues of eq. (12): (constant, all queued members) -- as _queues, but group members included
     qc: list[float] = []
     qmem: list[np.ndarray] = []
+    qkey: list[tuple[str, int]] = []
     for k in range(inst.K):
         mem = np.flatnonzero((x == 1) & (server == k))
         if mem.size:
             qc.append(float(ctx.edge_c[mem].sum()))
             qmem.append(mem)
+            qkey.append(("e", k))
     cl = np.flatnonzero(x == 2)
     T_fixed = 0.0
     if cl.size:
@@ -1026,9 +1041,11 @@ def convex_partition(
                 mem = cl[server[cl] == k]
                 qc.append(base + float(ctx.cloud_cell[mem].sum()))
                 qmem.append(mem)
+                qkey.append(("c", int(k)))
         elif ctx.mode == "consistent":
             qc.append(base)
             qmem.append(cl)
+            qkey.append(("c", 0))
         else:
             T_fixed = base
     Q = len(qc)
@@ -1151,6 +1168,8 @@ def convex_partition(
                 break
 
     def all_lams(T: float) -> np.ndarray:
+        if deadline is not None and deadline.expired():
+            raise _Expired
         for r, qs in comp_q.items():
             comp_lams(T, qs, comp_g.get(r, []))
         return lam.copy()
@@ -1202,11 +1221,18 @@ def convex_partition(
         return _convex_min_bound(h, dh, Tdom, max(Ttop, T_guess, Tdom))
 
     best_ub, best_dec = math.inf, None
+    # 0) the dual at the last multipliers seen for these queues (any lambda >= 0 gives a valid bound): most pairs
+    # of a best-first search are pruned here, without solving their program
+    if math.isfinite(incumbent) and Q and any(k in ctx.lam_hint for k in qkey):
+        lb = certify(np.array([ctx.lam_hint.get(k, 0.0) for k in qkey]), Ttop)
+        if lb >= incumbent - tol * abs(incumbent):
+            return PartResult(math.inf, None, lb)
     # 1) the primal convex program by SLSQP (multipliers of the queue constraints as the dual point)
     lv0, T0, prim = _primal_slsqp(ctx, x, l, grs, qc, qmem, free_q, loc, T_fixed, E_const)
     if prim is not None:
         best_ub, best_dec = round_objective(inst, prim), prim
     if lv0 is not None:
+        ctx.lam_hint.update(zip(qkey, (float(v) for v in lv0), strict=True))
         ub, dec = decision_at(lv0, T0)
         if ub < best_ub:
             best_ub, best_dec = ub, dec
@@ -1214,13 +1240,20 @@ def convex_partition(
         if best_ub - lb <= tol * abs(min(best_ub, incumbent)) or lb >= incumbent - tol * abs(incumbent):
             return PartResult(best_ub, best_dec, min(lb, best_ub))
     # 2) fallback: root search on T, coordinate ascent on the multipliers of each fixed-T problem
-    if Q == 0 or dg(Tdom) >= 0:
-        T_hat = Tdom
-    elif Ttop > Tdom and dg(Ttop) < 0:
-        T_hat = Ttop
-    else:
-        T_hat = brentq(dg, Tdom, Ttop, xtol=1e-14 * Ttop, rtol=1e-14, maxiter=200) if Ttop > Tdom else Tdom
-    lv = all_lams(T_hat)
+    if deadline is not None and deadline.expired():
+        lb = certify(lv0, T0) if lv0 is not None else -math.inf
+        return PartResult(best_ub, best_dec, min(lb, best_ub))
+    try:
+        if Q == 0 or dg(Tdom) >= 0:
+            T_hat = Tdom
+        elif Ttop > Tdom and dg(Ttop) < 0:
+            T_hat = Ttop
+        else:
+            T_hat = brentq(dg, Tdom, Ttop, xtol=1e-14 * Ttop, rtol=1e-14, maxiter=200) if Ttop > Tdom else Tdom
+        lv = all_lams(T_hat)
+    except _Expired:  # the time limit: keep what SLSQP gave (its bound if any, else none)
+        lb = certify(lv0, T0) if lv0 is not None else -math.inf
+        return PartResult(best_ub, best_dec, min(lb, best_ub))
     ub, dec = decision_at(lv, T_hat)
     if ub < best_ub:
         best_ub, best_dec = ub, dec
