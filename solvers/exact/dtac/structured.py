@@ -73,6 +73,7 @@ class Ctx:
     onehot: np.ndarray  # (N, K)
     mode: str  # eq. (12) reading: 'cell', 'literal' or 'consistent' (D1)
     lam_hint: dict[tuple[str, int], float] = field(default_factory=dict)  # last multipliers per queue (a warm guess)
+    u_hint: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict)  # last log powers per interference group
 
     @property
     def cloud_queued(self) -> bool:
@@ -955,7 +956,7 @@ class _Group:
             at_lo = (u <= self.lo + 1e-12) & (g > 0)
             at_hi = (u >= self.hi - 1e-12) & (g < 0)
             F = free_box & ~at_lo & ~at_hi
-            if not F.any() or np.max(np.abs(g[F])) <= 1e-13 * max(abs(G), 1e-300):
+            if not F.any() or np.max(np.abs(g[F])) <= 1e-12 * max(abs(G), 1e-300):
                 break
             fi = np.flatnonzero(F)
             H = np.empty((fi.size, fi.size))
@@ -1072,7 +1073,7 @@ def convex_partition(
                 gam=ctx.gamma[g],
                 wn=ctx.wn[g],
                 P=P,
-                u=np.where(qg >= 0, 0.5 * lam_min, lam_min),
+                u=ctx.u_hint.get(tuple(int(i) for i in g), np.where(qg >= 0, 0.5 * lam_min, lam_min)),
             )
         )
     # components: queues linked by groups
@@ -1195,6 +1196,10 @@ def convex_partition(
         dec = Decision(x=x, l=l, a=a, b=b)
         return round_objective(inst, dec), dec
 
+    def remember() -> None:
+        for gr in grs:
+            ctx.u_hint[tuple(int(i) for i in gr.idx)] = gr.u.copy()
+
     def certify(lv: np.ndarray, T_guess: float) -> float:
         """The Lagrangian dual at lv (scaled so that w1 - w2 sum(lv) >= 0; any lv >= 0 gives a valid bound)."""
         lv = np.clip(lv, 0.0, LAM_CAP)
@@ -1210,6 +1215,7 @@ def convex_partition(
         for gr in grs:
             lbG, _, _ = gr.lower_bound(mu_of(gr, lv))
             Mq += lbG
+        remember()
         Lsum = float(lv.sum())
 
         def h(T: float) -> float:
