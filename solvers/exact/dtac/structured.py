@@ -631,7 +631,7 @@ def partition_bnb(
     if cres is not None:
         root_lb = max(root_lb, cres.lb)
     if root_only:  # only the root bound: the partition is queued and branched on later if it can still win
-        yield PartResult(math.inf, None, root_lb, 1, False), True
+        yield PartResult(best_ub, best_dec, root_lb, 1, False), True
         return
     # upper bounds (never used for certification): full power, and the powers that realise the relaxation's times
     for guess in (hi0, power_from_times(root_t)):
