@@ -947,12 +947,13 @@ class _Group:
         np.fill_diagonal(J, ts)
         return tau, J
 
-    def minimize(self, mu: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
-        """Projected Newton on the box (finite-difference Hessian, Armijo backtracking), warm-started."""
+    def minimize(self, mu: np.ndarray, iters: int = 60) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+        """Projected Newton on the box (finite-difference Hessian, Armijo backtracking), warm-started; at most
+        ``iters`` Newton steps (0: the warm start itself)."""
         u = np.clip(self.u, self.lo, self.hi)
         free_box = self.hi > self.lo
         G, g, tau = self.eval(u, mu)
-        for _ in range(60):
+        for _ in range(iters):
             at_lo = (u <= self.lo + 1e-12) & (g > 0)
             at_hi = (u >= self.hi - 1e-12) & (g < 0)
             F = free_box & ~at_lo & ~at_hi
@@ -990,10 +991,10 @@ class _Group:
         self.u = u
         return u, G, g, tau
 
-    def lower_bound(self, mu: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    def lower_bound(self, mu: np.ndarray, iters: int = 60) -> tuple[float, np.ndarray, np.ndarray]:
         """A valid lower bound on min_u G over the box: G convex, so G(u) >= G(u0) + g(u0).(u - u0) and the
         linear term is minimised at a box corner (u0 = the Newton point). Also returns u0 and the times."""
-        u, G, g, tau = self.minimize(mu)
+        u, G, g, tau = self.minimize(mu, iters)
         lin = np.minimum(g * (self.lo - u), g * (self.hi - u))
         return G + float(np.sum(np.minimum(lin, 0.0))), u, tau
 
@@ -1200,7 +1201,7 @@ def convex_partition(
         for gr in grs:
             ctx.u_hint[tuple(int(i) for i in gr.idx)] = gr.u.copy()
 
-    def certify(lv: np.ndarray, T_guess: float) -> float:
+    def certify(lv: np.ndarray, T_guess: float, iters: int = 60) -> float:
         """The Lagrangian dual at lv (scaled so that w1 - w2 sum(lv) >= 0; any lv >= 0 gives a valid bound)."""
         lv = np.clip(lv, 0.0, LAM_CAP)
         tot = float(lv.sum())
@@ -1213,7 +1214,7 @@ def convex_partition(
                 t = t_of_lambda(lv[q], ctx.S[m], ctx.gamma[m], P, B, ctx.tu_lo[m], ctx.tu_hi[m])
                 Mq += float(np.sum(phi(t, ctx.S[m], ctx.gamma[m], P, B) + lv[q] * t))
         for gr in grs:
-            lbG, _, _ = gr.lower_bound(mu_of(gr, lv))
+            lbG, _, _ = gr.lower_bound(mu_of(gr, lv), iters)
             Mq += lbG
         remember()
         Lsum = float(lv.sum())
@@ -1230,9 +1231,11 @@ def convex_partition(
     # 0) the dual at the last multipliers seen for these queues (any lambda >= 0 gives a valid bound): most pairs
     # of a best-first search are pruned here, without solving their program
     if math.isfinite(incumbent) and Q and any(k in ctx.lam_hint for k in qkey):
-        lb = certify(np.array([ctx.lam_hint.get(k, 0.0) for k in qkey]), Ttop)
-        if lb >= incumbent - tol * abs(incumbent):
-            return PartResult(math.inf, None, lb)
+        lv_h = np.array([ctx.lam_hint.get(k, 0.0) for k in qkey])
+        for iters in (0, 60):  # first the tangent planes at the groups' warm starts (valid too), then at their minima
+            lb = certify(lv_h, Ttop, iters)
+            if lb >= incumbent - tol * abs(incumbent):
+                return PartResult(math.inf, None, lb)
     # 1) the primal convex program by SLSQP (multipliers of the queue constraints as the dual point)
     lv0, T0, prim = _primal_slsqp(ctx, x, l, grs, qc, qmem, free_q, loc, T_fixed, E_const)
     if prim is not None:
