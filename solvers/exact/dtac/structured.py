@@ -44,6 +44,7 @@ LN2 = math.log(2.0)
 GRID = 96  # T grid points of the cheap lower bound
 CHUNK = 4096  # candidates per vectorized chunk
 SLICE_NODES = 40  # branch-and-bound nodes per visit of an (x, l) pair with interference
+CONVEX = True  # fixed (x, l) with interference solved as one convex program (convex_partition), B&B as fallback
 MAX_ENUM_N = 14  # beyond this the 3^N enumeration is not attempted (status not_attempted)
 
 
@@ -71,6 +72,8 @@ class Ctx:
     T22: np.ndarray
     onehot: np.ndarray  # (N, K)
     mode: str  # eq. (12) reading: 'cell', 'literal' or 'consistent' (D1)
+    lam_hint: dict[tuple[str, int], float] = field(default_factory=dict)  # last multipliers per queue (a warm guess)
+    u_hint: dict[tuple[int, ...], np.ndarray] = field(default_factory=dict)  # last log powers per interference group
 
     @property
     def cloud_queued(self) -> bool:
@@ -614,9 +617,21 @@ def partition_bnb(
         ub, d = node_ub(lo0)
         yield PartResult(ub, d, min(node_lb(lo0, hi0)[0], ub)), True
         return
+    cres: PartResult | None = None
+    # issue #12: the exact convex program of this (x, l); the box branch and bound only as a fallback. Not under the
+    # printed eq. (5) (SINR ~1e-10 when sharing: badly scaled for SLSQP; the sharing bound prunes sharing there)
+    if CONVEX and inst.interference == "received":
+        cres = convex_partition(ctx, x, l, groups, incumbent, tol, deadline)
+        if cres.ub - cres.lb <= tol * abs(min(cres.ub, incumbent)) or cres.lb >= incumbent - tol * abs(incumbent):
+            yield cres, True
+            return
+        if cres.dec is not None:
+            best_ub, best_dec = cres.ub, cres.dec
     root_lb, root_t = node_lb(lo0, hi0)
+    if cres is not None:
+        root_lb = max(root_lb, cres.lb)
     if root_only:  # only the root bound: the partition is queued and branched on later if it can still win
-        yield PartResult(math.inf, None, root_lb, 1, False), True
+        yield PartResult(best_ub, best_dec, root_lb, 1, False), True
         return
     # upper bounds (never used for certification): full power, and the powers that realise the relaxation's times
     for guess in (hi0, power_from_times(root_t)):
@@ -848,3 +863,551 @@ def search(inst: Instance, deadline: Deadline, tol: float, starts: list[Decision
         "wall_s": deadline.elapsed(),
     }
     return MethodOutput(best, status if best is not None else "error", bound, info)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Convex solve of a fixed (x, l) with interference (issue #12): log-power convexity + Lagrangian dual bound
+# ----------------------------------------------------------------------------------------------------
+class _Expired(Exception):
+    """The shared deadline expired inside the fallback root search of :func:`convex_partition`."""
+
+
+LAM_CAP = 1e12  # multipliers beyond this mean an infeasible round-time budget (never a valid-bound concern)
+
+
+def _lam_free(ctx: Ctx, beta: float, m: np.ndarray) -> float:
+    """Multiplier of a queue whose members all upload alone (no interference) with time budget ``beta``:
+    the lambda with sum_j t_j(lambda) = beta (0 if the budget is slack, the largest slope if it is too tight)."""
+    if m.size == 0:
+        return 0.0
+    P, B = ctx.P, ctx.B
+    S, g, lo, hi = ctx.S[m], ctx.gamma[m], ctx.tu_lo[m], ctx.tu_hi[m]
+    if hi.sum() <= beta:
+        return 0.0
+    if lo.sum() >= beta:
+        return float(np.max(-dphi(lo, S, g, P, B)))
+    l_lo = max(float(np.min(-dphi(hi, S, g, P, B))), 1e-300)
+    l_hi = float(np.max(-dphi(lo, S, g, P, B)))
+    if l_hi <= l_lo:
+        return l_hi
+
+    def f(ll: float) -> float:
+        return float(t_of_lambda(math.exp(ll), S, g, P, B, lo, hi).sum() - beta)
+
+    a_, b_ = math.log(l_lo), math.log(l_hi)
+    if f(a_) <= 0:
+        return l_lo
+    if f(b_) >= 0:
+        return l_hi
+    return math.exp(brentq(f, a_, b_, xtol=1e-13, rtol=1e-13, maxiter=200))
+
+
+@dataclass
+class _Group:
+    """One interference group (same cell, same channel, >= 2 transmitters, eq. 5) in log-power variables."""
+
+    idx: np.ndarray  # UE indices
+    q: np.ndarray  # queue of eq. (12) of each member (-1: its time does not count, printed eq. 12)
+    lo: np.ndarray  # log a box (an unqueued member is fixed at log a_min, D13)
+    hi: np.ndarray
+    cS: np.ndarray  # S ln2 / B: upload time = cS / ln(1 + SINR)
+    gam: np.ndarray  # gamma_j = P_UE |h_j|^2 / sigma^2
+    wn: np.ndarray  # interference coefficient / sigma^2 (eq. 5, D2)
+    P: float
+    u: np.ndarray  # current (warm-start) log powers
+
+    def eval(self, u: np.ndarray, mu: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """G(u) = sum_j (P a_j + mu_j) t_j(u) (energy a P t, eq. 6, plus priced upload time), its gradient in u
+        and the upload times t_j (eqs. 4-5). G is convex in u = log a: log t_j is a decreasing convex function
+        (-log log(1+e^v)) of the concave log-SINR v_j = log gamma_j + u_j - log(1 + sum_{m != j} w_m e^{u_m})."""
+        a = np.exp(u)
+        tot = float(np.dot(self.wn, a))
+        D = 1.0 + tot - self.wn * a
+        s = a * self.gam / D
+        lg = np.log1p(s)
+        tau = self.cS / lg
+        cost = self.P * a + mu
+        G = float(np.dot(cost, tau))
+        dtau_ds = -self.cS / (lg * lg * (1.0 + s))
+        coef = cost * dtau_ds * s  # d/d u_j through own SINR
+        cross = coef / D  # d s_j / d u_k = -s_j a_k w_k / D_j for k != j
+        grad = self.P * a * tau + coef - a * self.wn * (cross.sum() - cross)
+        return G, grad, tau
+
+    def jac(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Upload times t_j(u) and their Jacobian J[j, k] = d t_j / d u_k (eqs. 4-5)."""
+        a = np.exp(u)
+        tot = float(np.dot(self.wn, a))
+        D = 1.0 + tot - self.wn * a
+        s = a * self.gam / D
+        lg = np.log1p(s)
+        tau = self.cS / lg
+        ts = -self.cS / (lg * lg * (1.0 + s)) * s  # d t_j / d log s_j
+        J = -ts[:, None] * (a * self.wn)[None, :] / D[:, None]
+        np.fill_diagonal(J, ts)
+        return tau, J
+
+    def minimize(self, mu: np.ndarray, iters: int = 60) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+        """Projected Newton on the box (finite-difference Hessian, Armijo backtracking), warm-started; at most
+        ``iters`` Newton steps (0: the warm start itself)."""
+        u = np.clip(self.u, self.lo, self.hi)
+        free_box = self.hi > self.lo
+        G, g, tau = self.eval(u, mu)
+        for _ in range(iters):
+            at_lo = (u <= self.lo + 1e-12) & (g > 0)
+            at_hi = (u >= self.hi - 1e-12) & (g < 0)
+            F = free_box & ~at_lo & ~at_hi
+            if not F.any() or np.max(np.abs(g[F])) <= 1e-12 * max(abs(G), 1e-300):
+                break
+            fi = np.flatnonzero(F)
+            H = np.empty((fi.size, fi.size))
+            eps = 1e-6
+            for c, k in enumerate(fi):
+                e = np.zeros_like(u)
+                e[k] = eps
+                H[:, c] = (self.eval(u + e, mu)[1][fi] - self.eval(u - e, mu)[1][fi]) / (2 * eps)
+            H = 0.5 * (H + H.T)
+            d = np.zeros_like(u)
+            try:
+                w_, V = np.linalg.eigh(H)
+                w_ = np.maximum(w_, 1e-12 * max(float(np.max(np.abs(w_))), 1e-300))
+                d[fi] = -(V @ ((V.T @ g[fi]) / w_))
+            except np.linalg.LinAlgError:
+                d[fi] = -g[fi]
+            step = 1.0
+            improved = False
+            for _ in range(40):
+                un = np.clip(u + step * d, self.lo, self.hi)
+                Gn, gn, taun = self.eval(un, mu)
+                if Gn <= G + 1e-4 * float(np.dot(g, un - u)):
+                    improved = True
+                    break
+                step *= 0.5
+            if not improved or np.max(np.abs(un - u)) < 1e-15:
+                if improved:
+                    u, G, g, tau = un, Gn, gn, taun
+                break
+            u, G, g, tau = un, Gn, gn, taun
+        self.u = u
+        return u, G, g, tau
+
+    def lower_bound(self, mu: np.ndarray, iters: int = 60) -> tuple[float, np.ndarray, np.ndarray]:
+        """A valid lower bound on min_u G over the box: G convex, so G(u) >= G(u0) + g(u0).(u - u0) and the
+        linear term is minimised at a box corner (u0 = the Newton point). Also returns u0 and the times."""
+        u, G, g, tau = self.minimize(mu, iters)
+        lin = np.minimum(g * (self.lo - u), g * (self.hi - u))
+        return G + float(np.sum(np.minimum(lin, 0.0))), u, tau
+
+
+def convex_partition(
+    ctx: Ctx,
+    x: np.ndarray,
+    l: np.ndarray,
+    groups: list[np.ndarray],
+    incumbent: float = math.inf,
+    tol: float = 1e-7,
+    deadline: Deadline | None = None,
+) -> PartResult:
+    """Fixed (x, l) with interference groups, solved as one convex program (issue #12).
+
+    In u = log a the upload time of a group member is log-convex and its energy a P t is log-convex, so with
+    every queue constraint of eq. (12) (c_q + sum_{j in q} t_j <= T) relaxed by a multiplier lambda_q >= 0 the
+    Lagrangian separates: T and the local times (1-D), each alone-uploading member (closed form, Lambert W),
+    each group (a convex function of its log powers over a box, bounded below by its tangent plane at the
+    Newton point). The dual function at any lambda >= 0 is thus a certified lower bound; lambda is found by
+    a root search on T (sum of multipliers = w1/w2 minus the local slope) with, for each T, coordinate ascent
+    on the (concave) dual of the fixed-T problem. The primal point of the dual solution is evaluated exactly.
+    """
+    inst = ctx.inst
+    N = inst.N
+    w1, w2 = inst.w1, inst.w2
+    P, B = ctx.P, ctx.B
+    server = inst.server
+    queued = (x == 1) | ((x == 2) & ctx.cloud_queued)
+    # queues of eq. (12): (constant, all queued members) -- as _queues, but group members included
+    qc: list[float] = []
+    qmem: list[np.ndarray] = []
+    qkey: list[tuple[str, int]] = []
+    for k in range(inst.K):
+        mem = np.flatnonzero((x == 1) & (server == k))
+        if mem.size:
+            qc.append(float(ctx.edge_c[mem].sum()))
+            qmem.append(mem)
+            qkey.append(("e", k))
+    cl = np.flatnonzero(x == 2)
+    T_fixed = 0.0
+    if cl.size:
+        base = float(ctx.cloud_glob[cl].sum() + ctx.T22own[cl].max())
+        if ctx.mode == "cell":
+            for k in np.unique(server[cl]):
+                mem = cl[server[cl] == k]
+                qc.append(base + float(ctx.cloud_cell[mem].sum()))
+                qmem.append(mem)
+                qkey.append(("c", int(k)))
+        elif ctx.mode == "consistent":
+            qc.append(base)
+            qmem.append(cl)
+            qkey.append(("c", 0))
+        else:
+            T_fixed = base
+    Q = len(qc)
+    qid = np.full(N, -1)
+    for i, m in enumerate(qmem):
+        qid[m] = i
+    in_group = np.zeros(N, dtype=bool)
+    for g in groups:
+        in_group[g] = True
+    free_q = [m[~in_group[m]] for m in qmem]
+    unq_free = np.flatnonzero((x >= 1) & ~queued & ~in_group)  # D13: a = a_min
+    E_const = float(phi(ctx.tu_hi[unq_free], ctx.S[unq_free], ctx.gamma[unq_free], P, B).sum())
+    lam_min = math.log(inst.a_min)
+    grs: list[_Group] = []
+    for g in groups:
+        qg = np.where(queued[g], qid[g], -1)
+        grs.append(
+            _Group(
+                idx=g,
+                q=qg,
+                lo=np.full(g.size, lam_min),
+                hi=np.where(qg >= 0, 0.0, lam_min),
+                cS=ctx.S[g] * LN2 / B,
+                gam=ctx.gamma[g],
+                wn=ctx.wn[g],
+                P=P,
+                u=ctx.u_hint.get(tuple(int(i) for i in g), np.where(qg >= 0, 0.5 * lam_min, lam_min)),
+            )
+        )
+    # components: queues linked by groups
+    parent = list(range(Q))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for gr in grs:
+        qs = [int(q) for q in gr.q if q >= 0]
+        for q in qs[1:]:
+            parent[find(q)] = find(qs[0])
+    comp_q: dict[int, list[int]] = {}
+    for q in range(Q):
+        comp_q.setdefault(find(q), []).append(q)
+    comp_g: dict[int, list[_Group]] = {}
+    for gr in grs:
+        qs = [int(q) for q in gr.q if q >= 0]
+        if qs:
+            comp_g.setdefault(find(qs[0]), []).append(gr)
+
+    # smallest possible queue times (a group member alone at full power, the others at a_min)
+    tmin = ctx.tu_lo.copy()
+    tmax = ctx.tu_hi.copy()
+    for gr in grs:
+        a_lo = np.exp(gr.lo)
+        tot = float(np.dot(gr.wn, a_lo))
+        I_lo = tot - gr.wn * a_lo
+        tmin[gr.idx] = gr.cS / np.log1p(np.exp(gr.hi) * gr.gam / (1.0 + I_lo))
+        I_hi = float(np.dot(gr.wn, np.exp(gr.hi))) - gr.wn * np.exp(gr.hi)
+        tmax[gr.idx] = gr.cS / np.log1p(a_lo * gr.gam / (1.0 + I_hi))
+    loc = np.flatnonzero(x == 0)
+    q_lo = [qc[q] + float(tmin[qmem[q]].sum()) for q in range(Q)]
+    Tdom = max([T_fixed, 1e-300] + [float(ctx.tl_lo[i]) for i in loc] + q_lo)
+    Ttop = max([Tdom] + [float(ctx.tl_hi[i]) for i in loc] + [qc[q] + float(tmax[qmem[q]].sum()) for q in range(Q)])
+    kap = ctx.kap3[loc]
+    tlh = ctx.tl_hi[loc]
+
+    def local_slope(T: float) -> float:
+        return float(np.sum(np.where(T < tlh, 2.0 * kap / T**3, 0.0)))
+
+    lam = np.zeros(Q)
+
+    def mu_of(gr: _Group, lv: np.ndarray) -> np.ndarray:
+        return np.where(gr.q >= 0, lv[np.maximum(gr.q, 0)], 0.0)
+
+    def qtime(q: int, lv: np.ndarray, gl: list[_Group]) -> float:
+        """Queue q's time at multipliers lv (free members by Lambert W, groups by their Newton points)."""
+        m = free_q[q]
+        t = float(t_of_lambda(lv[q], ctx.S[m], ctx.gamma[m], P, B, ctx.tu_lo[m], ctx.tu_hi[m]).sum()) if m.size else 0.0
+        for gr in gl:
+            if np.any(gr.q == q):
+                _, _, _, tau = gr.minimize(mu_of(gr, lv))
+                t += float(tau[gr.q == q].sum())
+        return qc[q] + t
+
+    def comp_lams(T: float, qs: list[int], gl: list[_Group]) -> None:
+        if not gl:
+            for q in qs:
+                lam[q] = _lam_free(ctx, T - qc[q], free_q[q])
+            return
+        for _sweep in range(60):
+            old = lam[qs].copy()
+            for q in qs:
+
+                def f(ll: float, q: int = q) -> float:
+                    lv = lam.copy()
+                    lv[q] = math.exp(ll)
+                    return qtime(q, lv, gl) - T
+
+                lv0 = lam.copy()
+                lv0[q] = 0.0
+                if qtime(q, lv0, gl) - T <= 0:
+                    lam[q] = 0.0
+                    continue
+                hi_l = math.log(max(lam[q], 1e-6)) + 1.0
+                while f(hi_l) > 0 and hi_l < math.log(LAM_CAP):
+                    hi_l += 2.0
+                if f(hi_l) > 0:
+                    lam[q] = LAM_CAP
+                    continue
+                lo_l = hi_l - 2.0
+                while f(lo_l) < 0 and lo_l > -700:
+                    lo_l -= 2.0
+                if f(lo_l) < 0:
+                    lam[q] = math.exp(lo_l)
+                    continue
+                lam[q] = math.exp(brentq(f, lo_l, hi_l, xtol=1e-12, rtol=1e-12, maxiter=200))
+            if len(qs) == 1 or np.all(np.abs(lam[qs] - old) <= 1e-11 * np.maximum(np.abs(lam[qs]), 1e-300)):
+                break
+
+    def all_lams(T: float) -> np.ndarray:
+        if deadline is not None and deadline.expired():
+            raise _Expired
+        for r, qs in comp_q.items():
+            comp_lams(T, qs, comp_g.get(r, []))
+        return lam.copy()
+
+    def dg(T: float) -> float:
+        return w1 - w2 * (float(all_lams(T).sum()) + local_slope(T))
+
+    def decision_at(lv: np.ndarray, T: float) -> tuple[float, Decision]:
+        """The dual solution's primal point (powers, frequencies), evaluated exactly by the model's equations."""
+        a = np.ones(N)
+        a[unq_free] = inst.a_min
+        for q in range(Q):
+            m = free_q[q]
+            if m.size:
+                t = t_of_lambda(lv[q], ctx.S[m], ctx.gamma[m], P, B, ctx.tu_lo[m], ctx.tu_hi[m])
+                a[m] = np.expm1(ctx.S[m] / (t * B) * LN2) / ctx.gamma[m]
+        for gr in grs:
+            u, _, _, _ = gr.minimize(mu_of(gr, lv))
+            a[gr.idx] = np.exp(u)
+        a = np.clip(a, inst.a_min, 1.0)
+        b = np.ones(N)
+        b[loc] = np.clip(ctx.SC[loc] / (inst.F_UE * np.minimum(T, tlh)), inst.b_min, 1.0)
+        dec = Decision(x=x, l=l, a=a, b=b)
+        return round_objective(inst, dec), dec
+
+    def remember() -> None:
+        for gr in grs:
+            ctx.u_hint[tuple(int(i) for i in gr.idx)] = gr.u.copy()
+
+    def certify(lv: np.ndarray, T_guess: float, iters: int = 60) -> float:
+        """The Lagrangian dual at lv (scaled so that w1 - w2 sum(lv) >= 0; any lv >= 0 gives a valid bound)."""
+        lv = np.clip(lv, 0.0, LAM_CAP)
+        tot = float(lv.sum())
+        if w2 > 0 and tot > w1 / w2:
+            lv = lv * (w1 / w2) / tot * (1.0 - 1e-13)
+        Mq = float(np.dot(lv, qc)) if Q else 0.0
+        for q in range(Q):
+            m = free_q[q]
+            if m.size:
+                t = t_of_lambda(lv[q], ctx.S[m], ctx.gamma[m], P, B, ctx.tu_lo[m], ctx.tu_hi[m])
+                Mq += float(np.sum(phi(t, ctx.S[m], ctx.gamma[m], P, B) + lv[q] * t))
+        for gr in grs:
+            lbG, _, _ = gr.lower_bound(mu_of(gr, lv), iters)
+            Mq += lbG
+        remember()
+        Lsum = float(lv.sum())
+
+        def h(T: float) -> float:
+            return w1 * T + w2 * (float(np.sum(kap / np.minimum(T, tlh) ** 2)) + Mq - Lsum * T + E_const)
+
+        def dh(T: float) -> float:
+            return w1 - w2 * (Lsum + local_slope(T))
+
+        return _convex_min_bound(h, dh, Tdom, max(Ttop, T_guess, Tdom))
+
+    best_ub, best_dec = math.inf, None
+    # 0) the dual at the last multipliers seen for these queues (any lambda >= 0 gives a valid bound): most pairs
+    # of a best-first search are pruned here, without solving their program
+    if math.isfinite(incumbent) and Q and any(k in ctx.lam_hint for k in qkey):
+        lv_h = np.array([ctx.lam_hint.get(k, 0.0) for k in qkey])
+        for iters in (0, 60):  # first the tangent planes at the groups' warm starts (valid too), then at their minima
+            lb = certify(lv_h, Ttop, iters)
+            if lb >= incumbent - tol * abs(incumbent):
+                return PartResult(math.inf, None, lb)
+    # 1) the primal convex program by SLSQP (multipliers of the queue constraints as the dual point)
+    lv0, T0, prim = _primal_slsqp(ctx, x, l, grs, qc, qmem, free_q, loc, T_fixed, E_const)
+    if prim is not None:
+        best_ub, best_dec = round_objective(inst, prim), prim
+    if lv0 is not None:
+        ctx.lam_hint.update(zip(qkey, (float(v) for v in lv0), strict=True))
+        ub, dec = decision_at(lv0, T0)
+        if ub < best_ub:
+            best_ub, best_dec = ub, dec
+        lb = certify(lv0, T0)
+        if best_ub - lb <= tol * abs(min(best_ub, incumbent)) or lb >= incumbent - tol * abs(incumbent):
+            return PartResult(best_ub, best_dec, min(lb, best_ub))
+    # 2) fallback: root search on T, coordinate ascent on the multipliers of each fixed-T problem
+    if deadline is not None and deadline.expired():
+        lb = certify(lv0, T0) if lv0 is not None else -math.inf
+        return PartResult(best_ub, best_dec, min(lb, best_ub))
+    try:
+        if Q == 0 or dg(Tdom) >= 0:
+            T_hat = Tdom
+        elif Ttop > Tdom and dg(Ttop) < 0:
+            T_hat = Ttop
+        else:
+            T_hat = brentq(dg, Tdom, Ttop, xtol=1e-14 * Ttop, rtol=1e-14, maxiter=200) if Ttop > Tdom else Tdom
+        lv = all_lams(T_hat)
+    except _Expired:  # the time limit: keep what SLSQP gave (its bound if any, else none)
+        lb = certify(lv0, T0) if lv0 is not None else -math.inf
+        return PartResult(best_ub, best_dec, min(lb, best_ub))
+    ub, dec = decision_at(lv, T_hat)
+    if ub < best_ub:
+        best_ub, best_dec = ub, dec
+    lb = certify(lv, T_hat)
+    return PartResult(best_ub, best_dec, min(lb, best_ub))
+
+
+def _primal_slsqp(
+    ctx: Ctx,
+    x: np.ndarray,
+    l: np.ndarray,
+    grs: list[_Group],
+    qc: list[float],
+    qmem: list[np.ndarray],
+    free_q: list[np.ndarray],
+    loc: np.ndarray,
+    T_fixed: float,
+    E_const: float,
+) -> tuple[np.ndarray | None, float, Decision | None]:
+    """The convex program of a fixed (x, l) in (T, log a, log 1/b) solved by SLSQP: returns the multipliers of
+    the queue constraints of eq. (12) divided by w2 (a dual point for :func:`convex_partition`'s certificate;
+    never trusted as a bound by itself), the round time, and the primal decision (an upper-bound candidate)."""
+    from scipy.optimize import minimize
+
+    inst = ctx.inst
+    w1, w2 = inst.w1, inst.w2
+    P, B = ctx.P, ctx.B
+    Q = len(qc)
+    lmin = math.log(inst.a_min)
+    pgs = list(grs)
+    fm = np.concatenate(free_q) if free_q else np.zeros(0, dtype=np.int64)  # alone-uploading members
+    fq = np.concatenate([np.full(m.size, q) for q, m in enumerate(free_q)]) if free_q else np.zeros(0, dtype=np.int64)
+    f_cS = ctx.S[fm] * LN2 / B
+    f_gam = ctx.gamma[fm]
+    nz = 1 + fm.size
+    fpos = np.arange(1, nz)
+    Fq = np.zeros((Q, fm.size))
+    Fq[fq, np.arange(fm.size)] = 1.0
+    pos: list[np.ndarray] = []
+    for gr in pgs:
+        v = np.full(gr.idx.size, -1)
+        for i in range(gr.idx.size):
+            if gr.hi[i] > gr.lo[i]:
+                v[i] = nz
+                nz += 1
+        pos.append(v)
+    wpos = np.arange(nz, nz + loc.size)
+    nz += loc.size
+    tl0 = ctx.tl_lo[loc]
+    kap = ctx.kap3[loc]
+    covered = np.zeros(inst.N, dtype=bool)
+    covered[fm] = True
+    for gr in pgs:
+        covered[gr.idx] = True
+    unq_free = np.flatnonzero((x >= 1) & ~covered)
+    cache: dict[bytes, tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def parts(z: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        key = z.tobytes()
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
+        dE = np.zeros(nz)
+        qt = np.array(qc, dtype=float)
+        dqt = np.zeros((Q, nz))
+        af = np.exp(z[fpos])
+        sf = af * f_gam
+        lgf = np.log1p(sf)
+        tauf = f_cS / lgf
+        tsf = -f_cS / (lgf * lgf * (1.0 + sf)) * sf
+        E = E_const + P * float(np.dot(af, tauf))
+        dE[fpos] = P * af * (tauf + tsf)
+        qt += Fq @ tauf
+        dqt[:, fpos] = Fq * tsf[None, :]
+        for gr, v in zip(pgs, pos, strict=True):
+            var = v >= 0
+            u = np.where(var, z[np.maximum(v, 0)], gr.lo)
+            tau, J = gr.jac(u)
+            a = np.exp(u)
+            E += P * float(np.dot(a, tau))
+            dEu = P * a * tau + P * (a @ J)
+            dE[v[var]] += dEu[var]
+            for i, q in enumerate(gr.q):
+                if q >= 0:
+                    qt[q] += tau[i]
+                    dqt[q, v[var]] += J[i, var]
+        tl = tl0 * np.exp(z[wpos])
+        El = kap / tl**2
+        E += float(El.sum())
+        dE[wpos] = -2.0 * El
+        out = (E, dE, qt, dqt, tl)
+        if len(cache) > 8:
+            cache.clear()
+        cache[key] = out
+        return out
+
+    def fun(z: np.ndarray) -> tuple[float, np.ndarray]:
+        E, dE, _, _, _ = parts(z)
+        g = w2 * dE
+        g[0] += w1
+        return w1 * z[0] + w2 * E, g
+
+    def cons(z: np.ndarray) -> np.ndarray:
+        _, _, qt, _, tl = parts(z)
+        return np.concatenate([z[0] - qt, z[0] - tl, [z[0] - T_fixed]])
+
+    def cjac(z: np.ndarray) -> np.ndarray:
+        _, _, _, dqt, tl = parts(z)
+        Jq = -dqt
+        Jq[:, 0] += 1.0
+        Jl = np.zeros((loc.size, nz))
+        Jl[:, 0] = 1.0
+        Jl[np.arange(loc.size), wpos] = -tl
+        Jf = np.zeros((1, nz))
+        Jf[0, 0] = 1.0
+        return np.vstack([Jq, Jl, Jf])
+
+    z0 = np.zeros(nz)
+    _, _, qt, _, tl = parts(z0)
+    z0[0] = max([T_fixed, 1e-12] + list(qt) + list(tl)) * (1 + 1e-9)
+    bounds = [(0.0, None)] + [(lmin, 0.0)] * (nz - 1 - loc.size) + [(0.0, -math.log(inst.b_min))] * loc.size
+    try:
+        res = minimize(
+            fun,
+            z0,
+            jac=True,
+            method="SLSQP",
+            bounds=bounds,
+            constraints=[{"type": "ineq", "fun": cons, "jac": cjac}],
+            options={"ftol": 1e-15, "maxiter": 400},
+        )
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError):
+        return None, 0.0, None
+    z = res.x
+    a = np.ones(inst.N)
+    a[unq_free] = inst.a_min
+    a[fm] = np.exp(z[fpos])
+    for gr, v in zip(pgs, pos, strict=True):
+        var = v >= 0
+        a[gr.idx] = np.exp(np.where(var, z[np.maximum(v, 0)], gr.lo))
+    b = np.ones(inst.N)
+    b[loc] = np.exp(-z[wpos])
+    dec = Decision(x=x, l=l, a=np.clip(a, inst.a_min, 1.0), b=np.clip(b, inst.b_min, 1.0))
+    mult = getattr(res, "multipliers", None)
+    if mult is None or len(mult) < Q or not np.all(np.isfinite(z)):
+        return None, float(z[0]), dec
+    lv = np.maximum(np.asarray(mult[:Q], dtype=float), 0.0) / (w2 if w2 > 0 else 1.0)
+    return lv, float(z[0]), dec
