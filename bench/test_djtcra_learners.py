@@ -9,8 +9,9 @@ Runs only with ``pytest --benchmark``; it reads the committed checkpoints and ne
   ``python -m learners.train djtcra --setting tuned``);
 * paper-setting runs: ``untuned/checkpoints/<method>-small-seed{1,2,3}`` (Table IV values where the paper gives
   them, ``python -m learners.train djtcra --setting paper``), with their CSV logs in ``untuned/training/``;
-* Fig. 7 runs: ``fig7/untuned/checkpoints/<method>-small-gamma<g>-seed1`` (``python -m bench.test_djtcra_learners
-  fig7``; gamma = 0.1 is the paper-setting seed-1 run itself).
+* Fig. 7 runs: ``fig7/untuned/checkpoints/<method>-small-gamma<g>-seed1`` with ``g`` written ``0p5`` (a dot would
+  be read as a file suffix) (``python -m bench.test_djtcra_learners fig7``; gamma = 0.1 is the paper-setting seed-1
+  run itself). Not committed (checkpoint size budget): without them the test keeps the committed ``fig7_gamma.md``.
 
 Outputs: ``learners.md``/``.json`` (held-out test split, 95 % bootstrap CIs over seeds x instances, max gap,
 % within 1 %, latency), ``learners_seeds.md``, ``training_fig6.png``/``fig6_training.md``, ``fig7_gamma.md``/
@@ -280,7 +281,7 @@ def test_fig7_gamma(benchmark):
     def run():
         for m in FIG7_METHODS:
             for g in FIG7_GAMMAS:
-                stem = folder / f"{m}-small-gamma{g}-seed1"
+                stem = fig7_stem(m, g)
                 if g == 0.1:  # the paper setting itself
                     stem = out_dir() / "untuned" / "checkpoints" / f"{m}-small-seed1"
                 if not stem.with_suffix(".json").exists():
@@ -319,16 +320,24 @@ def test_fig7_gamma(benchmark):
     )
 
 
-def train_fig7() -> None:
-    """``python -m bench.test_djtcra_learners fig7``: the Fig. 7 runs (paper setting, seed 1, gamma in
-    FIG7_GAMMAS) into ``results/djtcra/fig7/``."""
-    from learners.train import train_and_save
+def fig7_stem(method: str, gamma: float) -> Path:
+    return out_dir() / "fig7" / "untuned" / "checkpoints" / f"{method}-small-gamma{str(gamma).replace('.', 'p')}-seed1"
 
-    for m in FIG7_METHODS:
+
+def train_fig7(methods: tuple[str, ...] = FIG7_METHODS) -> None:
+    """``python -m bench.test_djtcra_learners fig7 [methods]``: the Fig. 7 runs (paper setting, seed 1, gamma in
+    FIG7_GAMMAS) into ``results/djtcra/fig7/untuned/``."""
+    from learners.train import make_args, method_module
+
+    for m in methods:
         for g in FIG7_GAMMAS[1:]:  # gamma = 0.1: the paper-setting run
-            pol = train_and_save(KEY, m, "paper", 1, out=out_dir() / "fig7", overrides={"gamma": g}, progress=False)
+            stem = fig7_stem(m, g)
+            args = make_args(KEY, m, "paper", 1, overrides={"gamma": g})
+            pol = method_module(KEY, m).train(args, csv_path=str(stem.parent.parent / "training" / f"{stem.name}.csv"))
+            pol.meta.update({"setting": "paper", "preset": args.preset})
+            pol.save(stem)
             print(m, g, pol.meta, flush=True)
 
 
-if __name__ == "__main__" and sys.argv[1:] == ["fig7"]:
-    train_fig7()
+if __name__ == "__main__" and sys.argv[1:2] == ["fig7"]:
+    train_fig7(tuple(sys.argv[2].split(",")) if len(sys.argv) > 2 else FIG7_METHODS)

@@ -35,7 +35,7 @@ import numpy as np
 from learners.common import TorchPolicy
 from learners.protocol import split_instances
 from mecopt.core import InvalidInputError
-from mecopt.envs.djtcra import DJTCRAEnv, rcs_fallback
+from mecopt.envs.djtcra import DJTCRAEnv
 from mecopt.problems.djtcra import PRESETS, Decision, Instance
 
 KEY = "djtcra"
@@ -47,7 +47,7 @@ TEST_INSTANCES = 48
 #: tuning-validation set Optuna scores a trial on (its mean gap to the certified optimum)
 TUNE_INSTANCES = 16
 #: the same thin trial budget for every learned method: TUNE_TRIALS trials x TUNE_STEPS env steps
-TUNE_TRIALS = 3
+TUNE_TRIALS = 2
 TUNE_STEPS = 1_500
 #: training seed of every tuning trial (the final seeds are FINAL_SEEDS, so tuning never saw them)
 TUNE_SEED = 0
@@ -126,7 +126,10 @@ class DjtcraPolicy(TorchPolicy):
         return n_actions(self.M, self.args.rcs)
 
     def decision(self, instance: Instance, actions: np.ndarray) -> Decision:
-        """Servers from the actions; CPU by the certified P2; RCS fallback (D13) with ``rcs='fallback'``."""
+        """Servers from the actions; CPU by the certified P2; RCS fallback (D13) with ``rcs='fallback'`` -- the
+        heuristics' ``with_rcs_fallback``, which also repairs the RCS rule of the ``rcs-if-better`` variant (D17)
+        and equals the env's ``rcs_fallback`` on the literal variant."""
+        from solvers.heuristics.djtcra import with_rcs_fallback
         from solvers.kernels.djtcra_p2 import allocate_p2
 
         a = np.asarray(actions, dtype=np.int64)
@@ -135,7 +138,7 @@ class DjtcraPolicy(TorchPolicy):
             return allocate_p2(instance, y)[0]
 
         if self.args.rcs == "fallback":
-            y, p, _ = rcs_fallback(instance, a + 1, alloc)
+            y, p, _ = with_rcs_fallback(instance, a + 1, alloc)
             return Decision(y=y, p=p)
         return Decision(y=a, p=alloc(a))
 

@@ -202,3 +202,23 @@ def test_smoke_learning_beats_random():
     trained = np.mean([evaluate(i, pol.decide(i)).objective for i in insts])
     random = np.mean([evaluate(i, pol.decision(i, rng.integers(0, i.H, size=i.U))).objective for i in insts])
     assert trained > random, (trained, random)
+
+
+def test_env_fallback_equals_the_heuristics_rule_and_policies_respect_the_rcs_rule():
+    """The env's D13 fallback (training) equals the heuristics' (scoring) on the literal variant; a policy's decision
+    is feasible under ``rcs-if-better`` (D17) too, as the bench tables score every variant."""
+    from solvers.heuristics.djtcra import with_rcs_fallback
+    from solvers.kernels.djtcra_fastp2 import allocate
+
+    for s in range(10):
+        inst = _inst("small", 200 + s)
+        y0 = make_rng(s, "fallback-eq").integers(1, inst.H + 1, size=inst.U)
+        a = rcs_fallback(inst, y0, lambda y, inst=inst: allocate(inst, y))
+        b = with_rcs_fallback(inst, y0, lambda y, inst=inst: allocate(inst, y))
+        np.testing.assert_array_equal(a[0], b[0])
+        assert a[2] == b[2]
+    _, args = _tiny_args("idqn")
+    pol = djtcra_idqn.IdqnPolicy(args, 10, 3)
+    for s in range(3):
+        inst = _inst("small", 300 + s).replace(rcs_rule="if-better")
+        assert evaluate(inst, pol.decide(inst)).feasible
