@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -251,8 +252,8 @@ def test_horizon_income(benchmark, runs):
     """Income over T slots vs the clairvoyant optimum and myopic exact: does a learned policy beat myopic?"""
     contenders = {k: v for k, v in _contenders(runs).items() if k != "random"}
     refs = {T: horizon_references(T) for T in HORIZONS}
-    for T, rows in refs.items():
-        assert all(r["clairvoyant_status"] == "optimal" for r in rows), f"T={T}: clairvoyant not certified"
+    for T, rows in refs.items():  # the bound is valid whatever the status; a time-limited one is reported as such
+        assert all(r["clairvoyant_bound"] is not None for r in rows), f"T={T}: clairvoyant has no bound"
     incomes: dict[tuple[int, str], list[float]] = {}
 
     def run():
@@ -273,10 +274,12 @@ def test_horizon_income(benchmark, runs):
         table.append(
             {
                 "T": T,
-                "method": "clairvoyant (certified)",
+                "method": "clairvoyant bound ("
+                + ", ".join(f"{st} {n}" for st, n in Counter(r["clairvoyant_status"] for r in refs[T]).items())
+                + ")",
                 "n": len(cv),
                 "mean income": round(float(np.mean(cv)), 3),
-                "gap % vs clairvoyant": "0",
+                "gap % vs clairvoyant": "0 (bound)",
                 "gap % vs myopic (signed)": None,
                 "beats myopic": "-",
             }

@@ -189,3 +189,17 @@ def test_registry_serves_any_size_checkpoint(tmp_path, monkeypatch):
         np.testing.assert_array_equal(res.decision["y"], pol.decide(inst).y)
     bad = solve("into", _insts("paper", 1)[0], "into")
     assert bad.status == "error" and "at most 8 devices per BS" in bad.message
+
+
+def test_committed_checkpoints_load_and_decide():
+    """Every committed INTO checkpoint loads and gives a feasible decision on a `small` slot."""
+    from learners.registry import checkpoint_dir
+
+    headers = sorted(checkpoint_dir("into").glob("*.json"))
+    if not headers:
+        pytest.skip("no committed checkpoints")
+    assert {"into", "ddqn"} <= {m.name for m in all_methods("into").values() if m.kind == "learned"}
+    inst = _insts("small", 1, seed=10)[0]
+    for h in headers:
+        pol = load_policy(h.with_suffix(""))
+        assert pol.meta["any_size"] and evaluate(inst, pol.decide(inst)).feasible, h.name
