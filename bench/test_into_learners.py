@@ -398,7 +398,7 @@ def _scaled(field_name: str, a: float) -> Any:
     else:
         new = val * a
     cfg = replace(base, **{field_name: new})
-    return [generate(cfg, split_rng(KEY, "test", "fig", field_name, a, k)) for k in range(FIG_SLOTS)]
+    return [generate(cfg, split_rng(KEY, "test", "fig", field_name, str(a), k)) for k in range(FIG_SLOTS)]
 
 
 def test_reduced_figures(benchmark, runs):
