@@ -172,10 +172,10 @@ def test_smoke_learning_beats_untrained(mod):
     env = lambda: Episodes(EASY, 10, "discrete" if mod is into_ddqn else "proto", "min-scaled")  # noqa: E731
     small = SMALL_DDPG if mod is into_ddpg else SMALL_DDQN
     untrained = mean_share(mod.train(mod.Args(seed=2, total_steps=1, **small), env_fn=env, progress=False))
-    args = mod.Args(seed=2, total_steps=400, **{**small, **kw}, cpu="min-scaled") if mod is into_ddpg else None
-    args = args or mod.Args(seed=2, total_steps=400, **{**small, **kw})
+    args = mod.Args(seed=2, total_steps=600, **{**small, **kw}, cpu="min-scaled") if mod is into_ddpg else None
+    args = args or mod.Args(seed=2, total_steps=600, **{**small, **kw})
     trained = mean_share(mod.train(args, env_fn=env, progress=False))
-    assert trained > untrained + 0.1 and trained > 0.8, (trained, untrained)
+    assert trained > untrained + 0.05 and trained > 0.85, (trained, untrained)
 
 
 def test_registry_serves_any_size_checkpoint(tmp_path, monkeypatch):
