@@ -1,0 +1,205 @@
+"""INTO learners (issue #15): the proto-action kernel (eq. 15 + Alg. 1 + the CPU split), the env's proto/agent-CPU
+mode, the padded layout, save/load, seeded training, a smoke learning check and the registry."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from learners import into as suite
+from learners import into_ddpg, into_ddqn
+from learners.common import load_policy
+from learners.into import Episodes
+from mecopt.core import InvalidInputError, SolveOptions, make_rng
+from mecopt.envs.into import IntoEnv
+from mecopt.methods import all_methods, solve
+from mecopt.problems.into import PRESETS, decision_from_targets, evaluate, generate, min_cpu, rate
+from solvers.kernels.into_refine import decision_from_proto, nearest_discrete, refine, split_cpu
+
+SMALL_DDPG = {"actor_hidden": [32, 32], "critic_hidden": [32, 32], "learning_starts": 50, "batch_size": 32}
+SMALL_DDQN = {"hidden": [32, 32], "learning_starts": 50, "batch_size": 32}
+
+
+def _insts(preset: str, n: int, seed: int = 0) -> list:
+    return [generate(PRESETS[preset], make_rng(seed, "into-learners-test", preset, k)) for k in range(n)]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Kernel: eq. (15), Algorithm 1, the CPU split
+# ---------------------------------------------------------------------------------------------------------------
+def test_nearest_discrete_is_the_euclidean_nearest_valid_action():
+    """Eq. (15)'s closed form equals a brute-force argmin over the N + 1 valid (C1-C3) actions of each device."""
+    rng = np.random.default_rng(0)
+    N = 3
+    valid = [np.zeros(N + 1)] + [np.concatenate([[1.0], np.eye(N)[b]]) for b in range(N)]
+    proto = rng.uniform(size=(500, N + 2))
+    got = nearest_discrete(proto, N)
+    for k in range(proto.shape[0]):
+        d = [float(np.sum((proto[k, : N + 1] - v) ** 2)) for v in valid]
+        best = int(np.argmin(d)) - 1
+        assert got[k] == best or abs(d[got[k] + 1] - d[best + 1]) < 1e-12
+
+
+@pytest.mark.parametrize("preset", ["tiny", "small", "paper"])
+def test_every_refined_proto_action_is_feasible(preset):
+    """Random proto-actions (uniform, all-ones, all-zeros) through eq. (15) + Alg. 1 give feasible IMP actions, in
+    both CPU modes; with eq. (18)'s scaled minimum no run task misses its deadline."""
+    rng = np.random.default_rng(1)
+    for inst in _insts(preset, 4 if preset == "paper" else 12):
+        protos = [rng.uniform(size=(inst.K, inst.N + 2)) for _ in range(6)]
+        protos += [np.ones((inst.K, inst.N + 2)), np.zeros((inst.K, inst.N + 2))]
+        for proto, cpu in itertools.product(protos, ("agent", "min-scaled")):
+            target, dec = decision_from_proto(inst, proto, cpu)
+            met = evaluate(inst, dec)
+            assert met.feasible, met.violations[:3]
+            if cpu == "min-scaled":
+                assert met.values["n_on_time"] == int((target >= 0).sum())
+        # the discrete path of the env and DDQN: every target vector refines to a feasible action
+        for _ in range(10):
+            t = refine(inst, rng.integers(-1, inst.N, size=inst.K))
+            assert evaluate(inst, decision_from_targets(inst, t)).feasible
+
+
+def test_cpu_split_follows_the_agents_weights():
+    inst = _insts("small", 1, seed=3)[0]
+    target = refine(inst, inst.bs.copy())
+    w = np.random.default_rng(2).uniform(0.1, 1.0, size=inst.K)
+    f = split_cpu(inst, target, w)
+    for b in range(inst.N):
+        mine = np.flatnonzero(target == b)
+        if mine.size:
+            assert abs(f[mine, b].sum() - inst.F[b]) <= 1e-6 * inst.F[b]  # (10) tight
+            np.testing.assert_allclose(f[mine, b] / f[mine, b].sum(), w[mine] / w[mine].sum())
+        assert np.all(f[target != b, b] == 0)
+    # a split that starves a task below its minimum l (eq. 18) loses that task's award
+    run = np.flatnonzero(target >= 0)
+    if run.size >= 2:
+        proto = np.zeros((inst.K, inst.N + 2))
+        proto[run, 0] = 1.0
+        proto[run, 1 + target[run]] = 1.0
+        proto[:, -1] = 1.0
+        proto[run[0], -1] = 1e-6
+        _, starve = decision_from_proto(inst, proto, "agent")
+        _, fair = decision_from_proto(inst, proto, "min-scaled")
+        nu = rate(inst, (target >= 0)[None, :].astype(float))[0]
+        lk = min_cpu(inst, nu, np.where(target >= 0, target, inst.bs))
+        if starve.f[run[0]].sum() < lk[run[0]]:
+            assert evaluate(inst, starve).objective < evaluate(inst, fair).objective
+
+
+def test_env_accepts_the_agents_cpu_split():
+    env = IntoEnv("small", horizon=3, action="proto", cpu="agent")
+    env.reset(seed=4)
+    assert env.action_space.shape == (env.K, env.N + 2)
+    proto = np.random.default_rng(0).uniform(size=(env.K, env.N + 2))
+    inst = env.inst
+    _, r, _, _, info = env.step(proto)
+    _, dec = decision_from_proto(inst, proto, "agent")
+    np.testing.assert_allclose(info["decision"].f, dec.f)
+    assert r == pytest.approx(evaluate(inst, dec).objective)
+    with pytest.raises(InvalidInputError, match="needs action='proto'"):
+        IntoEnv("small", cpu="agent")
+    with pytest.raises(InvalidInputError, match="proto-action must be finite"):
+        env.step(np.zeros((env.K, env.N + 1)))
+    with pytest.raises(InvalidInputError, match="action must be one of"):
+        IntoEnv("small", action="joint")
+
+
+def test_padded_layout_round_trip_and_size_cap():
+    inst = _insts("small", 1, seed=5)[0]
+    x = np.arange(inst.K, dtype=float)
+    np.testing.assert_array_equal(suite.unpad(inst, suite.pad(inst, x)), x)
+    obs = suite.padded_observation(inst)
+    assert obs.shape == (suite.OBS_DIM,) and suite.presence(inst).sum() == inst.K
+    with pytest.raises(InvalidInputError, match="at most 8 devices per BS"):
+        suite.padded_observation(_insts("paper", 1)[0])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Learners: save/load, seeding, smoke learning, registry
+# ---------------------------------------------------------------------------------------------------------------
+def _short(mod, seed: int, steps: int = 120, **kw):
+    small = SMALL_DDPG if mod is into_ddpg else SMALL_DDQN
+    return mod.train(mod.Args(seed=seed, total_steps=steps, horizon=10, **{**small, **kw}), progress=False)
+
+
+@pytest.mark.parametrize("mod", [into_ddpg, into_ddqn])
+def test_save_load_round_trip(tmp_path, mod):
+    pol = _short(mod, 1)
+    pol.save(tmp_path / "ck")
+    back = load_policy(tmp_path / "ck")
+    assert type(back) is type(pol) and back.meta["any_size"] and (back.N, back.M) == (suite.K_MAX, suite.N_BS)
+    for inst in _insts("small", 4, seed=6):
+        a, b = pol.decide(inst), back.decide(inst)
+        np.testing.assert_array_equal(a.y, b.y)
+        np.testing.assert_allclose(a.f, b.f)
+        assert evaluate(inst, b).feasible
+
+
+@pytest.mark.parametrize("mod", [into_ddpg, into_ddqn])
+def test_training_is_seeded(mod):
+    s1, s2, s3 = (_short(mod, s).net.state_dict() for s in (3, 3, 4))
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+    assert not all(torch.equal(s1[k], s3[k]) for k in s1)
+
+
+def test_table_ii_defaults():
+    a = into_ddpg.Args()
+    assert (a.actor_hidden, a.critic_hidden, a.lr_actor, a.lr_critic) == ([3000, 1000], [1500, 600], 1e-4, 1e-4)
+    assert (a.tau, a.batch_size, a.buffer_size, a.gamma, a.cpu) == (1e-3, 64, 3000, 0.99, "agent")
+    d = into_ddqn.Args()
+    assert (d.hidden, d.lr, d.target_tau) == ([1000, 600], 1e-3, 1e-3)
+
+
+#: an easy INTO world for the smoke check: noise-limited wide band (no effective interference), ample CPU and
+#: energy, so "offload every task" earns every award and each discarded task loses its own award
+EASY = replace(PRESETS["small"], B_hz=1e9, F_hz=50e9, Q_range_j=(1.0, 1.0))
+
+
+@pytest.mark.parametrize("mod", [into_ddqn, into_ddpg])
+def test_smoke_learning_beats_untrained(mod):
+    """A few seconds of training in the easy world must beat the untrained network and reach most of sum g."""
+    insts = [generate(EASY, make_rng(9, "into-smoke", k)) for k in range(20)]
+
+    def mean_share(pol) -> float:
+        return float(np.mean([evaluate(i, pol.decide(i)).objective / i.g.sum() for i in insts]))
+
+    kw = {"gamma": 0.0, "eps_fraction": 0.3} if mod is into_ddqn else {"gamma": 0.0, "lr_actor": 1e-3}
+    env = lambda: Episodes(EASY, 10, "discrete" if mod is into_ddqn else "proto", "min-scaled")  # noqa: E731
+    small = SMALL_DDPG if mod is into_ddpg else SMALL_DDQN
+    untrained = mean_share(mod.train(mod.Args(seed=2, total_steps=1, **small), env_fn=env, progress=False))
+    args = mod.Args(seed=2, total_steps=600, **{**small, **kw}, cpu="min-scaled") if mod is into_ddpg else None
+    args = args or mod.Args(seed=2, total_steps=600, **{**small, **kw})
+    trained = mean_share(mod.train(args, env_fn=env, progress=False))
+    assert trained > untrained + 0.05 and trained > 0.85, (trained, untrained)
+
+
+def test_registry_serves_any_size_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv("MECOPT_RESULTS", str(tmp_path))
+    pol = _short(into_ddpg, 1, steps=5)
+    pol.save(tmp_path / "into" / "checkpoints" / "into-small")
+    assert all_methods("into")["into"].kind == "learned"
+    for inst in _insts("small", 3, seed=8):
+        res = solve("into", inst, "into", SolveOptions())
+        assert res.feasible and res.status == "feasible"
+        np.testing.assert_array_equal(res.decision["y"], pol.decide(inst).y)
+    bad = solve("into", _insts("paper", 1)[0], "into")
+    assert bad.status == "error" and "at most 8 devices per BS" in bad.message
+
+
+def test_committed_checkpoints_load_and_decide():
+    """Every committed INTO checkpoint loads and gives a feasible decision on a `small` slot."""
+    from learners.registry import checkpoint_dir
+
+    headers = sorted(checkpoint_dir("into").glob("*.json"))
+    if not headers:
+        pytest.skip("no committed checkpoints")
+    assert {"into", "ddqn"} <= {m.name for m in all_methods("into").values() if m.kind == "learned"}
+    inst = _insts("small", 1, seed=10)[0]
+    for h in headers:
+        pol = load_policy(h.with_suffix(""))
+        assert pol.meta["any_size"] and evaluate(inst, pol.decide(inst)).feasible, h.name
