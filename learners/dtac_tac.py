@@ -452,7 +452,7 @@ def train_decentralized(args: Args, t: Teacher, monitor: list[Instance], log: li
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if args.eval_every and (k + 1) % args.eval_every == 0:
+        if args.eval_every and ((k + 1) % args.eval_every == 0 or k == 0):
 
             def dec(inst: Instance) -> Any:
                 return hybrid_decision(inst, *transformer_policy_outputs(student, inst))

@@ -98,7 +98,7 @@ def train(
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if args.eval_every and (k + 1) % args.eval_every == 0:
+        if args.eval_every and ((k + 1) % args.eval_every == 0 or k == 0):
             policy.net.eval()
 
             def dec(inst: Instance) -> Any:
