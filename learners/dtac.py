@@ -6,9 +6,9 @@ Methods (one file each, CleanRL style):
 
 * ``tac``: centralized transformer actor-critic, eqs. (14)-(19), Algorithm 1 lines 1-12 (``learners/dtac_tac.py``);
 * ``dtac``: TAC, then attention replaced by the identity (eq. 21) and the actor retrained against the frozen critic
-  (eq. 22), Algorithm 1 lines 13-19 (the same file, ``Recipe`` override ``stage="dtac"``);
+  (eq. 22), Algorithm 1 lines 13-19 (``learners/dtac_dtac.py``: TAC's ``Args``/``train``, ``stage="dtac"``);
 * ``tl-transformer``: TAC's decentralized (identity-attention) actor trained by MSE on TAC's actions, eq. (26)
-  (the same file, ``stage="tl-transformer"``);
+  (``learners/dtac_dtac.py``, ``stage="tl-transformer"``);
 * ``tl``: HAPPO's RNN actor trained by MSE on TAC's actions, eq. (26) (``learners/dtac_tl.py``);
 * ``happo``: HAPPO with RNN actors, shared reward eq. (23), local state eq. (24), zero-padded global state eq. (25)
   (``learners/dtac_happo.py``). ``random`` stays a heuristic (``solvers/heuristics/dtac.py``).
