@@ -22,8 +22,10 @@ from mecopt.envs import seed_actions
 from mecopt.problems.dtac import (
     PRESETS,
     VARIANTS,
+    Config,
     Decision,
     Instance,
+    Scenario,
     draw_tasks,
     evaluate,
     lru_update,
@@ -39,17 +41,33 @@ class DtacEnv(gym.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, size: str = "small", variant: str = "literal", rounds: int = 50, scenario_seed: int = 0):
+    def __init__(
+        self,
+        size: str = "small",
+        variant: str = "literal",
+        rounds: int = 50,
+        scenario_seed: int = 0,
+        config: Config | None = None,
+        redraw_scenario: bool = False,
+    ):
         if size not in PRESETS:
             raise InvalidInputError(f"dtac env: unknown size {size!r}; choose from {sorted(PRESETS)}")
         if variant not in VARIANTS:
             raise InvalidInputError(f"dtac env: unknown variant {variant!r}; choose from {sorted(VARIANTS)}")
         if rounds < 1:
             raise InvalidInputError(f"dtac env: rounds must be >= 1, got {rounds}")
-        self.cfg = PRESETS[size]
+        self.cfg = PRESETS[size] if config is None else config
         self.variant = dict(VARIANTS[variant])
         self.rounds = int(rounds)
-        self.scenario = make_scenario(self.cfg, make_rng(scenario_seed, "dtac", "env-scenario"))
+        self.redraw_scenario = bool(redraw_scenario)
+        self._set_scenario(make_scenario(self.cfg, make_rng(scenario_seed, "dtac", "env-scenario")))
+        self._t = 0
+        self._cache = np.zeros((self.cfg.K, self.cfg.M), dtype=np.int64)
+        self._last = np.zeros((self.cfg.K, self.cfg.M))
+        self._inst: Instance | None = None
+
+    def _set_scenario(self, scenario: Scenario) -> None:
+        self.scenario = scenario
         self.N = int(self.scenario.server.size)
         self.action_space = spaces.Dict(
             {
@@ -60,10 +78,6 @@ class DtacEnv(gym.Env):
             }
         )
         self.observation_space = spaces.Box(0.0, 1e30, shape=(self.N, 6), dtype=np.float32)
-        self._t = 0
-        self._cache = np.zeros((self.cfg.K, self.cfg.M), dtype=np.int64)
-        self._last = np.zeros((self.cfg.K, self.cfg.M))
-        self._inst: Instance | None = None
 
     # ----------------------------------------------------------------------------------------------------
     def _make_instance(self) -> Instance:
@@ -94,6 +108,8 @@ class DtacEnv(gym.Env):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ):
         super().reset(seed=seed)
+        if self.redraw_scenario:  # a new topology and number of UEs per episode (Fig. 11)
+            self._set_scenario(make_scenario(self.cfg, self.np_random))
         self._t = 0
         self._cache, self._last = warm_cache(self.scenario, self.np_random)
         self._inst = self._make_instance()

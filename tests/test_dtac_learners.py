@@ -1,0 +1,221 @@
+"""DTAC learners (issue #16): the hybrid action mapping is always feasible, the env varies the number of UEs, the
+policies save / load / serve through the registry, training is seeded-deterministic, DTAC's actor is decentralized
+(eq. 21), parameter counts match Table IV's budgets, and a smoke learning check. Whole file: well under a minute."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from learners import dtac as suite
+from learners import dtac_dtac, dtac_happo, dtac_tac, dtac_tl
+from learners.common import load_policy
+from learners.dtac import L_MAX, N_MAX, features, hybrid_decision, local_state
+from mecopt.core import InvalidInputError, make_rng
+from mecopt.envs.dtac import DtacEnv
+from mecopt.problems.dtac import PRESETS, check_feasible, evaluate, generate
+
+TINY = dict(total_steps=30, learning_starts=10, rounds=5, eval_every=15, tl_updates=8, batch_size=8, tl_batch_size=8)
+
+
+def _inst(preset: str, k: int = 0, **cfg):
+    c = replace(PRESETS[preset], **cfg) if cfg else PRESETS[preset]
+    return generate(c, make_rng(5, "test-dtac-learners", preset, k))
+
+
+def _untrained(kind: str):
+    torch.manual_seed(0)
+    if kind in dtac_tac.STAGES:
+        return dtac_tac.TacPolicy(dtac_tac.Args(stage=kind), N_MAX, 2, {"preset": "tiny", "any_size": True})
+    if kind == "tl":
+        return dtac_tl.TlPolicy(dtac_tl.Args(), N_MAX, 2, {"preset": "tiny", "any_size": True})
+    return dtac_happo.HappoPolicy(dtac_happo.Args(), N_MAX, 2, {"preset": "tiny", "any_size": True})
+
+
+KINDS = ["tac", "dtac", "tl-transformer", "tl", "happo"]
+
+
+@pytest.fixture(autouse=True)
+def _teacher_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("MECOPT_DTAC_TEACHERS", str(tmp_path / "teachers"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Hybrid action mapping (eq. 16 -> problem 13): always feasible
+# ---------------------------------------------------------------------------------------------------------------
+def test_hybrid_mapping_feasible_for_any_output():
+    rng = np.random.default_rng(0)
+    for preset, k in [("tiny", 0), ("small", 1), ("fig5", 2), ("tiny", 3)]:
+        inst = _inst(preset, k)
+        for scale in (0.0, 1.0, 1e3, 1e12):
+            px = scale * rng.standard_normal((inst.N, 3))
+            pl = scale * rng.standard_normal((inst.N, L_MAX))
+            a = scale * rng.standard_normal(inst.N)
+            b = scale * rng.standard_normal(inst.N)
+            dec = hybrid_decision(inst, px, pl, a, b)
+            assert check_feasible(inst, dec) == []
+            assert np.all(dec.l <= inst.L)  # channel logits beyond the instance's L are never chosen
+        nan = np.full(inst.N, np.nan)
+        assert check_feasible(inst, hybrid_decision(inst, np.zeros((inst.N, 3)), np.zeros((inst.N, 8)), nan, nan)) == []
+    # the network-side mapping: pre-activations of any size land in [a_min, 1]
+    u = torch.tensor([-1e9, -50.0, 0.0, 50.0, 1e9])
+    r = suite.ratio(u, 1e-3)
+    assert float(r.min()) >= 1e-3 and float(r.max()) <= 1.0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_untrained_policies_decide_feasibly(kind):
+    pol = _untrained(kind)
+    for preset in ("tiny", "small"):
+        inst = _inst(preset)
+        assert evaluate(inst, pol.decide(inst)).feasible
+    big = _inst("fig5")  # N ~ 25: transformers take any N, the RNN actors only N <= N_MAX
+    if kind in dtac_tac.STAGES:
+        assert evaluate(big, pol.decide(big)).feasible
+    else:
+        with pytest.raises(InvalidInputError, match="N <= 6"):
+            pol.decide(big)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Variable-UE env (Fig. 11)
+# ---------------------------------------------------------------------------------------------------------------
+def test_env_varies_the_number_of_ues():
+    env = suite.make_train_env(rounds=3)
+    sizes = []
+    for seed in range(12):
+        obs, _ = env.reset(seed=seed)
+        assert obs.shape == (env.N, 6) and env.action_space["x"].shape == (env.N,)
+        sizes.append(env.N)
+        done = False
+        while not done:
+            _, r, _, trunc, info = env.step(env.action_space.sample())
+            assert np.isfinite(r) and info["vector_reward"].shape == (2 * env.N,)
+            done = trunc
+    assert len(set(sizes)) >= 3 and min(sizes) >= 2 and max(sizes) <= 6
+    env2 = suite.make_train_env(rounds=3)
+    assert [env2.reset(seed=s)[0].shape[0] for s in range(12)] == sizes  # seeded
+    fixed = DtacEnv("tiny")  # the default env keeps one scenario
+    assert {fixed.reset(seed=s)[0].shape[0] for s in range(5)} == {4}
+
+
+def test_features_and_local_state():
+    inst = _inst("small")
+    f = features(inst)
+    assert f.shape == (inst.N, 6) and np.all(np.isfinite(f)) and np.abs(f).max() < 20
+    s = local_state(inst)
+    assert s.shape == (inst.N, 8) and s[0, 0] == 0.0  # eq. (24): [n, k, state]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Architecture: Table IV budgets, decentralized DTAC (eq. 21)
+# ---------------------------------------------------------------------------------------------------------------
+def test_parameter_counts_match_table_iv():
+    a = dtac_tac.Args()
+    n_actor = suite.n_params(dtac_tac.actor_net(a))
+    n_critic = suite.n_params(dtac_tac.critic_net(a))
+    assert abs(n_actor - 8170) / 8170 < 0.03  # Table IV: DTAC actor 8.17k
+    assert abs(n_critic - 8520) / 8520 < 0.03  # Table IV: DTAC critic 8.52k
+
+
+def test_dtac_actor_is_decentralized():
+    """Eq. (21): with identity attention UE n's action depends only on its own state and server id."""
+    inst = _inst("small")
+    torch.manual_seed(1)
+    for stage, local in (("dtac", True), ("tl-transformer", True), ("tac", False)):
+        net = dtac_tac.TacPolicy(dtac_tac.Args(stage=stage), N_MAX, 2).net
+        f = torch.as_tensor(features(inst))[None]
+        srv = torch.as_tensor(np.array(inst.server))[None]
+        with torch.no_grad():
+            out = net(f, srv)[0, 0]
+            f2 = f.clone()
+            f2[0, 1:] += 1.0  # every other UE's state changes
+            out2 = net(f2, srv)[0, 0]
+        assert torch.allclose(out, out2) == local
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Save / load, registry
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+def test_save_load_round_trip(tmp_path, kind):
+    pol = _untrained(kind)
+    pol.save(tmp_path / "ck")
+    back = load_policy(tmp_path / "ck")
+    assert back.name == kind and type(back) is type(pol)
+    for preset in ("tiny", "small"):
+        inst = _inst(preset, 3)
+        d1, d2 = pol.decide(inst), back.decide(inst)
+        np.testing.assert_array_equal(d1.x, d2.x)
+        np.testing.assert_array_equal(d1.l, d2.l)
+        np.testing.assert_allclose(d1.a, d2.a)
+
+
+def test_registry_serves_any_size_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.setenv("MECOPT_RESULTS", str(tmp_path))
+    from learners.registry import checkpoint_dir
+    from mecopt.methods import all_methods, solve
+
+    _untrained("dtac").save(checkpoint_dir("dtac") / "dtac-tiny")
+    assert "dtac" in all_methods("dtac")
+    for preset in ("tiny", "small"):
+        res = solve("dtac", _inst(preset), "dtac")
+        assert res.feasible
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Seeded determinism and a smoke learning check
+# ---------------------------------------------------------------------------------------------------------------
+def _state(pol) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in pol.net.state_dict().items()}
+
+
+@pytest.mark.parametrize(
+    "mod,kw",
+    [
+        (dtac_tac, {"stage": "tac"}),
+        (dtac_dtac, {"stage": "dtac"}),
+        (dtac_tl, {}),
+        (dtac_happo, {"rollout": 15}),
+    ],
+)
+def test_seeded_determinism(mod, kw, tmp_path, monkeypatch):
+    args = {k: v for k, v in TINY.items() if k in {f for f in mod.Args.__dataclass_fields__}}
+    p1 = mod.train(mod.Args(seed=3, **args, **kw), progress=False)
+    monkeypatch.setenv("MECOPT_DTAC_TEACHERS", str(tmp_path / "other"))  # retrain the teacher from scratch
+    p2 = mod.train(mod.Args(seed=3, **args, **kw), progress=False)
+    s1, s2 = _state(p1), _state(p2)
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+    if mod is dtac_tac:
+        p3 = mod.train(mod.Args(seed=4, **args, **kw), progress=False)
+        assert not all(torch.equal(s1[k], v) for k, v in _state(p3).items())
+    assert p1.meta["env_steps"] == TINY["total_steps"] and p1.meta["any_size"]
+
+
+def test_smoke_learning_tl_imitates_teacher(tmp_path):
+    """The TL stage (eq. 26: RNN actors, MSE to the teacher's actions) reduces its loss on the replay states."""
+    csv = tmp_path / "log.csv"
+    args = dtac_tl.Args(**{**TINY, "tl_updates": 120, "eval_every": 40}, lr_tl=3e-3, seed=2)
+    dtac_tl.train(args, csv_path=str(csv), progress=False)
+    from learners.common import read_log_csv
+
+    losses = [r["stage_loss"] for r in read_log_csv(csv) if r["phase"] == 2.0]
+    assert len(losses) == 4 and losses[-1] < 0.5 * losses[0]  # first row: the loss at the first update
+
+
+def test_smoke_learning_critic_fits_rewards():
+    """The TAC critic's regression of the vector reward (eq. 18) improves over its first updates."""
+    args = dtac_tac.Args(total_steps=120, learning_starts=20, train_frequency=1, lr_critic=3e-3, rounds=5, seed=2)
+    t = dtac_tac.train_tac(args)
+    d = t.data
+    b = {k: torch.as_tensor(v) for k, v in d.items()}
+    with torch.no_grad():
+        q = t.critic(torch.cat([b["f"], b["A"]], -1), b["srv"], b["pad"])
+        target = torch.log1p(b["cost"])
+        valid = ~b["pad"]
+        mse = float(((q - target) ** 2)[valid].mean())
+        var = float(target[valid].var())
+    assert mse < 0.8 * var
