@@ -94,6 +94,7 @@ class CTOEnv(gym.Env):
         else:
             raise InvalidInputError("cto env: the synthetic trace produced no task in 20 draws")
         self._D, self._F = sw.D, sw.F
+        self._n = sw.n  # per-slot task counts n_mt: the predictor's input (Q_Mt of eq. 9)
         self._slots = active[: self.episode_slots]
         self._k = 0
         self._jobs: list[tuple[float, int, float]] = []  # (end time, server, Hz held)
@@ -148,24 +149,8 @@ class CTOEnv(gym.Env):
 
     # -- action -> decision (eqs. 11-12) ---------------------------------------------------------------------
     def decision(self, action: np.ndarray) -> Decision:
-        """Map an action in [0, 1]^(M x 5) to a feasible Decision of the current slot."""
-        inst = self._inst
-        act = np.clip(np.asarray(action, dtype=float).reshape(self.M, 5), 0.0, 1.0)
-        M, k = self.M, inst.kappa
-        target = np.zeros(M, dtype=np.int64)
-        for m in range(M):
-            others = [n for n in range(M) if n != m]
-            j = min(int(act[m, 0] * M), M - 1)  # bin 0: no cooperation; bin j: j-th other server (eq. 11)
-            if j > 0 and inst.D[m] > 0:
-                target[m] = others[j - 1] + 1
-        a = np.where(target > 0, act[:, 1], 0.0)
-        n = np.clip(target - 1, 0, M - 1)
-        share = np.maximum(act[:, 2:], MIN_SHARE)
-        d_loc = k * share[:, 0] * inst.C_rem  # eq. (12): kappa a_mct C
-        d_rem = np.where(target > 0, k * share[:, 1] * inst.C_rem[n], 0.0)
-        b = np.where(target > 0, k * share[:, 2] * inst.B_rem[np.arange(M), n], 0.0)  # eq. (12): kappa a_mkt B
-        # drops a = 0 offloads, zeroes allocations that serve no work, scales overloaded servers (aggregate)
-        return project(inst, Decision(target=target, a=a, d_local=d_loc, d_remote=d_rem, b=b))
+        """Map an action in [0, 1]^(M x 5) to a feasible Decision of the current slot (:func:`action_decision`)."""
+        return action_decision(self._inst, action)
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
         inst = self._inst
@@ -209,6 +194,62 @@ class CTOEnv(gym.Env):
     def instance(self) -> Instance:
         """The per-slot problem instance of the current step (for exact solvers / comparisons)."""
         return self._inst
+
+    @property
+    def task_counts(self) -> np.ndarray:
+        """n_mt: number of tasks that arrived at each server in the current slot, shape (M,)."""
+        return np.asarray(self._n[int(self._slots[self._k])], dtype=np.int64)
+
+    @property
+    def slot(self) -> int:
+        """Index of the current 1 s slot in the episode's trace (slots without tasks are skipped)."""
+        return int(self._slots[min(self._k, len(self._slots) - 1)])
+
+    @property
+    def active_slots(self) -> np.ndarray:
+        """Indices (into :attr:`workload_series`) of the episode's active slots, the steps in order."""
+        return self._slots.copy()
+
+    @property
+    def workload_series(self) -> np.ndarray:
+        """Per-slot (D_mt cycles, n_mt tasks) of every 1 s slot of the episode's trace, shape (slots, M, 2); empty
+        slots included (the predictor's input, Q_Mt of eq. 9)."""
+        return np.stack([self._D, self._n.astype(float)], axis=-1)
+
+    def workload_history(self, window: int) -> np.ndarray:
+        """The last ``window`` rows of :attr:`workload_series` up to the current slot (included), oldest first,
+        shape (window, M, 2); slots before the trace start are zero."""
+        if window < 1:
+            raise InvalidInputError(f"cto env: workload_history needs window >= 1, got {window}")
+        t = self.slot
+        series = self.workload_series
+        out = np.zeros((window, self.M, 2))
+        lo = max(0, t + 1 - window)
+        out[window - (t + 1 - lo) :] = series[lo : t + 1]
+        return out
+
+
+def action_decision(inst: Instance, action: np.ndarray) -> Decision:
+    """Map an action in [0, 1]^(M x 5) to a feasible Decision of ``inst`` (eqs. 11-12): column 0 selects the target
+    (bin 0 = no cooperation, bin j = the j-th other server), column 1 is a_mdt, columns 2-4 the shares a_mct (local),
+    a_mct (at the target) and a_mkt (bandwidth) that eq. (12) scales by kappa * remaining; then
+    :func:`mecopt.problems.cto.project` (feasible under both eq. 8c readings)."""
+    M, k = inst.M, inst.kappa
+    act = np.clip(np.asarray(action, dtype=float).reshape(M, 5), 0.0, 1.0)
+    target = np.zeros(M, dtype=np.int64)
+    for m in range(M):
+        others = [n for n in range(M) if n != m]
+        j = min(int(act[m, 0] * M), M - 1)  # bin 0: no cooperation; bin j: j-th other server (eq. 11)
+        if j > 0 and inst.D[m] > 0:
+            target[m] = others[j - 1] + 1
+    a = np.where(target > 0, act[:, 1], 0.0)
+    n = np.clip(target - 1, 0, M - 1)
+    share = np.maximum(act[:, 2:], MIN_SHARE)
+    d_loc = k * share[:, 0] * inst.C_rem  # eq. (12): kappa a_mct C
+    d_rem = np.where(target > 0, k * share[:, 1] * inst.C_rem[n], 0.0)
+    b = np.where(target > 0, k * share[:, 2] * inst.B_rem[np.arange(M), n], 0.0)  # eq. (12): kappa a_mkt B
+    # drops a = 0 offloads, zeroes allocations that serve no work, scales overloaded servers (aggregate)
+    return project(inst, Decision(target=target, a=a, d_local=d_loc, d_remote=d_rem, b=b))
 
 
 def make_env(size: str = "small", variant: str = "literal", seed: int = 0, **kwargs: Any) -> CTOEnv:
