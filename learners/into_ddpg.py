@@ -43,12 +43,26 @@ from learners.common import (
     seed_everything,
     soft_update,
 )
-from learners.into import K_MAX, KEY, N_BS, OBS_DIM, Episodes, IntoPolicy, pad, padded_observation, presence, unpad
+from learners.into import (
+    K_MAX,
+    KEY,
+    N_BS,
+    OBS_DIM,
+    Episodes,
+    IntoPolicy,
+    episode_extras,
+    pad,
+    padded_observation,
+    presence,
+    unpad,
+)
 from learners.protocol import train_episode_seeds
 from mecopt.problems.into import Decision, Instance
 from solvers.kernels.into_refine import decision_from_proto
 
 A_DIM = N_BS + 2  # per device slot: x_hat, y_hat_1..y_hat_N, w_hat
+#: what the replay memory stores as the action (Args.replay_action)
+REPLAY_ACTIONS = ("valid", "proto")
 
 
 @dataclass
@@ -90,6 +104,9 @@ class Args:
     """the learner trains on reward_scale * r(t) (keeps Q near O(10) with gamma = 0.99; not in the paper)"""
     cpu: str = "agent"
     """CPU part of the action: 'agent' (the proto-action's split, the paper) or 'min-scaled' (eq. 18 scaled)"""
+    replay_action: str = "valid"
+    """action stored in Omega: 'valid' (the refined a(t), Alg. 2 line 8, the paper) or 'proto' (the noisy
+    proto-action a_hat(t) the actor proposed; variant ``into-proto-replay``, docs/learners/into.md)"""
     time_budget_s: float | None = None
     """stop training early after this much wall time (None: run all ``total_steps``)"""
     device: str = "cpu"
@@ -199,7 +216,10 @@ def train(
         rng,
     )
 
-    def update() -> None:
+    if args.replay_action not in REPLAY_ACTIONS:
+        raise ValueError(f"into: replay_action must be one of {REPLAY_ACTIONS}, got {args.replay_action!r}")
+
+    def update() -> float:
         b = rb.sample(args.batch_size, dev)  # line 9
         with torch.no_grad():  # line 10: rho = r + gamma Q'(s', phi'(s'))
             a2 = actor_t(b["s2"]) * b["m2"][:, :, None]
@@ -214,11 +234,12 @@ def train(
         opt_actor.step()
         soft_update(critic_t, critic, args.tau)  # eq. (21)
         soft_update(actor_t, actor, args.tau)  # eq. (22)
+        return float(critic_loss.item())
 
     log = TrainingLog(args.total_steps, policy.name, csv_path, progress)
     inst = env.reset(next_seed())
     s, m = padded_observation(inst), presence(inst)
-    ep_income, ep_len = 0.0, 0
+    ep_income, ep_len, losses = 0.0, 0, []
     step = 0
     for step in range(args.total_steps):  # line 4
         with torch.no_grad():  # line 5: a_hat = phi(s) + eta
@@ -227,7 +248,10 @@ def train(
         proto_k = unpad(inst, proto)
         # lines 6-7: Alg. 1 (inside the env) and the slot
         inst2, r, terminated, truncated, info = log.timed_env_step(lambda p=proto_k: env.step(p))
-        a = valid_action(inst, np.asarray(info["refined_targets"]), proto_k)
+        if args.replay_action == "valid":
+            a = valid_action(inst, np.asarray(info["refined_targets"]), proto_k)
+        else:
+            a = (proto * m[:, None]).astype(np.float32)
         s2, m2 = padded_observation(inst2), presence(inst2)
         # line 8; a time-limit end is stored as non-terminal (bootstrapped)
         rb.add(s=s, a=a, r=args.reward_scale * r, s2=s2, m=m, m2=m2, done=bootstrap_mask(terminated, truncated))
@@ -235,12 +259,12 @@ def train(
         ep_len += 1
         inst, s, m = inst2, s2, m2
         if terminated or truncated:
-            log.episode(step + 1, ep_income, income_per_slot=ep_income / ep_len)
-            ep_income, ep_len = 0.0, 0
+            log.episode(step + 1, ep_income, **episode_extras(ep_income / ep_len, losses))
+            ep_income, ep_len, losses = 0.0, 0, []
             inst = env.reset(next_seed())
             s, m = padded_observation(inst), presence(inst)
         if step >= args.learning_starts and step % args.train_frequency == 0:
-            log.timed_update(update)  # lines 9-13
+            losses.append(log.timed_update(update))  # lines 9-13
         log.step()
         if args.time_budget_s is not None and log.elapsed() > args.time_budget_s:
             break

@@ -44,12 +44,26 @@ from learners.common import (
     seed_everything,
     soft_update,
 )
-from learners.into import K_MAX, KEY, N_BS, OBS_DIM, Episodes, IntoPolicy, pad, padded_observation, presence, unpad
+from learners.into import (
+    K_MAX,
+    KEY,
+    N_BS,
+    OBS_DIM,
+    Episodes,
+    IntoPolicy,
+    episode_extras,
+    pad,
+    padded_observation,
+    presence,
+    unpad,
+)
 from learners.protocol import train_episode_seeds
 from mecopt.problems.into import Decision, Instance, decision_from_targets
 from solvers.kernels.into_refine import refine
 
 A = N_BS + 1  # per branch: 0 = discard, b + 1 = run on BS b
+#: what the replay memory stores as the action (Args.replay_action)
+REPLAY_ACTIONS = ("refined", "chosen")
 
 
 @dataclass
@@ -90,6 +104,9 @@ class Args:
     """fraction of ``total_steps`` over which epsilon decays linearly"""
     reward_scale: float = 0.1
     """the learner trains on reward_scale * r(t) (not in the paper; the optimal policy is unchanged)"""
+    replay_action: str = "refined"
+    """action stored in the replay memory: 'refined' (the targets that ran after Alg. 1) or 'chosen' (the
+    epsilon-greedy choice before Alg. 1; variant ``ddqn-chosen-replay``, docs/learners/into.md)"""
     time_budget_s: float | None = None
     """stop training early after this much wall time (None: run all ``total_steps``)"""
     device: str = "cpu"
@@ -168,7 +185,10 @@ def train(
         rng,
     )
 
-    def update() -> None:
+    if args.replay_action not in REPLAY_ACTIONS:
+        raise ValueError(f"ddqn: replay_action must be one of {REPLAY_ACTIONS}, got {args.replay_action!r}")
+
+    def update() -> float:
         b = rb.sample(args.batch_size, dev)
         with torch.no_grad():  # double DQN, branch-mean target
             a2 = q_net(b["s2"]).argmax(-1, keepdim=True)
@@ -181,11 +201,12 @@ def train(
         loss.backward()
         opt.step()
         soft_update(q_target, q_net, args.target_tau)
+        return float(loss.item())
 
     log = TrainingLog(args.total_steps, policy.name, csv_path, progress)
     inst = env.reset(next_seed())
     s, m = padded_observation(inst), presence(inst)
-    ep_income, ep_len = 0.0, 0
+    ep_income, ep_len, losses = 0.0, 0, []
     step = 0
     for step in range(args.total_steps):
         eps = linear_schedule(args.eps_start, args.eps_end, int(args.eps_fraction * args.total_steps), step)
@@ -194,19 +215,22 @@ def train(
         a_pad = np.where(rng.random(K_MAX) < eps, rng.integers(0, A, size=K_MAX), greedy)
         a = unpad(inst, a_pad)
         inst2, r, terminated, truncated, info = log.timed_env_step(lambda a=a: env.step(a))  # Alg. 1 in the env
-        ran = pad(inst, np.asarray(info["refined_targets"], dtype=np.int64) + 1)  # the refined action that ran
+        if args.replay_action == "refined":
+            ran = pad(inst, np.asarray(info["refined_targets"], dtype=np.int64) + 1)  # the refined action that ran
+        else:
+            ran = np.where(m > 0, a_pad, 0).astype(np.int64)  # the choice before Alg. 1
         s2, m2 = padded_observation(inst2), presence(inst2)
         rb.add(s=s, a=ran, m=m, r=args.reward_scale * r, s2=s2, m2=m2, done=bootstrap_mask(terminated, truncated))
         ep_income += r
         ep_len += 1
         inst, s, m = inst2, s2, m2
         if terminated or truncated:
-            log.episode(step + 1, ep_income, income_per_slot=ep_income / ep_len)
-            ep_income, ep_len = 0.0, 0
+            log.episode(step + 1, ep_income, **episode_extras(ep_income / ep_len, losses))
+            ep_income, ep_len, losses = 0.0, 0, []
             inst = env.reset(next_seed())
             s, m = padded_observation(inst), presence(inst)
         if step >= args.learning_starts and step % args.train_frequency == 0:
-            log.timed_update(update)
+            losses.append(log.timed_update(update))
         log.step()
         if args.time_budget_s is not None and log.elapsed() > args.time_budget_s:
             break

@@ -203,3 +203,47 @@ def test_committed_checkpoints_load_and_decide():
     for h in headers:
         pol = load_policy(h.with_suffix(""))
         assert pol.meta["any_size"] and evaluate(inst, pol.decide(inst)).feasible, h.name
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Diagnosis (issue #15, item 1): Alg. 1 keeps a good proto-action's information; the replay-action variants
+# ---------------------------------------------------------------------------------------------------------------
+def test_optimum_encoded_as_proto_action_survives_alg1():
+    """A hand-built proto-action from the certified optimum's decision (x, y one-hot, w = f / F) maps through eq. (15)
+    and Alg. 1 back to a decision with the optimum's income, with either CPU mode."""
+    from mecopt.problems.into import targets_of
+    from solvers.exact.into.structured import solve_slot
+
+    for inst in _insts("small", 6, seed=12):
+        dec = solve_slot(inst, SolveOptions(time_limit=60)).decision
+        t = targets_of(inst, dec)
+        run = t >= 0
+        proto = np.zeros((inst.K, inst.N + 2))
+        proto[run, 0] = 1.0
+        proto[np.flatnonzero(run), 1 + t[run]] = 1.0
+        proto[run, -1] = dec.f.sum(1)[run] / inst.F[t[run]]
+        opt = evaluate(inst, dec).objective
+        for cpu in ("agent", "min-scaled"):
+            got = decision_from_proto(inst, proto, cpu)
+            np.testing.assert_array_equal(got[0], t)
+            assert evaluate(inst, got[1]).objective == pytest.approx(opt, rel=1e-9)
+
+
+@pytest.mark.parametrize(("mod", "variant"), [(into_ddpg, "proto"), (into_ddqn, "chosen")])
+def test_replay_action_variants_train_and_log_td_loss(tmp_path, mod, variant):
+    """The named replay variants train, save and load; the training log records the TD loss; a bad value is refused."""
+    pol = mod.train(
+        mod.Args(seed=1, total_steps=60, horizon=10, replay_action=variant, **{**_small(mod), "learning_starts": 20}),
+        csv_path=str(tmp_path / "log.csv"),
+        progress=False,
+    )
+    pol.save(tmp_path / "ck")
+    assert load_policy(tmp_path / "ck").args.replay_action == variant
+    rows = (tmp_path / "log.csv").read_text().splitlines()
+    assert "td_loss" in rows[0] and len(rows) == 7
+    with pytest.raises(ValueError, match="replay_action"):
+        mod.train(mod.Args(seed=1, total_steps=2, replay_action="bogus", **_small(mod)), progress=False)
+
+
+def _small(mod) -> dict:
+    return SMALL_DDPG if mod is into_ddpg else SMALL_DDQN
