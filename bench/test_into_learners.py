@@ -5,12 +5,16 @@ Runs only with ``pytest --benchmark``; it reads the committed checkpoints and ne
 reruns ``python -m learners.train into`` for the tuned seeds). Inputs under ``results/into/``:
 
 * tuned runs: ``checkpoints/<method>-small`` (seed 1) and ``seeds/checkpoints/<method>-small-seed{2,3}``, trained
-  with the best parameters of ``tuning/<method>.json`` (``python -m learners.tune into --method <method>``);
-* paper-setting (Table II, untuned) runs: whatever ``untuned/checkpoints/<method>-small-seed<s>`` is committed.
+  ``LONG_STEPS`` env steps with the best parameters of ``tuning/<method>.json``
+  (``python -m learners.train into --setting tuned --steps 6000``); the same settings at the tuning budget
+  (``TUNE_STEPS``) under ``short/checkpoints/<method>-small-seed<s>``;
+* paper-setting (Table II, untuned) runs: whatever ``untuned/checkpoints/<method>-small-seed<s>`` is committed;
+* Fig. 3 (reduced): ``fig3/checkpoints/into-small-gamma*-lr_actor*-lr_critic*`` (``python -m learners.into_fig3``).
 
 Outputs: ``learners.md``/``.json`` (per-slot gaps on the held-out `small` test split with OLNPO, LPWPO, Alg. 1
 alone, greedy and random in the same table; 95 % bootstrap CIs over seeds x instances), ``learners_horizon.md``
-(income over T = 10 and T = 20 slots vs the certified clairvoyant optimum and myopic exact) and ``env_speed.md``.
+(income over T = 10 and T = 20 slots vs the certified clairvoyant optimum and myopic exact), ``learners_fig3.md``
+/ ``.png`` (Fig. 3: test gap and training curves per learning rate and gamma) and ``env_speed.md``.
 Certified references are cached in ``learners_reference.json`` (per slot) and ``learners_horizon_reference.json``
 (clairvoyant and myopic exact per horizon), keyed by a hash of the instances.
 """
@@ -28,12 +32,13 @@ import numpy as np
 import pytest
 from tabulate import tabulate
 
+from bench import learner_suite as LS
 from learners import into as suite
 from learners.common import TorchPolicy, load_policy
-from learners.protocol import decision_latency, gap_table_row, mean_ci, separated, split_rng
+from learners.protocol import decision_latency, gap_table_row, mean_ci, split_rng
 from learners.train import train_and_save
-from learners.validate import SolverPolicy, cached_reference, default_heuristics, summarize, validate
-from mecopt.core import SolveOptions, atomic_write_text, read_json, relative_gap, results_dir, write_json
+from learners.validate import SolverPolicy, summarize
+from mecopt.core import SolveOptions, atomic_write_text, read_json, relative_gap, write_json
 from mecopt.envs.into import IntoEnv
 from mecopt.problems.into import KEY, PRESETS, generate_horizon
 from solvers.exact.into import structured as E
@@ -48,51 +53,41 @@ VALUES = ("n_offloaded", "n_on_time", "n_peer_offloaded", "n_cpu_bound")
 @pytest.fixture(scope="module", autouse=True)
 def _bench_selection(bench_cfg):  # type: ignore[no-untyped-def]
     """Honour --bench-problems; the learner evaluation is not part of --bench-quick."""
-    if KEY not in bench_cfg.problems:
-        pytest.skip(f"{KEY} not selected by --bench-problems")
-    if bench_cfg.quick:
-        pytest.skip("learner evaluation is not part of --bench-quick")
+    LS.skip_unless_selected(bench_cfg, KEY)
 
 
 def out_dir() -> Path:
-    return results_dir() / KEY
+    return LS.out_dir(KEY)
 
 
-def _load_dir(folder: Path, pattern: str) -> list[TorchPolicy]:
-    return [load_policy(p.with_suffix("")) for p in sorted(folder.glob(pattern))] if folder.is_dir() else []
+def short_name(method: str) -> str:
+    """Table name of the tuned runs at the tuning budget (``short/``), kept next to the longer runs."""
+    return f"{method} ({suite.TUNE_STEPS} steps)"
+
+
+def held_out() -> tuple[list[Any], list[dict[str, Any]]]:
+    insts = suite.instances("test", suite.TEST_INSTANCES)
+    return insts, LS.certified_refs(KEY, insts, "test-small", suite.EXACT_TIME_LIMIT, heuristics=())
 
 
 @pytest.fixture(scope="module")
 def runs(request) -> dict[str, dict[int, TorchPolicy]]:
-    """{"<method>" (tuned) / "<method> (paper setting)": {seed: policy}}."""
-    if request.config.getoption("--retrain"):
+    """{"<method>" (tuned, LONG_STEPS) / "<method> (paper setting)" / "<method> (2000 steps)": {seed: policy}}."""
+
+    def retrain() -> None:
         for seed in suite.FINAL_SEEDS:
             for m in LEARNED:
-                train_and_save(KEY, m, "tuned", seed, progress=False)
-    out: dict[str, dict[int, TorchPolicy]] = {}
-    tuned = _load_dir(out_dir() / "checkpoints", "*-small.json") + _load_dir(
-        out_dir() / "seeds" / "checkpoints", "*-small-seed*.json"
-    )
-    for pol in tuned:
-        out.setdefault(pol.name, {})[int(pol.meta["seed"])] = pol
-    for pol in _load_dir(out_dir() / "untuned" / "checkpoints", "*-small-seed*.json"):
-        out.setdefault(f"{pol.name} (paper setting)", {})[int(pol.meta["seed"])] = pol
-    missing = [m for m in LEARNED if m not in out]
-    if missing:
-        pytest.skip(f"no tuned checkpoints for {missing} (python -m learners.train into, or --retrain)")
+                train_and_save(KEY, m, "tuned", seed, steps=suite.LONG_STEPS, progress=False)
+
+    out = LS.load_runs(KEY, suite.PRESET, LEARNED, retrain=retrain if request.config.getoption("--retrain") else None)
+    for pol in LS.load_dir(out_dir() / "short" / "checkpoints", f"*-{suite.PRESET}-seed*.json"):
+        out.setdefault(short_name(pol.name), {})[int(pol.meta["seed"])] = pol
     return out
 
 
 def _contenders(runs: dict[str, dict[int, Any]]) -> dict[str, dict[int, Any]]:
-    out: dict[str, dict[int, Any]] = {}
-    for m in LEARNED:
-        out[m] = runs[m]
-        if f"{m} (paper setting)" in runs:
-            out[f"{m} (paper setting)"] = runs[f"{m} (paper setting)"]
-    for h in default_heuristics(KEY):
-        out[h] = {0: SolverPolicy(KEY, h)}
-    out["random"] = {0: SolverPolicy(KEY, "random")}
-    return out
+    out = LS.contenders(KEY, runs, LEARNED, extra={"random": SolverPolicy(KEY, "random")})
+    return {**{short_name(m): runs[short_name(m)] for m in LEARNED if short_name(m) in runs}, **out}
 
 
 def _fmt(v: float | None, nd: int = 3) -> float | None:
@@ -101,17 +96,15 @@ def _fmt(v: float | None, nd: int = 3) -> float | None:
 
 def test_learners_vs_optimum(benchmark, runs):
     """Held-out `small` test split: every method's gap to the certified per-slot optimum, 95 % CI."""
-    insts = suite.instances("test", suite.TEST_INSTANCES)
-    refs = cached_reference(KEY, insts, out_dir() / "learners_reference.json", "test-small", suite.EXACT_TIME_LIMIT, ())
-    assert all(r["opt_status"] == "optimal" for r in refs), "every test slot must be certified optimal"
+    insts, refs = held_out()
     contenders = _contenders(runs)
     raw: dict[str, dict[int, list[dict[str, Any]]]] = {}
     latency: dict[str, dict[str, float]] = {}
 
     def run():
         for name, by_seed in contenders.items():
-            raw[name] = {s: validate(KEY, p, insts, refs) for s, p in by_seed.items()}
-            latency[name] = decision_latency(by_seed[min(by_seed)], insts, n=100, warmup=10)
+            raw[name] = {s: LS.validated(KEY, "test-small", p, insts, refs) for s, p in by_seed.items()}
+            latency[name] = decision_latency(by_seed[min(by_seed)], insts, n=50, warmup=5)
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     table, cis = [], {}
@@ -136,16 +129,8 @@ def test_learners_vs_optimum(benchmark, runs):
         )
     pairs = [("into", "ddqn"), ("into", "greedy-peer"), ("into", "lpwpo"), ("into", "olnpo"), ("into", "alg1-all")]
     pairs += [("ddqn", "alg1-all"), ("into", "random"), ("ddqn", "random")]
-    pairs += [(m, f"{m} (paper setting)") for m in LEARNED]
-    verdicts = []
-    for a, b in pairs:
-        if a in cis and b in cis:
-            ca, cb = cis[a], cis[b]
-            if separated(ca, cb):
-                win, lose = (a, b) if ca.mean < cb.mean else (b, a)
-                verdicts.append(f"* `{win}` beats `{lose}`: {cis[win].fmt()} vs {cis[lose].fmt()} % (CIs separate)")
-            else:
-                verdicts.append(f"* `{a}` vs `{b}`: {ca.fmt()} vs {cb.fmt()} % -- CIs overlap, no claim")
+    pairs += [(m, f"{m}{LS.PAPER}") for m in LEARNED] + [(m, short_name(m)) for m in LEARNED]
+    verdicts = LS.verdicts(cis, pairs)
     opt = [r["opt_objective"] for r in refs]
     peer = sum(1 for r in refs if r["opt_values"].get("n_peer_offloaded", 0) > 0)
     md = (
@@ -157,7 +142,9 @@ def test_learners_vs_optimum(benchmark, runs):
         "`relative_gap` (denominator = optimum) over seeds x instances with its 95 % BCa bootstrap CI; "
         "heuristics are deterministic (one 'seed'). `offloaded` / `peer-offl.` = mean uploads / peer-offloaded "
         "tasks per slot. Latency: median of 100 `decide` calls after 10 warm-up calls, torch on 1 thread "
-        f"(shared 2-core machine). Tuned: {suite.TUNE_STEPS} env steps with `tuning/<method>.json`; paper "
+        f"(shared 2-core machine). Tuned: `tuning/<method>.json` (tuned at {suite.TUNE_TRIALS} x "
+        f"{suite.TUNE_STEPS} env steps), trained {suite.LONG_STEPS} env steps; `<method> ({suite.TUNE_STEPS} steps)`: "
+        "the same settings trained for the tuning budget only (`short/`); paper "
         f"setting: Table II / Section V-B networks, `Args` defaults, {suite.PAPER_STEPS} env steps or the "
         f"{suite.BUDGET_S:.0f} s safety stop (see `learners_seeds.md`).\n\n"
         + tabulate(table, headers="keys", tablefmt="github")
@@ -166,23 +153,7 @@ def test_learners_vs_optimum(benchmark, runs):
         + "\n"
     )
     atomic_write_text(out_dir() / "learners.md", md)
-    seeds_table = []
-    for name, by_seed in raw.items():
-        if name not in runs:
-            continue
-        gaps = {s: summarize(rows)["gap_to_opt_pct"] for s, rows in sorted(by_seed.items())}
-        metas = [runs[name][s].meta for s in sorted(by_seed)]
-        seeds_table.append(
-            {
-                "method": name,
-                "gap to opt % per seed": ", ".join(f"{s}: {v:.2f}" for s, v in gaps.items()),
-                "env steps": ", ".join(str(m.get("env_steps")) for m in metas),
-                "stopped by time": ", ".join(str(m.get("stopped_by_time_budget")) for m in metas),
-                "train wall s": ", ".join(str(m.get("train_wall_s")) for m in metas),
-                "env steps/s": ", ".join(str(m.get("env_steps_per_s")) for m in metas),
-                "updates/s": ", ".join(str(m.get("updates_per_s")) for m in metas),
-            }
-        )
+    seeds_table = LS.seed_spread_table(KEY, "test-small", runs, insts, refs)
     atomic_write_text(
         out_dir() / "learners_seeds.md",
         f"# INTO training-seed spread: mean gap to the certified optimum on the {len(insts)} held-out test slots "
@@ -459,5 +430,62 @@ def test_reduced_figures(benchmark, runs):
         "# INTO reduced Fig. 6(a-d): mean slot income vs task size, capacity, deadline, bandwidth\n\n"
         + head
         + tabulate(rows6, headers="keys", tablefmt="github")
+        + "\n",
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Reduced Fig. 3: learning rate and discount factor (checkpoints of ``python -m learners.into_fig3``)
+# ----------------------------------------------------------------------------------------------------------------
+def test_fig3_learning_rate_and_gamma(benchmark):
+    """INTO at 3 learning rates (gamma 0.99) and 3 discount factors (lr 1e-4): test gap and training curves."""
+    from learners.common import plot_training_curves, read_log_csv
+    from learners.into_fig3 import GAMMA_DEFAULT, LR_DEFAULT, STEPS
+
+    folder = out_dir() / "fig3"
+    heads = sorted((folder / "checkpoints").glob("into-*.json")) if (folder / "checkpoints").is_dir() else []
+    if not heads:
+        pytest.skip("no Fig. 3 checkpoints (python -m learners.into_fig3)")
+    pols = {h.stem: load_policy(h.with_suffix("")) for h in heads}
+    insts, refs = held_out()
+    rows: list[dict[str, Any]] = []
+    curves: dict[str, list[dict[str, float]]] = {}
+
+    def run():
+        for stem, pol in sorted(pols.items(), key=lambda kv: (kv[1].args.gamma, kv[1].args.lr_actor)):
+            a = pol.args
+            label = f"lr {a.lr_actor:g}, gamma {a.gamma:g}"
+            val = LS.validated(KEY, "test-small", pol, insts, refs)
+            ci = mean_ci([100.0 * r["gap_to_opt"] for r in val])
+            csv = folder / "training" / f"{stem}.csv"
+            hist = read_log_csv(csv) if csv.exists() else []
+            curves[label] = hist
+            last = [r["income_per_slot"] for r in hist[-10:]]
+            rows.append(
+                {
+                    "panel": "3a (lr)" if a.gamma == GAMMA_DEFAULT else "3b (gamma)",
+                    "lr (actor = critic)": a.lr_actor,
+                    "gamma": a.gamma,
+                    "env steps": pol.meta.get("env_steps"),
+                    "train income / slot (last 10 ep.)": round(float(np.mean(last)), 3) if last else None,
+                    "test gap % [95 % CI]": ci.fmt(),
+                    "test income": round(float(np.mean([r["objective"] for r in val])), 3),
+                }
+            )
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    plot_training_curves(
+        curves, out_dir() / "learners_fig3.png", "INTO reduced Fig. 3 (episode income, 20 slots)", window=10
+    )
+    atomic_write_text(
+        out_dir() / "learners_fig3.md",
+        "# INTO reduced Fig. 3: learning rate and discount factor\n\n"
+        f"One training seed per point, {STEPS} env steps, `small`, the tuned INTO settings "
+        "(`tuning/into.json`: (128, 64) networks, tau, sigma, batch) with only the learning rate of both networks "
+        f"and gamma varied as in the paper (Fig. 3a: lr in 1e-4 / 1e-3 / 1e-2 at gamma {GAMMA_DEFAULT}; Fig. 3b: "
+        f"gamma in 0.59 / 0.79 / 0.99 at lr {LR_DEFAULT:g}). Test gap: mean gap to the certified optimum on the "
+        f"{len(insts)} held-out test slots with its 95 % bootstrap CI (over instances; one seed). Training curves "
+        "(moving average of 10 episodes of 20 slots): `learners_fig3.png`.\n\n"
+        + tabulate(rows, headers="keys", tablefmt="github")
         + "\n",
     )

@@ -448,3 +448,73 @@ def run_cli(args_cls: type, train_fn: Callable[..., TorchPolicy], description: s
     )
     run = tyro.cli(run_cls, description=description, config=(tyro.conf.OmitArgPrefixes,))
     train_fn(run.args, csv_path=run.log).save(run.out)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Shared Args fields and the single-agent off-policy training loop (INTO's DDPG and DDQN; issue #15 item 6)
+# ----------------------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class RunArgs:
+    """``Args`` fields every learner has the same way (a method's ``Args`` inherits them; tyro shows them too)."""
+
+    time_budget_s: float | None = None
+    """stop training early after this much wall time (None: run all ``total_steps``)"""
+    device: str = "cpu"
+    """torch device of training ('cpu' or 'cuda'); checkpoints are saved and executed on the CPU"""
+
+
+@dataclasses.dataclass
+class EpsilonArgs:
+    """The per-branch epsilon-greedy schedule of the branching Q-learners (``linear_schedule``)."""
+
+    eps_start: float = 1.0
+    """initial epsilon (per branch)"""
+    eps_end: float = 0.05
+    """final epsilon"""
+    eps_fraction: float = 0.5
+    """fraction of ``total_steps`` over which epsilon decays linearly"""
+
+
+def off_policy_loop(
+    args: Any,
+    log: TrainingLog,
+    env: Any,
+    next_seed: Callable[[], int],
+    observe: Callable[[Any], Any],
+    act: Callable[[int, Any, Any], Any],
+    store: Callable[[Any, Any, Any, dict[str, Any], float, Any, float], None],
+    update: Callable[[], float],
+) -> int:
+    """The env-step loop of a single-agent off-policy learner; returns the env steps run.
+
+    ``env.reset(seed) -> state`` and ``env.step(action) -> (state', r, terminated, truncated, info)`` (e.g.
+    :class:`learners.into.Episodes`); ``observe(state)`` is the network input, computed once per state;
+    ``act(step, state, obs)`` the (exploring) action; ``store(state, obs, action, info, r, obs', done)`` writes the
+    transition (``done`` = :func:`bootstrap_mask`: a time-limit end is bootstrapped); ``update()`` one gradient step
+    returning its TD loss. Updates run from ``args.learning_starts`` every ``args.train_frequency`` steps; training
+    stops after ``args.total_steps`` or ``args.time_budget_s``. Each episode logs its income, the mean reward per
+    step (``income_per_slot``) and the mean TD loss of its updates (``td_loss``, NaN before the first update)."""
+    state = env.reset(next_seed())
+    obs = observe(state)
+    ep_income, ep_len, losses = 0.0, 0, []
+    step = 0
+    for step in range(args.total_steps):
+        action = act(step, state, obs)
+        state2, r, terminated, truncated, info = log.timed_env_step(lambda a=action: env.step(a))
+        obs2 = observe(state2)
+        store(state, obs, action, info, r, obs2, bootstrap_mask(terminated, truncated))
+        ep_income += r
+        ep_len += 1
+        state, obs = state2, obs2
+        if terminated or truncated:
+            td = float(np.mean(losses)) if losses else float("nan")
+            log.episode(step + 1, ep_income, income_per_slot=ep_income / ep_len, td_loss=td)
+            ep_income, ep_len, losses = 0.0, 0, []
+            state = env.reset(next_seed())
+            obs = observe(state)
+        if step >= args.learning_starts and step % args.train_frequency == 0:
+            losses.append(log.timed_update(update))
+        log.step()
+        if args.time_budget_s is not None and log.elapsed() > args.time_budget_s:
+            break
+    return step + 1

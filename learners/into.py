@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from learners.common import TorchPolicy
+from learners.common import RunArgs, TorchPolicy
 from learners.protocol import split_instances
 from mecopt.core import InvalidInputError
 from mecopt.envs.into import IntoEnv, device_features
@@ -121,12 +121,6 @@ def pad(inst: Instance, per_device: np.ndarray) -> np.ndarray:
     return out
 
 
-def episode_extras(income_per_slot: float, losses: list[float]) -> dict[str, float]:
-    """Extra columns of a training-log row: mean income per slot and the mean TD (critic) loss of the episode's
-    updates (NaN before the first update)."""
-    return {"income_per_slot": income_per_slot, "td_loss": float(np.mean(losses)) if losses else float("nan")}
-
-
 def presence(inst: Instance) -> np.ndarray:
     return (slot_index(inst) >= 0).astype(np.float32)
 
@@ -158,6 +152,34 @@ class IntoPolicy(TorchPolicy):
 
 
 @dataclass
+class IntoArgs(RunArgs):
+    """``Args`` fields both INTO learners share (defaults: Table II where it gives them); each method's ``Args``
+    adds its own (networks, learning rates, exploration)."""
+
+    seed: int = 1
+    """root seed: torch init, exploration, replay sampling and the env episode seeds all derive from it"""
+    preset: str = "small"
+    """generator preset of the training env (the calibration set)"""
+    total_steps: int = 1_500
+    """environment steps (slots t) of training"""
+    horizon: int = 20
+    """slots per training episode (not given by the paper)"""
+    gamma: float = 0.99
+    """discount factor (Table II; the paper gives none for DDQN, which uses INTO's)"""
+    batch_size: int = 64
+    """mini-batch size |Lambda| (Table II)"""
+    buffer_size: int = 3_000
+    """replay memory size |Omega| (Table II)"""
+    learning_starts: int = 200
+    """env steps before the first update (not in the paper)"""
+    train_frequency: int = 1
+    """one update each this many env steps (Alg. 2: every slot)"""
+    reward_scale: float = 0.1
+    """the learner trains on reward_scale * r(t) (keeps Q near O(10) with gamma = 0.99; not in the paper; the
+    optimal policy is unchanged)"""
+
+
+@dataclass
 class Episodes:
     """The training env stream: every episode is a fresh :class:`IntoEnv` whose layout (U_i per BS) and slots both
     come from the episode seed, so a policy sees every layout of the preset (the test split varies U_i too)."""
@@ -179,6 +201,26 @@ class Episodes:
         _, r, term, trunc, info = self.env.step(action)
         assert self.env.inst is not None
         return self.env.inst, float(r), bool(term), bool(trunc), info
+
+
+@dataclass
+class PaddedEpisodes:
+    """:class:`Episodes` for :func:`learners.common.off_policy_loop`: actions on the padded layout (K_MAX rows) are
+    moved to the current instance's devices before the env step."""
+
+    episodes: Episodes
+
+    def reset(self, seed: int) -> Instance:
+        return self.episodes.reset(seed)
+
+    def step(self, action: np.ndarray) -> tuple[Instance, float, bool, bool, dict[str, Any]]:
+        assert self.episodes.env is not None and self.episodes.env.inst is not None
+        return self.episodes.step(unpad(self.episodes.env.inst, action))
+
+
+def observe(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
+    """What the INTO learners read of a state: the padded observation and the presence mask of the slots."""
+    return padded_observation(inst), presence(inst)
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ from torch import nn
 from learners.common import (
     ReplayBuffer,
     TrainingLog,
-    bootstrap_mask,
     mlp,
+    off_policy_loop,
     resolve_device,
     run_cli,
     seed_everything,
@@ -49,11 +49,11 @@ from learners.into import (
     N_BS,
     OBS_DIM,
     Episodes,
+    IntoArgs,
     IntoPolicy,
-    episode_extras,
+    PaddedEpisodes,
+    observe,
     pad,
-    padded_observation,
-    presence,
     unpad,
 )
 from learners.protocol import train_episode_seeds
@@ -66,51 +66,27 @@ REPLAY_ACTIONS = ("valid", "proto")
 
 
 @dataclass
-class Args:
+class Args(IntoArgs):
     """Hyperparameters of INTO. Defaults = Table II (the "paper setting", untuned); ``search_space`` below is what
-    ``learners.tune`` searches."""
+    ``learners.tune`` searches. Shared fields (seed, gamma, batch, replay size, ...): ``learners.into.IntoArgs``."""
 
-    seed: int = 1
-    """root seed: torch init, exploration noise, replay sampling and the env episode seeds all derive from it"""
-    preset: str = "small"
-    """generator preset of the training env (the calibration set)"""
-    total_steps: int = 1_500
-    """environment steps (slots t) of training"""
-    horizon: int = 20
-    """slots per training episode (not given by the paper)"""
-    gamma: float = 0.99
-    """discount factor (Table II)"""
     tau: float = 1e-3
     """update rates epsilon_1 = epsilon_2 of the target networks (Table II, eqs. 21-22)"""
     lr_actor: float = 1e-4
     """actor learning rate alpha_phi (Table II, eq. 20)"""
     lr_critic: float = 1e-4
     """critic learning rate alpha_Q (Table II, eq. 19)"""
-    batch_size: int = 64
-    """mini-batch size |Lambda| (Table II)"""
-    buffer_size: int = 3_000
-    """replay memory size |Omega| (Table II)"""
-    learning_starts: int = 200
-    """env steps before the first update (not in the paper)"""
-    train_frequency: int = 1
-    """one critic+actor update each this many env steps (Alg. 2: every slot)"""
     actor_hidden: list[int] = field(default_factory=lambda: [3000, 1000])
     """actor hidden layers (Table II)"""
     critic_hidden: list[int] = field(default_factory=lambda: [1500, 600])
     """critic hidden layers (Table II)"""
     explore_sigma: float = 0.2
     """std of the Gaussian exploration noise eta (Alg. 2 line 5; the paper gives no value)"""
-    reward_scale: float = 0.1
-    """the learner trains on reward_scale * r(t) (keeps Q near O(10) with gamma = 0.99; not in the paper)"""
     cpu: str = "agent"
     """CPU part of the action: 'agent' (the proto-action's split, the paper) or 'min-scaled' (eq. 18 scaled)"""
     replay_action: str = "valid"
     """action stored in Omega: 'valid' (the refined a(t), Alg. 2 line 8, the paper) or 'proto' (the noisy
     proto-action a_hat(t) the actor proposed; variant ``into-proto-replay``, docs/learners/into.md)"""
-    time_budget_s: float | None = None
-    """stop training early after this much wall time (None: run all ``total_steps``)"""
-    device: str = "cpu"
-    """torch device of training ('cpu' or 'cuda'); checkpoints are saved and executed on the CPU"""
 
 
 def search_space(trial: Any) -> dict[str, Any]:
@@ -236,39 +212,24 @@ def train(
         soft_update(actor_t, actor, args.tau)  # eq. (22)
         return float(critic_loss.item())
 
-    log = TrainingLog(args.total_steps, policy.name, csv_path, progress)
-    inst = env.reset(next_seed())
-    s, m = padded_observation(inst), presence(inst)
-    ep_income, ep_len, losses = 0.0, 0, []
-    step = 0
-    for step in range(args.total_steps):  # line 4
+    def act(step: int, inst: Instance, obs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         with torch.no_grad():  # line 5: a_hat = phi(s) + eta
-            proto = actor(torch.as_tensor(s, device=dev)[None])[0].cpu().numpy()
-        proto = np.clip(proto + rng.normal(0.0, args.explore_sigma, size=proto.shape), 0.0, 1.0)
-        proto_k = unpad(inst, proto)
-        # lines 6-7: Alg. 1 (inside the env) and the slot
-        inst2, r, terminated, truncated, info = log.timed_env_step(lambda p=proto_k: env.step(p))
+            proto = actor(torch.as_tensor(obs[0], device=dev)[None])[0].cpu().numpy()
+        return np.clip(proto + rng.normal(0.0, args.explore_sigma, size=proto.shape), 0.0, 1.0)
+
+    def store(inst: Instance, obs: Any, proto: np.ndarray, info: dict, r: float, obs2: Any, done: float) -> None:
+        (s, m), (s2, m2) = obs, obs2
         if args.replay_action == "valid":
-            a = valid_action(inst, np.asarray(info["refined_targets"]), proto_k)
+            a = valid_action(inst, np.asarray(info["refined_targets"]), unpad(inst, proto))
         else:
             a = (proto * m[:, None]).astype(np.float32)
-        s2, m2 = padded_observation(inst2), presence(inst2)
         # line 8; a time-limit end is stored as non-terminal (bootstrapped)
-        rb.add(s=s, a=a, r=args.reward_scale * r, s2=s2, m=m, m2=m2, done=bootstrap_mask(terminated, truncated))
-        ep_income += r
-        ep_len += 1
-        inst, s, m = inst2, s2, m2
-        if terminated or truncated:
-            log.episode(step + 1, ep_income, **episode_extras(ep_income / ep_len, losses))
-            ep_income, ep_len, losses = 0.0, 0, []
-            inst = env.reset(next_seed())
-            s, m = padded_observation(inst), presence(inst)
-        if step >= args.learning_starts and step % args.train_frequency == 0:
-            losses.append(log.timed_update(update))  # lines 9-13
-        log.step()
-        if args.time_budget_s is not None and log.elapsed() > args.time_budget_s:
-            break
-    log.finish(policy, args.seed, step + 1, args.total_steps)
+        rb.add(s=s, a=a, r=args.reward_scale * r, s2=s2, m=m, m2=m2, done=done)
+
+    log = TrainingLog(args.total_steps, policy.name, csv_path, progress)
+    # lines 4-13; Alg. 1 (lines 6-7) runs inside the env on the unpadded proto-action
+    steps = off_policy_loop(args, log, PaddedEpisodes(env), next_seed, observe, act, store, update)
+    log.finish(policy, args.seed, steps, args.total_steps)
     actor.to("cpu").eval()
     return policy
 

@@ -34,11 +34,12 @@ import torch
 from torch import nn
 
 from learners.common import (
+    EpsilonArgs,
     ReplayBuffer,
     TrainingLog,
-    bootstrap_mask,
     linear_schedule,
     mlp,
+    off_policy_loop,
     resolve_device,
     run_cli,
     seed_everything,
@@ -50,11 +51,11 @@ from learners.into import (
     N_BS,
     OBS_DIM,
     Episodes,
+    IntoArgs,
     IntoPolicy,
-    episode_extras,
+    PaddedEpisodes,
+    observe,
     pad,
-    padded_observation,
-    presence,
     unpad,
 )
 from learners.protocol import train_episode_seeds
@@ -67,50 +68,20 @@ REPLAY_ACTIONS = ("refined", "chosen")
 
 
 @dataclass
-class Args:
+class Args(IntoArgs, EpsilonArgs):
     """Hyperparameters of DDQN. Defaults = the paper's (1000, 600), lr 1e-3, target rate 1e-3 (the "paper
-    setting"); the rest are Table II's INTO values or our choices. ``search_space`` is what ``learners.tune``
-    searches."""
+    setting"); the rest are Table II's INTO values (:class:`learners.into.IntoArgs`) or our choices.
+    ``search_space`` is what ``learners.tune`` searches."""
 
-    seed: int = 1
-    """root seed: torch init, exploration, replay sampling and the env episode seeds all derive from it"""
-    preset: str = "small"
-    """generator preset of the training env (the calibration set)"""
-    total_steps: int = 1_500
-    """environment steps (slots) of training"""
-    horizon: int = 20
-    """slots per training episode (not given by the paper)"""
-    gamma: float = 0.99
-    """discount factor (Table II's value; the paper gives none for DDQN)"""
     lr: float = 1e-3
     """Adam step size (Section V-B)"""
     target_tau: float = 1e-3
     """soft update rate of the target network Q' (Section V-B)"""
-    batch_size: int = 64
-    """minibatch size (Table II's value)"""
-    buffer_size: int = 3_000
-    """replay memory capacity (Table II's value)"""
-    learning_starts: int = 200
-    """env steps before the first update"""
-    train_frequency: int = 1
-    """one update each this many env steps"""
     hidden: list[int] = field(default_factory=lambda: [1000, 600])
     """trunk widths (Section V-B); the heads are linear, one per device slot"""
-    eps_start: float = 1.0
-    """initial epsilon (per branch)"""
-    eps_end: float = 0.05
-    """final epsilon"""
-    eps_fraction: float = 0.5
-    """fraction of ``total_steps`` over which epsilon decays linearly"""
-    reward_scale: float = 0.1
-    """the learner trains on reward_scale * r(t) (not in the paper; the optimal policy is unchanged)"""
     replay_action: str = "refined"
     """action stored in the replay memory: 'refined' (the targets that ran after Alg. 1) or 'chosen' (the
     epsilon-greedy choice before Alg. 1; variant ``ddqn-chosen-replay``, docs/learners/into.md)"""
-    time_budget_s: float | None = None
-    """stop training early after this much wall time (None: run all ``total_steps``)"""
-    device: str = "cpu"
-    """torch device of training ('cpu' or 'cuda'); checkpoints are saved and executed on the CPU"""
 
 
 def search_space(trial: Any) -> dict[str, Any]:
@@ -203,38 +174,24 @@ def train(
         soft_update(q_target, q_net, args.target_tau)
         return float(loss.item())
 
-    log = TrainingLog(args.total_steps, policy.name, csv_path, progress)
-    inst = env.reset(next_seed())
-    s, m = padded_observation(inst), presence(inst)
-    ep_income, ep_len, losses = 0.0, 0, []
-    step = 0
-    for step in range(args.total_steps):
+    def act(step: int, inst: Instance, obs: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         eps = linear_schedule(args.eps_start, args.eps_end, int(args.eps_fraction * args.total_steps), step)
         with torch.no_grad():
-            greedy = q_net(torch.as_tensor(s, device=dev)[None])[0].argmax(-1).cpu().numpy()
-        a_pad = np.where(rng.random(K_MAX) < eps, rng.integers(0, A, size=K_MAX), greedy)
-        a = unpad(inst, a_pad)
-        inst2, r, terminated, truncated, info = log.timed_env_step(lambda a=a: env.step(a))  # Alg. 1 in the env
+            greedy = q_net(torch.as_tensor(obs[0], device=dev)[None])[0].argmax(-1).cpu().numpy()
+        return np.where(rng.random(K_MAX) < eps, rng.integers(0, A, size=K_MAX), greedy)
+
+    def store(inst: Instance, obs: Any, a_pad: np.ndarray, info: dict, r: float, obs2: Any, done: float) -> None:
+        (s, m), (s2, m2) = obs, obs2
         if args.replay_action == "refined":
             ran = pad(inst, np.asarray(info["refined_targets"], dtype=np.int64) + 1)  # the refined action that ran
         else:
             ran = np.where(m > 0, a_pad, 0).astype(np.int64)  # the choice before Alg. 1
-        s2, m2 = padded_observation(inst2), presence(inst2)
-        rb.add(s=s, a=ran, m=m, r=args.reward_scale * r, s2=s2, m2=m2, done=bootstrap_mask(terminated, truncated))
-        ep_income += r
-        ep_len += 1
-        inst, s, m = inst2, s2, m2
-        if terminated or truncated:
-            log.episode(step + 1, ep_income, **episode_extras(ep_income / ep_len, losses))
-            ep_income, ep_len, losses = 0.0, 0, []
-            inst = env.reset(next_seed())
-            s, m = padded_observation(inst), presence(inst)
-        if step >= args.learning_starts and step % args.train_frequency == 0:
-            losses.append(log.timed_update(update))
-        log.step()
-        if args.time_budget_s is not None and log.elapsed() > args.time_budget_s:
-            break
-    log.finish(policy, args.seed, step + 1, args.total_steps)
+        rb.add(s=s, a=ran, m=m, r=args.reward_scale * r, s2=s2, m2=m2, done=done)
+
+    log = TrainingLog(args.total_steps, policy.name, csv_path, progress)
+    # Alg. 1 runs in the env on the unpadded per-device targets
+    steps = off_policy_loop(args, log, PaddedEpisodes(env), next_seed, observe, act, store, update)
+    log.finish(policy, args.seed, steps, args.total_steps)
     q_net.to("cpu").eval()
     return policy
 
