@@ -82,12 +82,20 @@ def runs(request) -> dict[str, dict[int, TorchPolicy]]:
     out = LS.load_runs(KEY, suite.PRESET, LEARNED, retrain=retrain if request.config.getoption("--retrain") else None)
     for pol in LS.load_dir(out_dir() / "short" / "checkpoints", f"*-{suite.PRESET}-seed*.json"):
         out.setdefault(short_name(pol.name), {})[int(pol.meta["seed"])] = pol
+    for pol in LS.load_dir(out_dir() / "variants" / "checkpoints", f"*-{suite.PRESET}-*.json"):
+        out.setdefault(variant_name(pol), {})[int(pol.meta["seed"])] = pol
     return out
+
+
+def variant_name(pol: TorchPolicy) -> str:
+    """Table name of a named variant run (``variants/``): the replay-action variants of docs/learners/into.md."""
+    return f"{pol.name} ({pol.args.replay_action} replay)"
 
 
 def _contenders(runs: dict[str, dict[int, Any]]) -> dict[str, dict[int, Any]]:
     out = LS.contenders(KEY, runs, LEARNED, extra={"random": SolverPolicy(KEY, "random")})
-    return {**{short_name(m): runs[short_name(m)] for m in LEARNED if short_name(m) in runs}, **out}
+    more = {n: r for n, r in runs.items() if n not in out and n.endswith((" replay)", " steps)"))}
+    return {**more, **out}
 
 
 def _fmt(v: float | None, nd: int = 3) -> float | None:
@@ -130,6 +138,7 @@ def test_learners_vs_optimum(benchmark, runs):
     pairs = [("into", "ddqn"), ("into", "greedy-peer"), ("into", "lpwpo"), ("into", "olnpo"), ("into", "alg1-all")]
     pairs += [("ddqn", "alg1-all"), ("into", "random"), ("ddqn", "random")]
     pairs += [(m, f"{m}{LS.PAPER}") for m in LEARNED] + [(m, short_name(m)) for m in LEARNED]
+    pairs += [("into", "into (proto replay)"), ("ddqn", "ddqn (chosen replay)")]
     verdicts = LS.verdicts(cis, pairs)
     opt = [r["opt_objective"] for r in refs]
     peer = sum(1 for r in refs if r["opt_values"].get("n_peer_offloaded", 0) > 0)
@@ -488,4 +497,184 @@ def test_fig3_learning_rate_and_gamma(benchmark):
         "(moving average of 10 episodes of 20 slots): `learners_fig3.png`.\n\n"
         + tabulate(rows, headers="keys", tablefmt="github")
         + "\n",
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# `paper` cells (30 / 55 / 80 devices): heuristics vs the certified per-slot optimum; the learners are refused
+# ----------------------------------------------------------------------------------------------------------------
+PAPER_CELLS = 10
+
+
+def test_paper_cells(benchmark, runs):
+    """Per-slot gap to the certified optimum on held-out `paper` slots (K = 165) for OLNPO, LPWPO, Alg. 1 alone,
+    greedy and random; the committed learned policies are tried and reported as refused (padded layout cap)."""
+    from mecopt.core import InvalidInputError
+
+    insts = suite.instances("test", PAPER_CELLS, preset="paper")
+    refs = LS.certified_refs(KEY, insts, "test-paper", suite.EXACT_TIME_LIMIT, heuristics=())
+    pols = LS.contenders(KEY, runs, LEARNED, paper=False, extra={"random": SolverPolicy(KEY, "random")})
+    table: list[dict[str, Any]] = []
+
+    def run():
+        for name, by_seed in pols.items():
+            pol = by_seed[min(by_seed)]
+            try:
+                rows = LS.validated(KEY, "test-paper", pol, insts, refs)
+            except InvalidInputError as e:
+                table.append({"method": name, "mean gap % [95 % CI]": f"refused: {e}"})
+                continue
+            ci = mean_ci([100.0 * r["gap_to_opt"] for r in rows])
+            summ = summarize(rows, VALUES)
+            table.append(
+                {
+                    "method": name,
+                    "mean gap % [95 % CI]": ci.fmt(),
+                    "income": round(float(summ["objective"]), 3),
+                    "feasible %": summ["feasible_pct"],
+                    "offloaded": round(float(summ["n_offloaded"]), 2),
+                    "peer-offl.": round(float(summ["n_peer_offloaded"]), 2),
+                }
+            )
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    opt = [r["opt_objective"] for r in refs]
+    atomic_write_text(
+        out_dir() / "learners_paper.md",
+        f"# INTO on `paper` cells: per-slot gap to the certified optimum ({len(insts)} held-out slots, 30 / 55 / 80 "
+        f"devices at 3 BSs, K = 165)\n\n`exact` certified every slot (mean optimum income {np.mean(opt):.3f}, "
+        f"mean solve {np.mean([r['opt_wall_s'] for r in refs]):.2f} s on the loaded machine). The learned policies "
+        f"read a padded layout of {suite.N_BS} x {suite.U_MAX} device slots (trained on `small`) and refuse a "
+        "larger cell with a one-line error: scoring them here would need a per-device (shared-weight) "
+        "architecture trained on `paper`, not built (docs/learners/into.md).\n\n"
+        + tabulate(table, headers="keys", tablefmt="github")
+        + "\n",
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Diagnosis (issue #15 item 1): why the learners do not learn
+# ----------------------------------------------------------------------------------------------------------------
+FEATURES = ("z", "v", "delta", "g", "SNR", "Q^E", "e", "alone energy", "alone slack", "l / F", "g / l", "present")
+
+
+def _deciles(rows: list[dict[str, float]], col: str) -> str:
+    vals = np.array([r.get(col, np.nan) for r in rows], dtype=float)
+    parts = [p for p in np.array_split(vals, 10) if p.size]
+    return " / ".join(f"{np.nanmean(p):.3g}" if np.isfinite(p).any() else "-" for p in parts)
+
+
+def test_diagnosis(benchmark, runs):
+    """Observation scale, Alg. 1 round trip of the optimum, what the actors propose and what survives Alg. 1, and the
+    TD-loss / income trend of every committed training log."""
+    from learners.common import read_log_csv
+    from mecopt.problems.into import evaluate, targets_of
+    from solvers.kernels.into_refine import decision_from_proto, nearest_discrete, refine
+
+    insts, refs = held_out()
+    lines: list[str] = []
+
+    def run():
+        obs = np.stack([suite.padded_observation(i) for i in insts])[:, : -suite.N_BS]
+        feats = obs.reshape(len(insts), suite.K_MAX, suite.SLOT_FEATURES)
+        present = feats[:, :, -1] > 0
+        stats = [
+            {
+                "feature": n,
+                "mean": f"{x.mean():.3g}",
+                "std": f"{x.std():.3g}",
+                "min": f"{x.min():.3g}",
+                "max": f"{x.max():.3g}",
+            }
+            for n, x in ((n, feats[:, :, j][present]) for j, n in enumerate(FEATURES))
+        ]
+        lines.append("## 1. Observation scale (present device slots of the 48 test slots)\n")
+        lines.append(tabulate(stats, headers="keys", tablefmt="github") + "\n")
+        # the optimum encoded as a proto-action, through eq. (15) + Alg. 1
+        exact = SolverPolicy(KEY, "exact")
+        rt = {"agent": [], "min-scaled": []}
+        opt_up = []
+        for inst in insts:
+            dec = exact.decide(inst)
+            t = targets_of(inst, dec)
+            run_ = t >= 0
+            proto = np.zeros((inst.K, inst.N + 2))
+            proto[run_, 0] = 1.0
+            proto[np.flatnonzero(run_), 1 + t[run_]] = 1.0
+            proto[run_, -1] = dec.f.sum(1)[run_] / inst.F[t[run_]]
+            opt_up.append(run_.sum())
+            for cpu in rt:
+                rt[cpu].append(evaluate(inst, decision_from_proto(inst, proto, cpu)[1]).objective)
+        opt = np.array([r["opt_objective"] for r in refs])
+        lines.append(
+            "## 2. Does a good proto-action survive Alg. 1?\n\nThe certified optimum of each test slot encoded as a "
+            "proto-action (x = 1, y = one-hot of its BS, w = f / F) and mapped back by eq. (15) + Alg. 1: mean income "
+            f"{np.mean(rt['agent']):.3f} (agent CPU split) / {np.mean(rt['min-scaled']):.3f} (min-scaled) vs the "
+            f"optimum {opt.mean():.3f}; {np.mean(opt_up):.2f} uploads per slot. Alg. 1 keeps a good proto-action "
+            "exactly.\n"
+        )
+        # what the committed actors propose
+        rows = []
+        rng = np.random.default_rng(0)
+        deciders: dict[str, Any] = {name: by_seed[min(by_seed)] for name, by_seed in runs.items() if "into" in name}
+        for sigma in (0.05, 0.2, 0.5):
+            deciders[f"untrained actor (0.5) + N(0, {sigma}^2)"] = sigma
+        for name, pol in deciders.items():
+            up15, up1, inc, xs, distinct = [], [], [], [], set()
+            for inst in insts:
+                if isinstance(pol, float):
+                    pk = np.clip(0.5 + rng.normal(0.0, pol, (inst.K, inst.N + 2)), 0.0, 1.0)
+                    cpu = "agent"
+                else:
+                    pk = suite.unpad(inst, pol.output(inst))
+                    cpu = pol.args.cpu
+                t0 = nearest_discrete(pk, inst.N)
+                t1 = refine(inst, t0)
+                up15.append((t0 >= 0).sum())
+                up1.append((t1 >= 0).sum())
+                xs.extend(pk[:, 0] + pk[:, 1 : inst.N + 1].max(1))
+                distinct.add(tuple(suite.pad(inst, t1)))
+                inc.append(evaluate(inst, decision_from_proto(inst, pk, cpu)[1]).objective)
+            xs_ = np.array(xs)
+            rows.append(
+                {
+                    "proto-action of": name,
+                    "x_hat + max y_hat: mean (std)": f"{xs_.mean():.2f} ({xs_.std():.2f})",
+                    "share > 1 (upload)": round(float((xs_ > 1).mean()), 3),
+                    "uploads after eq. (15)": round(float(np.mean(up15)), 2),
+                    "after Alg. 1": round(float(np.mean(up1)), 2),
+                    "distinct refined actions": f"{len(distinct)} / {len(insts)}",
+                    "income": round(float(np.mean(inc)), 3),
+                }
+            )
+        lines.append(
+            "## 3. What the actors propose and what survives Alg. 1 (seed with the lowest number of each run)\n\n"
+            f"The optimum uploads {np.mean(opt_up):.2f} tasks per slot of {np.mean([i.K for i in insts]):.1f}.\n"
+        )
+        lines.append(tabulate(rows, headers="keys", tablefmt="github") + "\n")
+        # training logs
+        logs = []
+        for folder in ("training", "seeds/training", "short/training", "variants/training", "untuned/training"):
+            for csv in sorted((out_dir() / folder).glob("*.csv")) if (out_dir() / folder).is_dir() else []:
+                hist = read_log_csv(csv)
+                td = _deciles(hist, "td_loss") if hist and "td_loss" in hist[0] else "not logged"
+                logs.append(
+                    {
+                        "log": f"{folder}/{csv.name}",
+                        "episodes": len(hist),
+                        "income / slot by tenth of training": _deciles(hist, "income_per_slot"),
+                        "TD loss by tenth": td,
+                    }
+                )
+        lines.append(
+            "## 4. Training logs: income per slot and TD (critic) loss, means over each tenth of the episodes\n"
+        )
+        lines.append(tabulate(logs, headers="keys", tablefmt="github") + "\n")
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    atomic_write_text(
+        out_dir() / "learners_diagnosis.md",
+        "# INTO learners: why they do not learn (diagnosis, issue #15)\n\nComputed from the committed checkpoints "
+        "and training logs on the 48 held-out `small` test slots; interpretation in `findings.md`.\n\n"
+        + "\n".join(lines),
     )
