@@ -569,7 +569,7 @@ def test_diagnosis(benchmark, runs):
     TD-loss / income trend of every committed training log."""
     from learners.common import read_log_csv
     from mecopt.problems.into import evaluate, targets_of
-    from solvers.kernels.into_refine import decision_from_proto, nearest_discrete, refine
+    from solvers.kernels.into_refine import decision_from_proto, nearest_discrete, proto_from_decision, refine
 
     insts, refs = held_out()
     lines: list[str] = []
@@ -596,13 +596,8 @@ def test_diagnosis(benchmark, runs):
         opt_up = []
         for inst in insts:
             dec = exact.decide(inst)
-            t = targets_of(inst, dec)
-            run_ = t >= 0
-            proto = np.zeros((inst.K, inst.N + 2))
-            proto[run_, 0] = 1.0
-            proto[np.flatnonzero(run_), 1 + t[run_]] = 1.0
-            proto[run_, -1] = dec.f.sum(1)[run_] / inst.F[t[run_]]
-            opt_up.append(run_.sum())
+            proto = proto_from_decision(inst, dec)
+            opt_up.append(int((targets_of(inst, dec) >= 0).sum()))
             for cpu in rt:
                 rt[cpu].append(evaluate(inst, decision_from_proto(inst, proto, cpu)[1]).objective)
         opt = np.array([r["opt_objective"] for r in refs])

@@ -213,15 +213,12 @@ def test_optimum_encoded_as_proto_action_survives_alg1():
     and Alg. 1 back to a decision with the optimum's income, with either CPU mode."""
     from mecopt.problems.into import targets_of
     from solvers.exact.into.structured import solve_slot
+    from solvers.kernels.into_refine import proto_from_decision
 
     for inst in _insts("small", 6, seed=12):
         dec = solve_slot(inst, SolveOptions(time_limit=60)).decision
         t = targets_of(inst, dec)
-        run = t >= 0
-        proto = np.zeros((inst.K, inst.N + 2))
-        proto[run, 0] = 1.0
-        proto[np.flatnonzero(run), 1 + t[run]] = 1.0
-        proto[run, -1] = dec.f.sum(1)[run] / inst.F[t[run]]
+        proto = proto_from_decision(inst, dec)
         opt = evaluate(inst, dec).objective
         for cpu in ("agent", "min-scaled"):
             got = decision_from_proto(inst, proto, cpu)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from mecopt.core import InvalidInputError
-from mecopt.problems.into import TOL, Decision, Instance, decision_from_targets, min_cpu, rate
+from mecopt.problems.into import TOL, Decision, Instance, decision_from_targets, min_cpu, rate, targets_of
 
 #: How the CPU part f of an action is set: eq. (18)'s minimum scaled to fill each BS, or the agent's split.
 CPU_MODES = ("min-scaled", "agent")
@@ -97,3 +97,16 @@ def decision_from_proto(inst: Instance, proto: np.ndarray, cpu: str = "agent") -
     y = np.zeros((inst.K, inst.N), dtype=np.int64)
     y[np.flatnonzero(x), target[x > 0]] = 1
     return target, Decision(x=x, y=y, f=split_cpu(inst, target, p[:, inst.N + 1]))
+
+
+def proto_from_decision(inst: Instance, dec: Decision) -> np.ndarray:
+    """The proto-action (K, N+2) that encodes a decision exactly: x = 1 and y = one-hot of the running BS for every
+    uploaded task, w = its CPU share f / F of that BS (0 for the rest). Inverse of :func:`decision_from_proto` on
+    feasible decisions (used to check that Alg. 1 keeps a good proto-action's information)."""
+    t = targets_of(inst, dec)
+    run = t >= 0
+    proto = np.zeros((inst.K, inst.N + 2))
+    proto[run, 0] = 1.0
+    proto[np.flatnonzero(run), 1 + t[run]] = 1.0
+    proto[run, inst.N + 1] = np.asarray(dec.f).sum(1)[run] / inst.F[t[run]]
+    return proto
