@@ -466,13 +466,15 @@ def test_fig3_learning_rate_and_gamma(benchmark):
             label = f"lr {a.lr_actor:g}, gamma {a.gamma:g}"
             val = LS.validated(KEY, "test-small", pol, insts, refs)
             ci = mean_ci([100.0 * r["gap_to_opt"] for r in val])
+            shared = a.lr_actor == LR_DEFAULT and a.gamma == GAMMA_DEFAULT
+            panel = "3a and 3b" if shared else ("3a (lr)" if a.gamma == GAMMA_DEFAULT else "3b (gamma)")
             csv = folder / "training" / f"{stem}.csv"
             hist = read_log_csv(csv) if csv.exists() else []
             curves[label] = hist
             last = [r["income_per_slot"] for r in hist[-10:]]
             rows.append(
                 {
-                    "panel": "3a (lr)" if a.gamma == GAMMA_DEFAULT else "3b (gamma)",
+                    "panel": panel,
                     "lr (actor = critic)": a.lr_actor,
                     "gamma": a.gamma,
                     "env steps": pol.meta.get("env_steps"),
