@@ -138,7 +138,7 @@ def test_learners_vs_optimum(benchmark, runs):
     pairs = [("into", "ddqn"), ("into", "greedy-peer"), ("into", "lpwpo"), ("into", "olnpo"), ("into", "alg1-all")]
     pairs += [("ddqn", "alg1-all"), ("into", "random"), ("ddqn", "random")]
     pairs += [(m, f"{m}{LS.PAPER}") for m in LEARNED] + [(m, short_name(m)) for m in LEARNED]
-    pairs += [("into", "into (proto replay)"), ("ddqn", "ddqn (chosen replay)")]
+    pairs += [(short_name("into"), "into (proto replay)"), (short_name("ddqn"), "ddqn (chosen replay)")]
     verdicts = LS.verdicts(cis, pairs)
     opt = [r["opt_objective"] for r in refs]
     peer = sum(1 for r in refs if r["opt_values"].get("n_peer_offloaded", 0) > 0)
