@@ -31,10 +31,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from tabulate import tabulate
 
 from learners import dtac as suite
-from learners.common import load_policy, read_log_csv
+from learners.common import forward_flops, load_policy, read_log_csv
 from learners.protocol import decision_latency, gap_table_row, mean_ci, separated, split_rng
 from learners.train import train_and_save
 from learners.validate import SolverPolicy, cached_reference, validate
@@ -50,6 +51,11 @@ FIG11_TIME_LIMIT = 5.0
 PAPER_SCALE = ("fig5", "fig6", "fig7")
 PAPER_SCALE_INSTANCES = 6
 PRINTED_INSTANCES = 16
+#: L11 variant: the paper-decode checkpoints decoded with cell-distinct channels, and the runs trained with it
+#: (``results/dtac/cell_distinct/``, tuned parameters, seeds 1-3)
+CD_DIR = "cell_distinct"
+CD_DECODE = " + cd decode"
+CD_TRAINED = " [cd-trained]"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -90,6 +96,9 @@ def runs(request) -> dict[str, dict[int, Any]]:
         out.setdefault(pol.name, {})[int(pol.meta["seed"])] = pol
     for pol in _load_dir(out_dir() / "untuned" / "checkpoints", "*-tiny-seed*.json"):
         out.setdefault(f"{pol.name} (paper setting)", {})[int(pol.meta["seed"])] = pol
+    cd = out_dir() / CD_DIR
+    for pol in _load_dir(cd / "checkpoints", "*.json") + _load_dir(cd / "seeds" / "checkpoints", "*.json"):
+        out.setdefault(f"{pol.name}{CD_TRAINED}", {})[int(pol.meta["seed"])] = pol
     missing = [m for m in LEARNED if m not in out]
     if missing:
         pytest.skip(f"no tuned checkpoints for {missing} (python -m learners.train dtac, or --retrain)")
@@ -102,12 +111,17 @@ def _shares(rows: list[dict[str, Any]]) -> tuple[float, float, float]:
     return tuple(float(100 * v / tot) for v in n.sum(axis=0))  # type: ignore[return-value]
 
 
-def _contenders(runs: dict[str, dict[int, Any]], paper: bool = True) -> dict[str, dict[int, Any]]:
+def _contenders(runs: dict[str, dict[int, Any]], paper: bool = True, cd: bool = True) -> dict[str, dict[int, Any]]:
+    """Learned (tuned; + paper setting; + the L11 cell-distinct variants) and the heuristics."""
     c: dict[str, dict[int, Any]] = {}
     for m in LEARNED:
         c[m] = runs[m]
         if paper and f"{m} (paper setting)" in runs:
             c[f"{m} (paper setting)"] = runs[f"{m} (paper setting)"]
+        if cd:
+            c[f"{m}{CD_DECODE}"] = {s: p.with_decode("cell-distinct") for s, p in runs[m].items()}
+            if f"{m}{CD_TRAINED}" in runs:
+                c[f"{m}{CD_TRAINED}"] = runs[f"{m}{CD_TRAINED}"]
     for h in HEURISTICS:
         c[h] = {0: SolverPolicy(KEY, h)}
     return c
@@ -136,20 +150,16 @@ def _kl_px(p: Any, q: Any, insts: list[Any]) -> float:
     return float(np.mean(vals))
 
 
-def test_learners_vs_optimum(benchmark, runs):
-    """Held-out tiny test split: every method's gap to the certified optimum (95 % CI over seeds x instances)."""
-    insts = suite.instances("test", suite.TEST_INSTANCES)
-    refs = refs_for("test-tiny", insts, suite.EXACT_TIME_LIMIT)
-    contenders = _contenders(runs)
+def _certified_table(
+    insts: list[Any], refs: list[dict[str, Any]], contenders: dict[str, dict[int, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, dict[int, list[dict[str, Any]]]], dict[str, Any]]:
+    """Gap of every contender to the certified optimum, pooled over seeds x instances (95 % BCa CI), its offloading
+    shares and decision latency: (table rows, CIs, per-instance rows, latency)."""
     raw: dict[str, dict[int, list[dict[str, Any]]]] = {}
     latency: dict[str, dict[str, float]] = {}
-
-    def run() -> None:
-        for name, by_seed in contenders.items():
-            raw[name] = {s: validate(KEY, p, insts, refs) for s, p in by_seed.items()}
-            latency[name] = decision_latency(by_seed[min(by_seed)], insts, n=100, warmup=10)
-
-    benchmark.pedantic(run, rounds=1, iterations=1)
+    for name, by_seed in contenders.items():
+        raw[name] = {s: validate(KEY, p, insts, refs) for s, p in by_seed.items()}
+        latency[name] = decision_latency(by_seed[min(by_seed)], insts, n=100, warmup=10)
     table, cis = [], {}
     for name, by_seed in raw.items():
         rows = [r for rs in by_seed.values() for r in rs]
@@ -170,9 +180,43 @@ def test_learners_vs_optimum(benchmark, runs):
                 "latency median [ms]": round(latency[name]["median_ms"], 3),
             }
         )
-    opt_rows = refs
-    n_opt = np.array([[r["opt_values"][k] for k in ("n_local", "n_edge", "n_cloud")] for r in opt_rows], float)
-    opt_sh = 100 * n_opt.sum(axis=0) / n_opt.sum()
+    return table, cis, raw, latency
+
+
+def _cd_pairs() -> list[tuple[str, str]]:
+    """L11 comparisons: decode variant vs the paper's decode, and vs greedy."""
+    out = []
+    for m in LEARNED:
+        out += [(m, f"{m}{CD_DECODE}"), (f"{m}{CD_DECODE}", "greedy"), (f"{m}{CD_TRAINED}", "greedy")]
+    return out
+
+
+def _opt_shares(refs: list[dict[str, Any]]) -> np.ndarray:
+    n_opt = np.array([[r["opt_values"][k] for k in ("n_local", "n_edge", "n_cloud")] for r in refs], float)
+    return 100 * n_opt.sum(axis=0) / n_opt.sum()
+
+
+CD_NOTE = (
+    "`<m> + cd decode`: the same checkpoints with the L11 variant decode (a cell's offloading UEs get distinct "
+    "channels in order of confidence; the paper's eq. (16) takes each UE's argmax p_l); `<m> [cd-trained]`: trained "
+    "with that decode in the exploration decisions (tuned parameters of `<m>`, seeds 1-3, same env-step budget; "
+    "HAPPO was not retrained: its stochastic channel choice is part of its policy gradient)."
+)
+
+
+def test_learners_vs_optimum(benchmark, runs):
+    """Held-out tiny test split: every method's gap to the certified optimum (95 % CI over seeds x instances)."""
+    insts = suite.instances("test", suite.TEST_INSTANCES)
+    refs = refs_for("test-tiny", insts, suite.EXACT_TIME_LIMIT)
+    contenders = _contenders(runs)
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        out["table"], out["cis"], out["raw"], out["latency"] = _certified_table(insts, refs, contenders)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    table, cis, raw, latency = out["table"], out["cis"], out["raw"], out["latency"]
+    opt_sh = _opt_shares(refs)
     pairs = [
         ("tac", "dtac"),
         ("dtac", "tl-transformer"),
@@ -184,6 +228,7 @@ def test_learners_vs_optimum(benchmark, runs):
         ("tac", "greedy"),
         ("dtac", "random"),
         *[(m, f"{m} (paper setting)") for m in LEARNED],
+        *_cd_pairs(),
     ]
     kl = []
     for m in ("tl-transformer", "dtac"):
@@ -200,7 +245,9 @@ def test_learners_vs_optimum(benchmark, runs):
         "with its 95 % BCa bootstrap CI; deterministic heuristics have one 'seed'. Tuned: "
         f"{suite.TUNE_STEPS} env steps (rounds) with `tuning/<method>.json`; paper setting: Table II (AdamW, lr 2e-5, "
         f"omega_s = 0.01), {suite.PAPER_STEPS} env steps. dtac / tl-transformer / tl add 2000 gradient steps on the "
-        "TAC teacher's replay states (no env steps). Latency: median of 100 `decide` calls, 1 torch thread.\n\n"
+        "TAC teacher's replay states (no env steps). Latency: median of 100 `decide` calls, 1 torch thread. "
+        + CD_NOTE
+        + "\n\n"
         + tabulate(table, headers="keys", tablefmt="github")
         + "\n\n## Comparisons (a claim only where the 95 % CIs separate)\n\n"
         + "\n".join(_verdicts(cis, pairs))
@@ -229,66 +276,52 @@ def test_learners_vs_optimum(benchmark, runs):
             assert all(r["gap_to_bound"] >= -1e-6 for r in rs)
 
 
-def _best_incumbent_table(
-    insts: list[Any], refs: list[dict[str, Any]], contenders: dict[str, dict[int, Any]]
-) -> tuple[list[dict[str, Any]], dict[str, dict[int, list[dict[str, Any]]]]]:
-    raw = {n: {s: validate(KEY, p, insts, refs) for s, p in d.items()} for n, d in contenders.items()}
-    best = []
-    for k, r in enumerate(refs):
-        cands = [r["opt_objective"]] + [rs[k]["objective"] for d in raw.values() for rs in d.values()]
-        best.append(min(v for v in cands if v is not None))
-    table = []
-    for name, d in raw.items():
-        rows = [(k, r) for rs in d.values() for k, r in enumerate(rs)]
-        gb = mean_ci([100 * relative_gap(r["objective"], refs[k]["opt_bound"], "min") for k, r in rows])
-        gi = mean_ci([100 * relative_gap(r["objective"], best[k], "min") for k, r in rows])
-        loc, edge, cloud = _shares([r for _, r in rows])
-        table.append(
-            {
-                "method": name,
-                "objective": round(float(np.mean([r["objective"] for _, r in rows])), 4),
-                "gap to proven bound % [95% CI]": gb.fmt(),
-                "gap to best incumbent % [95% CI]": gi.fmt(),
-                "local / edge / cloud %": f"{loc:.0f} / {edge:.0f} / {cloud:.0f}",
-            }
-        )
-    gb = mean_ci([100 * relative_gap(r["opt_objective"], r["opt_bound"], "min") for r in refs])
-    gi = mean_ci([100 * relative_gap(r["opt_objective"], best[k], "min") for k, r in enumerate(refs)])
-    table.insert(
-        0,
-        {
-            "method": "exact (incumbent at the limit)",
-            "objective": round(float(np.mean([r["opt_objective"] for r in refs])), 4),
-            "gap to proven bound % [95% CI]": gb.fmt(),
-            "gap to best incumbent % [95% CI]": gi.fmt(),
-            "local / edge / cloud %": "-",
-        },
-    )
-    return table, raw
-
-
-def test_small_default_not_certified(benchmark, runs):
+def test_small_certified(benchmark, runs):
+    """`small` (N = 6): every method's gap to the certified optimum on its own held-out rounds (issue #16 item 1:
+    exact certifies every default `small` round since issue #12)."""
     insts = suite.instances("test", suite.TEST_INSTANCES_SMALL, preset="small")
-    refs = refs_for("test-small", insts, suite.SMALL_TIME_LIMIT, certified=False)
+    refs = refs_for("test-small-certified", insts, suite.SMALL_TIME_LIMIT)
+    contenders = _contenders(runs, paper=False)
     out: dict[str, Any] = {}
 
     def run() -> None:
-        out["table"], out["raw"] = _best_incumbent_table(insts, refs, _contenders(runs, paper=False))
+        out["table"], out["cis"], out["raw"], _ = _certified_table(insts, refs, contenders)
 
     benchmark.pedantic(run, rounds=1, iterations=1)
-    n_opt = sum(r["opt_status"] == "optimal" for r in refs)
+    opt_sh = _opt_shares(refs)
+    pairs = [
+        ("tac", "dtac"),
+        ("dtac", "happo"),
+        ("tac", "happo"),
+        ("dtac", "greedy"),
+        ("happo", "greedy"),
+        *_cd_pairs(),
+    ]
     atomic_write_text(
         out_dir() / "learners_small.md",
-        f"# DTAC learned policies on `small` (K = 2, N = 6, L = 2; default variant; {len(insts)} test-stream rounds)"
-        f"\n\nNOT certified: `exact` proved optimality on {n_opt} of {len(insts)} rounds within "
-        f"{suite.SMALL_TIME_LIMIT:g} s (shared 2-core machine). `gap to proven bound` is measured against exact's "
-        "proven lower bound (a valid upper bound on the true gap); `gap to best incumbent` against the best objective "
-        "any method (exact's incumbent included) found on the round (a lower bound on the true gap). Learned: the "
-        "tuned checkpoints (seeds 1-3 pooled), trained on N = 2..6 (`tiny` topology), never on `small` itself.\n\n"
+        f"# DTAC learned policies on `small` (K = 2, N = 6, L = 2; default variant; {len(insts)} held-out rounds)"
+        f"\n\n`exact`: certified optimal on all {len(insts)} rounds (time limit {suite.SMALL_TIME_LIMIT:g} s; mean "
+        f"optimum {float(np.mean([r['opt_objective'] for r in refs])):.4f}; offloading shares of the optimum: local / "
+        f"edge / cloud = {opt_sh[0]:.0f} / {opt_sh[1]:.0f} / {opt_sh[2]:.0f} %). Learned: the tuned checkpoints (seeds "
+        "1-3 pooled), trained on N = 2..6 (`tiny` topology), never on `small` rounds themselves (N = 6 is inside the "
+        "training range). `mean gap %` = mean of `relative_gap` to the optimum over seeds x instances with its 95 % "
+        "BCa bootstrap CI. "
+        + CD_NOTE
+        + "\n\n"
         + tabulate(out["table"], headers="keys", tablefmt="github")
+        + "\n\n## Comparisons (a claim only where the 95 % CIs separate)\n\n"
+        + "\n".join(_verdicts(out["cis"], pairs))
         + "\n",
     )
-    benchmark.extra_info["rows"] = len(out["table"])
+    write_json(
+        out_dir() / "learners_small.json",
+        {"summary": out["table"], "ci": {k: [c.mean, c.lo, c.hi, c.n] for k, c in out["cis"].items()}},
+    )
+    benchmark.extra_info.update({k: c.mean for k, c in out["cis"].items()})
+    for m in LEARNED:
+        for rs in out["raw"][m].values():
+            assert all(r["feasible"] for r in rs)
+            assert all(r["gap_to_bound"] >= -1e-6 for r in rs)
 
 
 def test_printed_variant(benchmark, runs):
@@ -472,22 +505,42 @@ def test_convergence_and_parameters(benchmark, runs):
     h = dtac_happo.Args()
     pol = runs["happo"][min(runs["happo"])]
     tac_meta = runs["tac"][min(runs["tac"])].meta
+    fl = _flops_per_ue(a, pol.args)
     params = [
         {
-            "model": "TAC / DTAC / TL-transformer actor",
+            "model": "TAC actor (attention, eq. 20)",
             "ours": tac_meta.get("params_actor"),
             "Table IV": "8.17 k",
+            "FLOPs / UE, N = 4 / 30 (ours)": fl["tac"],
+            "FLOPs (Table IV)": "N x 14.3 k",
         },
-        {"model": "TAC / DTAC critic", "ours": tac_meta.get("params_critic"), "Table IV": "8.52 k"},
+        {
+            "model": "DTAC / TL-transformer actor (identity, eq. 21)",
+            "ours": tac_meta.get("params_actor"),
+            "Table IV": "8.17 k",
+            "FLOPs / UE, N = 4 / 30 (ours)": fl["dtac"],
+            "FLOPs (Table IV)": "N x 14.3 k",
+        },
+        {
+            "model": "TAC / DTAC critic",
+            "ours": tac_meta.get("params_critic"),
+            "Table IV": "8.52 k",
+            "FLOPs / UE, N = 4 / 30 (ours)": fl["critic"],
+            "FLOPs (Table IV)": "N x 14.5 k",
+        },
         {
             "model": f"HAPPO / TL actor (per UE; x {suite.N_MAX} UEs)",
             "ours": pol.meta.get("params_actor_per_ue"),
             "Table IV": "799 k",
+            "FLOPs / UE, N = 4 / 30 (ours)": fl["rnn"],
+            "FLOPs (Table IV)": "N x 577.4 k",
         },
         {
             "model": "HAPPO critic (eq. 25 input, N_max = 6)",
             "ours": pol.meta.get("params_critic"),
             "Table IV": "1436 k",
+            "FLOPs / UE, N = 4 / 30 (ours)": fl["happo_critic"],
+            "FLOPs (Table IV)": "N x 1038.5 k",
         },
     ]
     atomic_write_text(
@@ -497,12 +550,38 @@ def test_convergence_and_parameters(benchmark, runs):
         "tuned seed-1 runs. Centralized stage: x = env steps; decentralized stage: x = env steps of the teacher + "
         "gradient updates.\n\n"
         + tabulate(table, headers="keys", tablefmt="github")
-        + f"\n\n## Parameters (d_model = {a.d_model}, {a.heads} heads, {a.layers} encoder layer, ff = "
-        f"{a.ff_actor} / {a.ff_critic}; HAPPO GRU width {h.hidden} (paper setting; tuned runs may differ))\n\n"
+        + f"\n\n## Parameters and FLOPs (d_model = {a.d_model}, {a.heads} heads, {a.layers} encoder layer, ff = "
+        f"{a.ff_actor} / {a.ff_critic}; HAPPO: the tuned seed-{pol.meta.get('seed')} run, GRU width "
+        f"{pol.args.hidden}, critic {list(pol.args.critic_hidden)} (paper setting: {h.hidden}, "
+        f"{list(h.critic_hidden)}))\n\nFLOPs: `torch.utils.flop_counter` on one forward pass (2 per "
+        "multiply-accumulate of the linear layers, GRU cell and attention products; element-wise ops not counted), "
+        "divided by the number of UEs N (Table IV's unit, N x ...); the attention actor / critic grow with N, the "
+        "identity-attention actor and the per-UE RNN actor do not; HAPPO's critic takes the zero-padded N_max = 6 "
+        "state, so its per-UE count is the forward pass / 6.\n\n"
         + tabulate(params, headers="keys", tablefmt="github")
         + "\n",
     )
     _plot_convergence(logs, out_dir() / "learners_training.png")
+
+
+def _flops_per_ue(tac_args: Any, happo_args: Any) -> dict[str, str]:
+    """Table IV's FLOPs per UE of each network (``learners.common.forward_flops``), at N = 4 and N = 30."""
+    from learners import dtac_happo, dtac_tac
+
+    actor, critic = dtac_tac.actor_net(tac_args), dtac_tac.critic_net(tac_args)
+    out: dict[str, list[float]] = {"tac": [], "dtac": [], "critic": []}
+    for N in (4, 30):
+        f, srv = torch.zeros(1, N, suite.STATE_DIM), torch.zeros(1, N, dtype=torch.long)
+        for key, ident in (("tac", False), ("dtac", True)):
+            actor.set_identity_attention(ident)
+            out[key].append(forward_flops(actor, f, srv) / N)
+        out["critic"].append(forward_flops(critic, torch.zeros(1, N, suite.STATE_DIM + suite.ACTION_DIM), srv) / N)
+    rnn = suite.RnnActor(happo_args.hidden)
+    r = forward_flops(rnn, torch.zeros(1, suite.STATE_DIM + 2), torch.zeros(1, happo_args.hidden))
+    hc = dtac_happo.critic_net(happo_args)
+    c = forward_flops(hc, torch.zeros(1, next(hc.parameters()).shape[1])) / suite.N_MAX
+    fmt = {k: " / ".join(f"{x / 1e3:.1f} k" for x in v) for k, v in out.items()}
+    return {**fmt, "rnn": f"{r / 1e3:.1f} k", "happo_critic": f"{c / 1e3:.1f} k"}
 
 
 def _plot_convergence(logs: dict[str, list[dict[str, float]]], png: Path) -> None:

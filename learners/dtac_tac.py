@@ -129,6 +129,9 @@ class Args:
     """per-episode decay eps of the noise variance, v <- v eps (Algorithm 1, line 12)"""
     ab_noise_scale: float = 4.0
     """the noise on the a / b pre-activations is this many times the noise on the probabilities"""
+    channel_decode: str = "argmax"
+    """L11: 'argmax' (eq. 16: each UE's argmax p_l) or the variant 'cell-distinct' (a cell's offloading UEs get
+    distinct channels, in order of confidence) -- used in the exploration decisions and by the saved policy"""
     tl_updates: int = 2_000
     """gradient steps of the decentralized stage (eq. 22 or eq. 26) on the replay memory's states"""
     lr_tl: float = 2e-5
@@ -324,7 +327,7 @@ def train_tac(args: Args, env_fn: Callable[[], DtacEnv] | None = None, progress:
 
     def greedy_decide(inst: Instance) -> Any:
         px, pl, a, b = transformer_policy_outputs(actor, inst)
-        return hybrid_decision(inst, px, pl, a, b)
+        return hybrid_decision(inst, px, pl, a, b, args.channel_decode)
 
     log = TrainingLog(args.total_steps, "tac", None, progress)
     env.reset(seed=next_seed())
@@ -344,7 +347,7 @@ def train_tac(args: Args, env_fn: Callable[[], DtacEnv] | None = None, progress:
             pl[:, :L] += sd * torch.randn(N, L, generator=noise_gen)
             ab = h["ab"] + args.ab_noise_scale * sd * torch.randn(N, 2, generator=noise_gen)
             a, b_ = ratio(ab[:, 0], a_min), ratio(ab[:, 1], b_min)
-        dec = hybrid_decision(inst, px.numpy(), pl.numpy(), a.numpy(), b_.numpy())
+        dec = hybrid_decision(inst, px.numpy(), pl.numpy(), a.numpy(), b_.numpy(), args.channel_decode)
         _, r, _, trunc, info = log.timed_env_step(
             lambda dec=dec: env.step({"x": dec.x, "l": dec.l - 1, "a": dec.a, "b": dec.b})
         )
@@ -455,7 +458,7 @@ def train_decentralized(args: Args, t: Teacher, monitor: list[Instance], log: li
         if args.eval_every and ((k + 1) % args.eval_every == 0 or k == 0):
 
             def dec(inst: Instance) -> Any:
-                return hybrid_decision(inst, *transformer_policy_outputs(student, inst))
+                return hybrid_decision(inst, *transformer_policy_outputs(student, inst), args.channel_decode)
 
             log.append(
                 {
