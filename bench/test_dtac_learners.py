@@ -56,6 +56,9 @@ PRINTED_INSTANCES = 16
 CD_DIR = "cell_distinct"
 CD_DECODE = " + cd decode"
 CD_TRAINED = " [cd-trained]"
+#: Fig. 11's "trained" model: the cd-trained recipe trained on the 600 / 800 m coverage (``results/dtac/fig11/``)
+FIG11_DIR = "fig11"
+FIG11_TRAINED = " [cd-trained 600/800 m]"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -99,6 +102,8 @@ def runs(request) -> dict[str, dict[int, Any]]:
     cd = out_dir() / CD_DIR
     for pol in _load_dir(cd / "checkpoints", "*.json") + _load_dir(cd / "seeds" / "checkpoints", "*.json"):
         out.setdefault(f"{pol.name}{CD_TRAINED}", {})[int(pol.meta["seed"])] = pol
+    for pol in _load_dir(out_dir() / FIG11_DIR / "checkpoints", "*.json"):
+        out.setdefault(f"{pol.name}{FIG11_TRAINED}", {})[int(pol.meta["seed"])] = pol
     missing = [m for m in LEARNED if m not in out]
     if missing:
         pytest.skip(f"no tuned checkpoints for {missing} (python -m learners.train dtac, or --retrain)")
@@ -276,6 +281,62 @@ def test_learners_vs_optimum(benchmark, runs):
             assert all(r["gap_to_bound"] >= -1e-6 for r in rs)
 
 
+def test_diagnosis(benchmark, runs):
+    """Issue #16 item 2: where the learned policies' gap comes from (held-out tiny rounds, tuned, seeds pooled):
+    each policy's decision as is, with a = b = 1, and with its x kept but round-robin channels and a = b = 1."""
+    from solvers.heuristics.dtac import round_robin_channels
+
+    insts = suite.instances("test", suite.TEST_INSTANCES)
+    refs = refs_for("test-tiny", insts, suite.EXACT_TIME_LIMIT)
+    table: list[dict[str, Any]] = []
+
+    def run() -> None:
+        for m in LEARNED:
+            gaps: dict[str, list[float]] = {"as is": [], "a = b = 1": [], "x kept, round-robin l, a = b = 1": []}
+            shared, low_a, patterns = [], [], set()
+            for pol in runs[m].values():
+                for inst, ref in zip(insts, refs, strict=True):
+                    d = pol.decide(inst)
+                    one = np.ones(inst.N)
+                    rr = round_robin_channels(inst, d.x)
+                    for key, dec in zip(
+                        gaps,
+                        (d, replace(d, a=one, b=one), replace(d, l=rr, a=one, b=one)),
+                        strict=True,
+                    ):
+                        gaps[key].append(100 * relative_gap(evaluate(inst, dec).objective, ref["opt_objective"], "min"))
+                    patterns.add((pol.meta["seed"], *d.x, *d.l))
+                    low_a += list(d.a[d.x >= 1] < 0.1)
+                    for k in range(inst.K):
+                        off = (inst.server == k) & (d.x >= 1)
+                        if off.sum() >= 2:
+                            shared.append(len(set(d.l[off])) < off.sum())
+            table.append(
+                {
+                    "method (tuned, paper decode)": m,
+                    **{f"gap % {k}": mean_ci(v).fmt() for k, v in gaps.items()},
+                    "cells with >= 2 offloaders sharing a channel %": round(100 * float(np.mean(shared)), 0)
+                    if shared
+                    else None,
+                    "offloaders with a < 0.1 %": round(100 * float(np.mean(low_a)), 0) if low_a else None,
+                    "distinct (x, l) per seed": round(len(patterns) / len(runs[m]), 1),
+                }
+            )
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    atomic_write_text(
+        out_dir() / "learners_diagnosis.md",
+        f"# Why the learned policies are far from the optimum ({len(insts)} held-out `tiny` rounds, K = 2, N = 4, "
+        "L = 2; tuned checkpoints, seeds 1-3 pooled)\n\nEach policy's own decision, the same with full power and "
+        "frequency (a = b = 1), and the same offloading x with round-robin channels in each cell (the heuristics' "
+        "channel rule) and a = b = 1. Mean gap to the certified optimum [%] with 95 % BCa CI. `distinct (x, l)`: "
+        "the number of different decisions a seed's deterministic policy takes over the rounds (mean over seeds; a "
+        "collapsed policy takes 1). Greedy: see `learners.md`.\n\n"
+        + tabulate(table, headers="keys", tablefmt="github")
+        + "\n",
+    )
+
+
 def test_small_certified(benchmark, runs):
     """`small` (N = 6): every method's gap to the certified optimum on its own held-out rounds (issue #16 item 1:
     exact certifies every default `small` round since issue #12)."""
@@ -355,7 +416,8 @@ def test_fig11_generalisation(benchmark, runs):
     """Fig. 11 analogue: policies trained on N = 2..6 (K = 2, coverage 200 / 300 m) applied to N = 2..10 and to
     the larger coverage (600 / 800 m, Fig. 7's radii), gap to exact's proven bound (certified where exact proves)."""
     covers = {"200/300 m (trained)": {}, "600/800 m (unseen)": {"edge_radius_m": 600.0, "cloud_radius_m": 800.0}}
-    methods = [*LEARNED, "greedy", "all-edge"]
+    variants = [m for m in runs if m.endswith(CD_TRAINED) or m.endswith(FIG11_TRAINED)]
+    methods = [*LEARNED, *variants, "greedy", "all-edge"]
     res: dict[str, dict[str, dict[int, Any]]] = {c: {m: {} for m in methods} for c in covers}
     cert: dict[str, dict[int, str]] = {c: {} for c in covers}
 
@@ -368,9 +430,9 @@ def test_fig11_generalisation(benchmark, runs):
                 N = insts[0].N
                 cert[cname][N] = f"{sum(r['opt_status'] == 'optimal' for r in refs)}/{len(refs)}"
                 for m in methods:
-                    if m in LEARNED and m in ("tl", "happo") and N > suite.N_MAX:
+                    if m.split()[0] in ("tl", "happo") and N > suite.N_MAX:
                         continue
-                    pols = list(runs[m].values()) if m in LEARNED else [SolverPolicy(KEY, m)]
+                    pols = list(runs[m].values()) if m in runs else [SolverPolicy(KEY, m)]
                     rows = [r for p in pols for r in validate(KEY, p, insts, refs)]
                     gaps = [100 * r["gap_to_bound"] for r in rows if r["gap_to_bound"] is not None]
                     ci = mean_ci(gaps)
@@ -396,7 +458,10 @@ def test_fig11_generalisation(benchmark, runs):
         "95 % CI (learned: seeds 1-3 pooled). Exact runs "
         f"{FIG11_TIME_LIMIT:g} s per round; where it certifies (row `exact certified`) the gap is to the optimum, "
         "elsewhere an upper bound on the true gap. Training saw N = 2..6 at 200 / 300 m only; N = 8, 10 and the "
-        "600 / 800 m coverage are unseen. tl / happo (one actor per UE id, N <= 6) cannot act for N > 6.\n\n"
+        "600 / 800 m coverage are unseen. tl / happo (one actor per UE id, N <= 6) cannot act for N > 6. "
+        f"`<m>{CD_TRAINED}`: trained with the L11 cell-distinct decode (seeds 1-3); `<m>{FIG11_TRAINED}`: the "
+        'paper\'s "trained" curve, the same recipe trained on the 600 / 800 m coverage (N = 2..6; reduced: '
+        'seed 1 only, the same 2000 env steps); the other learned rows are the paper\'s "inexperienced" models.\n\n'
         + "\n\n".join(lines)
         + "\n",
     )
@@ -432,14 +497,20 @@ def _plot_fig11(res: dict[str, dict[str, dict[int, Any]]], png: Path) -> None:
 def test_paper_scale(benchmark, runs):
     """Figs. 5-7 / 8-9 analogue on the paper-scale presets: the transformer policies (any N) and the heuristics."""
     out: list[dict[str, Any]] = []
+    paper_scale_policies: dict[str, Any] = {m: runs[m][1] for m in TRANSFORMERS}
+    paper_scale_policies.update({f"{m}{CD_DECODE}": runs[m][1].with_decode("cell-distinct") for m in TRANSFORMERS})
+    paper_scale_policies.update(
+        {f"{m}{CD_TRAINED}": runs[f"{m}{CD_TRAINED}"][1] for m in TRANSFORMERS if 1 in runs.get(f"{m}{CD_TRAINED}", {})}
+    )
+    paper_scale_policies.update({h: SolverPolicy(KEY, h) for h in HEURISTICS})
 
     def run() -> None:
         for preset in PAPER_SCALE:
             insts = suite.instances("test", PAPER_SCALE_INSTANCES, preset=preset)
             objs: dict[str, list[list[float]]] = {}
             shares: dict[str, tuple[float, float, float]] = {}
-            for m in [*TRANSFORMERS, *HEURISTICS]:
-                pols = [runs[m][1]] if m in TRANSFORMERS else [SolverPolicy(KEY, m)]
+            for m, pol in paper_scale_policies.items():
+                pols = [pol]
                 mets = [[evaluate(i, p.decide(i)) for i in insts] for p in pols]
                 objs[m] = [[x.objective for x in ms] for ms in mets]
                 n = np.array(
@@ -473,7 +544,7 @@ def test_paper_scale(benchmark, runs):
         "`trivial_bound` (w1 x the largest own-best time, eq. 14; weak), `gap to best incumbent` the best objective "
         "of the methods shown. Transformer policies (seed 1, trained on K = 2, N = 2..6, L = 2) act unchanged on "
         "K = 5 / 7, N ~ 25-35, L = 8 (unseen sizes); tl / happo (N <= 6) cannot act here. Shares = local / edge / "
-        "cloud decisions (Figs. 8-9).\n\n" + tabulate(out, headers="keys", tablefmt="github") + "\n",
+        "cloud decisions (Figs. 8-9). " + CD_NOTE + "\n\n" + tabulate(out, headers="keys", tablefmt="github") + "\n",
     )
 
 

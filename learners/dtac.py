@@ -94,9 +94,20 @@ METHODS: dict[str, Recipe] = {
 }
 
 
-def train_config(preset: str = PRESET, ue_per_server: tuple[int, ...] | None = TRAIN_UE_PER_SERVER) -> Config:
+def train_config(
+    preset: str = PRESET,
+    ue_per_server: tuple[int, ...] | None = TRAIN_UE_PER_SERVER,
+    coverage_m: tuple[float, ...] = (),
+) -> Config:
+    """The preset with the training range of UEs per server and, if given, the (edge, cloud) coverage radii [m]."""
     cfg = PRESETS[preset]
-    return cfg if ue_per_server is None else dc_replace(cfg, ue_per_server=tuple(int(u) for u in ue_per_server))
+    if ue_per_server is not None:
+        cfg = dc_replace(cfg, ue_per_server=tuple(int(u) for u in ue_per_server))
+    if coverage_m:
+        if len(coverage_m) != 2:
+            raise InvalidInputError(f"{KEY}: coverage_m takes [edge radius, cloud radius], got {list(coverage_m)}")
+        cfg = dc_replace(cfg, edge_radius_m=float(coverage_m[0]), cloud_radius_m=float(coverage_m[1]))
+    return cfg
 
 
 def make_train_env(
@@ -104,11 +115,13 @@ def make_train_env(
     variant: str = "literal",
     rounds: int = 10,
     ue_per_server: tuple[int, ...] | None = TRAIN_UE_PER_SERVER,
+    coverage_m: tuple[float, ...] = (),
 ) -> DtacEnv:
     """The training env: a new scenario (and number of UEs) per episode (L3)."""
     if variant not in VARIANTS:
         raise InvalidInputError(f"{KEY}: unknown variant {variant!r}; choose from {sorted(VARIANTS)}")
-    return DtacEnv(preset, variant, rounds=rounds, config=train_config(preset, ue_per_server), redraw_scenario=True)
+    cfg = train_config(preset, ue_per_server, coverage_m)
+    return DtacEnv(preset, variant, rounds=rounds, config=cfg, redraw_scenario=True)
 
 
 def instances(

@@ -87,6 +87,9 @@ class Args:
     """model variant of the training env (the default: physically consistent eqs. 5 and 12)"""
     ue_per_server: list[int] = field(default_factory=lambda: list(TRAIN_UE_PER_SERVER))
     """UEs per edge server, drawn per episode (variable N, Fig. 11)"""
+    coverage_m: list[float] = field(default_factory=list)
+    """[edge, cloud] coverage radii [m] of the training env (empty: the preset's; Fig. 11's "trained" model of
+    the larger coverage: [600, 800])"""
     total_steps: int = 2_000
     """environment steps (rounds) of the centralized TAC training"""
     rounds: int = 10
@@ -287,7 +290,11 @@ def train_tac(args: Args, env_fn: Callable[[], DtacEnv] | None = None, progress:
     next_seed = train_episode_seeds(KEY, args.seed, "tac")
     resolve_device(args.device)
     dev = torch.device("cpu")  # ~8k-parameter networks: training runs on the CPU
-    env = env_fn() if env_fn is not None else make_train_env(args.preset, args.variant, args.rounds, args.ue_per_server)
+    env = (
+        env_fn()
+        if env_fn is not None
+        else make_train_env(args.preset, args.variant, args.rounds, args.ue_per_server, tuple(args.coverage_m))
+    )
     n_pad = max(N_MAX, env.cfg.K * max(env.cfg.ue_per_server))
     actor = actor_net(args).to(dev)
     critic = critic_net(args).to(dev)
