@@ -34,12 +34,23 @@ import pytest
 import torch
 from tabulate import tabulate
 
+from bench.learner_suite import (
+    certified_refs,
+    load_dir,
+    load_runs,
+    out_dir,
+    seed_spread_table,
+    skip_unless_selected,
+    validated,
+    verdicts,
+)
+from bench.learner_suite import contenders as table_contenders
 from learners import dtac as suite
-from learners.common import forward_flops, load_policy, read_log_csv
-from learners.protocol import decision_latency, gap_table_row, mean_ci, separated, split_rng
+from learners.common import forward_flops, read_log_csv
+from learners.protocol import decision_latency, gap_table_row, mean_ci, split_rng
 from learners.train import train_and_save
-from learners.validate import SolverPolicy, cached_reference, validate
-from mecopt.core import atomic_write_bytes, atomic_write_text, relative_gap, results_dir, write_json
+from learners.validate import SolverPolicy, validate
+from mecopt.core import atomic_write_bytes, atomic_write_text, relative_gap, write_json
 from mecopt.problems.dtac import KEY, PRESETS, evaluate, generate, trivial_bound
 
 LEARNED = tuple(suite.METHODS)
@@ -63,50 +74,28 @@ FIG11_TRAINED = " [cd-trained 600/800 m]"
 
 @pytest.fixture(scope="module", autouse=True)
 def _bench_selection(bench_cfg):  # type: ignore[no-untyped-def]
-    if KEY not in bench_cfg.problems:
-        pytest.skip(f"{KEY} not selected by --bench-problems")
-    if bench_cfg.quick:
-        pytest.skip("learner evaluation is not part of --bench-quick")
-
-
-def out_dir() -> Path:
-    return results_dir() / KEY
+    skip_unless_selected(bench_cfg, KEY)
 
 
 def refs_for(name: str, insts: list[Any], time_limit: float, certified: bool = True) -> list[dict[str, Any]]:
-    refs = cached_reference(KEY, insts, out_dir() / "learners_reference.json", name, time_limit)
-    if certified:
-        bad = [k for k, r in enumerate(refs) if r["opt_status"] != "optimal"]
-        assert not bad, f"{name}: instances {bad} have no certified optimum"
-    return refs
+    return certified_refs(KEY, insts, name, time_limit, certified=certified)
 
 
-def _load_dir(folder: Path, pattern: str) -> list[Any]:
-    return [load_policy(p.with_suffix("")) for p in sorted(folder.glob(pattern))] if folder.is_dir() else []
+def _retrain() -> None:
+    for seed in suite.FINAL_SEEDS:
+        for m in LEARNED:
+            train_and_save(KEY, m, "tuned", seed, progress=False)
 
 
 @pytest.fixture(scope="module")
 def runs(request) -> dict[str, dict[int, Any]]:
-    """{"<method>" (tuned) / "<method> (paper setting)": {seed: policy}}."""
-    if request.config.getoption("--retrain"):
-        for seed in suite.FINAL_SEEDS:
-            for m in LEARNED:
-                train_and_save(KEY, m, "tuned", seed, progress=False)
-    out: dict[str, dict[int, Any]] = {}
-    for pol in _load_dir(out_dir() / "checkpoints", "*-tiny.json") + _load_dir(
-        out_dir() / "seeds" / "checkpoints", "*-tiny-seed*.json"
-    ):
-        out.setdefault(pol.name, {})[int(pol.meta["seed"])] = pol
-    for pol in _load_dir(out_dir() / "untuned" / "checkpoints", "*-tiny-seed*.json"):
-        out.setdefault(f"{pol.name} (paper setting)", {})[int(pol.meta["seed"])] = pol
-    cd = out_dir() / CD_DIR
-    for pol in _load_dir(cd / "checkpoints", "*.json") + _load_dir(cd / "seeds" / "checkpoints", "*.json"):
+    """{"<method>" (tuned) / "<method> (paper setting)" / the L11 and Fig. 11 variants: {seed: policy}}."""
+    out = load_runs(KEY, suite.PRESET, LEARNED, retrain=_retrain if request.config.getoption("--retrain") else None)
+    cd = out_dir(KEY) / CD_DIR
+    for pol in load_dir(cd / "checkpoints", "*.json") + load_dir(cd / "seeds" / "checkpoints", "*.json"):
         out.setdefault(f"{pol.name}{CD_TRAINED}", {})[int(pol.meta["seed"])] = pol
-    for pol in _load_dir(out_dir() / FIG11_DIR / "checkpoints", "*.json"):
+    for pol in load_dir(out_dir(KEY) / FIG11_DIR / "checkpoints", "*.json"):
         out.setdefault(f"{pol.name}{FIG11_TRAINED}", {})[int(pol.meta["seed"])] = pol
-    missing = [m for m in LEARNED if m not in out]
-    if missing:
-        pytest.skip(f"no tuned checkpoints for {missing} (python -m learners.train dtac, or --retrain)")
     return out
 
 
@@ -117,32 +106,13 @@ def _shares(rows: list[dict[str, Any]]) -> tuple[float, float, float]:
 
 
 def _contenders(runs: dict[str, dict[int, Any]], paper: bool = True, cd: bool = True) -> dict[str, dict[int, Any]]:
-    """Learned (tuned; + paper setting; + the L11 cell-distinct variants) and the heuristics."""
-    c: dict[str, dict[int, Any]] = {}
-    for m in LEARNED:
-        c[m] = runs[m]
-        if paper and f"{m} (paper setting)" in runs:
-            c[f"{m} (paper setting)"] = runs[f"{m} (paper setting)"]
-        if cd:
-            c[f"{m}{CD_DECODE}"] = {s: p.with_decode("cell-distinct") for s, p in runs[m].items()}
-            if f"{m}{CD_TRAINED}" in runs:
-                c[f"{m}{CD_TRAINED}"] = runs[f"{m}{CD_TRAINED}"]
-    for h in HEURISTICS:
-        c[h] = {0: SolverPolicy(KEY, h)}
-    return c
-
-
-def _verdicts(cis: dict[str, Any], pairs: list[tuple[str, str]]) -> list[str]:
-    out = []
-    for a, b in pairs:
-        if a in cis and b in cis:
-            ca, cb = cis[a], cis[b]
-            if separated(ca, cb):
-                win, lose = (a, b) if ca.mean < cb.mean else (b, a)
-                out.append(f"* `{win}` beats `{lose}`: {cis[win].fmt()} vs {cis[lose].fmt()} % (CIs separate)")
-            else:
-                out.append(f"* `{a}` vs `{b}`: {ca.fmt()} vs {cb.fmt()} % -- CIs overlap, no claim")
-    return out
+    """Learned (tuned; + paper setting; + the L11 cell-distinct variants), then the heuristics."""
+    c = table_contenders(KEY, runs, LEARNED, heuristics=(), paper=paper)
+    for m in LEARNED if cd else ():
+        c[f"{m}{CD_DECODE}"] = {s: p.with_decode("cell-distinct") for s, p in runs[m].items()}
+        if f"{m}{CD_TRAINED}" in runs:
+            c[f"{m}{CD_TRAINED}"] = runs[f"{m}{CD_TRAINED}"]
+    return {**c, **table_contenders(KEY, {}, (), heuristics=HEURISTICS)}
 
 
 def _kl_px(p: Any, q: Any, insts: list[Any]) -> float:
@@ -156,14 +126,14 @@ def _kl_px(p: Any, q: Any, insts: list[Any]) -> float:
 
 
 def _certified_table(
-    insts: list[Any], refs: list[dict[str, Any]], contenders: dict[str, dict[int, Any]]
+    tag: str, insts: list[Any], refs: list[dict[str, Any]], contenders: dict[str, dict[int, Any]]
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, dict[int, list[dict[str, Any]]]], dict[str, Any]]:
     """Gap of every contender to the certified optimum, pooled over seeds x instances (95 % BCa CI), its offloading
     shares and decision latency: (table rows, CIs, per-instance rows, latency)."""
     raw: dict[str, dict[int, list[dict[str, Any]]]] = {}
     latency: dict[str, dict[str, float]] = {}
     for name, by_seed in contenders.items():
-        raw[name] = {s: validate(KEY, p, insts, refs) for s, p in by_seed.items()}
+        raw[name] = {s: validated(KEY, tag, p, insts, refs) for s, p in by_seed.items()}
         latency[name] = decision_latency(by_seed[min(by_seed)], insts, n=100, warmup=10)
     table, cis = [], {}
     for name, by_seed in raw.items():
@@ -217,7 +187,7 @@ def test_learners_vs_optimum(benchmark, runs):
     out: dict[str, Any] = {}
 
     def run() -> None:
-        out["table"], out["cis"], out["raw"], out["latency"] = _certified_table(insts, refs, contenders)
+        out["table"], out["cis"], out["raw"], out["latency"] = _certified_table("test-tiny", insts, refs, contenders)
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     table, cis, raw, latency = out["table"], out["cis"], out["raw"], out["latency"]
@@ -255,14 +225,14 @@ def test_learners_vs_optimum(benchmark, runs):
         + "\n\n"
         + tabulate(table, headers="keys", tablefmt="github")
         + "\n\n## Comparisons (a claim only where the 95 % CIs separate)\n\n"
-        + "\n".join(_verdicts(cis, pairs))
+        + "\n".join(verdicts(cis, pairs))
         + "\n\n## Table III analogue: action similarity to the centralized TAC (tuned, seed-matched, test rounds)\n\n"
         + tabulate(kl, headers="keys", tablefmt="github")
         + "\n"
     )
-    atomic_write_text(out_dir() / "learners.md", md)
+    atomic_write_text(out_dir(KEY) / "learners.md", md)
     write_json(
-        out_dir() / "learners.json",
+        out_dir(KEY) / "learners.json",
         {
             "summary": table,
             "ci": {k: [c.mean, c.lo, c.hi, c.n] for k, c in cis.items()},
@@ -325,7 +295,7 @@ def test_diagnosis(benchmark, runs):
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     atomic_write_text(
-        out_dir() / "learners_diagnosis.md",
+        out_dir(KEY) / "learners_diagnosis.md",
         f"# Why the learned policies are far from the optimum ({len(insts)} held-out `tiny` rounds, K = 2, N = 4, "
         "L = 2; tuned checkpoints, seeds 1-3 pooled)\n\nEach policy's own decision, the same with full power and "
         "frequency (a = b = 1), and the same offloading x with round-robin channels in each cell (the heuristics' "
@@ -334,6 +304,25 @@ def test_diagnosis(benchmark, runs):
         "collapsed policy takes 1). Greedy: see `learners.md`.\n\n"
         + tabulate(table, headers="keys", tablefmt="github")
         + "\n",
+    )
+
+
+def test_seed_spread(benchmark, runs):
+    """Per training seed: gap to the optimum on the held-out tiny split (learners_seeds.md)."""
+    insts = suite.instances("test", suite.TEST_INSTANCES)
+    refs = refs_for("test-tiny", insts, suite.EXACT_TIME_LIMIT)
+    out: dict[str, Any] = {}
+    learned = {k: v for k, v in runs.items() if not k.endswith(FIG11_TRAINED)}
+
+    def run() -> None:
+        out["rows"] = seed_spread_table(KEY, "test-tiny", learned, insts, refs)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    atomic_write_text(
+        out_dir(KEY) / "learners_seeds.md",
+        f"# DTAC learned policies per training seed ({len(insts)} held-out `tiny` rounds, certified optima)\n\n"
+        "Mean gap to the optimum [%] of each seed's policy; wall times were measured on the shared, loaded machine "
+        "(not speed results).\n\n" + tabulate(out["rows"], headers="keys", tablefmt="github") + "\n",
     )
 
 
@@ -346,7 +335,7 @@ def test_small_certified(benchmark, runs):
     out: dict[str, Any] = {}
 
     def run() -> None:
-        out["table"], out["cis"], out["raw"], _ = _certified_table(insts, refs, contenders)
+        out["table"], out["cis"], out["raw"], _ = _certified_table("test-small", insts, refs, contenders)
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     opt_sh = _opt_shares(refs)
@@ -359,7 +348,7 @@ def test_small_certified(benchmark, runs):
         *_cd_pairs(),
     ]
     atomic_write_text(
-        out_dir() / "learners_small.md",
+        out_dir(KEY) / "learners_small.md",
         f"# DTAC learned policies on `small` (K = 2, N = 6, L = 2; default variant; {len(insts)} held-out rounds)"
         f"\n\n`exact`: certified optimal on all {len(insts)} rounds (time limit {suite.SMALL_TIME_LIMIT:g} s; mean "
         f"optimum {float(np.mean([r['opt_objective'] for r in refs])):.4f}; offloading shares of the optimum: local / "
@@ -371,11 +360,11 @@ def test_small_certified(benchmark, runs):
         + "\n\n"
         + tabulate(out["table"], headers="keys", tablefmt="github")
         + "\n\n## Comparisons (a claim only where the 95 % CIs separate)\n\n"
-        + "\n".join(_verdicts(out["cis"], pairs))
+        + "\n".join(verdicts(out["cis"], pairs))
         + "\n",
     )
     write_json(
-        out_dir() / "learners_small.json",
+        out_dir(KEY) / "learners_small.json",
         {"summary": out["table"], "ci": {k: [c.mean, c.lo, c.hi, c.n] for k, c in out["cis"].items()}},
     )
     benchmark.extra_info.update({k: c.mean for k, c in out["cis"].items()})
@@ -402,7 +391,7 @@ def test_printed_variant(benchmark, runs):
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     atomic_write_text(
-        out_dir() / "learners_printed.md",
+        out_dir(KEY) / "learners_printed.md",
         f"# Literal `printed` variant on `small` ({len(insts)} test-stream rounds, every one certified optimal): "
         "eq. (5) without channel gain (any channel sharing costs ~1e9) and eq. (12) as printed\n\nFor completeness "
         "only: the learned policies (tuned, seed 1) were trained on the default variant and are applied unchanged "
@@ -452,7 +441,7 @@ def test_fig11_generalisation(benchmark, runs):
         rows.insert(0, {"method": "exact certified", **{f"N={N}": cert[cname][N] for N in Ns}})
         lines.append(f"## coverage {cname}\n\n" + tabulate(rows, headers="keys", tablefmt="github"))
     atomic_write_text(
-        out_dir() / "learners_fig11.md",
+        out_dir(KEY) / "learners_fig11.md",
         "# Fig. 11 analogue: generalisation to unseen numbers of UEs and coverage (K = 2, L = 2, "
         f"{FIG11_INSTANCES} test-stream rounds per cell)\n\nCells: mean gap to exact's proven lower bound [%] with "
         "95 % CI (learned: seeds 1-3 pooled). Exact runs "
@@ -465,7 +454,7 @@ def test_fig11_generalisation(benchmark, runs):
         + "\n\n".join(lines)
         + "\n",
     )
-    _plot_fig11(res, out_dir() / "learners_fig11.png")
+    _plot_fig11(res, out_dir(KEY) / "learners_fig11.png")
 
 
 def _plot_fig11(res: dict[str, dict[str, dict[int, Any]]], png: Path) -> None:
@@ -538,7 +527,7 @@ def test_paper_scale(benchmark, runs):
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     atomic_write_text(
-        out_dir() / "learners_paper_scale.md",
+        out_dir(KEY) / "learners_paper_scale.md",
         f"# Figs. 5-7 and 8-9 analogue: paper-scale presets ({PAPER_SCALE_INSTANCES} test-stream rounds each; "
         "default variant)\n\nNOT certified: exact does not run at this scale. `gap to valid bound` uses "
         "`trivial_bound` (w1 x the largest own-best time, eq. 14; weak), `gap to best incumbent` the best objective "
@@ -552,7 +541,7 @@ def test_convergence_and_parameters(benchmark, runs):
     """Fig. 10 (convergence from the training logs) and Table IV (parameter counts)."""
     from learners import dtac_happo, dtac_tac
 
-    tr = out_dir() / "training"
+    tr = out_dir(KEY) / "training"
     logs = {m: read_log_csv(tr / f"{m}-tiny.csv") for m in LEARNED if (tr / f"{m}-tiny.csv").exists()}
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)
     table = []
@@ -615,7 +604,7 @@ def test_convergence_and_parameters(benchmark, runs):
         },
     ]
     atomic_write_text(
-        out_dir() / "learners_training.md",
+        out_dir(KEY) / "learners_training.md",
         "# Fig. 10 analogue (convergence) and Table IV analogue (parameters)\n\nMonitor objective = mean objective "
         "of the deterministic policy on 8 fixed `tiny` rounds (not a protocol split), logged during training of the "
         "tuned seed-1 runs. Centralized stage: x = env steps; decentralized stage: x = env steps of the teacher + "
@@ -632,7 +621,7 @@ def test_convergence_and_parameters(benchmark, runs):
         + tabulate(params, headers="keys", tablefmt="github")
         + "\n",
     )
-    _plot_convergence(logs, out_dir() / "learners_training.png")
+    _plot_convergence(logs, out_dir(KEY) / "learners_training.png")
 
 
 def _flops_per_ue(tac_args: Any, happo_args: Any) -> dict[str, str]:
