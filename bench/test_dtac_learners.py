@@ -48,7 +48,7 @@ from bench.learner_suite import contenders as table_contenders
 from learners import dtac as suite
 from learners.common import forward_flops, read_log_csv
 from learners.protocol import decision_latency, gap_table_row, mean_ci, split_rng
-from learners.train import train_and_save
+from learners.train import log_path, make_args, method_module, train_and_save
 from learners.validate import SolverPolicy, validate
 from mecopt.core import atomic_write_bytes, atomic_write_text, relative_gap, write_json
 from mecopt.problems.dtac import KEY, PRESETS, evaluate, generate, trivial_bound
@@ -70,6 +70,7 @@ CD_TRAINED = " [cd-trained]"
 #: Fig. 11's "trained" model: the cd-trained recipe trained on the 600 / 800 m coverage (``results/dtac/fig11/``)
 FIG11_DIR = "fig11"
 FIG11_TRAINED = " [cd-trained 600/800 m]"
+FIG11_COVERAGE = (600.0, 800.0)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -82,9 +83,19 @@ def refs_for(name: str, insts: list[Any], time_limit: float, certified: bool = T
 
 
 def _retrain() -> None:
+    """``--retrain``: the tuned runs, the L11 cd-trained runs and Fig. 11's trained-coverage runs (L12)."""
+    cd = {"channel_decode": "cell-distinct"}
     for seed in suite.FINAL_SEEDS:
         for m in LEARNED:
             train_and_save(KEY, m, "tuned", seed, progress=False)
+            if m in TRANSFORMERS:  # not happo (L11); not tl (2.4 MB checkpoints, over the per-file budget)
+                train_and_save(KEY, m, "tuned", seed, out=out_dir(KEY) / CD_DIR, progress=False, overrides=cd)
+    for m in TRANSFORMERS:
+        args = make_args(KEY, m, "tuned", 1, overrides={**cd, "coverage_m": list(FIG11_COVERAGE)})
+        stem = out_dir(KEY) / FIG11_DIR / "checkpoints" / f"{m}-tiny-cd-cov{FIG11_COVERAGE[0]:g}-{FIG11_COVERAGE[1]:g}"
+        pol = method_module(KEY, m).train(args, csv_path=str(log_path(stem)), progress=False)
+        pol.meta.update({"setting": "tuned", "preset": args.preset, "coverage_m": list(FIG11_COVERAGE)})
+        pol.save(stem)
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +186,8 @@ CD_NOTE = (
     "`<m> + cd decode`: the same checkpoints with the L11 variant decode (a cell's offloading UEs get distinct "
     "channels in order of confidence; the paper's eq. (16) takes each UE's argmax p_l); `<m> [cd-trained]`: trained "
     "with that decode in the exploration decisions (tuned parameters of `<m>`, seeds 1-3, same env-step budget; "
-    "HAPPO was not retrained: its stochastic channel choice is part of its policy gradient)."
+    "HAPPO was not retrained: its stochastic channel choice is part of its policy gradient; TL's retrained "
+    "checkpoints, 2.4 MB each, are over the repository's per-file budget and not committed)."
 )
 
 
