@@ -227,9 +227,14 @@ def test_learners_vs_optimum(benchmark, runs):
     table, cis, raw, latency = out["table"], out["cis"], out["raw"], out["latency"]
     opt_sh = _opt_shares(refs)
     kl = []
-    for m in ("tl-transformer", "dtac"):
-        vals = [_kl_px(runs["tac"][s], runs[m][s], insts) for s in sorted(runs[m]) if s in runs["tac"]]
-        kl.append({"approach": m, "KL(p_x TAC || p_x approach), mean over seeds": round(float(np.mean(vals)), 4)})
+    for tag in ("", CD_TRAINED):  # the paper-decode runs, then the L11 cd-trained ones (teacher: TAC of the same tag)
+        teacher = runs.get(f"tac{tag}", {})
+        for m in (f"tl-transformer{tag}", f"dtac{tag}"):
+            vals = [_kl_px(teacher[s], runs[m][s], insts) for s in sorted(runs.get(m, {})) if s in teacher]
+            if vals:
+                kl.append(
+                    {"approach": m, "KL(p_x TAC || p_x approach), mean over seeds": round(float(np.mean(vals)), 4)}
+                )
     md = (
         f"# DTAC learned policies vs certified optimum: held-out test split ({len(insts)} seeded `tiny` rounds, "
         "K = 2, N = 4, L = 2; default variant: eq. (5) received interference, eq. (12) every transmission counted)\n\n"
