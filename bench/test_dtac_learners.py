@@ -88,11 +88,12 @@ def _retrain() -> None:
     for seed in suite.FINAL_SEEDS:
         for m in LEARNED:
             train_and_save(KEY, m, "tuned", seed, progress=False)
-            if m in TRANSFORMERS:  # not happo (L11); not tl (2.4 MB checkpoints, over the per-file budget)
+            if m != "happo":  # L11: HAPPO samples l inside its policy gradient; tl writes float32 (2.4 MB)
                 train_and_save(KEY, m, "tuned", seed, out=out_dir(KEY) / CD_DIR, progress=False, overrides=cd)
-    for m in TRANSFORMERS:
-        args = make_args(KEY, m, "tuned", 1, overrides={**cd, "coverage_m": list(FIG11_COVERAGE)})
-        stem = out_dir(KEY) / FIG11_DIR / "checkpoints" / f"{m}-tiny-cd-cov{FIG11_COVERAGE[0]:g}-{FIG11_COVERAGE[1]:g}"
+    for seed, m in ((s, m) for s in suite.FINAL_SEEDS for m in TRANSFORMERS):
+        args = make_args(KEY, m, "tuned", seed, overrides={**cd, "coverage_m": list(FIG11_COVERAGE)})
+        name = f"{m}-tiny-cd-cov{FIG11_COVERAGE[0]:g}-{FIG11_COVERAGE[1]:g}" + (f"-seed{seed}" if seed != 1 else "")
+        stem = out_dir(KEY) / FIG11_DIR / "checkpoints" / name
         pol = method_module(KEY, m).train(args, csv_path=str(log_path(stem)), progress=False)
         pol.meta.update({"setting": "tuned", "preset": args.preset, "coverage_m": list(FIG11_COVERAGE)})
         pol.save(stem)
@@ -208,8 +209,8 @@ CD_NOTE = (
     "`<m> + cd decode`: the same checkpoints with the L11 variant decode (a cell's offloading UEs get distinct "
     "channels in order of confidence; the paper's eq. (16) takes each UE's argmax p_l); `<m> [cd-trained]`: trained "
     "with that decode in the exploration decisions (tuned parameters of `<m>`, seeds 1-3, same env-step budget; "
-    "HAPPO was not retrained: its stochastic channel choice is part of its policy gradient; TL's retrained "
-    "checkpoints, 2.4 MB each, are over the repository's per-file budget and not committed)."
+    "HAPPO was not retrained: its stochastic channel choice is part of its policy gradient; the committed TL "
+    "checkpoints store their weights in float16, see their `meta.weights_dtype`)."
 )
 
 
@@ -461,8 +462,8 @@ def test_fig11_generalisation(benchmark, runs):
         "elsewhere an upper bound on the true gap. Training saw N = 2..6 at 200 / 300 m only; N = 8, 10 and the "
         "600 / 800 m coverage are unseen. tl / happo (one actor per UE id, N <= 6) cannot act for N > 6. "
         f"`<m>{CD_TRAINED}`: trained with the L11 cell-distinct decode (seeds 1-3); `<m>{FIG11_TRAINED}`: the "
-        'paper\'s "trained" curve, the same recipe trained on the 600 / 800 m coverage (N = 2..6; reduced: '
-        'seed 1 only, the same 2000 env steps); the other learned rows are the paper\'s "inexperienced" models.\n\n'
+        'paper\'s "trained" curve, the same recipe trained on the 600 / 800 m coverage (N = 2..6; seeds 1-3, '
+        'the same 2000 env steps); the other learned rows are the paper\'s "inexperienced" models.\n\n'
         + "\n\n".join(lines)
         + "\n",
     )
