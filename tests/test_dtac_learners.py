@@ -295,3 +295,14 @@ def test_smoke_learning_critic_fits_rewards():
         mse = float(((q - target) ** 2)[valid].mean())
         var = float(target[valid].var())
     assert mse < 0.8 * var
+
+
+def test_train_config_coverage():
+    """L12: the training env of Fig. 11's "trained" model uses the larger coverage; bad input is a clear error."""
+    cfg = suite.train_config("tiny", (1, 2), (600.0, 800.0))
+    assert (cfg.edge_radius_m, cfg.cloud_radius_m, cfg.ue_per_server) == (600.0, 800.0, (1, 2))
+    assert suite.train_config("tiny").edge_radius_m == PRESETS["tiny"].edge_radius_m
+    with pytest.raises(InvalidInputError):
+        suite.train_config("tiny", None, (600.0,))
+    env = suite.make_train_env(rounds=2, coverage_m=(600.0, 800.0))
+    assert env.cfg.edge_radius_m == 600.0
