@@ -4,15 +4,18 @@ under the protocol of issue #11.
 Runs only with ``pytest --benchmark``; reads the committed checkpoints and never trains (``--retrain`` first reruns
 ``python -m learners.train dtac --setting tuned``). Inputs under ``results/dtac/``: tuned runs
 ``checkpoints/<method>-tiny`` (seed 1) and ``seeds/checkpoints/<method>-tiny-seed{2,3}``; paper-setting runs
-``untuned/checkpoints/<method>-tiny-seed{1,2,3}``; training logs ``training/`` and ``untuned/training/``.
+``untuned/checkpoints/<method>-tiny-seed{1,2,3}``; the L11 cell-distinct runs ``cell_distinct/`` and Fig. 11's
+trained-coverage runs ``fig11/`` (docs/learners/dtac.md L11, L12); training logs ``training/`` next to each.
 
 Outputs (``results/dtac/``):
 
 * ``learners.md`` / ``.json``: held-out `tiny` test split (N = 4, every instance certified optimal), gaps with 95 %
   bootstrap CIs over seeds x instances, offloading shares (Figs. 8-9 analogue), Table III analogue (KL divergence
   of p_x to TAC's), latency;
-* ``learners_small.md``: `small` (N = 6): exact does not certify the default within its limit, so gaps are to the
-  proven bound (an upper bound on the true gap) and to the best incumbent found by any method (not certified);
+* ``learners_small.md`` / ``.json``: held-out `small` split (N = 6, 40 rounds, every one certified optimal), the
+  same table and comparisons;
+* ``learners_diagnosis.md``: where the learned policies' gap comes from (channels, power, collapse; issue #16);
+* ``learners_seeds.md``: gap per training seed;
 * ``learners_printed.md``: the literal `printed` variant on `small` (certified), policies trained on the default;
 * ``learners_fig11.md`` / ``.png``: generalisation to unseen numbers of UEs and to the larger coverage (Fig. 11);
 * ``learners_paper_scale.md``: the fig5 / fig6 / fig7 presets (Figs. 5-7, 8-9): objective, shares, gap to the
