@@ -448,3 +448,16 @@ def run_cli(args_cls: type, train_fn: Callable[..., TorchPolicy], description: s
     )
     run = tyro.cli(run_cls, description=description, config=(tyro.conf.OmitArgPrefixes,))
     train_fn(run.args, csv_path=run.log).save(run.out)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Model complexity
+# ----------------------------------------------------------------------------------------------------------------
+def forward_flops(module: nn.Module, *inputs: Any) -> int:
+    """Floating-point operations of one forward pass of ``module`` on ``inputs`` (``torch.utils.flop_counter``:
+    2 per multiply-accumulate of the matmuls / linear layers / attention products; element-wise ops not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        module(*inputs)
+    return int(counter.get_total_flops())
