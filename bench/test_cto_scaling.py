@@ -91,10 +91,11 @@ def sweeps(cfg: BenchConfig) -> list[Sweep]:
                     for m in ["exact", "exact-milp", "pyomo-scip"]:
                         if M > MAX_M[m] or variant not in METHOD_VARIANTS[m]:
                             continue
-                        agg_max = AGG_MAX_M[variant] if m == "exact" else AGG_SCIP_MAX_M
-                        at_frontier = m == "pyomo-scip" and (variant, M, n) in SCIP_FRONTIER_CELLS
-                        if variant != "per-allocation" and M > agg_max and not at_frontier:
-                            continue
+                        if variant != "per-allocation":
+                            agg_max = AGG_MAX_M[variant] if m == "exact" else AGG_SCIP_MAX_M
+                            at_frontier = m == "pyomo-scip" and (variant, M, n) in SCIP_FRONTIER_CELLS
+                            if M > agg_max and not at_frontier:
+                                continue
 
                         def fn(v: str = variant, M: int = M, n: int = n, s: int = seed, m: str = m) -> SolveResult:
                             inst = _scaling_instance(v, M, n, s)

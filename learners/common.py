@@ -451,6 +451,19 @@ def run_cli(args_cls: type, train_fn: Callable[..., TorchPolicy], description: s
 
 
 # ----------------------------------------------------------------------------------------------------------------
+# Model complexity
+# ----------------------------------------------------------------------------------------------------------------
+def forward_flops(module: nn.Module, *inputs: Any) -> int:
+    """Floating-point operations of one forward pass of ``module`` on ``inputs`` (``torch.utils.flop_counter``:
+    2 per multiply-accumulate of the matmuls / linear layers / attention products; element-wise ops not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        module(*inputs)
+    return int(counter.get_total_flops())
+
+
+# ----------------------------------------------------------------------------------------------------------------
 # Shared Args fields and the single-agent off-policy training loop (INTO's DDPG and DDQN; issue #15 item 6)
 # ----------------------------------------------------------------------------------------------------------------
 @dataclasses.dataclass

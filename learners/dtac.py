@@ -27,6 +27,7 @@ Choices the paper leaves open (docs/learners/dtac.md lists them with reasons):
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
@@ -61,9 +62,9 @@ MASKED = -1e9
 # -- protocol settings (issue #11) -------------------------------------------------------------------------------
 #: held-out test set: seeded `tiny` rounds (N = 4), every one certified optimal by `exact`
 TEST_INSTANCES = 48
-#: `small` rounds (N = 6): exact does not certify the default within its limit; gaps are to the best bound
-TEST_INSTANCES_SMALL = 16
-SMALL_TIME_LIMIT = 20.0
+#: held-out `small` rounds (N = 6): exact certifies every one (0.3-5 s each since issue #12)
+TEST_INSTANCES_SMALL = 40
+SMALL_TIME_LIMIT = 60.0
 TUNE_INSTANCES = 24
 #: the same trial budget for every learned method: TUNE_TRIALS trials x TUNE_STEPS env steps (rounds)
 TUNE_TRIALS = 4
@@ -93,9 +94,20 @@ METHODS: dict[str, Recipe] = {
 }
 
 
-def train_config(preset: str = PRESET, ue_per_server: tuple[int, ...] | None = TRAIN_UE_PER_SERVER) -> Config:
+def train_config(
+    preset: str = PRESET,
+    ue_per_server: tuple[int, ...] | None = TRAIN_UE_PER_SERVER,
+    coverage_m: tuple[float, ...] = (),
+) -> Config:
+    """The preset with the training range of UEs per server and, if given, the (edge, cloud) coverage radii [m]."""
     cfg = PRESETS[preset]
-    return cfg if ue_per_server is None else dc_replace(cfg, ue_per_server=tuple(int(u) for u in ue_per_server))
+    if ue_per_server is not None:
+        cfg = dc_replace(cfg, ue_per_server=tuple(int(u) for u in ue_per_server))
+    if coverage_m:
+        if len(coverage_m) != 2:
+            raise InvalidInputError(f"{KEY}: coverage_m takes [edge radius, cloud radius], got {list(coverage_m)}")
+        cfg = dc_replace(cfg, edge_radius_m=float(coverage_m[0]), cloud_radius_m=float(coverage_m[1]))
+    return cfg
 
 
 def make_train_env(
@@ -103,11 +115,13 @@ def make_train_env(
     variant: str = "literal",
     rounds: int = 10,
     ue_per_server: tuple[int, ...] | None = TRAIN_UE_PER_SERVER,
+    coverage_m: tuple[float, ...] = (),
 ) -> DtacEnv:
     """The training env: a new scenario (and number of UEs) per episode (L3)."""
     if variant not in VARIANTS:
         raise InvalidInputError(f"{KEY}: unknown variant {variant!r}; choose from {sorted(VARIANTS)}")
-    return DtacEnv(preset, variant, rounds=rounds, config=train_config(preset, ue_per_server), redraw_scenario=True)
+    cfg = train_config(preset, ue_per_server, coverage_m)
+    return DtacEnv(preset, variant, rounds=rounds, config=cfg, redraw_scenario=True)
 
 
 def instances(
@@ -163,10 +177,41 @@ def ratio(u: torch.Tensor | np.ndarray, lo: float) -> Any:
     return lo + (1.0 - lo) / (1.0 + np.exp(-np.asarray(u, dtype=float)))
 
 
-def hybrid_decision(inst: Instance, px: np.ndarray, pl: np.ndarray, a: np.ndarray, b: np.ndarray) -> Decision:
-    """Eq. (16) -> a feasible Decision: x = argmax p_x, l = argmax over the instance's L channels, a, b clipped."""
+#: channel decodes (L11): the paper's per-UE argmax p_l, or the variant that gives a cell's offloading UEs distinct
+#: channels while free ones remain
+CHANNEL_DECODES = ("argmax", "cell-distinct")
+
+
+def cell_distinct_channels(inst: Instance, x: np.ndarray, pl: np.ndarray) -> np.ndarray:
+    """L11 variant: in each cell, the offloading UEs (x >= 1) take channels in decreasing order of their largest
+    p_l, each the most probable channel (1-based) not yet taken in its cell; once the L channels are taken the rest
+    fall back to their argmax. Locals keep their argmax (their channel is irrelevant)."""
+    p = np.nan_to_num(np.asarray(pl, dtype=float)[:, : inst.L], nan=0.0)
+    l = np.argmax(p, axis=1).astype(np.int64) + 1
+    for k in range(inst.K):
+        off = np.flatnonzero((np.asarray(inst.server) == k) & (x >= 1))
+        taken = np.zeros(inst.L, dtype=bool)
+        for n in off[np.argsort(-p[off].max(axis=1), kind="stable")]:
+            if taken.all():
+                break
+            c = int(np.argmax(np.where(taken, -np.inf, p[n])))
+            taken[c] = True
+            l[n] = c + 1
+    return l
+
+
+def hybrid_decision(
+    inst: Instance, px: np.ndarray, pl: np.ndarray, a: np.ndarray, b: np.ndarray, channel_decode: str = "argmax"
+) -> Decision:
+    """Eq. (16) -> a feasible Decision: x = argmax p_x, l = argmax over the instance's L channels (or the
+    ``cell-distinct`` variant, L11), a, b clipped."""
+    if channel_decode not in CHANNEL_DECODES:
+        raise InvalidInputError(f"{KEY}: unknown channel decode {channel_decode!r}; choose from {CHANNEL_DECODES}")
     x = np.argmax(np.asarray(px)[:, :3], axis=1).astype(np.int64)
-    l = np.argmax(np.asarray(pl)[:, : inst.L], axis=1).astype(np.int64) + 1
+    if channel_decode == "cell-distinct":
+        l = cell_distinct_channels(inst, x, pl)
+    else:
+        l = np.argmax(np.asarray(pl)[:, : inst.L], axis=1).astype(np.int64) + 1
     a = np.clip(np.nan_to_num(np.asarray(a, dtype=float), nan=1.0), inst.a_min, 1.0)
     b = np.clip(np.nan_to_num(np.asarray(b, dtype=float), nan=1.0), inst.b_min, 1.0)
     return Decision(x=x, l=l, a=a, b=b)
@@ -283,9 +328,22 @@ class DtacPolicy(TorchPolicy):
     def outputs(self, inst: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         raise NotImplementedError
 
+    #: L11: "argmax" (the paper's decode, eq. 16) or "cell-distinct" (variant); None: the training run's
+    #: ``args.channel_decode`` (argmax where the run predates the field); set per copy by ``with_decode``
+    channel_decode: str | None = None
+
     def decide(self, instance: Instance) -> Decision:
         self.check_size(instance)
-        return hybrid_decision(instance, *self.outputs(instance))
+        mode = self.channel_decode or str(getattr(self.args, "channel_decode", "argmax"))
+        return hybrid_decision(instance, *self.outputs(instance), channel_decode=mode)
+
+    def with_decode(self, channel_decode: str) -> DtacPolicy:
+        """A shallow copy that decodes channels with ``channel_decode`` (same network, no retraining)."""
+        if channel_decode not in CHANNEL_DECODES:
+            raise InvalidInputError(f"{KEY}: unknown channel decode {channel_decode!r}; choose from {CHANNEL_DECODES}")
+        out = copy.copy(self)
+        out.channel_decode = channel_decode
+        return out
 
 
 # ----------------------------------------------------------------------------------------------------------------

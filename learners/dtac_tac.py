@@ -87,6 +87,9 @@ class Args:
     """model variant of the training env (the default: physically consistent eqs. 5 and 12)"""
     ue_per_server: list[int] = field(default_factory=lambda: list(TRAIN_UE_PER_SERVER))
     """UEs per edge server, drawn per episode (variable N, Fig. 11)"""
+    coverage_m: list[float] = field(default_factory=list)
+    """[edge, cloud] coverage radii [m] of the training env (empty: the preset's; Fig. 11's "trained" model of
+    the larger coverage: [600, 800])"""
     total_steps: int = 2_000
     """environment steps (rounds) of the centralized TAC training"""
     rounds: int = 10
@@ -129,6 +132,9 @@ class Args:
     """per-episode decay eps of the noise variance, v <- v eps (Algorithm 1, line 12)"""
     ab_noise_scale: float = 4.0
     """the noise on the a / b pre-activations is this many times the noise on the probabilities"""
+    channel_decode: str = "argmax"
+    """L11: 'argmax' (eq. 16: each UE's argmax p_l) or the variant 'cell-distinct' (a cell's offloading UEs get
+    distinct channels, in order of confidence) -- used in the exploration decisions and by the saved policy"""
     tl_updates: int = 2_000
     """gradient steps of the decentralized stage (eq. 22 or eq. 26) on the replay memory's states"""
     lr_tl: float = 2e-5
@@ -284,7 +290,11 @@ def train_tac(args: Args, env_fn: Callable[[], DtacEnv] | None = None, progress:
     next_seed = train_episode_seeds(KEY, args.seed, "tac")
     resolve_device(args.device)
     dev = torch.device("cpu")  # ~8k-parameter networks: training runs on the CPU
-    env = env_fn() if env_fn is not None else make_train_env(args.preset, args.variant, args.rounds, args.ue_per_server)
+    env = (
+        env_fn()
+        if env_fn is not None
+        else make_train_env(args.preset, args.variant, args.rounds, args.ue_per_server, tuple(args.coverage_m))
+    )
     n_pad = max(N_MAX, env.cfg.K * max(env.cfg.ue_per_server))
     actor = actor_net(args).to(dev)
     critic = critic_net(args).to(dev)
@@ -324,7 +334,7 @@ def train_tac(args: Args, env_fn: Callable[[], DtacEnv] | None = None, progress:
 
     def greedy_decide(inst: Instance) -> Any:
         px, pl, a, b = transformer_policy_outputs(actor, inst)
-        return hybrid_decision(inst, px, pl, a, b)
+        return hybrid_decision(inst, px, pl, a, b, args.channel_decode)
 
     log = TrainingLog(args.total_steps, "tac", None, progress)
     env.reset(seed=next_seed())
@@ -344,7 +354,7 @@ def train_tac(args: Args, env_fn: Callable[[], DtacEnv] | None = None, progress:
             pl[:, :L] += sd * torch.randn(N, L, generator=noise_gen)
             ab = h["ab"] + args.ab_noise_scale * sd * torch.randn(N, 2, generator=noise_gen)
             a, b_ = ratio(ab[:, 0], a_min), ratio(ab[:, 1], b_min)
-        dec = hybrid_decision(inst, px.numpy(), pl.numpy(), a.numpy(), b_.numpy())
+        dec = hybrid_decision(inst, px.numpy(), pl.numpy(), a.numpy(), b_.numpy(), args.channel_decode)
         _, r, _, trunc, info = log.timed_env_step(
             lambda dec=dec: env.step({"x": dec.x, "l": dec.l - 1, "a": dec.a, "b": dec.b})
         )
@@ -455,7 +465,7 @@ def train_decentralized(args: Args, t: Teacher, monitor: list[Instance], log: li
         if args.eval_every and ((k + 1) % args.eval_every == 0 or k == 0):
 
             def dec(inst: Instance) -> Any:
-                return hybrid_decision(inst, *transformer_policy_outputs(student, inst))
+                return hybrid_decision(inst, *transformer_policy_outputs(student, inst), args.channel_decode)
 
             log.append(
                 {

@@ -102,7 +102,7 @@ def train(
             policy.net.eval()
 
             def dec(inst: Instance) -> Any:
-                return hybrid_decision(inst, *policy.outputs(inst))
+                return hybrid_decision(inst, *policy.outputs(inst), args.channel_decode)
 
             rows.append(
                 {

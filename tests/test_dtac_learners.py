@@ -66,6 +66,82 @@ def test_hybrid_mapping_feasible_for_any_output():
     assert float(r.min()) >= 1e-3 and float(r.max()) <= 1.0
 
 
+def _encode(inst, dec) -> torch.Tensor:
+    """Network outputs (N, ACTION_DIM) whose decode (eq. 16, L2) is ``dec``: saturated one-hot logits for x and l,
+    the inverse of the ratio map for a and b (clipped to +-30: sigmoid(30) = 1 - 1e-13)."""
+    out = torch.zeros(inst.N, suite.ACTION_DIM, dtype=torch.float64)
+    rows = torch.arange(inst.N)
+    out[rows, torch.as_tensor(np.array(dec.x))] = 30.0
+    out[rows, 3 + torch.as_tensor(np.array(dec.l) - 1)] = 30.0
+    for j, (v, lo) in enumerate(((dec.a, inst.a_min), (dec.b, inst.b_min))):
+        q = np.clip((np.asarray(v, float) - lo) / (1.0 - lo), 1e-13, 1 - 1e-13)
+        out[:, 3 + L_MAX + j] = torch.as_tensor(np.clip(np.log(q / (1 - q)), -30, 30))
+    return out
+
+
+def _decode(inst, out: torch.Tensor, channel_decode: str = "argmax"):
+    h = suite.split_head(out, inst.L)
+    px, pl = torch.softmax(h["x"], -1).numpy(), torch.softmax(h["l"], -1).numpy()
+    a, b = suite.ratio(h["ab"][:, 0], inst.a_min).numpy(), suite.ratio(h["ab"][:, 1], inst.b_min).numpy()
+    return hybrid_decision(inst, px, pl, a, b, channel_decode)
+
+
+def test_decode_reproduces_greedy_and_optimum():
+    """A policy that imitates greedy or the certified optimum through the networks' action decode (softmax / argmax
+    for x and l, the sigmoid ratio map for a and b) reproduces its objective: the decode can express every decision,
+    so the learners' gaps are not a decode artefact (issue #16)."""
+    from mecopt.core import SolveOptions
+    from solvers.exact.dtac import solve_exact
+    from solvers.heuristics.dtac import greedy
+
+    for k in range(3):
+        inst = _inst("tiny", k)
+        for dec in (greedy(inst, SolveOptions()).decision, solve_exact(inst, SolveOptions(time_limit=30)).decision):
+            target = evaluate(inst, dec).objective
+            got = evaluate(inst, _decode(inst, _encode(inst, dec))).objective
+            assert got == pytest.approx(target, rel=1e-6)
+
+
+def test_cell_distinct_channels():
+    """L11 variant: a cell's offloading UEs get distinct channels while free ones remain, in order of confidence;
+    locals and a decision that is already distinct keep the argmax."""
+    inst = _inst("small", 0)  # K = 2, N = 6, L = 2: three UEs per cell
+    px = np.tile([0.0, 1.0, 0.0], (inst.N, 1))  # everyone offloads to the edge
+    pl = np.tile([0.9, 0.1] + [0.0] * (L_MAX - 2), (inst.N, 1))  # everyone prefers channel 1
+    pl[:, 0] -= 0.01 * np.arange(inst.N)  # confidence decreasing with n
+    one = np.ones(inst.N)
+    plain = hybrid_decision(inst, px, pl, one, one)
+    assert np.all(plain.l == 1)
+    dec = hybrid_decision(inst, px, pl, one, one, "cell-distinct")
+    assert check_feasible(inst, dec) == []
+    for k in range(inst.K):
+        cell = np.flatnonzero(inst.server == k)
+        assert sorted(dec.l[cell[:2]]) == [1, 2]  # the two most confident UEs of the cell take both channels
+        assert dec.l[cell[2]] == 1  # no channel left: the argmax
+    px[0] = [1.0, 0.0, 0.0]  # a local UE keeps its argmax and takes no channel from the cell
+    assert hybrid_decision(inst, px, pl, one, one, "cell-distinct").l[0] == 1
+    with pytest.raises(InvalidInputError):
+        hybrid_decision(inst, px, pl, one, one, "nope")
+    tiny = _inst("tiny", 0)  # two UEs per cell on L = 2: preferences already distinct within each cell
+    pl2 = np.zeros((tiny.N, L_MAX))
+    for k in range(tiny.K):
+        cell = np.flatnonzero(tiny.server == k)
+        pl2[cell, np.arange(cell.size) % tiny.L] = 1.0
+    px2, ones = np.tile([0.0, 1.0, 0.0], (tiny.N, 1)), np.ones(tiny.N)
+    plain, cd = (hybrid_decision(tiny, px2, pl2, ones, ones, m).l for m in suite.CHANNEL_DECODES)
+    assert np.array_equal(plain, cd)
+
+
+def test_policy_channel_decode_copy():
+    pol = _untrained("tac")
+    inst = _inst("small", 1)
+    cd = pol.with_decode("cell-distinct")
+    assert pol.channel_decode is None and cd.channel_decode == "cell-distinct" and cd.net is pol.net
+    assert evaluate(inst, cd.decide(inst)).feasible
+    with pytest.raises(InvalidInputError):
+        pol.with_decode("nope")
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_untrained_policies_decide_feasibly(kind):
     pol = _untrained(kind)
@@ -219,3 +295,14 @@ def test_smoke_learning_critic_fits_rewards():
         mse = float(((q - target) ** 2)[valid].mean())
         var = float(target[valid].var())
     assert mse < 0.8 * var
+
+
+def test_train_config_coverage():
+    """L12: the training env of Fig. 11's "trained" model uses the larger coverage; bad input is a clear error."""
+    cfg = suite.train_config("tiny", (1, 2), (600.0, 800.0))
+    assert (cfg.edge_radius_m, cfg.cloud_radius_m, cfg.ue_per_server) == (600.0, 800.0, (1, 2))
+    assert suite.train_config("tiny").edge_radius_m == PRESETS["tiny"].edge_radius_m
+    with pytest.raises(InvalidInputError):
+        suite.train_config("tiny", None, (600.0,))
+    env = suite.make_train_env(rounds=2, coverage_m=(600.0, 800.0))
+    assert env.cfg.edge_radius_m == 600.0
