@@ -43,19 +43,7 @@ from learners.common import (
     seed_everything,
     soft_update,
 )
-from learners.into import (
-    K_MAX,
-    KEY,
-    N_BS,
-    OBS_DIM,
-    Episodes,
-    IntoArgs,
-    IntoPolicy,
-    PaddedEpisodes,
-    observe,
-    pad,
-    unpad,
-)
+from learners.into import K_MAX, KEY, N_BS, OBS_DIM, Episodes, IntoArgs, IntoPolicy, PaddedEpisodes, observe, pad, unpad
 from learners.protocol import train_episode_seeds
 from mecopt.problems.into import Decision, Instance
 from solvers.kernels.into_refine import decision_from_proto
