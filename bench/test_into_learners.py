@@ -10,11 +10,13 @@ reruns ``python -m learners.train into`` for the tuned seeds). Inputs under ``re
   (``TUNE_STEPS``) under ``short/checkpoints/<method>-small-seed<s>``;
 * paper-setting (Table II, untuned) runs: whatever ``untuned/checkpoints/<method>-small-seed<s>`` is committed;
 * Fig. 3 (reduced): ``fig3/checkpoints/into-small-gamma*-lr_actor*-lr_critic*`` (``python -m learners.into_fig3``).
+* named replay variants (docs/learners/into.md): ``variants/checkpoints/<method>-small-replay_action*``.
 
 Outputs: ``learners.md``/``.json`` (per-slot gaps on the held-out `small` test split with OLNPO, LPWPO, Alg. 1
 alone, greedy and random in the same table; 95 % bootstrap CIs over seeds x instances), ``learners_horizon.md``
 (income over T = 10 and T = 20 slots vs the certified clairvoyant optimum and myopic exact), ``learners_fig3.md``
-/ ``.png`` (Fig. 3: test gap and training curves per learning rate and gamma) and ``env_speed.md``.
+/ ``.png`` (Fig. 3: test gap and training curves per learning rate and gamma), ``learners_paper.md`` (`paper`
+cells), ``learners_diagnosis.md`` (why the learners do not learn) and ``env_speed.md``.
 Certified references are cached in ``learners_reference.json`` (per slot) and ``learners_horizon_reference.json``
 (clairvoyant and myopic exact per horizon), keyed by a hash of the instances.
 """
