@@ -448,3 +448,17 @@ def run_cli(args_cls: type, train_fn: Callable[..., TorchPolicy], description: s
     )
     run = tyro.cli(run_cls, description=description, config=(tyro.conf.OmitArgPrefixes,))
     train_fn(run.args, csv_path=run.log).save(run.out)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Shared Args fields (issue #17, item 6)
+# ----------------------------------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class RunArgs:
+    """The run-control fields every learner's ``Args`` shares; a method's ``Args`` subclasses it (its own fields
+    follow these two, all with defaults)."""
+
+    time_budget_s: float | None = None
+    """stop training early after this much wall time (None: run all ``total_steps``)"""
+    device: str = "cpu"
+    """torch device of training ('cpu' or 'cuda'); checkpoints are saved and executed on the CPU"""

@@ -110,6 +110,10 @@ PAPER_METHODS = ("cto-tp", "cto")
 L9: dict[str, Any] = {"reward": "bounded", "share_floor": 0.05, "actor_preact_reg": 1e-3}
 METHODS["cto-tp-bounded"] = Recipe("learners.cto_ctotp", {"use_predictor": True, **L9})
 METHODS["cto-bounded"] = Recipe("learners.cto_ctotp", {"use_predictor": False, **L9})
+#: ablation L9-floor (diagnosis): L9's share floor and pre-activation penalty with the paper's eq. (15) reward
+L9_FLOOR: dict[str, Any] = {k: v for k, v in L9.items() if k != "reward"}
+METHODS["cto-tp-floor"] = Recipe("learners.cto_ctotp", {"use_predictor": True, **L9_FLOOR})
+METHODS["cto-floor"] = Recipe("learners.cto_ctotp", {"use_predictor": False, **L9_FLOOR})
 
 
 def instances(split: str, n: int, preset: str = PRESET, variant: str = "literal") -> list[Instance]:

@@ -44,6 +44,7 @@ from torch import nn
 
 from learners.common import (
     ReplayBuffer,
+    RunArgs,
     TorchPolicy,
     TrainingLog,
     bootstrap_mask,
@@ -63,8 +64,9 @@ from mecopt.problems.cto import Decision, Instance, weights
 
 
 @dataclass
-class Args:
-    """Hyperparameters of CTO-TP / CTO. Defaults = Table I where it gives a value (the "paper setting")."""
+class Args(RunArgs):
+    """Hyperparameters of CTO-TP / CTO. Defaults = Table I where it gives a value (the "paper setting");
+    ``time_budget_s`` and ``device`` come from :class:`learners.common.RunArgs`."""
 
     seed: int = 1
     """root seed: torch init, exploration, replay sampling and the env episode seeds all derive from it"""
@@ -114,10 +116,6 @@ class Args:
     """OU rate of mean reversion beta (Table I); the long-term mean mu is 0 (Table I)"""
     ou_dt: float = 0.01
     """OU time step of the Euler-Maruyama discretisation (not given by the paper; L4)"""
-    time_budget_s: float | None = None
-    """stop training early after this much wall time (None: run all ``total_steps``)"""
-    device: str = "cpu"
-    """torch device of training ('cpu' or 'cuda'); checkpoints are saved and executed on the CPU"""
     reward: str = "eq15"
     """'eq15': the paper's sliding-window reward (the env's); 'bounded': the named variant L9, r_t = -min(J_t,
     ``reward_clip``) with J_t the slot's D1-normalized objective (local-only processing = 1)"""
@@ -221,9 +219,12 @@ REWARDS = ("eq15", "bounded")
 
 
 def method_name(args: Args) -> str:
-    """``cto-tp`` / ``cto``; the L9 variant (bounded reward) is ``<name>-bounded``."""
+    """``cto-tp`` / ``cto``; the L9 variant (bounded reward) is ``<name>-bounded``, a share floor or pre-activation
+    penalty with the paper's eq. (15) reward (ablation) ``<name>-floor``."""
     base = "cto-tp" if args.use_predictor else "cto"
-    return base + ("-bounded" if args.reward == "bounded" else "")
+    if args.reward == "bounded":
+        return base + "-bounded"
+    return base + ("-floor" if args.share_floor > 0 or args.actor_preact_reg > 0 else "")
 
 
 def env_action(j: np.ndarray, u: np.ndarray, M: int, share_floor: float = 0.0) -> np.ndarray:
