@@ -1,7 +1,7 @@
 """CTO-TP / CTO learned policies vs the certified optimum, FA, RA and the other heuristics (protocol of issue #11).
 
 Runs only with ``pytest --benchmark``; it reads the committed checkpoints and never trains (``--retrain`` first
-reruns ``python -m learners.train cto`` for the tuned seeds). Inputs under ``results/cto/``:
+reruns ``python -m learners.train cto --methods cto-tp,cto`` for the tuned seeds). Inputs under ``results/cto/``:
 
 * tuned runs: ``checkpoints/<method>-small`` (seed 1) and ``seeds/checkpoints/<method>-small-seed{2,3}``, trained
   with the best parameters of ``tuning/<method>.json`` (``python -m learners.tune cto --method <method>``);
