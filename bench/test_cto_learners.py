@@ -96,6 +96,12 @@ PAIRS = [
     ("cto-floor" + P, "cto" + P),
     ("cto-tp-floor" + P, "cto-tp-bounded" + P),
     ("cto-floor" + P, "cto-bounded" + P),
+    ("cto-tp-reward" + P, "cto-tp" + P),
+    ("cto-reward" + P, "cto" + P),
+    ("cto-tp-reward" + P, "cto-tp-bounded" + P),
+    ("cto-reward" + P, "cto-bounded" + P),
+    ("cto-tp-reward" + P, "fa"),
+    ("cto-reward" + P, "fa"),
     ("cto-tp", "fa"),
     ("cto-tp", "ra"),
     ("cto-tp", "balanced"),
@@ -184,7 +190,8 @@ def test_learners_vs_optimum(benchmark, runs):
         "paper: reward -min(J, 5) with J the slot's normalized objective instead of eq. (15), shares floored at "
         "0.05, actor pre-activation penalty 1e-3), trained in the paper setting (same defaults, same env steps, "
         "same episode seeds as the eq. (15) runs); `-floor`: the ablation L9-floor (L9's share floor and "
-        "penalty with the paper's eq. (15) reward). FA and RA are the paper's baselines; `local`, `even-split`, "
+        "penalty with the paper's eq. (15) reward); `-reward`: the ablation L9-reward (L9's bounded reward alone, "
+        "no floor, no penalty). FA and RA are the paper's baselines; `local`, `even-split`, "
         "`balanced` are ours (solvers/heuristics/cto.py).\n\n"
         + "\n".join(sections)
         + "\n## Decision latency per step (one slot, all M servers)\n\nMedian of 200 `decide` calls after 20 warm-up "
@@ -323,7 +330,7 @@ def test_env_rollout_and_training_curves(benchmark, runs):
                 {
                     "method": m,
                     "setting": setting,
-                    "training reward": "L9: -min(J, 5)" if m.endswith("-bounded") else "eq. (15)",
+                    "training reward": "L9: -min(J, 5)" if m.endswith(("-bounded", "-reward")) else "eq. (15)",
                     f"eq. (15) per step, last {FIG4_LAST} episodes, per seed": ", ".join(f"{v:.3f}" for v in per_seed),
                     "mean over seeds": round(float(np.mean(per_seed)), 3),
                     "own reward per step (mean over seeds)": round(
@@ -339,7 +346,8 @@ def test_env_rollout_and_training_curves(benchmark, runs):
         "# Fig. 4 analogue: training reward eq. (15) (mean per step of an episode) at the end of training\n\n"
         "The paper reports converged rewards of 0.70 (CTO-TP) and 0.66 (CTO). Tuned: 3 000 env steps (60 episodes); "
         "paper setting: 8 000 env steps, the first 5 000 observation. The L9 variant (`-bounded`) trains on its own "
-        "reward -min(J, 5); its eq. (15) column is logged beside it from the same env steps. Rewards here include "
+        "reward -min(J, 5) (`-reward`: the same reward without floor and penalty); its eq. (15) column is logged "
+        "beside it from the same env steps. Rewards here include "
         "the exploration noise of the last episodes; the last column is the training episodes' latency per slot "
         "(eq. 15 is scale-free: high eq. (15) reward can come with exploding latency). Curves: "
         "`training_fig4.png` (seed 1, eq. (15)).\n\n" + tabulate(final, headers="keys", tablefmt="github") + "\n",
@@ -538,7 +546,8 @@ def test_actor_saturation(benchmark, runs):
         "z = the actors' pre-activations of the shares (a_mdt, a_mct local, a_mct at the target, a_mkt) the greedy "
         "policy outputs for every server (all seeds of a method pooled). A share below 1 % at the target or on the "
         "link while the server offloads makes its latency ~100x its full-share latency (eq. 3-4). `-bounded`: the "
-        "named variant L9 (shares floored at 0.05, so never below 1 %); `-floor`: its ablation with eq. (15).\n\n"
+        "named variant L9 (shares floored at 0.05, so never below 1 %); `-floor`: its ablation with eq. (15); "
+        "`-reward`: its ablation with the bounded reward alone.\n\n"
         + tabulate(table, headers="keys", tablefmt="github")
         + "\n",
     )

@@ -114,6 +114,10 @@ METHODS["cto-bounded"] = Recipe("learners.cto_ctotp", {"use_predictor": False, *
 L9_FLOOR: dict[str, Any] = {k: v for k, v in L9.items() if k != "reward"}
 METHODS["cto-tp-floor"] = Recipe("learners.cto_ctotp", {"use_predictor": True, **L9_FLOOR})
 METHODS["cto-floor"] = Recipe("learners.cto_ctotp", {"use_predictor": False, **L9_FLOOR})
+#: ablation L9-reward (diagnosis): L9's bounded reward alone (eq. 12's [0, 1] shares, no penalty)
+L9_REWARD: dict[str, Any] = {"reward": L9["reward"]}
+METHODS["cto-tp-reward"] = Recipe("learners.cto_ctotp", {"use_predictor": True, **L9_REWARD})
+METHODS["cto-reward"] = Recipe("learners.cto_ctotp", {"use_predictor": False, **L9_REWARD})
 
 
 def instances(split: str, n: int, preset: str = PRESET, variant: str = "literal") -> list[Instance]:

@@ -219,12 +219,14 @@ REWARDS = ("eq15", "bounded")
 
 
 def method_name(args: Args) -> str:
-    """``cto-tp`` / ``cto``; the L9 variant (bounded reward) is ``<name>-bounded``, a share floor or pre-activation
-    penalty with the paper's eq. (15) reward (ablation) ``<name>-floor``."""
+    """``cto-tp`` / ``cto``; the L9 variant (bounded reward with a share floor or pre-activation penalty) is
+    ``<name>-bounded``; its ablations: the bounded reward alone ``<name>-reward``, the floor / penalty with the
+    paper's eq. (15) reward ``<name>-floor``."""
     base = "cto-tp" if args.use_predictor else "cto"
+    regularised = args.share_floor > 0 or args.actor_preact_reg > 0
     if args.reward == "bounded":
-        return base + "-bounded"
-    return base + ("-floor" if args.share_floor > 0 or args.actor_preact_reg > 0 else "")
+        return base + ("-bounded" if regularised else "-reward")
+    return base + ("-floor" if regularised else "")
 
 
 def env_action(j: np.ndarray, u: np.ndarray, M: int, share_floor: float = 0.0) -> np.ndarray:

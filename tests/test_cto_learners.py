@@ -117,6 +117,7 @@ def test_l9_variant_trains_and_is_named():
     pol = _short(0, steps=200, **suite.L9)
     assert pol.name == "cto-bounded"
     assert hybrid.method_name(hybrid.Args(**suite.L9_FLOOR)) == "cto-tp-floor"
+    assert hybrid.method_name(hybrid.Args(use_predictor=False, **suite.L9_REWARD)) == "cto-reward"
     inst = _instances("tiny", 1)[0]
     assert evaluate(inst, pol.decide(inst)).feasible
 
@@ -211,7 +212,9 @@ def test_smoke_learning_beats_random_and_untrained():
 # Suite, registry, committed checkpoints
 # ---------------------------------------------------------------------------------------------------------------
 def test_suite_protocol_settings():
-    assert set(suite.METHODS) == {"cto-tp", "cto", "cto-tp-bounded", "cto-bounded", "cto-tp-floor", "cto-floor"}
+    assert set(suite.METHODS) == {"cto-tp", "cto"} | {
+        f"{b}-{v}" for b in ("cto-tp", "cto") for v in ("bounded", "floor", "reward")
+    }
     assert set(suite.PAPER_METHODS) == {"cto-tp", "cto"}
     assert suite.METHODS["cto"].fixed == {"use_predictor": False}
     assert suite.METHODS["cto-bounded"].fixed == {"use_predictor": False, **suite.L9}
