@@ -1,17 +1,21 @@
 """CTO-TP / CTO learned policies vs the certified optimum, FA, RA and the other heuristics (protocol of issue #11).
 
 Runs only with ``pytest --benchmark``; it reads the committed checkpoints and never trains (``--retrain`` first
-reruns ``python -m learners.train cto`` for the tuned seeds). Inputs under ``results/cto/``:
+reruns ``python -m learners.train cto --methods cto-tp,cto`` for the tuned seeds). Inputs under ``results/cto/``:
 
 * tuned runs: ``checkpoints/<method>-small`` (seed 1) and ``seeds/checkpoints/<method>-small-seed{2,3}``, trained
   with the best parameters of ``tuning/<method>.json`` (``python -m learners.tune cto --method <method>``);
-* paper-setting runs (Table I defaults of ``learners.cto_ctotp.Args``): ``untuned/checkpoints/<method>-small-seed*``;
-* training logs ``training/*.csv`` and ``untuned/training/*.csv`` (Fig. 4).
+* paper-setting runs (Table I defaults of ``learners.cto_ctotp.Args``): ``untuned/checkpoints/<method>-small-seed*``,
+  among them the named variant L9 (``cto-tp-bounded``, ``cto-bounded``: bounded reward, share floor, pre-activation
+  penalty; docs/learners/cto.md), trained only in the paper setting, the budget of the eq. (15) runs;
+* training logs ``training/*.csv``, ``seeds/training/*.csv`` and ``untuned/training/*.csv`` (Fig. 4).
 
 Outputs: ``learners.md``/``.json`` (held-out test split under the literal and the ``normalized`` objective, 95 %
 bootstrap CIs over seeds x instances, decision latency vs the paper's 1.6 s), ``learners_seeds.md``,
 ``env_rollout.md``/``.json`` (Figs. 5-6 analogue: reward eq. 15, latency and energy per slot in the multi-slot env),
-``training_fig4.png``. Exact references are cached in ``learners_reference.json`` (every test instance certified).
+``training_fig4.md``/``.png``, ``fig3_prediction.md``/``.png``. Exact references are cached in
+``learners_reference.json`` (every test instance certified); validation rows are computed once per module
+(``bench.learner_suite.validated``) and shared by the gap table and the seed spread.
 """
 
 from __future__ import annotations
@@ -23,16 +27,20 @@ import numpy as np
 import pytest
 from tabulate import tabulate
 
+from bench import learner_suite as LS
 from learners import cto as suite
-from learners.common import TorchPolicy, load_policy, plot_training_curves, read_log_csv
-from learners.protocol import decision_latency, gap_table_row, mean_ci, separated, split_rng
+from learners.common import TorchPolicy, plot_training_curves, read_log_csv
+from learners.cto_ctotp import bounded_reward
+from learners.protocol import decision_latency, gap_table_row, mean_ci, split_rng
 from learners.train import train_and_save
-from learners.validate import SolverPolicy, cached_reference, default_heuristics, summarize, validate
-from mecopt.core import atomic_write_text, results_dir, write_json
-from mecopt.envs.cto import make_env
-from mecopt.problems.cto import KEY, Decision, Instance
+from learners.validate import SolverPolicy, summarize
+from mecopt.core import atomic_write_text, write_json
+from mecopt.envs.cto import decision_action, make_env
+from mecopt.problems.cto import KEY, Instance
 
-LEARNED = tuple(suite.METHODS)
+LEARNED = suite.PAPER_METHODS
+#: the named variant L9 (paper setting only)
+BOUNDED = tuple(m for m in suite.METHODS if m not in suite.PAPER_METHODS)
 VARIANTS = ("literal", "normalized")
 VALUES = ("L_total_s", "E_total_J")
 #: the paper's reported "actual execution time" of CTO-TP and CTO (Section IV)
@@ -44,76 +52,56 @@ FIG4_LAST = 10
 @pytest.fixture(scope="module", autouse=True)
 def _bench_selection(bench_cfg):  # type: ignore[no-untyped-def]
     """Honour --bench-problems; the learner evaluation is not part of --bench-quick."""
-    if KEY not in bench_cfg.problems:
-        pytest.skip(f"{KEY} not selected by --bench-problems")
-    if bench_cfg.quick:
-        pytest.skip("learner evaluation is not part of --bench-quick")
+    LS.skip_unless_selected(bench_cfg, KEY)
 
 
 def out_dir() -> Path:
-    return results_dir() / KEY
+    return LS.out_dir(KEY)
+
+
+def tag(variant: str) -> str:
+    return f"test-small-{variant}"
 
 
 def refs_for(variant: str, insts: list[Instance]) -> list[dict[str, Any]]:
-    refs = cached_reference(
-        KEY, insts, out_dir() / "learners_reference.json", f"test-small-{variant}", suite.EXACT_TIME_LIMIT
-    )
-    bad = [k for k, r in enumerate(refs) if r["opt_status"] != "optimal"]
-    assert not bad, f"{variant}: instances {bad} have no certified optimum"
-    return refs
-
-
-def _load_dir(folder: Path, pattern: str) -> list[TorchPolicy]:
-    return [load_policy(p.with_suffix("")) for p in sorted(folder.glob(pattern))] if folder.is_dir() else []
+    return LS.certified_refs(KEY, insts, tag(variant), suite.EXACT_TIME_LIMIT)
 
 
 @pytest.fixture(scope="module")
 def runs(request) -> dict[str, dict[int, TorchPolicy]]:
-    """{"<method>" (tuned) / "<method> (paper setting)": {seed: policy}}."""
-    if request.config.getoption("--retrain"):
+    """{"<method>" (tuned) / "<method> (paper setting)": {seed: policy}}, the L9 variant in the paper setting."""
+
+    def retrain() -> None:
         for seed in suite.FINAL_SEEDS:
             for m in LEARNED:
                 train_and_save(KEY, m, "tuned", seed, progress=False)
-    out: dict[str, dict[int, TorchPolicy]] = {}
-    tuned = _load_dir(out_dir() / "checkpoints", "*-small.json") + _load_dir(
-        out_dir() / "seeds" / "checkpoints", "*-small-seed*.json"
-    )
-    for pol in tuned:
-        out.setdefault(pol.name, {})[int(pol.meta["seed"])] = pol
-    for pol in _load_dir(out_dir() / "untuned" / "checkpoints", "*-small-seed*.json"):
-        out.setdefault(f"{pol.name} (paper setting)", {})[int(pol.meta["seed"])] = pol
-    missing = [m for m in LEARNED if m not in out]
-    if missing:
-        pytest.skip(f"no tuned checkpoints for {missing} (python -m learners.train cto, or --retrain)")
-    return out
+
+    return LS.load_runs(KEY, PRESET, LEARNED, retrain=retrain if request.config.getoption("--retrain") else None)
 
 
-def _contenders(runs: dict[str, dict[int, TorchPolicy]]) -> dict[str, dict[int, Any]]:
-    out: dict[str, dict[int, Any]] = {}
-    for m in LEARNED:
-        for name in (m, f"{m} (paper setting)"):
-            if name in runs:
-                out[name] = runs[name]
-    for h in default_heuristics(KEY):
-        out[h] = {0: SolverPolicy(KEY, h)}
-    return out
-
-
-def _verdicts(cis: dict[str, Any], pairs: list[tuple[str, str]]) -> list[str]:
-    lines = []
-    for a, b in pairs:
-        if a in cis and b in cis:
-            ca, cb = cis[a], cis[b]
-            if separated(ca, cb):
-                win, lose = (a, b) if ca.mean < cb.mean else (b, a)
-                lines.append(f"* `{win}` beats `{lose}`: {cis[win].fmt()} vs {cis[lose].fmt()} % (CIs separate)")
-            else:
-                lines.append(f"* `{a}` vs `{b}`: {ca.fmt()} vs {cb.fmt()} % -- CIs overlap, no claim")
-    return lines
-
-
+PRESET = suite.PRESET
+P = LS.PAPER
 PAIRS = [
     ("cto-tp", "cto"),
+    ("cto-tp-bounded" + P, "cto-tp" + P),
+    ("cto-bounded" + P, "cto" + P),
+    ("cto-tp-bounded" + P, "cto-bounded" + P),
+    ("cto-tp-bounded" + P, "fa"),
+    ("cto-bounded" + P, "fa"),
+    ("cto-tp-bounded" + P, "balanced"),
+    ("cto-bounded" + P, "balanced"),
+    ("cto-tp-bounded" + P, "local"),
+    ("cto-bounded" + P, "local"),
+    ("cto-tp-floor" + P, "cto-tp" + P),
+    ("cto-floor" + P, "cto" + P),
+    ("cto-tp-floor" + P, "cto-tp-bounded" + P),
+    ("cto-floor" + P, "cto-bounded" + P),
+    ("cto-tp-reward" + P, "cto-tp" + P),
+    ("cto-reward" + P, "cto" + P),
+    ("cto-tp-reward" + P, "cto-tp-bounded" + P),
+    ("cto-reward" + P, "cto-bounded" + P),
+    ("cto-tp-reward" + P, "fa"),
+    ("cto-reward" + P, "fa"),
     ("cto-tp", "fa"),
     ("cto-tp", "ra"),
     ("cto-tp", "balanced"),
@@ -128,7 +116,7 @@ PAIRS = [
 
 def test_learners_vs_optimum(benchmark, runs):
     """Held-out test split, literal and normalized objective: gap to the certified optimum, 95 % CI."""
-    contenders = _contenders(runs)
+    contenders = LS.contenders(KEY, runs, suite.METHODS)
     insts = {v: suite.instances("test", suite.TEST_INSTANCES, variant=v) for v in VARIANTS}
     refs = {v: refs_for(v, insts[v]) for v in VARIANTS}
     raw: dict[str, dict[str, dict[int, list[dict[str, Any]]]]] = {v: {} for v in VARIANTS}
@@ -137,7 +125,7 @@ def test_learners_vs_optimum(benchmark, runs):
     def run():
         for v in VARIANTS:
             for name, by_seed in contenders.items():
-                raw[v][name] = {s: validate(KEY, p, insts[v], refs[v]) for s, p in by_seed.items()}
+                raw[v][name] = {s: LS.validated(KEY, tag(v), p, insts[v], refs[v]) for s, p in by_seed.items()}
         for name, by_seed in contenders.items():
             latency[name] = decision_latency(by_seed[min(by_seed)], insts["literal"], n=200, warmup=20)
 
@@ -174,7 +162,7 @@ def test_learners_vs_optimum(benchmark, runs):
             f"L_total {optL:.3f} s, E_total {optE:.1f} J).\n\n"
             + tabulate(table, headers="keys", tablefmt="github")
             + "\n\nComparisons (a claim only where the 95 % CIs separate):\n\n"
-            + "\n".join(_verdicts(cis, PAIRS))
+            + "\n".join(LS.verdicts(cis, PAIRS))
             + "\n"
         )
         cis_all[v], tables[v] = cis, table
@@ -198,7 +186,12 @@ def test_learners_vs_optimum(benchmark, runs):
         "methods have one 'seed'. Tuned: "
         f"{suite.TUNE_STEPS} env steps with `tuning/<method>.json` ({suite.TUNE_TRIALS} trials x "
         f"{suite.TUNE_STEPS} steps per method, thin); paper setting: Table I defaults, {suite.PAPER_STEPS} env "
-        "steps (5 000 of them observation). FA and RA are the paper's baselines; `local`, `even-split`, "
+        "steps (5 000 of them observation). `cto-tp-bounded` / `cto-bounded` are the named variant L9 (NOT the "
+        "paper: reward -min(J, 5) with J the slot's normalized objective instead of eq. (15), shares floored at "
+        "0.05, actor pre-activation penalty 1e-3), trained in the paper setting (same defaults, same env steps, "
+        "same episode seeds as the eq. (15) runs); `-floor`: the ablation L9-floor (L9's share floor and "
+        "penalty with the paper's eq. (15) reward); `-reward`: the ablation L9-reward (L9's bounded reward alone, "
+        "no floor, no penalty). FA and RA are the paper's baselines; `local`, `even-split`, "
         "`balanced` are ours (solvers/heuristics/cto.py).\n\n"
         + "\n".join(sections)
         + "\n## Decision latency per step (one slot, all M servers)\n\nMedian of 200 `decide` calls after 20 warm-up "
@@ -222,7 +215,7 @@ def test_learners_vs_optimum(benchmark, runs):
     )
     benchmark.extra_info.update({f"{v}/{k}": c.mean for v, cis in cis_all.items() for k, c in cis.items()})
     for v in VARIANTS:
-        for m in LEARNED:
+        for m in (n for n in raw[v] if n in runs):
             for rows in raw[v][m].values():
                 assert all(r["feasible"] for r in rows)
                 assert all(r["gap_to_bound"] >= -1e-6 for r in rows)  # nothing beats the proven bound
@@ -232,27 +225,10 @@ def test_seed_spread(benchmark, runs):
     """Per training seed: mean gap on the literal test split, env steps, training wall time, speeds."""
     insts = suite.instances("test", suite.TEST_INSTANCES)
     refs = refs_for("literal", insts)
-    table = []
-
-    def run():
-        for name, by_seed in runs.items():
-            gaps = {s: summarize(validate(KEY, p, insts, refs))["gap_to_opt_pct"] for s, p in sorted(by_seed.items())}
-            metas = [by_seed[s].meta for s in sorted(by_seed)]
-            g = np.array(list(gaps.values()))
-            table.append(
-                {
-                    "method": name,
-                    "gap to opt % per seed": ", ".join(f"{s}: {v:.2f}" for s, v in gaps.items()),
-                    "mean over seeds": round(float(g.mean()), 2),
-                    "std": round(float(g.std(ddof=1)), 2) if len(g) > 1 else None,
-                    "env steps": ", ".join(str(m.get("env_steps")) for m in metas),
-                    "train wall s": ", ".join(str(m.get("train_wall_s")) for m in metas),
-                    "env steps/s": ", ".join(str(m.get("env_steps_per_s", "-")) for m in metas),
-                    "updates/s": ", ".join(str(m.get("updates_per_s", "-")) for m in metas),
-                }
-            )
-
-    benchmark.pedantic(run, rounds=1, iterations=1)
+    table: list[dict[str, Any]] = []
+    benchmark.pedantic(
+        lambda: table.extend(LS.seed_spread_table(KEY, tag("literal"), runs, insts, refs)), rounds=1, iterations=1
+    )
     atomic_write_text(
         out_dir() / "learners_seeds.md",
         f"# CTO learners: training-seed spread (mean gap to the certified optimum on the {len(insts)} held-out "
@@ -264,56 +240,61 @@ def test_seed_spread(benchmark, runs):
     benchmark.extra_info.update({r["method"]: r["mean over seeds"] for r in table})
 
 
-def decision_action(inst: Instance, dec: Decision) -> np.ndarray:
-    """The env action in [0, 1]^(M x 5) that maps back to the feasible decision ``dec`` (eqs. 11-12)."""
-    M, k = inst.M, inst.kappa
-    act = np.zeros((M, 5))
-    for m in range(M):
-        t = int(dec.target[m])
-        if t > 0:
-            others = [n for n in range(M) if n != m]
-            act[m, 0] = (others.index(t - 1) + 1.5) / M
-            act[m, 1] = dec.a[m]
-            act[m, 3] = dec.d_remote[m] / (k * inst.C_rem[t - 1])
-            act[m, 4] = dec.b[m] / (k * inst.B_rem[m, t - 1])
-        else:
-            act[m, 0] = 0.5 / M
-        act[m, 2] = dec.d_local[m] / (k * inst.C_rem[m])
-    return np.clip(act, 0.0, 1.0)
-
-
-def _rollout(policy: Any, episodes: int = ROLLOUT_EPISODES) -> dict[str, Any]:
-    """Greedy policy in the multi-slot env (resources held across slots, D8): mean reward eq. (15), L_total and
-    E_total per slot (Figs. 5-6's quantities). Episode seeds come from the protocol's test stream."""
+def _rollout(policies: list[Any], episodes: int = ROLLOUT_EPISODES) -> dict[str, Any]:
+    """Greedy policies in the multi-slot env (resources held across slots, D8): mean reward eq. (15), L_total,
+    E_total (Figs. 5-6's quantities) and the normalized objective J per slot, pooled over ``policies`` (the seeds of
+    one method). Episode seeds come from the protocol's test stream."""
     env = make_env("small")
-    rewards, L, E = [], [], []
-    for ep in range(episodes):
-        env.reset(seed=int(split_rng(KEY, "test", "env-episode", ep).integers(0, 2**31 - 1)))
-        done = False
-        while not done:
-            act = decision_action(env.instance, policy.decide(env.instance))
-            _, r, term, trunc, info = env.step(act)
-            done = term or trunc
-            rewards.append(r)
-            L.append(info["L_total_s"])
-            E.append(info["E_total_J"])
-    return {"reward": mean_ci(rewards), "L": mean_ci(L), "E": mean_ci(E), "slots": len(rewards)}
+    rewards, L, E, J = [], [], [], []
+    for policy in policies:
+        for ep in range(episodes):
+            env.reset(seed=int(split_rng(KEY, "test", "env-episode", ep).integers(0, 2**31 - 1)))
+            done = False
+            while not done:
+                inst = env.instance
+                act = decision_action(inst, policy.decide(inst))
+                _, r, term, trunc, info = env.step(act)
+                done = term or trunc
+                rewards.append(r)
+                L.append(info["L_total_s"])
+                E.append(info["E_total_J"])
+                J.append(-bounded_reward(inst, info["L_total_s"], info["E_total_J"], np.inf))
+    return {"reward": mean_ci(rewards), "L": mean_ci(L), "E": mean_ci(E), "J": mean_ci(J), "slots": len(rewards)}
+
+
+def _fig4_logs(method: str, setting: str) -> list[Path]:
+    """The committed training logs of ``method`` in ``setting`` ('tuned' or 'paper setting'), seed order."""
+    if setting == "tuned":
+        return [
+            p
+            for p in (
+                out_dir() / "training" / f"{method}-{PRESET}.csv",
+                *sorted((out_dir() / "seeds" / "training").glob(f"{method}-{PRESET}-seed*.csv")),
+            )
+            if p.exists()
+        ]
+    return sorted((out_dir() / "untuned" / "training").glob(f"{method}-{PRESET}-seed*.csv"))
+
+
+def _eq15(row: dict[str, float]) -> float:
+    """Eq. (15) reward per step of a logged episode (``mean_reward`` is eq. (15) itself for the paper's reward)."""
+    return row.get("eq15_reward", row["mean_reward"])
 
 
 def test_env_rollout_and_training_curves(benchmark, runs):
-    """Figs. 5-6 analogue in the env, Fig. 4 analogue from the committed training logs."""
-    contenders: dict[str, Any] = {m: runs[m][min(runs[m])] for m in LEARNED}
-    contenders.update({f"{m} (paper setting)": runs[f"{m} (paper setting)"][1] for m in LEARNED
-                       if f"{m} (paper setting)" in runs})  # fmt: skip
-    contenders.update({h: SolverPolicy(KEY, h) for h in ("fa", "ra", "balanced", "local")})
+    """Figs. 5-6 analogue in the env (every committed seed), Fig. 4 analogue from the committed training logs."""
+    contenders: dict[str, list[Any]] = {n: [runs[n][s] for s in sorted(runs[n])] for n in runs}
+    contenders.update({h: [SolverPolicy(KEY, h)] for h in ("fa", "ra", "balanced", "local")})
     res: dict[str, dict[str, Any]] = {}
     benchmark.pedantic(lambda: res.update({n: _rollout(p) for n, p in contenders.items()}), rounds=1, iterations=1)
     table = [
         {
             "method": n,
+            "seeds": len(contenders[n]),
             "reward eq. (15) per slot": r["reward"].fmt(3),
             "L_total per slot [s]": r["L"].fmt(3),
             "E_total per slot [J]": r["E"].fmt(1),
+            "normalized J per slot": r["J"].fmt(3),
             "slots": r["slots"],
         }
         for n, r in res.items()
@@ -321,10 +302,12 @@ def test_env_rollout_and_training_curves(benchmark, runs):
     atomic_write_text(
         out_dir() / "env_rollout.md",
         f"# Figs. 5-6 analogue: greedy policies in the CTO env (`small`, {ROLLOUT_EPISODES} episodes x 50 active "
-        "slots from the test stream; resources stay held by running jobs across slots, D8)\n\n"
-        "Mean per slot [95 % bootstrap CI over slots]; reward eq. (15) higher is better (its L*, E* are the env's "
-        "sliding-window minima of the policy's own history, so rewards of different policies are not on one "
-        "scale: compare L_total and E_total). Learned: seed 1.\n\n"
+        "slots from the test stream per seed; resources stay held by running jobs across slots, D8)\n\n"
+        "Mean per slot [95 % bootstrap CI over slots, the seeds of a learned method pooled]; reward eq. (15) higher "
+        "is better (its L*, E* are the env's sliding-window minima of the policy's own history, so rewards of "
+        "different policies are not on one scale: compare L_total, E_total and J). J = the slot's D1-normalized "
+        "objective (local-only processing of the slot = 1; lower is better; minus the L9 variant's reward before "
+        "its clip). `-bounded` rows: the named variant L9, not the paper.\n\n"
         + tabulate(table, headers="keys", tablefmt="github")
         + "\n",
     )
@@ -333,51 +316,41 @@ def test_env_rollout_and_training_curves(benchmark, runs):
         {n: {k: ([v.mean, v.lo, v.hi] if k != "slots" else v) for k, v in r.items()} for n, r in res.items()},
     )
     logs: dict[str, list[dict[str, float]]] = {}
-    for m in LEARNED:
-        for label, p in (
-            (m.upper() + " (tuned)", out_dir() / "training" / f"{m}-small.csv"),
-            (m.upper() + " (paper setting)", out_dir() / "untuned" / "training" / f"{m}-small-seed1.csv"),
-        ):
-            if p.exists():
-                logs[label] = [{**r, "system_utility": r["mean_reward"]} for r in read_log_csv(p)]
     final = []
-    for m in LEARNED:
-        for setting, folder, pattern in (
-            ("tuned", None, None),
-            ("paper setting", out_dir() / "untuned" / "training", f"{m}-small-seed*.csv"),
-        ):
-            paths = (
-                [
-                    out_dir() / "training" / f"{m}-small.csv",
-                    *sorted((out_dir() / "seeds" / "training").glob(f"{m}-small-seed*.csv")),
-                ]
-                if folder is None
-                else sorted(folder.glob(pattern))
+    for m in suite.METHODS:
+        for setting in ("tuned", "paper setting"):
+            paths = _fig4_logs(m, setting)
+            if not paths:
+                continue
+            rows = [read_log_csv(p) for p in paths]
+            logs[f"{m} ({setting})"] = [{**r, "system_utility": _eq15(r)} for r in rows[0]]
+            last = [r[-FIG4_LAST:] for r in rows]
+            per_seed = [float(np.mean([_eq15(r) for r in rs])) for rs in last]
+            final.append(
+                {
+                    "method": m,
+                    "setting": setting,
+                    "training reward": "L9: -min(J, 5)" if m.endswith(("-bounded", "-reward")) else "eq. (15)",
+                    f"eq. (15) per step, last {FIG4_LAST} episodes, per seed": ", ".join(f"{v:.3f}" for v in per_seed),
+                    "mean over seeds": round(float(np.mean(per_seed)), 3),
+                    "own reward per step (mean over seeds)": round(
+                        float(np.mean([np.mean([r["mean_reward"] for r in rs]) for rs in last])), 3
+                    ),
+                    "L_total per slot [s] per seed": ", ".join(
+                        f"{np.mean([r['L_total_s'] for r in rs]):.3g}" for rs in last
+                    ),
+                }
             )
-            per_seed = []
-            for p in paths:
-                if p.exists():
-                    rows = read_log_csv(p)
-                    per_seed.append(float(np.mean([r["mean_reward"] for r in rows[-FIG4_LAST:]])))
-            if per_seed:
-                final.append(
-                    {
-                        "method": m,
-                        "setting": setting,
-                        f"mean reward per step, last {FIG4_LAST} episodes, per seed": ", ".join(
-                            f"{v:.3f}" for v in per_seed
-                        ),
-                        "mean over seeds": round(float(np.mean(per_seed)), 3),
-                    }
-                )
     atomic_write_text(
         out_dir() / "training_fig4.md",
         "# Fig. 4 analogue: training reward eq. (15) (mean per step of an episode) at the end of training\n\n"
         "The paper reports converged rewards of 0.70 (CTO-TP) and 0.66 (CTO). Tuned: 3 000 env steps (60 episodes); "
-        "paper setting: 8 000 env steps, the first 5 000 observation. Rewards here include the exploration noise "
-        "of the last episodes. Curves: `training_fig4.png` (seed 1).\n\n"
-        + tabulate(final, headers="keys", tablefmt="github")
-        + "\n",
+        "paper setting: 8 000 env steps, the first 5 000 observation. The L9 variant (`-bounded`) trains on its own "
+        "reward -min(J, 5) (`-reward`: the same reward without floor and penalty); its eq. (15) column is logged "
+        "beside it from the same env steps. Rewards here include "
+        "the exploration noise of the last episodes; the last column is the training episodes' latency per slot "
+        "(eq. 15 is scale-free: high eq. (15) reward can come with exploding latency). Curves: "
+        "`training_fig4.png` (seed 1, eq. (15)).\n\n" + tabulate(final, headers="keys", tablefmt="github") + "\n",
     )
     plot_training_curves(
         logs,
@@ -389,50 +362,111 @@ def test_env_rollout_and_training_curves(benchmark, runs):
 
 
 FIG3_SLOTS = 400
+#: a fresh trace this long (test stream) for the R^2 of the committed predictor beside the 400-slot excerpt
+FIG3_LONG_SLOTS = 4000
+
+
+def _r2_rows(label: str, y: np.ndarray, preds: dict[str, np.ndarray], smooth: int) -> list[dict[str, Any]]:
+    """R^2 (mean over servers) per feature of each predictor of ``preds`` against ``y`` (slots, M, 2), the series
+    smoothed over ``smooth`` slots AFTER predicting (the first smooth - 1 slots dropped), plus the transformer's
+    std ratio pred / real (< 1: predictions shrunk towards the mean, as an MSE predictor of a noisy target is)."""
+    from learners.cto_predictor import FEATURES, r2, smooth_series
+
+    cut = smooth - 1
+    ys = smooth_series(y, smooth)[cut:]
+    ps = {k: smooth_series(v, smooth)[cut:] for k, v in preds.items()}
+    rows = []
+    for j, f in enumerate(FEATURES):
+        row: dict[str, Any] = {
+            "series": label + (", raw" if smooth == 1 else f", both smoothed over {smooth} slots after predicting"),
+            "feature": f,
+            "slots": len(ys),
+        }
+        for k, v in ps.items():
+            row[f"R^2 {k}"] = round(float(np.nanmean(r2(ys[..., j], v[..., j]))), 3)
+        t = ps["transformer"][..., j]
+        row["R^2 transformer, level bias removed"] = round(
+            float(np.nanmean(r2(ys[..., j], t - t.mean(0) + ys[..., j].mean(0)))), 3
+        )
+        row["std ratio transformer"] = round(float(np.mean(ps["transformer"][..., j].std(0) / ys[..., j].std(0))), 3)
+        rows.append(row)
+    return rows
 
 
 def test_fig3_prediction(benchmark):
     """Fig. 3 analogue: real vs predicted next-slot workload of server 1 on a fresh synthetic trace (test stream),
-    raw and smoothed over 20 slots as in the paper's figure, with the R^2 of the excerpt beside last value."""
+    raw and smoothed over 20 slots as in the paper's figure; R^2 of the transformer, last value and moving average
+    on the held-out part of the predictor's own trace (recomputed from the committed predictor, no training), on a
+    fresh 4 000-slot trace and on the 400-slot excerpt of the figure."""
     from learners.cto_ctotp import default_predictor_path, episode_predictions
-    from learners.cto_predictor import FEATURES, WorkloadPredictor, r2, smooth_series, trace_series
+    from learners.cto_predictor import Args as PredArgs
+    from learners.cto_predictor import (
+        WorkloadPredictor,
+        last_value,
+        make_series,
+        moving_average,
+        smooth_series,
+        split_bounds,
+        trace_series,
+        windows,
+    )
     from mecopt.problems.cto_trace import synthetic_trace
 
     path = default_predictor_path()
     if not path.with_suffix(".json").exists():
         pytest.skip("no committed predictor")
     pred = WorkloadPredictor.load(path)
+    k_ma = int(pred.header["r2"]["ma_k"])  # the moving average's k, picked on the predictor's training part
     rng = split_rng(KEY, "test", "fig3-trace")
     series = trace_series(synthetic_trace(pred.M, FIG3_SLOTS + 1.0, rng), split_rng(KEY, "test", "fig3-sizes"))
     series = series[:FIG3_SLOTS]
+    rng = split_rng(KEY, "test", "fig3-long-trace")
+    long = trace_series(synthetic_trace(pred.M, FIG3_LONG_SLOTS + 1.0, rng), split_rng(KEY, "test", "fig3-long-sizes"))
+    long = long[:FIG3_LONG_SLOTS]
     out: dict[str, Any] = {}
+
+    def on(s: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        X, y = windows(s, pred.window, pred.window, s.shape[0])  # inputs slots t-W..t-1, target slot t
+        return y, {"transformer": pred.predict_windows(X), "last value": last_value(X),
+                   f"moving average ({k_ma})": moving_average(X, k_ma)}  # fmt: skip
 
     def run():
         slots = np.arange(pred.window, FIG3_SLOTS - 1)
         out["y"] = series[slots + 1]
         out["q"] = episode_predictions(pred, series, slots)  # Q after slot t = prediction of slot t + 1
-        out["last"] = series[slots]
+        own_args = PredArgs(**pred.header["args"])
+        own = make_series(own_args)  # the predictor's own trace (seeded): its held-out part is the latest 20 %
+        _, b = split_bounds(own.shape[0], own_args.train_frac, own_args.val_frac)
+        out["held-out"] = on(own[b - pred.window :])
+        out["long"] = on(long)
+        out["excerpt"] = on(series)
 
     benchmark.pedantic(run, rounds=1, iterations=1)
-    y, q, last = out["y"], out["q"], out["last"]
+    y, q = out["y"], out["q"]
     rows = []
-    for smooth in (1, 20):
-        ys, qs, ls = (smooth_series(v, smooth) for v in (y, q, last))
-        for j, f in enumerate(FEATURES):
-            rows.append(
-                {
-                    "series": "raw" if smooth == 1 else "both smoothed over 20 slots (Fig. 3 protocol)",
-                    "feature": f,
-                    "R^2 transformer": round(float(np.nanmean(r2(ys[..., j], qs[..., j]))), 3),
-                    "R^2 last value": round(float(np.nanmean(r2(ys[..., j], ls[..., j]))), 3),
-                }
-            )
+    for label, key in (
+        ("held-out last 20 % of the predictor's own trace (= predictor.md)", "held-out"),
+        (f"fresh {FIG3_LONG_SLOTS}-slot trace (test stream)", "long"),
+        (f"fresh {FIG3_SLOTS}-slot excerpt of the figure", "excerpt"),
+    ):
+        for smooth in (1, 20):
+            rows += _r2_rows(label, *out[key], smooth)
     atomic_write_text(
         out_dir() / "fig3_prediction.md",
-        f"# Fig. 3 analogue: committed predictor on a fresh {FIG3_SLOTS}-slot synthetic trace (test stream)\n\n"
-        "Next-slot D (cycles) and n (tasks) of the M = 3 servers; R^2 of this excerpt (mean over servers). "
-        "The 20-slot smoothing is applied to the real and predicted series alike AFTER predicting (how a figure "
-        "smoothed for display reads); the predictor table `predictor.md` has the trained-on-smoothed rows.\n\n"
+        "# Fig. 3 analogue: R^2 of the committed predictor (next-slot D and n of the M = 3 servers)\n\n"
+        "R^2 = 1 - SSE / SST per (server, feature) about the scored part's own mean, averaged over servers "
+        "(`learners.cto_predictor.r2`). Predictors: the committed transformer (trained on the raw next-slot "
+        f"series), last value, and the moving average over {k_ma} slots (k picked on the training part). Inputs "
+        "are the raw windows of slots t-24..t-1, the target is slot t (`learners.cto_predictor.windows`, the "
+        "same alignment as `episode_predictions` in training). The 20-slot smoothing is applied to the real and "
+        "predicted series alike AFTER predicting (how a figure smoothed for display reads); `predictor.md` has the "
+        "rows of a predictor trained on smoothed series. `std ratio` < 1: the transformer's predictions vary less "
+        "than the workload (shrunk towards the mean, as a mean-squared-error predictor of a mostly unpredictable "
+        "target must), which smoothing does not undo; the smoothed last value is the smoothed real series one "
+        "slot late, hence its high smoothed R^2. `level bias removed`: the transformer's R^2 after shifting its "
+        "predictions of each server by their mean error on the scored part. The generator draws each server's "
+        "arrival rate per trace (D9), so a predictor trained on ONE trace learns that trace's per-server levels; on "
+        "a fresh trace (every training episode of CTO-TP is one) its predictions are biased per server.\n\n"
         + tabulate(rows, headers="keys", tablefmt="github")
         + "\n",
     )
@@ -462,3 +496,59 @@ def test_fig3_prediction(benchmark):
     plt.close(fig)
     atomic_write_bytes(out_dir() / "fig3_prediction.png", buf.getvalue())
     benchmark.extra_info.update({f"{r['series'][:3]}/{r['feature']}": r["R^2 transformer"] for r in rows})
+
+
+def test_actor_saturation(benchmark, runs):
+    """Diagnosis of #17: how saturated the actors' sigmoids are on the held-out test slots (pre-activations z of the
+    shares the greedy policy outputs), and how often a server offloads while its share at the target or of the link
+    is below 1 % (the catastrophic slots), per method, the seeds pooled."""
+    import torch
+    import torch.nn.functional as F
+
+    from learners.cto import local_states
+
+    insts = suite.instances("test", suite.TEST_INSTANCES)
+    table: list[dict[str, Any]] = []
+
+    def run():
+        for name, by_seed in runs.items():
+            z_all, starved, offload = [], 0, 0
+            for pol in by_seed.values():
+                M = pol.M
+                for inst in insts:
+                    o = torch.as_tensor(local_states(inst))
+                    with torch.no_grad():
+                        j = pol.net.dqn(o).argmax(-1)
+                        z = pol.net.actors(torch.cat([o, F.one_hot(j, M).float()], -1)[:, None, :])[:, 0].numpy()
+                    z_all.append(z)
+                    act = pol.act(local_states(inst))  # env action: shares after the floor (L9)
+                    off = (act[:, 0] * M).astype(int).clip(0, M - 1) > 0
+                    offload += int(off.sum())
+                    starved += int((off & (act[:, 1] > 0) & (act[:, 3:5].min(axis=1) < 0.01)).sum())
+            z = np.concatenate(z_all)
+            table.append(
+                {
+                    "method": name,
+                    "seeds": len(by_seed),
+                    "|z| > 5 (sigmoid < 0.007 or > 0.993) %": round(100.0 * float(np.mean(np.abs(z) > 5)), 1),
+                    "median |z|": round(float(np.median(np.abs(z))), 2),
+                    "servers offloading %": round(100.0 * offload / (len(by_seed) * len(insts) * M), 1),
+                    "offloading with a target/link share < 1 % (of offloading) %": round(
+                        100.0 * starved / max(offload, 1), 1
+                    ),
+                }
+            )
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    atomic_write_text(
+        out_dir() / "actor_saturation.md",
+        f"# CTO learners: actor saturation on the {len(insts)} held-out `small` test slots (diagnosis, issue #17)\n\n"
+        "z = the actors' pre-activations of the shares (a_mdt, a_mct local, a_mct at the target, a_mkt) the greedy "
+        "policy outputs for every server (all seeds of a method pooled). A share below 1 % at the target or on the "
+        "link while the server offloads makes its latency ~100x its full-share latency (eq. 3-4). `-bounded`: the "
+        "named variant L9 (shares floored at 0.05, so never below 1 %); `-floor`: its ablation with eq. (15); "
+        "`-reward`: its ablation with the bounded reward alone.\n\n"
+        + tabulate(table, headers="keys", tablefmt="github")
+        + "\n",
+    )
+    benchmark.extra_info.update({r["method"]: r["|z| > 5 (sigmoid < 0.007 or > 0.993) %"] for r in table})

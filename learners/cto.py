@@ -102,6 +102,22 @@ METHODS: dict[str, Recipe] = {
     "cto-tp": Recipe("learners.cto_ctotp", {"use_predictor": True}),
     "cto": Recipe("learners.cto_ctotp", {"use_predictor": False}),
 }
+#: the paper's methods (tuned and paper setting)
+PAPER_METHODS = ("cto-tp", "cto")
+#: named variant L9 (docs/learners/cto.md; a departure from the paper): bounded reward, share floor, actor
+#: pre-activation penalty. Trained only in the paper setting (Table I defaults, PAPER_STEPS env steps: the budget of
+#: the eq. (15) paper-setting runs it is compared with); no tuning study.
+L9: dict[str, Any] = {"reward": "bounded", "share_floor": 0.05, "actor_preact_reg": 1e-3}
+METHODS["cto-tp-bounded"] = Recipe("learners.cto_ctotp", {"use_predictor": True, **L9})
+METHODS["cto-bounded"] = Recipe("learners.cto_ctotp", {"use_predictor": False, **L9})
+#: ablation L9-floor (diagnosis): L9's share floor and pre-activation penalty with the paper's eq. (15) reward
+L9_FLOOR: dict[str, Any] = {k: v for k, v in L9.items() if k != "reward"}
+METHODS["cto-tp-floor"] = Recipe("learners.cto_ctotp", {"use_predictor": True, **L9_FLOOR})
+METHODS["cto-floor"] = Recipe("learners.cto_ctotp", {"use_predictor": False, **L9_FLOOR})
+#: ablation L9-reward (diagnosis): L9's bounded reward alone (eq. 12's [0, 1] shares, no penalty)
+L9_REWARD: dict[str, Any] = {"reward": L9["reward"]}
+METHODS["cto-tp-reward"] = Recipe("learners.cto_ctotp", {"use_predictor": True, **L9_REWARD})
+METHODS["cto-reward"] = Recipe("learners.cto_ctotp", {"use_predictor": False, **L9_REWARD})
 
 
 def instances(split: str, n: int, preset: str = PRESET, variant: str = "literal") -> list[Instance]:

@@ -44,6 +44,7 @@ from torch import nn
 
 from learners.common import (
     ReplayBuffer,
+    RunArgs,
     TorchPolicy,
     TrainingLog,
     bootstrap_mask,
@@ -59,12 +60,13 @@ from learners.cto import KEY, global_dim, global_state, local_dim, local_states
 from learners.protocol import train_episode_seeds
 from mecopt.core import InvalidInputError, results_dir
 from mecopt.envs.cto import CTOEnv, action_decision, make_env
-from mecopt.problems.cto import Decision, Instance
+from mecopt.problems.cto import Decision, Instance, weights
 
 
 @dataclass
-class Args:
-    """Hyperparameters of CTO-TP / CTO. Defaults = Table I where it gives a value (the "paper setting")."""
+class Args(RunArgs):
+    """Hyperparameters of CTO-TP / CTO. Defaults = Table I where it gives a value (the "paper setting");
+    ``time_budget_s`` and ``device`` come from :class:`learners.common.RunArgs`."""
 
     seed: int = 1
     """root seed: torch init, exploration, replay sampling and the env episode seeds all derive from it"""
@@ -114,10 +116,15 @@ class Args:
     """OU rate of mean reversion beta (Table I); the long-term mean mu is 0 (Table I)"""
     ou_dt: float = 0.01
     """OU time step of the Euler-Maruyama discretisation (not given by the paper; L4)"""
-    time_budget_s: float | None = None
-    """stop training early after this much wall time (None: run all ``total_steps``)"""
-    device: str = "cpu"
-    """torch device of training ('cpu' or 'cuda'); checkpoints are saved and executed on the CPU"""
+    reward: str = "eq15"
+    """'eq15': the paper's sliding-window reward (the env's); 'bounded': the named variant L9, r_t = -min(J_t,
+    ``reward_clip``) with J_t the slot's D1-normalized objective (local-only processing = 1)"""
+    reward_clip: float = 5.0
+    """upper clip of J_t in the bounded reward (5 x local-only; only with ``reward='bounded'``)"""
+    share_floor: float = 0.0
+    """the computing and bandwidth shares are mapped to [floor, 1] (0 = eq. 12's [0, 1]; L9 variant: 0.05)"""
+    actor_preact_reg: float = 0.0
+    """L2 penalty on the actors' pre-activations (0 = the paper; L9 variant: 1e-3, as DTOMALB's actor_logit_reg)"""
 
 
 def search_space(trial: Any) -> dict[str, Any]:
@@ -158,11 +165,15 @@ class HybridPolicy(TorchPolicy):
     def __init__(self, args: Args, N: int, M: int, meta: dict[str, Any] | None = None):
         if args.shares not in (3, 4):
             raise InvalidInputError(f"cto hybrid: shares must be 3 or 4, got {args.shares}")
+        if args.reward not in REWARDS:
+            raise InvalidInputError(f"cto hybrid: reward must be one of {REWARDS}, got {args.reward!r}")
+        if not 0.0 <= args.share_floor < 1.0:
+            raise InvalidInputError(f"cto hybrid: share_floor must be in [0, 1), got {args.share_floor}")
         super().__init__(args, N, M, meta)
 
     @property
     def name(self) -> str:
-        return "cto-tp" if self.args.use_predictor else "cto"
+        return method_name(self.args)
 
     @property
     def obs_dim(self) -> int:
@@ -193,7 +204,7 @@ class HybridPolicy(TorchPolicy):
             )
         active = obs[:, self.M + 1] > 0  # the D_mt column of local_states
         j, u = self.hybrid(obs, active)
-        return env_action(j, u, self.M)
+        return env_action(j, u, self.M, self.args.share_floor)
 
     def decision(self, instance: Instance, actions: np.ndarray) -> Decision:
         return action_decision(instance, actions)
@@ -204,13 +215,38 @@ class HybridPolicy(TorchPolicy):
         return super().decide(instance)
 
 
-def env_action(j: np.ndarray, u: np.ndarray, M: int) -> np.ndarray:
+REWARDS = ("eq15", "bounded")
+
+
+def method_name(args: Args) -> str:
+    """``cto-tp`` / ``cto``; the L9 variant (bounded reward with a share floor or pre-activation penalty) is
+    ``<name>-bounded``; its ablations: the bounded reward alone ``<name>-reward``, the floor / penalty with the
+    paper's eq. (15) reward ``<name>-floor``."""
+    base = "cto-tp" if args.use_predictor else "cto"
+    regularised = args.share_floor > 0 or args.actor_preact_reg > 0
+    if args.reward == "bounded":
+        return base + ("-bounded" if regularised else "-reward")
+    return base + ("-floor" if regularised else "")
+
+
+def env_action(j: np.ndarray, u: np.ndarray, M: int, share_floor: float = 0.0) -> np.ndarray:
     """Hybrid action -> the env's [0, 1]^(M x 5) action: column 0 selects target bin j, columns 1-4 the shares
-    (a 3-share action uses its a_mct for both computing allocations, L1)."""
+    (a 3-share action uses its a_mct for both computing allocations, L1). ``share_floor`` maps the computing and
+    bandwidth shares (not the offloading ratio a_mdt) from [0, 1] to [floor, 1] (L9 variant; 0 = eq. 12)."""
     j = np.asarray(j, dtype=np.int64)
     u = np.asarray(u, dtype=float)
     shares = u if u.shape[1] == 4 else np.stack([u[:, 0], u[:, 1], u[:, 1], u[:, 2]], axis=1)
+    if share_floor > 0.0:
+        shares = np.concatenate([shares[:, :1], share_floor + (1.0 - share_floor) * shares[:, 1:]], axis=1)
     return np.concatenate([((j + 0.5) / M)[:, None], shares], axis=1)
+
+
+def bounded_reward(inst: Instance, L_total: float, E_total: float, clip: float) -> float:
+    """L9 variant reward of one slot: -min(J, clip), J = the D1-normalized objective eq. (8a) of the slot (latency
+    and energy in units of the slot's local-only processing, so J = 1 for local-only; mecopt.problems.cto.weights).
+    Bounded in [-clip, 0] and monotone in eq. (8a), unlike eq. (15)."""
+    wL, wE = weights(inst.replace(cost_units="normalized"))
+    return -min(wL * L_total + wE * E_total, clip)
 
 
 class OUNoise:
@@ -364,11 +400,15 @@ def train(
         own_o = (bb["o"] * E[:, :, :, 0:1]).sum(2)  # (M, B, d_o): agent m's own local state in its batch
         own_j = (bb["j"] * eye[:, None, :].long()).sum(2)  # (M, B)
         own_act = (bb["act"] * eye[:, None, :]).sum(2)  # (M, B)
-        u_pi = torch.sigmoid(actor(torch.cat([own_o, F.one_hot(own_j, M).float()], -1)))  # (M, B, S)
+        z_pi = actor(torch.cat([own_o, F.one_hot(own_j, M).float()], -1))  # (M, B, S) pre-activations
+        u_pi = torch.sigmoid(z_pi)
         pi_own = torch.cat([F.one_hot(own_j, M).float(), u_pi], -1) * own_act[..., None]  # (M, B, A)
         a_pi = a_joint * (1.0 - E) + pi_own[:, :, None, :] * E
         q_pi = critic(torch.cat([bb["x"], a_pi.reshape(M, B, M * A)], -1)).squeeze(-1)
         actor_loss = -(q_pi * own_act).sum() / own_act.sum().clamp(min=1.0)
+        if args.actor_preact_reg > 0.0:  # L9 variant: keeps the sigmoids off their flat tails
+            penalty = (z_pi.pow(2).mean(-1) * own_act).sum() / own_act.sum().clamp(min=1.0)
+            actor_loss = actor_loss + args.actor_preact_reg * penalty
         opt_actor.zero_grad()
         actor_loss.backward()
         opt_actor.step()
@@ -382,7 +422,7 @@ def train(
     predict_episode(env)
     ou.reset()
     x, o, active = state(env), local_states(env.instance), env.instance.D > 0
-    ep_r, ep_L, ep_E, ep_len = 0.0, 0.0, 0.0, 0
+    ep_r, ep_r15, ep_L, ep_E, ep_len = 0.0, 0.0, 0.0, 0.0, 0
     anneal = int(args.explore_fraction * args.total_steps)
     step = 0
     for step in range(args.total_steps):
@@ -402,8 +442,12 @@ def train(
             u = np.clip(u + eps * noise, 0.0, 1.0)  # eqs. (13)-(14)
         j = np.where(active, j, 0)  # only servers with tasks act; the others' action is 0
         u = (u * active[:, None]).astype(np.float32)
-        a_env = env_action(j, u, M)
+        a_env = env_action(j, u, M, args.share_floor)
+        inst_t = env.instance
         _, r, term, trunc, info = log.timed_env_step(lambda a_env=a_env: env.step(a_env))
+        ep_r15 += r  # the env's eq. (15), logged under both rewards (Fig. 4)
+        if args.reward == "bounded":  # L9 variant instead of eq. (15)
+            r = bounded_reward(inst_t, info["L_total_s"], info["E_total_J"], args.reward_clip)
         done = term or trunc
         if done:  # the env keeps the last slot's instance: no successor slot is observed at a time limit
             x2, o2, active2 = x, o, active
@@ -424,9 +468,15 @@ def train(
         x, o, active = x2, o2, active2
         if done:
             log.episode(
-                step + 1, ep_r, mean_reward=ep_r / ep_len, L_total_s=ep_L / ep_len, E_total_J=ep_E / ep_len, eps=eps
+                step + 1,
+                ep_r,
+                mean_reward=ep_r / ep_len,
+                eq15_reward=ep_r15 / ep_len,
+                L_total_s=ep_L / ep_len,
+                E_total_J=ep_E / ep_len,
+                eps=eps,
             )
-            ep_r, ep_L, ep_E, ep_len = 0.0, 0.0, 0.0, 0
+            ep_r, ep_r15, ep_L, ep_E, ep_len = 0.0, 0.0, 0.0, 0.0, 0
             env.reset(seed=next_seed())
             predict_episode(env)
             ou.reset()

@@ -16,9 +16,9 @@ from learners import cto as suite
 from learners import cto_ctotp as hybrid
 from learners.common import load_policy
 from mecopt.core import SolveOptions, make_rng
-from mecopt.envs.cto import action_decision, make_env
+from mecopt.envs.cto import action_decision, decision_action, make_env
 from mecopt.methods import all_methods, solve
-from mecopt.problems.cto import PRESETS, evaluate, generate
+from mecopt.problems.cto import PRESETS, evaluate, generate, local_only
 
 
 def _instances(preset: str, n: int, seed: int = 0, **over):
@@ -77,6 +77,49 @@ def test_env_action_encodes_targets_and_shares():
         assert dec.target.tolist() == want
     act3 = hybrid.env_action(np.zeros(M, dtype=int), np.array([[0.1, 0.2, 0.3]] * M), M)
     np.testing.assert_allclose(act3[:, 1:], [[0.1, 0.2, 0.2, 0.3]] * M)
+
+
+def test_optimum_round_trips_through_the_action():
+    """Diagnosis of #17: the certified optimum's decision -> env action -> decision has the optimum's objective, so
+    the action decode (eqs. 11-12) can express the optimum (the learners' gap is not the mapping's)."""
+    from mecopt.problems.cto import Decision
+    from solvers import solve as solve_exact
+
+    for inst in suite.instances("test", 4):
+        res = solve_exact("cto", inst, "exact", SolveOptions(time_limit=60))
+        assert res.status == "optimal"
+        back = action_decision(inst, decision_action(inst, Decision.from_dict(res.decision)))
+        assert evaluate(inst, back).objective == pytest.approx(res.objective, rel=1e-9)
+
+
+def test_l9_variant_share_floor_and_bounded_reward():
+    """L9: shares (not the offloading ratio) are mapped to [floor, 1]; the bounded reward is -min(J, clip) with J the
+    slot's normalized objective (local-only = 1), the same on both objective variants of a slot."""
+    M = 3
+    u = np.array([[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0], [0.5, 0.2, 0.0, 1.0]])
+    act = hybrid.env_action(np.array([1, 2, 0]), u, M, share_floor=0.05)
+    np.testing.assert_allclose(act[:, 1], u[:, 0])
+    np.testing.assert_allclose(act[:, 2:], 0.05 + 0.95 * u[:, 1:])
+    np.testing.assert_array_equal(
+        hybrid.env_action(np.array([1, 2, 0]), u, M), hybrid.env_action(np.array([1, 2, 0]), u, M, 0.0)
+    )
+    inst = suite.instances("test", 1)[0]
+    met = evaluate(inst, local_only(inst))
+    L, E = met.values["L_total_s"], met.values["E_total_J"]
+    assert hybrid.bounded_reward(inst, L, E, 5.0) == pytest.approx(-1.0)
+    assert hybrid.bounded_reward(inst.replace(cost_units="normalized"), L, E, 5.0) == pytest.approx(-1.0)
+    assert hybrid.bounded_reward(inst, 100 * L, 100 * E, 5.0) == -5.0
+    with pytest.raises(Exception, match="reward"):
+        hybrid.HybridPolicy(hybrid.Args(reward="nope"), 3, 3)
+
+
+def test_l9_variant_trains_and_is_named():
+    pol = _short(0, steps=200, **suite.L9)
+    assert pol.name == "cto-bounded"
+    assert hybrid.method_name(hybrid.Args(**suite.L9_FLOOR)) == "cto-tp-floor"
+    assert hybrid.method_name(hybrid.Args(use_predictor=False, **suite.L9_REWARD)) == "cto-reward"
+    inst = _instances("tiny", 1)[0]
+    assert evaluate(inst, pol.decide(inst)).feasible
 
 
 def test_states_and_env_workload_history():
@@ -169,8 +212,12 @@ def test_smoke_learning_beats_random_and_untrained():
 # Suite, registry, committed checkpoints
 # ---------------------------------------------------------------------------------------------------------------
 def test_suite_protocol_settings():
-    assert set(suite.METHODS) == {"cto-tp", "cto"}
+    assert set(suite.METHODS) == {"cto-tp", "cto"} | {
+        f"{b}-{v}" for b in ("cto-tp", "cto") for v in ("bounded", "floor", "reward")
+    }
+    assert set(suite.PAPER_METHODS) == {"cto-tp", "cto"}
     assert suite.METHODS["cto"].fixed == {"use_predictor": False}
+    assert suite.METHODS["cto-bounded"].fixed == {"use_predictor": False, **suite.L9}
     assert suite.TEST_INSTANCES >= 40 and set(suite.FINAL_SEEDS).isdisjoint({suite.TUNE_SEED})
     a, b = suite.instances("test", 2), suite.instances("test", 2, variant="normalized")
     np.testing.assert_array_equal(a[0].D, b[0].D)
@@ -201,6 +248,29 @@ def test_committed_checkpoints_load_and_decide():
         pol = load_policy(h.with_suffix(""))
         for inst in _instances(pol.meta["preset"], 3, seed=7):
             assert evaluate(inst, pol.decide(inst)).feasible, h.name
+
+
+#: objectives of committed checkpoints on _instances("small", 3, seed=7), recorded when #17's refactor of
+#: learners/cto_ctotp.py began: a refactor must leave what the committed policies decide unchanged
+GOLDEN = {
+    "checkpoints/cto-small": [88.824046, 139.871818, 40548.045859],
+    "checkpoints/cto-tp-small": [87.425899, 106.070305, 120.098564],
+    "untuned/checkpoints/cto-small-seed1": [80.588676, 105.108874, 139.178873],
+    "untuned/checkpoints/cto-tp-small-seed3": [154.121416, 116.24618, 110.635501],
+}
+
+
+def test_committed_checkpoints_decide_as_recorded():
+    from mecopt.core import results_dir
+
+    insts = _instances("small", 3, seed=7)
+    for stem, want in GOLDEN.items():
+        path = results_dir() / "cto" / stem
+        if not path.with_suffix(".json").exists():
+            pytest.skip(f"no committed checkpoint {stem}")
+        pol = load_policy(path)
+        got = [evaluate(i, pol.decide(i)).objective for i in insts]
+        np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=stem)
 
 
 def test_batched_episode_predictions_equal_slot_by_slot():

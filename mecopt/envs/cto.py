@@ -252,6 +252,27 @@ def action_decision(inst: Instance, action: np.ndarray) -> Decision:
     return project(inst, Decision(target=target, a=a, d_local=d_loc, d_remote=d_rem, b=b))
 
 
+def decision_action(inst: Instance, dec: Decision) -> np.ndarray:
+    """The inverse of :func:`action_decision` on feasible decisions: the action in [0, 1]^(M x 5) that maps back to
+    ``dec`` (target bin centre, a_mdt, and each allocation as its share of kappa * remaining, eq. 12). Lets a
+    solver's or heuristic's decision act in the env; shares above 1 (allocations above kappa * remaining, which
+    eq. 12 forbids) are clipped."""
+    M, k = inst.M, inst.kappa
+    act = np.zeros((M, 5))
+    for m in range(M):
+        t = int(dec.target[m])
+        if t > 0:
+            others = [n for n in range(M) if n != m]
+            act[m, 0] = (others.index(t - 1) + 1.5) / M
+            act[m, 1] = dec.a[m]
+            act[m, 3] = dec.d_remote[m] / (k * inst.C_rem[t - 1])
+            act[m, 4] = dec.b[m] / (k * inst.B_rem[m, t - 1])
+        else:
+            act[m, 0] = 0.5 / M
+        act[m, 2] = dec.d_local[m] / (k * inst.C_rem[m])
+    return np.clip(act, 0.0, 1.0)
+
+
 def make_env(size: str = "small", variant: str = "literal", seed: int = 0, **kwargs: Any) -> CTOEnv:
     """:class:`CTOEnv` on the resources of preset ``size`` (nothing is drawn at construction: ``seed`` only seeds
     the action sampler; the trace of an episode comes from ``reset(seed=...)``)."""
