@@ -138,7 +138,7 @@ class Cli:
     key: tyro.conf.Positional[str]
     """problem key (a learner suite learners/<key>.py must exist)"""
     methods: str = ""
-    """comma-separated learned methods (default: all of the suite)"""
+    """comma-separated learned methods (default: all of the suite; with --setting tuned, those with a tuning study)"""
     setting: Setting = "tuned"
     """'paper' (Args defaults, untuned) or 'tuned' (best parameters of the committed study)"""
     seeds: str = ""
@@ -161,6 +161,11 @@ def main() -> None:
     cli = tyro.cli(Cli, description=__doc__.splitlines()[0])
     s = suite(cli.key)
     methods = [m for m in cli.methods.split(",") if m] or list(s.METHODS)
+    if not cli.methods and cli.setting == "tuned":  # default: the methods that have a tuning study
+        untuned = [m for m in methods if not best_params_path(cli.key, m).exists()]
+        methods = [m for m in methods if m not in untuned]
+        if untuned:
+            print(f"skipping {untuned}: no tuning result (name them with --methods and --setting paper)", flush=True)
     seeds = [int(x) for x in cli.seeds.split(",") if x] or list(s.FINAL_SEEDS)
     for seed in seeds:
         for method in methods:
