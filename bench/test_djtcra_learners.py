@@ -20,6 +20,9 @@ Outputs: ``learners.md``/``.json`` (held-out test split, 95 % bootstrap CIs over
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,8 +35,9 @@ from learners import djtcra as suite
 from learners.common import TorchPolicy, load_policy, plot_training_curves, read_log_csv
 from learners.protocol import decision_latency, gap_table_row, separated
 from learners.validate import SolverPolicy, cached_reference, default_heuristics, summarize, validate
-from mecopt.core import atomic_write_text, make_rng, results_dir, write_json
+from mecopt.core import atomic_write_text, make_rng, read_json, results_dir, write_json
 from mecopt.problems.djtcra import KEY, Decision, Instance
+from solvers.kernels.djtcra_p2 import P2Result, p2_memo
 
 LEARNED = tuple(suite.METHODS)
 VALUES = ("mean_latency_s", "n_SU", "n_DU", "n_GU", "n_CU")
@@ -78,8 +82,103 @@ def refs_for(name: str, insts: list[Instance]) -> list[dict[str, Any]]:
     return refs
 
 
+# -- one evaluation per (policy, instance set), shared by the tests of this module and cached on disk (speed, issue
+# #14 item 1) ------------------------------------------------------------------------------------------------------
+#: certified per-server P2 results of every evaluation of this module (``p2_memo``: identical values, each distinct
+#: subproblem solved once); decision latencies are measured outside it
+_P2: dict[tuple[bytes, bytes, bytes, float], P2Result] = {}
+#: loaded checkpoints by path, so that a checkpoint two tests use is one object; and the path of each
+_POLICIES: dict[Path, TorchPolicy] = {}
+_STEMS: dict[int, Path] = {}
+#: ``validate`` rows by (policy object, instance-set name)
+_ROWS: dict[tuple[int, str], list[dict[str, Any]]] = {}
+#: the code a decision and its scoring depend on: a change to any of these files, or to ``TorchPolicy``,
+#: ``load_policy``, ``validate`` or ``SolverPolicy`` (shared files other suites append to), invalidates the on-disk
+#: evaluation cache
+CODE_FILES = (
+    "learners/djtcra.py",
+    "learners/djtcra_idqn.py",
+    "learners/djtcra_vdn.py",
+    "learners/djtcra_mamaxent.py",
+    "mecopt/problems/djtcra.py",
+    "mecopt/envs/djtcra.py",
+    "solvers/kernels/djtcra_p2.py",
+    "solvers/heuristics/djtcra.py",
+)
+
+
+def eval_cache_path() -> Path:
+    return out_dir() / "learners_eval_cache.json"
+
+
+def _sha(*blobs: bytes) -> str:
+    h = hashlib.sha256()
+    for b in blobs:
+        h.update(hashlib.sha256(b).digest())
+    return h.hexdigest()[:20]
+
+
+@functools.cache
+def _code_digest() -> str:
+    import inspect
+
+    root = Path(__file__).resolve().parent.parent
+    shared = [inspect.getsource(f).encode() for f in (TorchPolicy, load_policy, validate, SolverPolicy)]
+    return _sha(*[(root / f).read_bytes() for f in CODE_FILES], *shared)
+
+
+@functools.cache
+def _eval_cache() -> dict[str, Any]:
+    p = eval_cache_path()
+    cache = read_json(p, "evaluation cache") if p.exists() else {}
+    if cache.get("code") != _code_digest():
+        cache = {"code": _code_digest(), "rows": {}}
+    return cache
+
+
+def _cache_key(policy: Any, insts: list[Instance]) -> str | None:
+    """checkpoint bytes (or heuristic name) + instances + code; None for a policy without a stable identity."""
+    inst_blob = json.dumps([i.to_dict() for i in insts], sort_keys=True).encode()
+    stem = _STEMS.get(id(policy))
+    if stem is not None:
+        return _sha(stem.with_suffix(".pt").read_bytes(), stem.with_suffix(".json").read_bytes(), inst_blob)
+    if isinstance(policy, (SolverPolicy, RandomEs)):
+        return _sha(type(policy).__name__.encode(), policy.name.encode(), inst_blob)
+    return None
+
+
+def load(stem: Path) -> TorchPolicy:
+    """``load_policy`` once per checkpoint."""
+    stem = stem.resolve()
+    if stem not in _POLICIES:
+        _POLICIES[stem] = load_policy(stem)
+        _STEMS[id(_POLICIES[stem])] = stem
+    return _POLICIES[stem]
+
+
+def evaluate(policy: Any, insts: list[Instance], refs: list[dict[str, Any]], split: str) -> list[dict[str, Any]]:
+    """``validate`` once per (policy, instance set ``split``), through the module's P2 memo; rows (without the
+    decision arrays) are kept in ``learners_eval_cache.json`` under a hash of the checkpoint, the instances and the
+    code of ``CODE_FILES``, so a rerun with nothing changed reads them back (delete the file to recompute)."""
+    k = (id(policy), split)
+    if k in _ROWS:
+        return _ROWS[k]
+    key = _cache_key(policy, insts)
+    cache = _eval_cache()
+    if key is not None and key in cache["rows"]:
+        _ROWS[k] = cache["rows"][key]
+        return _ROWS[k]
+    with p2_memo(_P2):
+        rows = validate(KEY, policy, insts, refs)
+    _ROWS[k] = [{f: v for f, v in r.items() if f != "decision"} for r in rows]
+    if key is not None:
+        cache["rows"][key] = _ROWS[k]
+        write_json(eval_cache_path(), cache)
+    return _ROWS[k]
+
+
 def _load_dir(folder: Path, pattern: str) -> list[TorchPolicy]:
-    return [load_policy(p.with_suffix("")) for p in sorted(folder.glob(pattern))] if folder.is_dir() else []
+    return [load(p.with_suffix("")) for p in sorted(folder.glob(pattern))] if folder.is_dir() else []
 
 
 @pytest.fixture(scope="module")
@@ -102,29 +201,27 @@ def _fmt(v: float | None, nd: int = 3) -> float | None:
     return None if v is None else round(v, nd)
 
 
-def test_learners_vs_optimum(benchmark, runs):
-    """Held-out test split: every method's gap to the certified optimum, 95 % CI over seeds x instances."""
-    insts = suite.instances("test", suite.TEST_INSTANCES)
-    refs = refs_for("test-small", insts)
-    contenders: dict[str, dict[int, Any]] = {}
+def contenders_for(runs: dict[str, dict[int, Any]], with_random: bool = True) -> dict[str, dict[int, Any]]:
+    """Learned runs (tuned, then paper setting), the default heuristics and the random diagnostics."""
+    out: dict[str, dict[int, Any]] = {}
     for m in LEARNED:
         for name in (m, f"{m} (paper setting)"):
             if name in runs:
-                contenders[name] = runs[name]
+                out[name] = runs[name]
     for h in default_heuristics(KEY):
-        contenders[h] = {0: SolverPolicy(KEY, h)}
-    contenders["random"] = {0: SolverPolicy(KEY, "random")}
-    contenders[RandomEs.name] = {0: RandomEs()}
-    raw: dict[str, dict[int, list[dict[str, Any]]]] = {}
-    latency: dict[str, dict[str, float]] = {}
+        out[h] = {0: SolverPolicy(KEY, h)}
+    if with_random:
+        out["random"] = {0: SolverPolicy(KEY, "random")}
+        out[RandomEs.name] = {0: RandomEs()}
+    return out
 
-    def run():
-        for name, by_seed in contenders.items():
-            raw[name] = {s: validate(KEY, p, insts, refs) for s, p in by_seed.items()}
-            if name in LEARNED or name in ("ga-aware", "daes"):
-                latency[name] = decision_latency(by_seed[min(by_seed)], insts, n=100, warmup=5)
 
-    benchmark.pedantic(run, rounds=1, iterations=1)
+def gap_tables(
+    raw: dict[str, dict[int, list[dict[str, Any]]]],
+    contenders: dict[str, dict[int, Any]],
+    latency: dict[str, dict[str, float]],
+) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
+    """The rows of the gap table, the CIs by method and the rows of the per-seed table."""
     table, cis, seeds_table = [], {}, []
     for name, by_seed in raw.items():
         gaps = [100.0 * r["gap_to_opt"] for rows in by_seed.values() for r in rows]
@@ -162,19 +259,45 @@ def test_learners_vs_optimum(benchmark, runs):
                     "updates/s": ", ".join(str(m.get("updates_per_s")) for m in metas),
                 }
             )
-    pairs = [("mamaxent", b) for b in ("maddpg", "ga-aware", "daes", "vdn-l", "vdn-g", "idqn")]
-    pairs += [("maddpg", "ga-aware"), ("vdn-l", "vdn-g"), ("vdn-l", "daes"), ("idqn", "daes")]
-    pairs += [(m, f"{m} (paper setting)") for m in LEARNED]
-    pairs += [(m, RandomEs.name) for m in LEARNED]
-    verdicts = []
+    return table, cis, seeds_table
+
+
+def verdict_lines(cis: dict[str, Any], pairs: list[tuple[str, str]]) -> list[str]:
+    """ "A beats B" only where the 95 % CIs separate."""
+    out = []
     for a, b in pairs:
         if a in cis and b in cis:
             ca, cb = cis[a], cis[b]
             if separated(ca, cb):
                 win, lose = (a, b) if ca.mean < cb.mean else (b, a)
-                verdicts.append(f"* `{win}` beats `{lose}`: {cis[win].fmt()} vs {cis[lose].fmt()} % (CIs separate)")
+                out.append(f"* `{win}` beats `{lose}`: {cis[win].fmt()} vs {cis[lose].fmt()} % (CIs separate)")
             else:
-                verdicts.append(f"* `{a}` vs `{b}`: {ca.fmt()} vs {cb.fmt()} % -- CIs overlap, no claim")
+                out.append(f"* `{a}` vs `{b}`: {ca.fmt()} vs {cb.fmt()} % -- CIs overlap, no claim")
+    return out
+
+
+def test_learners_vs_optimum(benchmark, runs):
+    """Held-out test split: every method's gap to the certified optimum, 95 % CI over seeds x instances."""
+    insts = suite.instances("test", suite.TEST_INSTANCES)
+    refs = refs_for("test-small", insts)
+    contenders = contenders_for(runs)
+    raw: dict[str, dict[int, list[dict[str, Any]]]] = {}
+    latency: dict[str, dict[str, float]] = {}
+
+    def run():
+        for name, by_seed in contenders.items():
+            raw[name] = {s: evaluate(p, insts, refs, "test-small") for s, p in by_seed.items()}
+        for name, by_seed in contenders.items():  # outside the P2 memo: every timed call solves its P2s
+            if name in LEARNED or name in ("ga-aware", "daes"):
+                latency[name] = decision_latency(by_seed[min(by_seed)], insts, n=100, warmup=5)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    table, cis, seeds_table = gap_tables(raw, contenders, latency)
+    pairs = [("mamaxent", b) for b in ("maddpg", "ga-aware", "daes", "vdn-l", "vdn-g", "idqn")]
+    pairs += [("maddpg", "ga-aware"), ("vdn-l", "vdn-g"), ("vdn-l", "daes"), ("idqn", "daes")]
+    pairs += [(m, f"{m} (paper setting)") for m in LEARNED]
+    pairs += [(m, RandomEs.name) for m in LEARNED]
+    verdicts = verdict_lines(cis, pairs)
     opt_obj = float(np.mean([r["opt_objective"] for r in refs]))
     md = (
         f"# DJTCRA learned policies vs certified optimum: held-out test split ({len(insts)} seeded `small` slots, "
@@ -286,9 +409,9 @@ def test_fig7_gamma(benchmark):
                     stem = out_dir() / "untuned" / "checkpoints" / f"{m}-small-seed1"
                 if not stem.with_suffix(".json").exists():
                     continue
-                pol = load_policy(stem)
+                pol = load(stem)
                 assert pol.args.gamma == g
-                res = validate(KEY, pol, insts, refs)
+                res = evaluate(pol, insts, refs, "test-small")
                 gr = gap_table_row([100.0 * r["gap_to_opt"] for r in res])
                 gr.pop("_ci")
                 log = stem.parent.parent / "training" / f"{stem.name}.csv"
@@ -324,13 +447,234 @@ def fig7_stem(method: str, gamma: float) -> Path:
     return out_dir() / "fig7" / "untuned" / "checkpoints" / f"{method}-small-gamma{str(gamma).replace('.', 'p')}-seed1"
 
 
-def train_fig7(methods: tuple[str, ...] = FIG7_METHODS) -> None:
-    """``python -m bench.test_djtcra_learners fig7 [methods]``: the Fig. 7 runs (paper setting, seed 1, gamma in
-    FIG7_GAMMAS) into ``results/djtcra/fig7/untuned/``."""
+# ---------------------------------------------------------------------------------------------------------------
+# `medium` (16 x 4): the `small` tuned parameters transferred, 3 seeds, certified optimum (issue #14 item 2)
+# ---------------------------------------------------------------------------------------------------------------
+def medium_runs() -> dict[str, dict[int, Any]]:
+    """{method: {seed: policy}} of the committed `medium` checkpoints (tuned setting, transferred)."""
+    pre = suite.MEDIUM_PRESET
+    out: dict[str, dict[int, Any]] = {}
+    for pol in _load_dir(out_dir() / "checkpoints", f"*-{pre}.json") + _load_dir(
+        out_dir() / "seeds" / "checkpoints", f"*-{pre}-seed*.json"
+    ):
+        out.setdefault(pol.name, {})[int(pol.meta["seed"])] = pol
+    return out
+
+
+def test_medium_vs_optimum(benchmark):
+    """`medium`: every method's gap to the certified optimum on the held-out slots, GA-Aware and DAES alongside."""
+    runs = medium_runs()
+    if not runs:
+        pytest.skip("no djtcra medium checkpoints (python -m bench.test_djtcra_learners medium)")
+    pre = suite.MEDIUM_PRESET
+    insts = suite.instances("test", suite.MEDIUM_TEST_INSTANCES, pre)
+    refs = refs_for(f"test-{pre}", insts)
+    contenders = contenders_for(runs, with_random=False)
+    raw: dict[str, dict[int, list[dict[str, Any]]]] = {}
+    benchmark.pedantic(
+        lambda: raw.update(
+            {n: {s: evaluate(p, insts, refs, f"test-{pre}") for s, p in d.items()} for n, d in contenders.items()}
+        ),
+        rounds=1,
+        iterations=1,
+    )
+    table, cis, seeds_table = gap_tables(raw, contenders, {})
+    for row in table:
+        row.pop("latency median [ms]")
+    pairs = [("mamaxent", b) for b in ("maddpg", "ga-aware", "daes", "vdn-l", "vdn-g", "idqn")]
+    pairs += [(m, h) for m in LEARNED[1:] for h in ("ga-aware", "daes")] + [("vdn-l", "vdn-g"), ("ga-aware", "daes")]
+    missing = [m for m in LEARNED if m not in runs]
+    opt_obj = float(np.mean([r["opt_objective"] for r in refs]))
+    atomic_write_text(
+        out_dir() / "learners_medium.md",
+        f"# DJTCRA `medium` (|U| = 16 users, |H| = 4 ESs): learned policies vs the certified optimum on {len(insts)} "
+        "held-out slots\n\n"
+        f"`exact`: certified optimal on all {len(insts)} test slots (mean optimum {opt_obj:.4f}). Training: each "
+        f"method's tuned parameters from `small` (`tuning/<method>.json`: {suite.TUNE_TRIALS} Optuna trials x "
+        f"{suite.TUNE_STEPS} env steps each, the same tuning budget for all methods) **transferred unchanged** to "
+        f"`medium`, {suite.TUNE_STEPS} env steps per seed (wall-clock safety stop {suite.BUDGET_S:.0f} s: see `env "
+        "steps`), seeds " + ", ".join(map(str, suite.FINAL_SEEDS)) + ". Scoring as in `learners.md` (certified "
+        "P2 + D13 fallback for every method, 95 % BCa CI over seeds x instances). "
+        + (f"No checkpoint for: {', '.join(missing)}. " if missing else "")
+        + "Per-seed gaps: the second table.\n\n"
+        + tabulate(table, headers="keys", tablefmt="github")
+        + "\n\n## Per seed\n\n"
+        + tabulate(seeds_table, headers="keys", tablefmt="github")
+        + "\n\n## Comparisons (a claim only where the 95 % CIs separate)\n\n"
+        + "\n".join(verdict_lines(cis, pairs))
+        + "\n",
+    )
+    write_json(
+        out_dir() / "learners_medium.json",
+        {
+            "summary": table,
+            "seeds": seeds_table,
+            "ci": {k: [c.mean, c.lo, c.hi, c.n] for k, c in cis.items()},
+            "per_instance": {
+                n: {s: [{k: r[k] for k in ("objective", "gap_to_opt")} for r in rows] for s, rows in d.items()}
+                for n, d in raw.items()
+            },
+        },
+    )
+    for name in runs:
+        for rows in raw[name].values():
+            assert all(r["feasible"] for r in rows)
+            assert all(r["gap_to_opt"] >= -1e-6 for r in rows)
+
+
+def train_medium(methods: tuple[str, ...] = LEARNED, seeds: tuple[int, ...] = suite.FINAL_SEEDS) -> None:
+    """``python -m bench.test_djtcra_learners medium [methods [seeds]]``: the certified references of the `medium`
+    test slots, then every method's tuned (`small`) parameters trained on `medium`, seed by seed."""
+    from learners.train import train_and_save
+
+    pre = suite.MEDIUM_PRESET
+    refs_for(f"test-{pre}", suite.instances("test", suite.MEDIUM_TEST_INSTANCES, pre))
+    for seed in seeds:
+        for m in methods:
+            pol = train_and_save(KEY, m, "tuned", seed, pre, progress=False)
+            print(m, seed, pol.meta, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Figs. 8-10 (reduced, `small` scale): exact + GA-Aware + DAES at every point, FIG_METHODS trained per point
+# ---------------------------------------------------------------------------------------------------------------
+FIG_TITLES = {
+    "fig8": ("Fig. 8", "number of users |U| (paper: 70-130 with 7 ESs; here 3 ESs, capacities fixed at |U| = 10)"),
+    "fig9": ("Fig. 9", "mean of beta_u [ms] (N(mean, 10^2))"),
+    "fig10": ("Fig. 10", "maximum task volume [KB] (V^T ~ U(200, max))"),
+}
+
+
+def fig_instances(fig: str, point: str) -> list[Instance]:
+    return suite.instances("test", suite.FIG_INSTANCES, suite.PRESET, **suite.FIG_POINTS[fig][point])
+
+
+def fig_stem(fig: str, point: str, method: str) -> Path:
+    return out_dir() / "figs" / "checkpoints" / f"{method}-{suite.PRESET}-{fig}-{point}-seed1"
+
+
+@pytest.mark.parametrize("fig", list(suite.FIG_POINTS))
+def test_fig8_9_10_sweeps(benchmark, fig):
+    """One paper sweep (reduced): per point, the certified optimum, GA-Aware, DAES and the FIG_METHODS policies
+    trained at that point (where their checkpoints exist): system QoE, gap with CI, latency, user classes."""
+    from bench.sweep import pyplot, save_png
+
+    res: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def run():
+        for point in suite.FIG_POINTS[fig]:
+            insts = fig_instances(fig, point)
+            refs = refs_for(f"{fig}-{point}", insts)
+            opt = [r["opt_values"] for r in refs]
+            res.setdefault("exact", {})[point] = {
+                "qoe": float(np.mean([r["opt_objective"] for r in refs])),
+                "gap": 0.0,
+                "ci": "certified",
+                "latency_ms": 1e3 * float(np.mean([v["mean_latency_s"] for v in opt])),
+                "classes": "/".join(f"{np.mean([v[k] for v in opt]):.1f}" for k in VALUES[1:]),
+            }
+            pols: dict[str, Any] = {h: SolverPolicy(KEY, h) for h in ("ga-aware", "daes")}
+            for m in suite.FIG_METHODS:
+                stem = fig_stem(fig, point, m)
+                if stem.with_suffix(".json").exists():
+                    pols[m] = load(stem)
+            for name, pol in pols.items():
+                rows = evaluate(pol, insts, refs, f"{fig}-{point}")
+                g = gap_table_row([100.0 * r["gap_to_opt"] for r in rows])
+                summ = summarize(rows, VALUES)
+                res.setdefault(name, {})[point] = {
+                    "qoe": float(summ["objective"]),
+                    "gap": g["mean gap %"],
+                    "ci": g["95% CI"],
+                    "latency_ms": 1e3 * float(summ["mean_latency_s"]),
+                    "classes": "/".join(f"{summ[k]:.1f}" for k in VALUES[1:]),
+                }
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    label, axis = FIG_TITLES[fig]
+    rows = [
+        {
+            "point": p,
+            "method": m,
+            "system QoE": round(v["qoe"], 4),
+            "gap to opt %": v["gap"],
+            "95% CI": v["ci"],
+            "mean latency [ms]": round(v["latency_ms"], 1),
+            "SU/DU/GU/CU": v["classes"],
+        }
+        for p in suite.FIG_POINTS[fig]
+        for m, d in res.items()
+        if p in d
+        for v in (d[p],)
+    ]
+    missing = [m for m in suite.FIG_METHODS if len(res.get(m, {})) < len(suite.FIG_POINTS[fig])]
+    atomic_write_text(
+        out_dir() / f"{fig}_sweep.md",
+        f"# {label} (reduced): {axis}\n\n"
+        f"`small` scale (|H| = 3 ESs), {suite.FIG_INSTANCES} held-out slots per point (own seeded stream per point), "
+        "every one certified optimal by `exact`. GA-Aware and DAES with the certified P2; learned methods "
+        f"({', '.join(suite.FIG_METHODS)}: the two best learners on `small`) trained at each point in the paper "
+        f"setting, seed 1 only, {suite.FIG_STEPS} env steps each (the same for both), certified P2 + D13 fallback "
+        "at scoring. The paper trains 20 000 episodes per point at 70-130 users x 7 ESs and plots the mean of the "
+        "last 2 000 training episodes; we score held-out slots against the optimum. `gap to opt %`: mean with 95 % "
+        "BCa CI over the slots (one seed: the CI does not cover training variance)."
+        + (f" No checkpoints at every point for: {', '.join(missing)} (not trained in the session)." if missing else "")
+        + "\n\n"
+        + tabulate(rows, headers="keys", tablefmt="github")
+        + "\n",
+    )
+    plt = pyplot()
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+    pts = list(suite.FIG_POINTS[fig])
+    for m, d in res.items():
+        xs = [p for p in pts if p in d]
+        axes[0].plot(xs, [d[p]["qoe"] for p in xs], marker="o", label=m)
+        axes[1].plot(xs, [d[p]["latency_ms"] for p in xs], marker="o", label=m)
+        axes[2].plot(xs, [d[p]["gap"] for p in xs], marker="o", label=m)
+    for ax, yl in zip(axes, ("system QoE per slot", "mean service latency [ms]", "gap to optimum [%]"), strict=True):
+        ax.set_xlabel(axis.split(" (")[0])
+        ax.set_ylabel(yl)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    figure.suptitle(f"DJTCRA {label} (reduced, small scale)")
+    save_png(figure, out_dir() / f"{fig}_sweep.png")
+    for name in suite.FIG_METHODS:
+        for point in res.get(name, {}):
+            assert res[name][point]["gap"] >= -1e-4
+
+
+def train_figs(figs: tuple[str, ...] = tuple(suite.FIG_POINTS), methods: tuple[str, ...] = suite.FIG_METHODS) -> None:
+    """``python -m bench.test_djtcra_learners figs [fig8,fig9,fig10 [methods]]``: per point the certified references,
+    then each method trained there (paper setting, seed 1, FIG_STEPS env steps) into ``figs/``."""
+    from learners.train import make_args, method_module
+
+    for fig in figs:
+        for point, cfg in suite.FIG_POINTS[fig].items():
+            refs_for(f"{fig}-{point}", fig_instances(fig, point))
+            for m in methods:
+                stem = fig_stem(fig, point, m)
+                args = make_args(KEY, m, "paper", 1, steps=suite.FIG_STEPS)
+                env_fn = lambda args=args, cfg=cfg: suite.make_env(args.preset, args.rcs, args.horizon, **cfg)  # noqa: E731
+                pol = method_module(KEY, m).train(
+                    args,
+                    env_fn=env_fn,
+                    csv_path=str(stem.parent.parent / "training" / f"{stem.name}.csv"),
+                    progress=False,
+                )
+                pol.meta.update(
+                    {"setting": "paper", "preset": args.preset, "generator": {k: str(v) for k, v in cfg.items()}}
+                )
+                pol.save(stem)
+                print(fig, point, m, pol.meta.get("env_steps"), flush=True)
+
+
+def train_fig7(methods: tuple[str, ...] = FIG7_METHODS, gammas: tuple[float, ...] = FIG7_GAMMAS[1:]) -> None:
+    """``python -m bench.test_djtcra_learners fig7 [methods [gammas]]``: the Fig. 7 runs (paper setting, seed 1,
+    gamma in FIG7_GAMMAS) into ``results/djtcra/fig7/untuned/``."""
     from learners.train import make_args, method_module
 
     for m in methods:
-        for g in FIG7_GAMMAS[1:]:  # gamma = 0.1: the paper-setting run
+        for g in gammas:  # gamma = 0.1: the paper-setting run
             stem = fig7_stem(m, g)
             args = make_args(KEY, m, "paper", 1, overrides={"gamma": g})
             pol = method_module(KEY, m).train(args, csv_path=str(stem.parent.parent / "training" / f"{stem.name}.csv"))
@@ -339,5 +683,22 @@ def train_fig7(methods: tuple[str, ...] = FIG7_METHODS) -> None:
             print(m, g, pol.meta, flush=True)
 
 
-if __name__ == "__main__" and sys.argv[1:2] == ["fig7"]:
-    train_fig7(tuple(sys.argv[2].split(",")) if len(sys.argv) > 2 else FIG7_METHODS)
+if __name__ == "__main__":
+    what, rest = (sys.argv[1:2] or [""])[0], sys.argv[2:]
+    if what == "fig7":
+        train_fig7(
+            tuple(rest[0].split(",")) if rest else FIG7_METHODS,
+            tuple(float(g) for g in rest[1].split(",")) if len(rest) > 1 else FIG7_GAMMAS[1:],
+        )
+    elif what == "medium":
+        train_medium(
+            tuple(rest[0].split(",")) if rest else LEARNED,
+            tuple(int(x) for x in rest[1].split(",")) if len(rest) > 1 else suite.FINAL_SEEDS,
+        )
+    elif what == "figs":
+        train_figs(
+            tuple(rest[0].split(",")) if rest else tuple(suite.FIG_POINTS),
+            tuple(rest[1].split(",")) if len(rest) > 1 else suite.FIG_METHODS,
+        )
+    else:
+        sys.exit(f"usage: python -m bench.test_djtcra_learners {{fig7|medium|figs}} [...] (got {what!r})")
