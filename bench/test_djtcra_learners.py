@@ -201,14 +201,17 @@ def _fmt(v: float | None, nd: int = 3) -> float | None:
     return None if v is None else round(v, nd)
 
 
-def contenders_for(runs: dict[str, dict[int, Any]], with_random: bool = True) -> dict[str, dict[int, Any]]:
-    """Learned runs (tuned, then paper setting), the default heuristics and the random diagnostics."""
+def contenders_for(
+    runs: dict[str, dict[int, Any]], with_random: bool = True, heuristics: tuple[str, ...] | None = None
+) -> dict[str, dict[int, Any]]:
+    """Learned runs (tuned, then paper setting), the heuristics (default: all registered) and the random
+    diagnostics."""
     out: dict[str, dict[int, Any]] = {}
     for m in LEARNED:
         for name in (m, f"{m} (paper setting)"):
             if name in runs:
                 out[name] = runs[name]
-    for h in default_heuristics(KEY):
+    for h in default_heuristics(KEY) if heuristics is None else heuristics:
         out[h] = {0: SolverPolicy(KEY, h)}
     if with_random:
         out["random"] = {0: SolverPolicy(KEY, "random")}
@@ -469,7 +472,7 @@ def test_medium_vs_optimum(benchmark):
     pre = suite.MEDIUM_PRESET
     insts = suite.instances("test", suite.MEDIUM_TEST_INSTANCES, pre)
     refs = refs_for(f"test-{pre}", insts)
-    contenders = contenders_for(runs, with_random=False)
+    contenders = contenders_for(runs, with_random=False, heuristics=("ga-aware", "daes"))
     raw: dict[str, dict[int, list[dict[str, Any]]]] = {}
     benchmark.pedantic(
         lambda: raw.update(
