@@ -25,12 +25,13 @@ import numpy as np
 import pytest
 from tabulate import tabulate
 
+from bench import learner_suite as LS
 from learners import dtomalb as suite
 from learners.common import TorchPolicy, load_policy, plot_training_curves, read_log_csv
 from learners.protocol import decision_latency, gap_table_row, mean_ci, separated, split_rng
 from learners.train import train_and_save
-from learners.validate import SolverPolicy, cached_reference, default_heuristics, summarize, validate
-from mecopt.core import SolveOptions, atomic_write_bytes, atomic_write_text, results_dir, write_json
+from learners.validate import SolverPolicy, summarize, validate
+from mecopt.core import SolveOptions, atomic_write_bytes, atomic_write_text, write_json
 from mecopt.envs.dtomalb import DtomalbEnv
 from mecopt.problems.dtomalb import KEY, PRESETS, Decision, Instance, evaluate
 from solvers import solve
@@ -46,10 +47,7 @@ VALUES = ("mean_delay_s", "var_LD")
 @pytest.fixture(scope="module", autouse=True)
 def _bench_selection(bench_cfg):  # type: ignore[no-untyped-def]
     """Honour --bench-problems; the learner evaluation (minutes of exact references) is not part of --bench-quick."""
-    if KEY not in bench_cfg.problems:
-        pytest.skip(f"{KEY} not selected by --bench-problems")
-    if bench_cfg.quick:
-        pytest.skip("learner evaluation is not part of --bench-quick")
+    LS.skip_unless_selected(bench_cfg, KEY)
 
 
 class RoundRobin:
@@ -62,42 +60,27 @@ class RoundRobin:
 
 
 def out_dir() -> Path:
-    return results_dir() / KEY
+    return LS.out_dir(KEY)
 
 
 def refs_for(name: str, insts: list[Instance]) -> list[dict[str, Any]]:
-    refs = cached_reference(KEY, insts, out_dir() / "learners_reference.json", name, suite.EXACT_TIME_LIMIT)
-    bad = [k for k, r in enumerate(refs) if r["opt_status"] != "optimal"]
-    assert not bad, f"{name}: instances {bad} have no certified optimum"
-    return refs
-
-
-def _load_dir(folder: Path, pattern: str) -> list[TorchPolicy]:
-    return [load_policy(p.with_suffix("")) for p in sorted(folder.glob(pattern))] if folder.is_dir() else []
+    return LS.certified_refs(KEY, insts, name, suite.EXACT_TIME_LIMIT)
 
 
 @pytest.fixture(scope="module")
 def runs(request) -> dict[str, dict[int, TorchPolicy]]:
     """{"<method>" (tuned) / "<method> (paper setting)": {seed: policy}} plus "dtomalb@fig8"."""
-    if request.config.getoption("--retrain"):
+
+    def retrain() -> None:
         for seed in suite.FINAL_SEEDS:
             for m in LEARNED:
                 train_and_save(KEY, m, "tuned", seed, progress=False)
         train_and_save(KEY, "dtomalb", "tuned", 1, preset="fig8", progress=False)
-    out: dict[str, dict[int, TorchPolicy]] = {}
-    tuned = _load_dir(out_dir() / "checkpoints", "*-paper.json") + _load_dir(
-        out_dir() / "seeds" / "checkpoints", "*-paper-seed*.json"
-    )
-    for pol in tuned:
-        out.setdefault(pol.name, {})[int(pol.meta["seed"])] = pol
-    for pol in _load_dir(out_dir() / "untuned" / "checkpoints", "*-paper-seed*.json"):
-        out.setdefault(f"{pol.name} (paper setting)", {})[int(pol.meta["seed"])] = pol
+
+    out = LS.load_runs(KEY, "paper", LEARNED, retrain=retrain if request.config.getoption("--retrain") else None)
     fig8 = out_dir() / "checkpoints" / "dtomalb-fig8.json"
     if fig8.exists():
         out["dtomalb@fig8"] = {1: load_policy(fig8.with_suffix(""))}
-    missing = [m for m in LEARNED if m not in out]
-    if missing:
-        pytest.skip(f"no tuned checkpoints for {missing} (python -m learners.train dtomalb, or --retrain)")
     return out
 
 
@@ -109,21 +92,15 @@ def test_learners_vs_optimum(benchmark, runs):
     """Held-out test split: every method's gap to the certified optimum, 95 % CI over seeds x instances."""
     insts = suite.instances("test", suite.TEST_INSTANCES)
     refs = refs_for("test-paper", insts)
-    contenders: dict[str, dict[int, Any]] = {}
-    for m in LEARNED:
-        contenders[m] = runs[m]
-        if f"{m} (paper setting)" in runs:
-            contenders[f"{m} (paper setting)"] = runs[f"{m} (paper setting)"]
-    for h in default_heuristics(KEY):
-        contenders[h] = {0: SolverPolicy(KEY, h)}
-    contenders["random"] = {0: SolverPolicy(KEY, "random")}
-    contenders["round-robin (diagnostic)"] = {0: RoundRobin()}
+    contenders = LS.contenders(
+        KEY, runs, LEARNED, extra={"random": SolverPolicy(KEY, "random"), "round-robin (diagnostic)": RoundRobin()}
+    )
     raw: dict[str, dict[int, list[dict[str, Any]]]] = {}
     latency: dict[str, dict[str, float]] = {}
 
     def run():
         for name, by_seed in contenders.items():
-            raw[name] = {s: validate(KEY, p, insts, refs) for s, p in by_seed.items()}
+            raw[name] = {s: LS.validated(KEY, "test-paper", p, insts, refs) for s, p in by_seed.items()}
             first = by_seed[min(by_seed)]
             latency[name] = decision_latency(first, insts, n=200, warmup=20)
 
@@ -215,27 +192,12 @@ def test_seed_spread(benchmark, runs):
     """Per training seed: mean gap on the test split, env steps, training wall time, env steps/s, updates/s."""
     insts = suite.instances("test", suite.TEST_INSTANCES)
     refs = refs_for("test-paper", insts)
-    table = []
+    table: list[dict[str, Any]] = []
 
     def run():
-        for name, by_seed in runs.items():
-            if name == "dtomalb@fig8":
-                continue
-            gaps = {s: summarize(validate(KEY, p, insts, refs))["gap_to_opt_pct"] for s, p in sorted(by_seed.items())}
-            metas = [by_seed[s].meta for s in sorted(by_seed)]
-            g = np.array(list(gaps.values()))
-            table.append(
-                {
-                    "method": name,
-                    "gap to opt % per seed": ", ".join(f"{s}: {v:.2f}" for s, v in gaps.items()),
-                    "mean over seeds": round(float(g.mean()), 2),
-                    "std": round(float(g.std(ddof=1)), 2) if len(g) > 1 else None,
-                    "env steps": ", ".join(str(m.get("env_steps")) for m in metas),
-                    "train wall s": ", ".join(str(m.get("train_wall_s")) for m in metas),
-                    "env steps/s": ", ".join(str(m.get("env_steps_per_s", "-")) for m in metas),
-                    "updates/s": ", ".join(str(m.get("updates_per_s", "-")) for m in metas),
-                }
-            )
+        table.extend(
+            LS.seed_spread_table(KEY, "test-paper", {n: r for n, r in runs.items() if n != "dtomalb@fig8"}, insts, refs)
+        )
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     atomic_write_text(
@@ -326,7 +288,7 @@ def test_fig7_users(benchmark, runs):
     """Fig. 7 analogue: system utility (= -objective per slot) and gap to the certified optimum vs N (M = 5)."""
     folder = out_dir() / "fig7" / "checkpoints"
     pols: dict[int, TorchPolicy] = {10: runs["dtomalb"][1]}
-    for p in _load_dir(folder, "dtomalb-paper-n_users*.json"):
+    for p in LS.load_dir(folder, "dtomalb-paper-n_users*.json"):
         pols[p.N] = p
     if set(FIG7_USERS) - set(pols):
         pytest.skip(f"no Fig. 7 checkpoints for N={sorted(set(FIG7_USERS) - set(pols))}")
@@ -524,7 +486,7 @@ def test_fig8_heavy_load_balance(benchmark):
     --out results/dtomalb/fig8_heavy``, and ``--methods dtoma`` without ``--w2``)."""
     folder = out_dir() / "fig8_heavy"
     pols: dict[str, dict[int, TorchPolicy]] = {}
-    for pol in _load_dir(folder / "checkpoints", "*.json") + _load_dir(folder / "seeds" / "checkpoints", "*.json"):
+    for pol in LS.load_dir(folder / "checkpoints", "*.json") + LS.load_dir(folder / "seeds" / "checkpoints", "*.json"):
         pols.setdefault(f"{pol.name} (w2 = {'900' if pol.name == 'dtomalb' else '0'})", {})[int(pol.meta["seed"])] = pol
     if len(pols) < 2:
         pytest.skip(f"no fig8_heavy checkpoints under {folder}")
