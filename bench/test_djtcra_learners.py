@@ -31,11 +31,12 @@ import numpy as np
 import pytest
 from tabulate import tabulate
 
+from bench import learner_suite as LS
 from learners import djtcra as suite
 from learners.common import TorchPolicy, load_policy, plot_training_curves, read_log_csv
-from learners.protocol import decision_latency, gap_table_row, separated
-from learners.validate import SolverPolicy, cached_reference, default_heuristics, summarize, validate
-from mecopt.core import atomic_write_text, make_rng, read_json, results_dir, write_json
+from learners.protocol import decision_latency, gap_table_row
+from learners.validate import SolverPolicy, summarize, validate
+from mecopt.core import atomic_write_text, make_rng, read_json, write_json
 from mecopt.problems.djtcra import KEY, Decision, Instance
 from solvers.kernels.djtcra_p2 import P2Result, p2_memo
 
@@ -47,11 +48,7 @@ FIG7_METHODS = ("mamaxent", "maddpg")
 
 @pytest.fixture(scope="module", autouse=True)
 def _bench_selection(bench_cfg):  # type: ignore[no-untyped-def]
-    """Honour --bench-problems; the learner evaluation is not part of --bench-quick."""
-    if KEY not in bench_cfg.problems:
-        pytest.skip(f"{KEY} not selected by --bench-problems")
-    if bench_cfg.quick:
-        pytest.skip("learner evaluation is not part of --bench-quick")
+    LS.skip_unless_selected(bench_cfg, KEY)
 
 
 class RandomEs:
@@ -72,14 +69,11 @@ class RandomEs:
 
 
 def out_dir() -> Path:
-    return results_dir() / KEY
+    return LS.out_dir(KEY)
 
 
 def refs_for(name: str, insts: list[Instance]) -> list[dict[str, Any]]:
-    refs = cached_reference(KEY, insts, out_dir() / "learners_reference.json", name, suite.EXACT_TIME_LIMIT)
-    bad = [k for k, r in enumerate(refs) if r["opt_status"] != "optimal"]
-    assert not bad, f"{name}: instances {bad} have no certified optimum"
-    return refs
+    return LS.certified_refs(KEY, insts, name, suite.EXACT_TIME_LIMIT)
 
 
 # -- one evaluation per (policy, instance set), shared by the tests of this module and cached on disk (speed, issue
@@ -87,11 +81,6 @@ def refs_for(name: str, insts: list[Instance]) -> list[dict[str, Any]]:
 #: certified per-server P2 results of every evaluation of this module (``p2_memo``: identical values, each distinct
 #: subproblem solved once); decision latencies are measured outside it
 _P2: dict[tuple[bytes, bytes, bytes, float], P2Result] = {}
-#: loaded checkpoints by path, so that a checkpoint two tests use is one object; and the path of each
-_POLICIES: dict[Path, TorchPolicy] = {}
-_STEMS: dict[int, Path] = {}
-#: ``validate`` rows by (policy object, instance-set name)
-_ROWS: dict[tuple[int, str], list[dict[str, Any]]] = {}
 #: the code a decision and its scoring depend on: a change to any of these files, or to ``TorchPolicy``,
 #: ``load_policy``, ``validate`` or ``SolverPolicy`` (shared files other suites append to), invalidates the on-disk
 #: evaluation cache
@@ -137,61 +126,38 @@ def _eval_cache() -> dict[str, Any]:
 
 
 def _cache_key(policy: Any, insts: list[Instance]) -> str | None:
-    """checkpoint bytes (or heuristic name) + instances + code; None for a policy without a stable identity."""
+    """Policy content (weights, args, class) or heuristic name + instances; None without a stable identity."""
     inst_blob = json.dumps([i.to_dict() for i in insts], sort_keys=True).encode()
-    stem = _STEMS.get(id(policy))
-    if stem is not None:
-        return _sha(stem.with_suffix(".pt").read_bytes(), stem.with_suffix(".json").read_bytes(), inst_blob)
+    if isinstance(policy, TorchPolicy):
+        head = json.dumps([type(policy).__name__, policy.N, policy.M, repr(policy.args)]).encode()
+        weights = [k.encode() + v.detach().cpu().numpy().tobytes() for k, v in policy.net.state_dict().items()]
+        return _sha(head, *weights, inst_blob)
     if isinstance(policy, (SolverPolicy, RandomEs)):
         return _sha(type(policy).__name__.encode(), policy.name.encode(), inst_blob)
     return None
 
 
-def load(stem: Path) -> TorchPolicy:
-    """``load_policy`` once per checkpoint."""
-    stem = stem.resolve()
-    if stem not in _POLICIES:
-        _POLICIES[stem] = load_policy(stem)
-        _STEMS[id(_POLICIES[stem])] = stem
-    return _POLICIES[stem]
-
-
 def evaluate(policy: Any, insts: list[Instance], refs: list[dict[str, Any]], split: str) -> list[dict[str, Any]]:
-    """``validate`` once per (policy, instance set ``split``), through the module's P2 memo; rows (without the
-    decision arrays) are kept in ``learners_eval_cache.json`` under a hash of the checkpoint, the instances and the
-    code of ``CODE_FILES``, so a rerun with nothing changed reads them back (delete the file to recompute)."""
-    k = (id(policy), split)
-    if k in _ROWS:
-        return _ROWS[k]
+    """``learner_suite.validated`` (rows once per process) through the module's P2 memo and an on-disk cache: rows
+    (without the decision arrays) are kept in ``learners_eval_cache.json`` under a hash of the policy's weights and
+    args (or the heuristic's name), the instances and the code (``_code_digest``), so a rerun with nothing changed
+    reads them back (delete the file to recompute)."""
     key = _cache_key(policy, insts)
     cache = _eval_cache()
     if key is not None and key in cache["rows"]:
-        _ROWS[k] = cache["rows"][key]
-        return _ROWS[k]
+        return LS.validated(KEY, split, policy, insts, refs, rows=cache["rows"][key])
     with p2_memo(_P2):
-        rows = validate(KEY, policy, insts, refs)
-    _ROWS[k] = [{f: v for f, v in r.items() if f != "decision"} for r in rows]
+        rows = LS.validated(KEY, split, policy, insts, refs)
     if key is not None:
-        cache["rows"][key] = _ROWS[k]
+        cache["rows"][key] = [{f: v for f, v in r.items() if f != "decision"} for r in rows]
         write_json(eval_cache_path(), cache)
-    return _ROWS[k]
-
-
-def _load_dir(folder: Path, pattern: str) -> list[TorchPolicy]:
-    return [load(p.with_suffix("")) for p in sorted(folder.glob(pattern))] if folder.is_dir() else []
+    return rows
 
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, dict[int, TorchPolicy]]:
     """{"<method>" (tuned) / "<method> (paper setting)": {seed: policy}}."""
-    out: dict[str, dict[int, TorchPolicy]] = {}
-    tuned = _load_dir(out_dir() / "checkpoints", "*-small.json") + _load_dir(
-        out_dir() / "seeds" / "checkpoints", "*-small-seed*.json"
-    )
-    for pol in tuned:
-        out.setdefault(pol.name, {})[int(pol.meta["seed"])] = pol
-    for pol in _load_dir(out_dir() / "untuned" / "checkpoints", "*-small-seed*.json"):
-        out.setdefault(f"{pol.name} (paper setting)", {})[int(pol.meta["seed"])] = pol
+    out = LS.load_runs(KEY, suite.PRESET, LEARNED, require=False)
     if not out:
         pytest.skip("no djtcra checkpoints (python -m learners.train djtcra)")
     return out
@@ -201,31 +167,13 @@ def _fmt(v: float | None, nd: int = 3) -> float | None:
     return None if v is None else round(v, nd)
 
 
-def contenders_for(
-    runs: dict[str, dict[int, Any]], with_random: bool = True, heuristics: tuple[str, ...] | None = None
-) -> dict[str, dict[int, Any]]:
-    """Learned runs (tuned, then paper setting), the heuristics (default: all registered) and the random
-    diagnostics."""
-    out: dict[str, dict[int, Any]] = {}
-    for m in LEARNED:
-        for name in (m, f"{m} (paper setting)"):
-            if name in runs:
-                out[name] = runs[name]
-    for h in default_heuristics(KEY) if heuristics is None else heuristics:
-        out[h] = {0: SolverPolicy(KEY, h)}
-    if with_random:
-        out["random"] = {0: SolverPolicy(KEY, "random")}
-        out[RandomEs.name] = {0: RandomEs()}
-    return out
-
-
 def gap_tables(
     raw: dict[str, dict[int, list[dict[str, Any]]]],
     contenders: dict[str, dict[int, Any]],
     latency: dict[str, dict[str, float]],
-) -> tuple[list[dict[str, Any]], dict[str, Any], list[dict[str, Any]]]:
-    """The rows of the gap table, the CIs by method and the rows of the per-seed table."""
-    table, cis, seeds_table = [], {}, []
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The rows of the gap table and the CIs by method."""
+    table, cis = [], {}
     for name, by_seed in raw.items():
         gaps = [100.0 * r["gap_to_opt"] for rows in by_seed.values() for r in rows]
         g = gap_table_row(gaps)
@@ -246,44 +194,16 @@ def gap_tables(
                 "latency median [ms]": round(latency[name]["median_ms"], 2) if name in latency else None,
             }
         )
-        if steps:
-            per_seed = {s: 100.0 * float(np.mean([r["gap_to_opt"] for r in rows])) for s, rows in by_seed.items()}
-            metas = [contenders[name][s].meta for s in sorted(by_seed)]
-            v = np.array(list(per_seed.values()))
-            seeds_table.append(
-                {
-                    "method": name,
-                    "gap to opt % per seed": ", ".join(f"{s}: {x:.2f}" for s, x in sorted(per_seed.items())),
-                    "mean": round(float(v.mean()), 2),
-                    "std": round(float(v.std(ddof=1)), 2) if len(v) > 1 else None,
-                    "env steps": ", ".join(str(m.get("env_steps")) for m in metas),
-                    "train wall s": ", ".join(str(m.get("train_wall_s")) for m in metas),
-                    "env steps/s": ", ".join(str(m.get("env_steps_per_s")) for m in metas),
-                    "updates/s": ", ".join(str(m.get("updates_per_s")) for m in metas),
-                }
-            )
-    return table, cis, seeds_table
-
-
-def verdict_lines(cis: dict[str, Any], pairs: list[tuple[str, str]]) -> list[str]:
-    """ "A beats B" only where the 95 % CIs separate."""
-    out = []
-    for a, b in pairs:
-        if a in cis and b in cis:
-            ca, cb = cis[a], cis[b]
-            if separated(ca, cb):
-                win, lose = (a, b) if ca.mean < cb.mean else (b, a)
-                out.append(f"* `{win}` beats `{lose}`: {cis[win].fmt()} vs {cis[lose].fmt()} % (CIs separate)")
-            else:
-                out.append(f"* `{a}` vs `{b}`: {ca.fmt()} vs {cb.fmt()} % -- CIs overlap, no claim")
-    return out
+    return table, cis
 
 
 def test_learners_vs_optimum(benchmark, runs):
     """Held-out test split: every method's gap to the certified optimum, 95 % CI over seeds x instances."""
     insts = suite.instances("test", suite.TEST_INSTANCES)
     refs = refs_for("test-small", insts)
-    contenders = contenders_for(runs)
+    contenders = LS.contenders(
+        KEY, runs, LEARNED, extra={"random": SolverPolicy(KEY, "random"), RandomEs.name: RandomEs()}
+    )
     raw: dict[str, dict[int, list[dict[str, Any]]]] = {}
     latency: dict[str, dict[str, float]] = {}
 
@@ -295,12 +215,14 @@ def test_learners_vs_optimum(benchmark, runs):
                 latency[name] = decision_latency(by_seed[min(by_seed)], insts, n=100, warmup=5)
 
     benchmark.pedantic(run, rounds=1, iterations=1)
-    table, cis, seeds_table = gap_tables(raw, contenders, latency)
+    table, cis = gap_tables(raw, contenders, latency)
+    learned = {n: d for n, d in runs.items() if n.split(" ")[0] in LEARNED}
+    seeds_table = LS.seed_spread_table(KEY, "test-small", learned, insts, refs)
     pairs = [("mamaxent", b) for b in ("maddpg", "ga-aware", "daes", "vdn-l", "vdn-g", "idqn")]
     pairs += [("maddpg", "ga-aware"), ("vdn-l", "vdn-g"), ("vdn-l", "daes"), ("idqn", "daes")]
     pairs += [(m, f"{m} (paper setting)") for m in LEARNED]
     pairs += [(m, RandomEs.name) for m in LEARNED]
-    verdicts = verdict_lines(cis, pairs)
+    verdicts = LS.verdicts(cis, pairs)
     opt_obj = float(np.mean([r["opt_objective"] for r in refs]))
     md = (
         f"# DJTCRA learned policies vs certified optimum: held-out test split ({len(insts)} seeded `small` slots, "
@@ -412,7 +334,7 @@ def test_fig7_gamma(benchmark):
                     stem = out_dir() / "untuned" / "checkpoints" / f"{m}-small-seed1"
                 if not stem.with_suffix(".json").exists():
                     continue
-                pol = load(stem)
+                pol = load_policy(stem)
                 assert pol.args.gamma == g
                 res = evaluate(pol, insts, refs, "test-small")
                 gr = gap_table_row([100.0 * r["gap_to_opt"] for r in res])
@@ -455,13 +377,7 @@ def fig7_stem(method: str, gamma: float) -> Path:
 # ---------------------------------------------------------------------------------------------------------------
 def medium_runs() -> dict[str, dict[int, Any]]:
     """{method: {seed: policy}} of the committed `medium` checkpoints (tuned setting, transferred)."""
-    pre = suite.MEDIUM_PRESET
-    out: dict[str, dict[int, Any]] = {}
-    for pol in _load_dir(out_dir() / "checkpoints", f"*-{pre}.json") + _load_dir(
-        out_dir() / "seeds" / "checkpoints", f"*-{pre}-seed*.json"
-    ):
-        out.setdefault(pol.name, {})[int(pol.meta["seed"])] = pol
-    return out
+    return LS.load_runs(KEY, suite.MEDIUM_PRESET, LEARNED, require=False)
 
 
 def test_medium_vs_optimum(benchmark):
@@ -472,7 +388,7 @@ def test_medium_vs_optimum(benchmark):
     pre = suite.MEDIUM_PRESET
     insts = suite.instances("test", suite.MEDIUM_TEST_INSTANCES, pre)
     refs = refs_for(f"test-{pre}", insts)
-    contenders = contenders_for(runs, with_random=False, heuristics=("ga-aware", "daes"))
+    contenders = LS.contenders(KEY, runs, LEARNED, heuristics=("ga-aware", "daes"), paper=False)
     raw: dict[str, dict[int, list[dict[str, Any]]]] = {}
     benchmark.pedantic(
         lambda: raw.update(
@@ -481,7 +397,8 @@ def test_medium_vs_optimum(benchmark):
         rounds=1,
         iterations=1,
     )
-    table, cis, seeds_table = gap_tables(raw, contenders, {})
+    table, cis = gap_tables(raw, contenders, {})
+    seeds_table = LS.seed_spread_table(KEY, f"test-{pre}", runs, insts, refs)
     for row in table:
         row.pop("latency median [ms]")
     pairs = [("mamaxent", b) for b in ("maddpg", "ga-aware", "daes", "vdn-l", "vdn-g", "idqn")]
@@ -504,7 +421,7 @@ def test_medium_vs_optimum(benchmark):
         + "\n\n## Per seed\n\n"
         + tabulate(seeds_table, headers="keys", tablefmt="github")
         + "\n\n## Comparisons (a claim only where the 95 % CIs separate)\n\n"
-        + "\n".join(verdict_lines(cis, pairs))
+        + "\n".join(LS.verdicts(cis, pairs))
         + "\n",
     )
     write_json(
@@ -582,7 +499,7 @@ def test_fig8_9_10_sweeps(benchmark, fig):
             for m in suite.FIG_METHODS:
                 stem = fig_stem(fig, point, m)
                 if stem.with_suffix(".json").exists():
-                    pols[m] = load(stem)
+                    pols[m] = load_policy(stem)
             for name, pol in pols.items():
                 rows = evaluate(pol, insts, refs, f"{fig}-{point}")
                 g = gap_table_row([100.0 * r["gap_to_opt"] for r in rows])

@@ -327,22 +327,23 @@ def test_load_users_keeps_the_capacities_while_u_varies():
 
 def test_bench_evaluation_cache_reads_back_the_same_rows(tmp_path, monkeypatch):
     """bench/test_djtcra_learners.py keeps validate rows on disk under a hash of policy + instances + code."""
+    import bench.learner_suite as LS
     import bench.test_djtcra_learners as B
     from learners.validate import SolverPolicy, reference
 
     monkeypatch.setenv("MECOPT_RESULTS", str(tmp_path))
     B._eval_cache.cache_clear()
-    B._ROWS.clear()
+    LS._ROWS.clear()
     insts = [_inst("tiny", s) for s in range(2)]
     refs = reference("djtcra", insts, 60.0, ("rcs-only",))
     rows = B.evaluate(SolverPolicy("djtcra", "daes"), insts, refs, "t")
     assert B.eval_cache_path().exists()
     B._eval_cache.cache_clear()
-    B._ROWS.clear()
-    monkeypatch.setattr(B, "validate", lambda *a, **k: pytest.fail("recomputed a cached evaluation"))
+    LS._ROWS.clear()
+    monkeypatch.setattr(LS, "validate", lambda *a, **k: pytest.fail("recomputed a cached evaluation"))
     again = B.evaluate(SolverPolicy("djtcra", "daes"), insts, refs, "t")
     for a, b in zip(rows, again, strict=True):
         assert a["objective"] == b["objective"] and a["gap_to_opt"] == b["gap_to_opt"]
         assert a["values"] == b["values"]
     B._eval_cache.cache_clear()
-    B._ROWS.clear()
+    LS._ROWS.clear()
