@@ -36,7 +36,7 @@ from learners import djtcra as suite
 from learners.common import TorchPolicy, load_policy, plot_training_curves, read_log_csv
 from learners.protocol import decision_latency, gap_table_row
 from learners.validate import SolverPolicy, summarize, validate
-from mecopt.core import atomic_write_text, make_rng, read_json, write_json
+from mecopt.core import atomic_write_text, make_rng, read_json, to_json, write_json
 from mecopt.problems.djtcra import KEY, Decision, Instance
 from solvers.kernels.djtcra_p2 import P2Result, p2_memo
 
@@ -149,9 +149,17 @@ def evaluate(policy: Any, insts: list[Instance], refs: list[dict[str, Any]], spl
     with p2_memo(_P2):
         rows = LS.validated(KEY, split, policy, insts, refs)
     if key is not None:
-        cache["rows"][key] = [{f: v for f, v in r.items() if f != "decision"} for r in rows]
-        write_json(eval_cache_path(), cache)
+        cache["rows"][key] = [_slim(r) for r in rows]
+        compact = json.dumps(json.loads(to_json(cache)), separators=(",", ":"))  # ~1/2 the size of write_json's
+        atomic_write_text(eval_cache_path(), compact + "\n")
     return rows
+
+
+def _slim(row: dict[str, Any]) -> dict[str, Any]:
+    """A validate row without the decision and the per-user value arrays (what the tables read)."""
+    out = {f: v for f, v in row.items() if f not in ("decision", "values")}
+    out["values"] = {k: v for k, v in row["values"].items() if not isinstance(v, (list, tuple, np.ndarray))}
+    return out
 
 
 @pytest.fixture(scope="module")
