@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -384,20 +382,25 @@ def solve_p2(
 _P2_MEMO: dict[tuple[bytes, bytes, bytes, float], P2Result] | None = None
 
 
-@contextmanager
-def p2_memo(memo: dict[tuple[bytes, bytes, bytes, float], P2Result] | None = None) -> Iterator[None]:
+class p2_memo:  # noqa: N801 (used as a context manager: ``with p2_memo(): ...``)
     """Within the block, :func:`allocate_p2` solves each distinct per-server P2 (the same users' terms, the same
     capacity, no time limit) once and reuses the result: identical values, for evaluations that meet the same
     subproblems again (the RCS fallback's re-allocation, several policies on one instance set). ``memo``: a dict to
     keep (and reuse) across blocks; default a fresh one. Not for timing measurements (a repeated decision would be
     a cache hit). A nested block without ``memo`` shares the outer one."""
-    global _P2_MEMO
-    outer = _P2_MEMO
-    _P2_MEMO = memo if memo is not None else ({} if outer is None else outer)
-    try:
-        yield
-    finally:
-        _P2_MEMO = outer
+
+    def __init__(self, memo: dict[tuple[bytes, bytes, bytes, float], P2Result] | None = None) -> None:
+        self.memo = memo
+        self.outer: dict[tuple[bytes, bytes, bytes, float], P2Result] | None = None
+
+    def __enter__(self) -> None:
+        global _P2_MEMO
+        self.outer = _P2_MEMO
+        _P2_MEMO = self.memo if self.memo is not None else ({} if self.outer is None else self.outer)
+
+    def __exit__(self, *exc: object) -> None:
+        global _P2_MEMO
+        _P2_MEMO = self.outer
 
 
 def _solve_p2_memo(t: Terms, cap_ghz: float, time_limit: float | None) -> P2Result:
