@@ -421,7 +421,8 @@ def test_medium_vs_optimum(benchmark):
         f"method's tuned parameters from `small` (`tuning/<method>.json`: {suite.TUNE_TRIALS} Optuna trials x "
         f"{suite.TUNE_STEPS} env steps each, the same tuning budget for all methods) **transferred unchanged** to "
         f"`medium`, {suite.TUNE_STEPS} env steps per seed (wall-clock safety stop {suite.BUDGET_S:.0f} s: see `env "
-        "steps`), seeds " + ", ".join(map(str, suite.FINAL_SEEDS)) + ". Scoring as in `learners.md` (certified "
+        "steps`), seeds per method in the tables (protocol: " + ", ".join(map(str, suite.FINAL_SEEDS)) + "). "
+        "Scoring as in `learners.md` (certified "
         "P2 + D13 fallback for every method, 95 % BCa CI over seeds x instances). "
         + (f"No checkpoint for: {', '.join(missing)}. " if missing else "")
         + "Per-seed gaps: the second table.\n\n"
