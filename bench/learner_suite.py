@@ -116,14 +116,20 @@ _ROWS: dict[tuple[str, str, int], tuple[Any, list[dict[str, Any]]]] = {}
 
 
 def validated(
-    key: str, tag: str, policy: Any, insts: Sequence[Any], refs: Sequence[dict[str, Any]]
+    key: str,
+    tag: str,
+    policy: Any,
+    insts: Sequence[Any],
+    refs: Sequence[dict[str, Any]],
+    rows: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`learners.validate.validate` rows of ``policy`` on the split ``tag``, computed once per process (the
     gap table and the seed spread score the same policies on the same split). Latency rows are those of the first
-    call; timing claims use :func:`learners.protocol.decision_latency`."""
+    call; timing claims use :func:`learners.protocol.decision_latency`. ``rows``: rows the suite already has (e.g.
+    from its own on-disk cache), registered instead of validating."""
     k = (key, tag, id(policy))
     if k not in _ROWS:
-        _ROWS[k] = (policy, validate(key, policy, insts, refs))
+        _ROWS[k] = (policy, validate(key, policy, insts, refs) if rows is None else rows)
     return _ROWS[k][1]
 
 

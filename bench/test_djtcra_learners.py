@@ -15,11 +15,18 @@ Runs only with ``pytest --benchmark``; it reads the committed checkpoints and ne
 
 Outputs: ``learners.md``/``.json`` (held-out test split, 95 % bootstrap CIs over seeds x instances, max gap,
 % within 1 %, latency), ``learners_seeds.md``, ``training_fig6.png``/``fig6_training.md``, ``fig7_gamma.md``/
-``.png``. Exact references are cached in ``learners_reference.json`` (every test instance must be certified).
+``.png``, ``learners_medium.md``/``.json`` (`medium`, committed seed-1 checkpoints), ``fig{8,9,10}_sweep.md``/
+``.png`` (exact, GA-Aware, DAES per point; the learners where ``figs/checkpoints`` has them). Exact references are
+cached in ``learners_reference.json`` (every test instance must be certified), validate rows in
+``learners_eval_cache.json`` (see ``evaluate``). Training entry points: ``python -m bench.test_djtcra_learners
+{fig7|medium|figs} ...``.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,12 +35,14 @@ import numpy as np
 import pytest
 from tabulate import tabulate
 
+from bench import learner_suite as LS
 from learners import djtcra as suite
 from learners.common import TorchPolicy, load_policy, plot_training_curves, read_log_csv
-from learners.protocol import decision_latency, gap_table_row, separated
-from learners.validate import SolverPolicy, cached_reference, default_heuristics, summarize, validate
-from mecopt.core import atomic_write_text, make_rng, results_dir, write_json
+from learners.protocol import decision_latency, gap_table_row
+from learners.validate import SolverPolicy, summarize, validate
+from mecopt.core import atomic_write_text, make_rng, read_json, to_json, write_json
 from mecopt.problems.djtcra import KEY, Decision, Instance
+from solvers.kernels.djtcra_p2 import P2Result, p2_memo
 
 LEARNED = tuple(suite.METHODS)
 VALUES = ("mean_latency_s", "n_SU", "n_DU", "n_GU", "n_CU")
@@ -43,11 +52,7 @@ FIG7_METHODS = ("mamaxent", "maddpg")
 
 @pytest.fixture(scope="module", autouse=True)
 def _bench_selection(bench_cfg):  # type: ignore[no-untyped-def]
-    """Honour --bench-problems; the learner evaluation is not part of --bench-quick."""
-    if KEY not in bench_cfg.problems:
-        pytest.skip(f"{KEY} not selected by --bench-problems")
-    if bench_cfg.quick:
-        pytest.skip("learner evaluation is not part of --bench-quick")
+    LS.skip_unless_selected(bench_cfg, KEY)
 
 
 class RandomEs:
@@ -68,31 +73,103 @@ class RandomEs:
 
 
 def out_dir() -> Path:
-    return results_dir() / KEY
+    return LS.out_dir(KEY)
 
 
 def refs_for(name: str, insts: list[Instance]) -> list[dict[str, Any]]:
-    refs = cached_reference(KEY, insts, out_dir() / "learners_reference.json", name, suite.EXACT_TIME_LIMIT)
-    bad = [k for k, r in enumerate(refs) if r["opt_status"] != "optimal"]
-    assert not bad, f"{name}: instances {bad} have no certified optimum"
-    return refs
+    return LS.certified_refs(KEY, insts, name, suite.EXACT_TIME_LIMIT)
 
 
-def _load_dir(folder: Path, pattern: str) -> list[TorchPolicy]:
-    return [load_policy(p.with_suffix("")) for p in sorted(folder.glob(pattern))] if folder.is_dir() else []
+# -- one evaluation per (policy, instance set), shared by the tests of this module and cached on disk (speed, issue
+# #14 item 1) ------------------------------------------------------------------------------------------------------
+#: certified per-server P2 results of every evaluation of this module (``p2_memo``: identical values, each distinct
+#: subproblem solved once); decision latencies are measured outside it
+_P2: dict[tuple[bytes, bytes, bytes, float], P2Result] = {}
+#: the code a decision and its scoring depend on: a change to any of these files, or to ``TorchPolicy``,
+#: ``load_policy``, ``validate`` or ``SolverPolicy`` (shared files other suites append to), invalidates the on-disk
+#: evaluation cache
+CODE_FILES = (
+    "learners/djtcra.py",
+    "learners/djtcra_idqn.py",
+    "learners/djtcra_vdn.py",
+    "learners/djtcra_mamaxent.py",
+    "mecopt/problems/djtcra.py",
+    "mecopt/envs/djtcra.py",
+    "solvers/kernels/djtcra_p2.py",
+    "solvers/heuristics/djtcra.py",
+)
+
+
+def eval_cache_path() -> Path:
+    return out_dir() / "learners_eval_cache.json"
+
+
+def _sha(*blobs: bytes) -> str:
+    h = hashlib.sha256()
+    for b in blobs:
+        h.update(hashlib.sha256(b).digest())
+    return h.hexdigest()[:20]
+
+
+@functools.cache
+def _code_digest() -> str:
+    import inspect
+
+    root = Path(__file__).resolve().parent.parent
+    shared = [inspect.getsource(f).encode() for f in (TorchPolicy, load_policy, validate, SolverPolicy)]
+    return _sha(*[(root / f).read_bytes() for f in CODE_FILES], *shared)
+
+
+@functools.cache
+def _eval_cache() -> dict[str, Any]:
+    p = eval_cache_path()
+    cache = read_json(p, "evaluation cache") if p.exists() else {}
+    if cache.get("code") != _code_digest():
+        cache = {"code": _code_digest(), "rows": {}}
+    return cache
+
+
+def _cache_key(policy: Any, insts: list[Instance]) -> str | None:
+    """Policy content (weights, args, class) or heuristic name + instances; None without a stable identity."""
+    inst_blob = json.dumps([i.to_dict() for i in insts], sort_keys=True).encode()
+    if isinstance(policy, TorchPolicy):
+        head = json.dumps([type(policy).__name__, policy.N, policy.M, repr(policy.args)]).encode()
+        weights = [k.encode() + v.detach().cpu().numpy().tobytes() for k, v in policy.net.state_dict().items()]
+        return _sha(head, *weights, inst_blob)
+    if isinstance(policy, (SolverPolicy, RandomEs)):
+        return _sha(type(policy).__name__.encode(), policy.name.encode(), inst_blob)
+    return None
+
+
+def evaluate(policy: Any, insts: list[Instance], refs: list[dict[str, Any]], split: str) -> list[dict[str, Any]]:
+    """``learner_suite.validated`` (rows once per process) through the module's P2 memo and an on-disk cache: rows
+    (without the decision arrays) are kept in ``learners_eval_cache.json`` under a hash of the policy's weights and
+    args (or the heuristic's name), the instances and the code (``_code_digest``), so a rerun with nothing changed
+    reads them back (delete the file to recompute)."""
+    key = _cache_key(policy, insts)
+    cache = _eval_cache()
+    if key is not None and key in cache["rows"]:
+        return LS.validated(KEY, split, policy, insts, refs, rows=cache["rows"][key])
+    with p2_memo(_P2):
+        rows = LS.validated(KEY, split, policy, insts, refs)
+    if key is not None:
+        cache["rows"][key] = [_slim(r) for r in rows]
+        compact = json.dumps(json.loads(to_json(cache)), separators=(",", ":"))  # ~1/2 the size of write_json's
+        atomic_write_text(eval_cache_path(), compact + "\n")
+    return rows
+
+
+def _slim(row: dict[str, Any]) -> dict[str, Any]:
+    """A validate row without the decision and the per-user value arrays (what the tables read)."""
+    out = {f: v for f, v in row.items() if f not in ("decision", "values")}
+    out["values"] = {k: v for k, v in row["values"].items() if not isinstance(v, (list, tuple, np.ndarray))}
+    return out
 
 
 @pytest.fixture(scope="module")
 def runs() -> dict[str, dict[int, TorchPolicy]]:
     """{"<method>" (tuned) / "<method> (paper setting)": {seed: policy}}."""
-    out: dict[str, dict[int, TorchPolicy]] = {}
-    tuned = _load_dir(out_dir() / "checkpoints", "*-small.json") + _load_dir(
-        out_dir() / "seeds" / "checkpoints", "*-small-seed*.json"
-    )
-    for pol in tuned:
-        out.setdefault(pol.name, {})[int(pol.meta["seed"])] = pol
-    for pol in _load_dir(out_dir() / "untuned" / "checkpoints", "*-small-seed*.json"):
-        out.setdefault(f"{pol.name} (paper setting)", {})[int(pol.meta["seed"])] = pol
+    out = LS.load_runs(KEY, suite.PRESET, LEARNED, require=False)
     if not out:
         pytest.skip("no djtcra checkpoints (python -m learners.train djtcra)")
     return out
@@ -102,30 +179,13 @@ def _fmt(v: float | None, nd: int = 3) -> float | None:
     return None if v is None else round(v, nd)
 
 
-def test_learners_vs_optimum(benchmark, runs):
-    """Held-out test split: every method's gap to the certified optimum, 95 % CI over seeds x instances."""
-    insts = suite.instances("test", suite.TEST_INSTANCES)
-    refs = refs_for("test-small", insts)
-    contenders: dict[str, dict[int, Any]] = {}
-    for m in LEARNED:
-        for name in (m, f"{m} (paper setting)"):
-            if name in runs:
-                contenders[name] = runs[name]
-    for h in default_heuristics(KEY):
-        contenders[h] = {0: SolverPolicy(KEY, h)}
-    contenders["random"] = {0: SolverPolicy(KEY, "random")}
-    contenders[RandomEs.name] = {0: RandomEs()}
-    raw: dict[str, dict[int, list[dict[str, Any]]]] = {}
-    latency: dict[str, dict[str, float]] = {}
-
-    def run():
-        for name, by_seed in contenders.items():
-            raw[name] = {s: validate(KEY, p, insts, refs) for s, p in by_seed.items()}
-            if name in LEARNED or name in ("ga-aware", "daes"):
-                latency[name] = decision_latency(by_seed[min(by_seed)], insts, n=100, warmup=5)
-
-    benchmark.pedantic(run, rounds=1, iterations=1)
-    table, cis, seeds_table = [], {}, []
+def gap_tables(
+    raw: dict[str, dict[int, list[dict[str, Any]]]],
+    contenders: dict[str, dict[int, Any]],
+    latency: dict[str, dict[str, float]],
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The rows of the gap table and the CIs by method."""
+    table, cis = [], {}
     for name, by_seed in raw.items():
         gaps = [100.0 * r["gap_to_opt"] for rows in by_seed.values() for r in rows]
         g = gap_table_row(gaps)
@@ -146,35 +206,35 @@ def test_learners_vs_optimum(benchmark, runs):
                 "latency median [ms]": round(latency[name]["median_ms"], 2) if name in latency else None,
             }
         )
-        if steps:
-            per_seed = {s: 100.0 * float(np.mean([r["gap_to_opt"] for r in rows])) for s, rows in by_seed.items()}
-            metas = [contenders[name][s].meta for s in sorted(by_seed)]
-            v = np.array(list(per_seed.values()))
-            seeds_table.append(
-                {
-                    "method": name,
-                    "gap to opt % per seed": ", ".join(f"{s}: {x:.2f}" for s, x in sorted(per_seed.items())),
-                    "mean": round(float(v.mean()), 2),
-                    "std": round(float(v.std(ddof=1)), 2) if len(v) > 1 else None,
-                    "env steps": ", ".join(str(m.get("env_steps")) for m in metas),
-                    "train wall s": ", ".join(str(m.get("train_wall_s")) for m in metas),
-                    "env steps/s": ", ".join(str(m.get("env_steps_per_s")) for m in metas),
-                    "updates/s": ", ".join(str(m.get("updates_per_s")) for m in metas),
-                }
-            )
+    return table, cis
+
+
+def test_learners_vs_optimum(benchmark, runs):
+    """Held-out test split: every method's gap to the certified optimum, 95 % CI over seeds x instances."""
+    insts = suite.instances("test", suite.TEST_INSTANCES)
+    refs = refs_for("test-small", insts)
+    contenders = LS.contenders(
+        KEY, runs, LEARNED, extra={"random": SolverPolicy(KEY, "random"), RandomEs.name: RandomEs()}
+    )
+    raw: dict[str, dict[int, list[dict[str, Any]]]] = {}
+    latency: dict[str, dict[str, float]] = {}
+
+    def run():
+        for name, by_seed in contenders.items():
+            raw[name] = {s: evaluate(p, insts, refs, "test-small") for s, p in by_seed.items()}
+        for name, by_seed in contenders.items():  # outside the P2 memo: every timed call solves its P2s
+            if name in LEARNED or name in ("ga-aware", "daes"):
+                latency[name] = decision_latency(by_seed[min(by_seed)], insts, n=100, warmup=5)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    table, cis = gap_tables(raw, contenders, latency)
+    learned = {n: d for n, d in runs.items() if n.split(" ")[0] in LEARNED}
+    seeds_table = LS.seed_spread_table(KEY, "test-small", learned, insts, refs)
     pairs = [("mamaxent", b) for b in ("maddpg", "ga-aware", "daes", "vdn-l", "vdn-g", "idqn")]
     pairs += [("maddpg", "ga-aware"), ("vdn-l", "vdn-g"), ("vdn-l", "daes"), ("idqn", "daes")]
     pairs += [(m, f"{m} (paper setting)") for m in LEARNED]
     pairs += [(m, RandomEs.name) for m in LEARNED]
-    verdicts = []
-    for a, b in pairs:
-        if a in cis and b in cis:
-            ca, cb = cis[a], cis[b]
-            if separated(ca, cb):
-                win, lose = (a, b) if ca.mean < cb.mean else (b, a)
-                verdicts.append(f"* `{win}` beats `{lose}`: {cis[win].fmt()} vs {cis[lose].fmt()} % (CIs separate)")
-            else:
-                verdicts.append(f"* `{a}` vs `{b}`: {ca.fmt()} vs {cb.fmt()} % -- CIs overlap, no claim")
+    verdicts = LS.verdicts(cis, pairs)
     opt_obj = float(np.mean([r["opt_objective"] for r in refs]))
     md = (
         f"# DJTCRA learned policies vs certified optimum: held-out test split ({len(insts)} seeded `small` slots, "
@@ -288,7 +348,7 @@ def test_fig7_gamma(benchmark):
                     continue
                 pol = load_policy(stem)
                 assert pol.args.gamma == g
-                res = validate(KEY, pol, insts, refs)
+                res = evaluate(pol, insts, refs, "test-small")
                 gr = gap_table_row([100.0 * r["gap_to_opt"] for r in res])
                 gr.pop("_ci")
                 log = stem.parent.parent / "training" / f"{stem.name}.csv"
@@ -324,13 +384,230 @@ def fig7_stem(method: str, gamma: float) -> Path:
     return out_dir() / "fig7" / "untuned" / "checkpoints" / f"{method}-small-gamma{str(gamma).replace('.', 'p')}-seed1"
 
 
-def train_fig7(methods: tuple[str, ...] = FIG7_METHODS) -> None:
-    """``python -m bench.test_djtcra_learners fig7 [methods]``: the Fig. 7 runs (paper setting, seed 1, gamma in
-    FIG7_GAMMAS) into ``results/djtcra/fig7/untuned/``."""
+# ---------------------------------------------------------------------------------------------------------------
+# `medium` (16 x 4): the `small` tuned parameters transferred, 3 seeds, certified optimum (issue #14 item 2)
+# ---------------------------------------------------------------------------------------------------------------
+def medium_runs() -> dict[str, dict[int, Any]]:
+    """{method: {seed: policy}} of the committed `medium` checkpoints (tuned setting, transferred)."""
+    return LS.load_runs(KEY, suite.MEDIUM_PRESET, LEARNED, require=False)
+
+
+def test_medium_vs_optimum(benchmark):
+    """`medium`: every method's gap to the certified optimum on the held-out slots, GA-Aware and DAES alongside."""
+    runs = medium_runs()
+    if not runs:
+        pytest.skip("no djtcra medium checkpoints (python -m bench.test_djtcra_learners medium)")
+    pre = suite.MEDIUM_PRESET
+    insts = suite.instances("test", suite.MEDIUM_TEST_INSTANCES, pre)
+    refs = refs_for(f"test-{pre}", insts)
+    contenders = LS.contenders(KEY, runs, LEARNED, heuristics=("ga-aware", "daes"), paper=False)
+    raw: dict[str, dict[int, list[dict[str, Any]]]] = {}
+    benchmark.pedantic(
+        lambda: raw.update(
+            {n: {s: evaluate(p, insts, refs, f"test-{pre}") for s, p in d.items()} for n, d in contenders.items()}
+        ),
+        rounds=1,
+        iterations=1,
+    )
+    table, cis = gap_tables(raw, contenders, {})
+    seeds_table = LS.seed_spread_table(KEY, f"test-{pre}", runs, insts, refs)
+    for row in table:
+        row.pop("latency median [ms]")
+    pairs = [("mamaxent", b) for b in ("maddpg", "ga-aware", "daes", "vdn-l", "vdn-g", "idqn")]
+    pairs += [(m, h) for m in LEARNED[1:] for h in ("ga-aware", "daes")] + [("vdn-l", "vdn-g"), ("ga-aware", "daes")]
+    missing = [m for m in LEARNED if m not in runs]
+    opt_obj = float(np.mean([r["opt_objective"] for r in refs]))
+    atomic_write_text(
+        out_dir() / "learners_medium.md",
+        f"# DJTCRA `medium` (|U| = 16 users, |H| = 4 ESs): learned policies vs the certified optimum on {len(insts)} "
+        "held-out slots\n\n"
+        f"`exact`: certified optimal on all {len(insts)} test slots (mean optimum {opt_obj:.4f}). Training: each "
+        f"method's tuned parameters from `small` (`tuning/<method>.json`: {suite.TUNE_TRIALS} Optuna trials x "
+        f"{suite.TUNE_STEPS} env steps each, the same tuning budget for all methods) **transferred unchanged** to "
+        f"`medium`, {suite.TUNE_STEPS} env steps per seed (wall-clock safety stop {suite.BUDGET_S:.0f} s: see `env "
+        "steps`), seeds per method in the tables (protocol: " + ", ".join(map(str, suite.FINAL_SEEDS)) + "). "
+        "Scoring as in `learners.md` (certified "
+        "P2 + D13 fallback for every method, 95 % BCa CI over seeds x instances). "
+        + (f"No checkpoint for: {', '.join(missing)}. " if missing else "")
+        + "Per-seed gaps: the second table.\n\n"
+        + tabulate(table, headers="keys", tablefmt="github")
+        + "\n\n## Per seed\n\n"
+        + tabulate(seeds_table, headers="keys", tablefmt="github")
+        + "\n\n## Comparisons (a claim only where the 95 % CIs separate)\n\n"
+        + "\n".join(LS.verdicts(cis, pairs))
+        + "\n",
+    )
+    write_json(
+        out_dir() / "learners_medium.json",
+        {
+            "summary": table,
+            "seeds": seeds_table,
+            "ci": {k: [c.mean, c.lo, c.hi, c.n] for k, c in cis.items()},
+            "per_instance": {
+                n: {s: [{k: r[k] for k in ("objective", "gap_to_opt")} for r in rows] for s, rows in d.items()}
+                for n, d in raw.items()
+            },
+        },
+    )
+    for name in runs:
+        for rows in raw[name].values():
+            assert all(r["feasible"] for r in rows)
+            assert all(r["gap_to_opt"] >= -1e-6 for r in rows)
+
+
+def train_medium(methods: tuple[str, ...] = LEARNED, seeds: tuple[int, ...] = suite.FINAL_SEEDS) -> None:
+    """``python -m bench.test_djtcra_learners medium [methods [seeds]]``: the certified references of the `medium`
+    test slots, then every method's tuned (`small`) parameters trained on `medium`, seed by seed."""
+    from learners.train import train_and_save
+
+    pre = suite.MEDIUM_PRESET
+    refs_for(f"test-{pre}", suite.instances("test", suite.MEDIUM_TEST_INSTANCES, pre))
+    for seed in seeds:
+        for m in methods:
+            pol = train_and_save(KEY, m, "tuned", seed, pre, progress=False)
+            print(m, seed, pol.meta, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Figs. 8-10 (reduced, `small` scale): exact + GA-Aware + DAES at every point, FIG_METHODS trained per point
+# ---------------------------------------------------------------------------------------------------------------
+FIG_TITLES = {
+    "fig8": ("Fig. 8", "number of users |U| (paper: 70-130 with 7 ESs; here 3 ESs, capacities fixed at |U| = 10)"),
+    "fig9": ("Fig. 9", "mean of beta_u [ms] (N(mean, 10^2))"),
+    "fig10": ("Fig. 10", "maximum task volume [KB] (V^T ~ U(200, max))"),
+}
+
+
+def fig_instances(fig: str, point: str) -> list[Instance]:
+    return suite.instances("test", suite.FIG_INSTANCES, suite.PRESET, **suite.FIG_POINTS[fig][point])
+
+
+def fig_stem(fig: str, point: str, method: str) -> Path:
+    return out_dir() / "figs" / "checkpoints" / f"{method}-{suite.PRESET}-{fig}-{point}-seed1"
+
+
+@pytest.mark.parametrize("fig", list(suite.FIG_POINTS))
+def test_fig8_9_10_sweeps(benchmark, fig):
+    """One paper sweep (reduced): per point, the certified optimum, GA-Aware, DAES and the FIG_METHODS policies
+    trained at that point (where their checkpoints exist): system QoE, gap with CI, latency, user classes."""
+    from bench.sweep import pyplot, save_png
+
+    res: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def run():
+        for point in suite.FIG_POINTS[fig]:
+            insts = fig_instances(fig, point)
+            refs = refs_for(f"{fig}-{point}", insts)
+            opt = [r["opt_values"] for r in refs]
+            res.setdefault("exact", {})[point] = {
+                "qoe": float(np.mean([r["opt_objective"] for r in refs])),
+                "gap": 0.0,
+                "ci": "certified",
+                "latency_ms": 1e3 * float(np.mean([v["mean_latency_s"] for v in opt])),
+                "classes": "/".join(f"{np.mean([v[k] for v in opt]):.1f}" for k in VALUES[1:]),
+            }
+            pols: dict[str, Any] = {h: SolverPolicy(KEY, h) for h in ("ga-aware", "daes")}
+            for m in suite.FIG_METHODS:
+                stem = fig_stem(fig, point, m)
+                if stem.with_suffix(".json").exists():
+                    pols[m] = load_policy(stem)
+            for name, pol in pols.items():
+                rows = evaluate(pol, insts, refs, f"{fig}-{point}")
+                g = gap_table_row([100.0 * r["gap_to_opt"] for r in rows])
+                summ = summarize(rows, VALUES)
+                res.setdefault(name, {})[point] = {
+                    "qoe": float(summ["objective"]),
+                    "gap": g["mean gap %"],
+                    "ci": g["95% CI"],
+                    "latency_ms": 1e3 * float(summ["mean_latency_s"]),
+                    "classes": "/".join(f"{summ[k]:.1f}" for k in VALUES[1:]),
+                }
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    label, axis = FIG_TITLES[fig]
+    rows = [
+        {
+            "point": p,
+            "method": m,
+            "system QoE": round(v["qoe"], 4),
+            "gap to opt %": v["gap"],
+            "95% CI": v["ci"],
+            "mean latency [ms]": round(v["latency_ms"], 1),
+            "SU/DU/GU/CU": v["classes"],
+        }
+        for p in suite.FIG_POINTS[fig]
+        for m, d in res.items()
+        if p in d
+        for v in (d[p],)
+    ]
+    missing = [m for m in suite.FIG_METHODS if len(res.get(m, {})) < len(suite.FIG_POINTS[fig])]
+    atomic_write_text(
+        out_dir() / f"{fig}_sweep.md",
+        f"# {label} (reduced): {axis}\n\n"
+        f"`small` scale (|H| = 3 ESs), {suite.FIG_INSTANCES} held-out slots per point (own seeded stream per point), "
+        "every one certified optimal by `exact`. GA-Aware and DAES with the certified P2; learned methods "
+        f"({', '.join(suite.FIG_METHODS)}: the two best learners on `small`) trained at each point in the paper "
+        f"setting, seed 1 only, {suite.FIG_STEPS} env steps each (the same for both), certified P2 + D13 fallback "
+        "at scoring. The paper trains 20 000 episodes per point at 70-130 users x 7 ESs and plots the mean of the "
+        "last 2 000 training episodes; we score held-out slots against the optimum. `gap to opt %`: mean with 95 % "
+        "BCa CI over the slots (one seed: the CI does not cover training variance)."
+        + (f" No checkpoints at every point for: {', '.join(missing)} (not trained in the session)." if missing else "")
+        + "\n\n"
+        + tabulate(rows, headers="keys", tablefmt="github")
+        + "\n",
+    )
+    plt = pyplot()
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+    pts = list(suite.FIG_POINTS[fig])
+    for m, d in res.items():
+        xs = [p for p in pts if p in d]
+        axes[0].plot(xs, [d[p]["qoe"] for p in xs], marker="o", label=m)
+        axes[1].plot(xs, [d[p]["latency_ms"] for p in xs], marker="o", label=m)
+        axes[2].plot(xs, [d[p]["gap"] for p in xs], marker="o", label=m)
+    for ax, yl in zip(axes, ("system QoE per slot", "mean service latency [ms]", "gap to optimum [%]"), strict=True):
+        ax.set_xlabel(axis.split(" (")[0])
+        ax.set_ylabel(yl)
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    figure.suptitle(f"DJTCRA {label} (reduced, small scale)")
+    save_png(figure, out_dir() / f"{fig}_sweep.png")
+    for name in suite.FIG_METHODS:
+        for point in res.get(name, {}):
+            assert res[name][point]["gap"] >= -1e-4
+
+
+def train_figs(figs: tuple[str, ...] = tuple(suite.FIG_POINTS), methods: tuple[str, ...] = suite.FIG_METHODS) -> None:
+    """``python -m bench.test_djtcra_learners figs [fig8,fig9,fig10 [methods]]``: per point the certified references,
+    then each method trained there (paper setting, seed 1, FIG_STEPS env steps) into ``figs/``."""
+    from learners.train import make_args, method_module
+
+    for fig in figs:
+        for point, cfg in suite.FIG_POINTS[fig].items():
+            refs_for(f"{fig}-{point}", fig_instances(fig, point))
+            for m in methods:
+                stem = fig_stem(fig, point, m)
+                args = make_args(KEY, m, "paper", 1, steps=suite.FIG_STEPS)
+                env_fn = lambda args=args, cfg=cfg: suite.make_env(args.preset, args.rcs, args.horizon, **cfg)  # noqa: E731
+                pol = method_module(KEY, m).train(
+                    args,
+                    env_fn=env_fn,
+                    csv_path=str(stem.parent.parent / "training" / f"{stem.name}.csv"),
+                    progress=False,
+                )
+                pol.meta.update(
+                    {"setting": "paper", "preset": args.preset, "generator": {k: str(v) for k, v in cfg.items()}}
+                )
+                pol.save(stem)
+                print(fig, point, m, pol.meta.get("env_steps"), flush=True)
+
+
+def train_fig7(methods: tuple[str, ...] = FIG7_METHODS, gammas: tuple[float, ...] = FIG7_GAMMAS[1:]) -> None:
+    """``python -m bench.test_djtcra_learners fig7 [methods [gammas]]``: the Fig. 7 runs (paper setting, seed 1,
+    gamma in FIG7_GAMMAS) into ``results/djtcra/fig7/untuned/``."""
     from learners.train import make_args, method_module
 
     for m in methods:
-        for g in FIG7_GAMMAS[1:]:  # gamma = 0.1: the paper-setting run
+        for g in gammas:  # gamma = 0.1: the paper-setting run
             stem = fig7_stem(m, g)
             args = make_args(KEY, m, "paper", 1, overrides={"gamma": g})
             pol = method_module(KEY, m).train(args, csv_path=str(stem.parent.parent / "training" / f"{stem.name}.csv"))
@@ -339,5 +616,22 @@ def train_fig7(methods: tuple[str, ...] = FIG7_METHODS) -> None:
             print(m, g, pol.meta, flush=True)
 
 
-if __name__ == "__main__" and sys.argv[1:2] == ["fig7"]:
-    train_fig7(tuple(sys.argv[2].split(",")) if len(sys.argv) > 2 else FIG7_METHODS)
+if __name__ == "__main__":
+    what, rest = (sys.argv[1:2] or [""])[0], sys.argv[2:]
+    if what == "fig7":
+        train_fig7(
+            tuple(rest[0].split(",")) if rest else FIG7_METHODS,
+            tuple(float(g) for g in rest[1].split(",")) if len(rest) > 1 else FIG7_GAMMAS[1:],
+        )
+    elif what == "medium":
+        train_medium(
+            tuple(rest[0].split(",")) if rest else LEARNED,
+            tuple(int(x) for x in rest[1].split(",")) if len(rest) > 1 else suite.FINAL_SEEDS,
+        )
+    elif what == "figs":
+        train_figs(
+            tuple(rest[0].split(",")) if rest else tuple(suite.FIG_POINTS),
+            tuple(rest[1].split(",")) if len(rest) > 1 else suite.FIG_METHODS,
+        )
+    else:
+        sys.exit(f"usage: python -m bench.test_djtcra_learners {{fig7|medium|figs}} [...] (got {what!r})")

@@ -531,3 +531,65 @@ def off_policy_loop(
         if args.time_budget_s is not None and log.elapsed() > args.time_budget_s:
             break
     return step + 1
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Per-agent DQN on an ensemble network (one member Q_i per agent): the pieces the independent and value-decomposed
+# DQN learners share (DJTCRA IDQN / VDN-L / VDN-G, DTOMALB IDQL-TOLB; issue #14 item 6)
+# ----------------------------------------------------------------------------------------------------------------
+def agent_replay(
+    capacity: int, n_agents: int, d_obs: int, rng: np.random.Generator, per_agent_reward: bool = True
+) -> ReplayBuffer:
+    """Replay memory of joint transitions: observations ``o``/``o2`` (N, d_obs), actions ``a`` (N,), reward ``r``
+    per agent (N,) or one team reward (), ``done`` (the :func:`bootstrap_mask`)."""
+    return ReplayBuffer(
+        capacity,
+        {
+            "o": ((n_agents, d_obs), np.float32),
+            "a": ((n_agents,), np.int64),
+            "r": ((n_agents,) if per_agent_reward else (), np.float32),
+            "o2": ((n_agents, d_obs), np.float32),
+            "done": ((), np.float32),
+        },
+        rng,
+    )
+
+
+def ensemble_epsilon_greedy(
+    q_net: nn.Module, o: np.ndarray, eps: float, n_actions: int, rng: np.random.Generator, device: torch.device
+) -> np.ndarray:
+    """Every agent's action: argmax_a Q_i(o_i, a) of its ensemble member, or (each agent independently, with
+    probability ``eps``) a uniformly random action. ``o``: (N, d_obs)."""
+    with torch.no_grad():
+        greedy = q_net(torch.as_tensor(o, device=device)[:, None, :])[:, 0, :].argmax(-1).cpu().numpy()
+    n = len(greedy)
+    explore = rng.random(n) < eps
+    return np.where(explore, rng.integers(0, n_actions, size=n), greedy)
+
+
+def ensemble_dqn_update(
+    q_net: nn.Module,
+    q_target: nn.Module,
+    opt: torch.optim.Optimizer,
+    b: dict[str, torch.Tensor],
+    gamma: float,
+    tau: float,
+    decompose: bool = False,
+) -> None:
+    """One TD step on a batch ``b`` of :func:`agent_replay`, then the soft target update. Independent DQN: per agent
+    Q_i(o_i, a_i) against r_i + gamma max_a Q'_i(o'_i, a). ``decompose`` (VDN): Q_tot = sum_i Q_i(o_i, a_i) against
+    the team reward R + gamma sum_i max_a Q'_i(o'_i, a)."""
+    import torch.nn.functional as F
+
+    with torch.no_grad():
+        q2 = q_target(b["o2"].transpose(0, 1)).max(-1).values  # (N, B)
+        if decompose:
+            y = b["r"] + gamma * (1.0 - b["done"]) * q2.sum(0)  # (B,)
+        else:
+            y = b["r"].T + gamma * (1.0 - b["done"]) * q2  # (N, B)
+    q = q_net(b["o"].transpose(0, 1)).gather(-1, b["a"].T[..., None]).squeeze(-1)  # (N, B)
+    loss = F.mse_loss(q.sum(0) if decompose else q, y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    soft_update(q_target, q_net, tau)

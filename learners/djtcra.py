@@ -27,16 +27,20 @@ fallback, so a gap to the optimum measures the task allocation only (training us
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from learners.common import TorchPolicy
+from learners.common import TorchPolicy, TrainingLog, bootstrap_mask
 from learners.protocol import split_instances
 from mecopt.core import InvalidInputError
 from mecopt.envs.djtcra import DJTCRAEnv
 from mecopt.problems.djtcra import PRESETS, Decision, Instance
+
+#: per-slot values of the env's ``info`` averaged over each training episode in the CSV log
+INFO_KEYS = ("mean_latency_s", "n_SU", "n_DU", "n_GU", "n_CU")
 
 KEY = "djtcra"
 PRESET = "small"
@@ -58,6 +62,29 @@ PAPER_STEPS = 1_500
 EXACT_TIME_LIMIT = 600.0
 #: safety stop of one training run (a run that hits it says so: meta.stopped_by_time_budget)
 BUDGET_S = 900.0
+
+# -- larger presets and the paper's sweeps (issue #14 items 2-4): reduced, equal budgets -------------------------
+#: `medium` (16 x 4): held-out test slots (each certified by `exact`); training: the `small` tuned parameters,
+#: transferred, FINAL_SEEDS x TUNE_STEPS env steps per method
+MEDIUM_PRESET = "medium"
+MEDIUM_TEST_INSTANCES = 40
+#: `paper` (100 x 7): `exact` is not certified there; gaps are to its best proven bound after this many seconds
+PAPER_PRESET = "paper"
+PAPER_TEST_INSTANCES = 4
+PAPER_EXACT_LIMIT = 20.0
+#: `paper`: one seed per method, this many env steps, the first PAPER_SCALE_WARMUP without updates (all methods)
+PAPER_SCALE_STEPS = 600
+PAPER_SCALE_WARMUP = 100
+#: Figs. 8-10 (reduced, `small` scale): the points (generator overrides), test slots per point, the learned
+#: methods trained per point (paper setting, seed 1, FIG_STEPS env steps each)
+FIG_POINTS: dict[str, dict[str, dict[str, Any]]] = {
+    "fig8": {f"U{u}": {"U": u, "load_users": 10} for u in (6, 8, 10, 12)},  # paper: 70-130 users, x 10 / 110
+    "fig9": {f"beta{b}": {"beta_ms": (float(b), 10.0)} for b in (300, 350, 400)},  # mean of beta_u [ms]
+    "fig10": {f"mtv{v}": {"VT_kb": (200.0, float(v))} for v in (500, 800, 1100)},  # max task volume [KB]
+}
+FIG_INSTANCES = 16
+FIG_METHODS = ("idqn", "vdn-l")
+FIG_STEPS = 1_000
 
 
 # -- features (decision L1) --------------------------------------------------------------------------------------
@@ -176,3 +203,111 @@ def instances(split: str, n: int, preset: str = PRESET, **cfg: Any) -> list[Inst
 
     tag = ",".join(f"{k}={v}" for k, v in sorted(cfg.items()))
     return split_instances(KEY, split, n, preset, config=replace(PRESETS[preset], **cfg), tag=tag)
+
+
+# -- what the learners share (issue #14 item 6) -------------------------------------------------------------------
+@dataclass
+class DjtcraArgs:
+    """Hyperparameters every DJTCRA learner has (each method's ``Args`` extends it)."""
+
+    seed: int = 1
+    """root seed: torch init, exploration, replay sampling and the env episode seeds all derive from it"""
+    preset: str = "small"
+    """generator preset of the training env"""
+    n_users: int | None = None
+    """override the preset's number of users |U| (Fig. 8); None: the preset's"""
+    rcs: str = "fallback"
+    """'fallback': actions = ESs, RCS by D13 (the paper's |U| x |H| action); 'action': RCS is an action"""
+    total_steps: int = 2_000
+    """environment steps (slots) of training"""
+    horizon: int = 10
+    """slots per episode"""
+    gamma: float = 0.1
+    """discount gamma (Fig. 6 setting; Fig. 7 varies it)"""
+    batch_size: int = 64
+    """minibatch size (not given in the paper)"""
+    buffer_size: int = 100_000
+    """replay memory capacity"""
+    learning_starts: int = 500
+    """warm-up: env steps (T_c) before the first update"""
+    train_frequency: int = 1
+    """one (critic) update each this many env steps"""
+    time_budget_s: float | None = None
+    """stop training early after this much wall time (None: run all ``total_steps``)"""
+    device: str = "cpu"
+    """torch device of training ('cpu' or 'cuda'); checkpoints are saved and executed on the CPU"""
+
+
+@dataclass
+class UserDqnArgs(DjtcraArgs):
+    """Hyperparameters of the user-agent DQN learners IDQN / VDN-L / VDN-G (the paper gives epsilon only; the rest
+    are documented choices)."""
+
+    lr: float = 1e-4
+    """Adam learning rate (Table IV's policy learning rate)"""
+    target_tau: float = 0.005
+    """soft target update rate (1 - mu, mu = 0.995 as Table IV)"""
+    hidden: list[int] = field(default_factory=lambda: [64, 64])
+    """hidden layers of each Q_u"""
+    eps_start: float = 0.15
+    """initial epsilon (paper: 0.15, constant)"""
+    eps_end: float = 0.15
+    """final epsilon"""
+    eps_fraction: float = 0.5
+    """fraction of ``total_steps`` over which epsilon anneals linearly"""
+
+
+def user_dqn_search_space(trial: Any) -> dict[str, Any]:
+    """Optuna search space of IDQN and VDN-L/VDN-G."""
+    width = trial.suggest_categorical("width", [32, 64, 128])
+    return {
+        "gamma": trial.suggest_categorical("gamma", [0.0, 0.1, 0.5]),
+        "lr": trial.suggest_float("lr", 1e-4, 3e-3, log=True),
+        "target_tau": trial.suggest_float("target_tau", 3e-3, 0.1, log=True),
+        "hidden": [width, width],
+        "eps_start": trial.suggest_categorical("eps_start", [0.15, 0.5, 1.0]),
+        "eps_end": trial.suggest_float("eps_end", 0.0, 0.15),
+    }
+
+
+def train_loop(
+    env: DJTCRAEnv,
+    args: DjtcraArgs,
+    log: TrainingLog,
+    next_seed: Callable[[], int],
+    observe: Callable[[Instance], np.ndarray],
+    act: Callable[[np.ndarray, int], np.ndarray],
+    store: Callable[[np.ndarray, np.ndarray, float, dict[str, Any], np.ndarray, float], None],
+    update: Callable[[], None],
+) -> int:
+    """The env loop of every DJTCRA learner (Alg. 2 for MAMaxEnt): ``act(o, step)`` on the observation of the
+    current slot, one env step, ``store(o, a, reward, info, o2, done)``, the episode means of the system QoE and
+    ``INFO_KEYS`` to the log, a seeded reset at each episode end, ``update()`` every ``train_frequency`` steps
+    after ``learning_starts``, the wall-clock stop. Returns the number of env steps run."""
+    env.reset(seed=next_seed())
+    o = observe(env.instance)
+    ep: dict[str, float] = {}
+    ep_len = 0
+    step = 0
+    for step in range(args.total_steps):
+        a = act(o, step)
+        _, rew, term, trunc, info = log.timed_env_step(lambda a=a: env.step(a))
+        o2 = observe(env.instance)
+        store(o, a, rew, info, o2, bootstrap_mask(term, trunc))
+        for k in INFO_KEYS:
+            ep[k] = ep.get(k, 0.0) + float(info[k])
+        ep["qoe"] = ep.get("qoe", 0.0) + float(rew)
+        ep_len += 1
+        o = o2
+        if term or trunc:
+            q = ep.pop("qoe")
+            log.episode(step + 1, q / ep_len, **{k: v / ep_len for k, v in ep.items()})
+            ep, ep_len = {}, 0
+            env.reset(seed=next_seed())
+            o = observe(env.instance)
+        if step >= args.learning_starts and step % args.train_frequency == 0:
+            log.timed_update(update)
+        log.step()
+        if args.time_budget_s is not None and log.elapsed() > args.time_budget_s:
+            break
+    return step + 1

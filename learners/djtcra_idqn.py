@@ -20,87 +20,48 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from learners.common import (
-    ReplayBuffer,
     TrainingLog,
-    bootstrap_mask,
+    agent_replay,
+    ensemble_dqn_update,
+    ensemble_epsilon_greedy,
     ensemble_mlp,
     linear_schedule,
     resolve_device,
     run_cli,
     seed_everything,
-    soft_update,
 )
-from learners.djtcra import KEY, DjtcraPolicy, features, make_env, n_actions, n_features
+from learners.djtcra import (
+    KEY,
+    DjtcraPolicy,
+    UserDqnArgs,
+    features,
+    make_env,
+    n_actions,
+    n_features,
+    train_loop,
+    user_dqn_search_space,
+)
 from learners.protocol import train_episode_seeds
 from mecopt.envs.djtcra import DJTCRAEnv
 
 
 @dataclass
-class Args:
-    """Hyperparameters of IDQN (the paper gives epsilon only; the rest are documented choices)."""
+class Args(UserDqnArgs):
+    """Hyperparameters of IDQN: the user-agent DQN fields of ``UserDqnArgs`` (learners/djtcra.py) and the reward."""
 
-    seed: int = 1
-    """root seed: torch init, exploration, replay sampling and the env episode seeds all derive from it"""
-    preset: str = "small"
-    """generator preset of the training env"""
-    n_users: int | None = None
-    """override the preset's number of users |U| (Fig. 8); None: the preset's"""
     team_reward: bool = False
     """False: each user's own QoE Omega_u (eq. 11); True: the system QoE R_t / |U| (eq. 23)"""
-    rcs: str = "fallback"
-    """'fallback': actions = ESs, RCS by D13; 'action': RCS is an action"""
-    total_steps: int = 2_000
-    """environment steps (slots) of training"""
-    horizon: int = 10
-    """slots per episode"""
-    gamma: float = 0.1
-    """discount gamma (Fig. 6 setting)"""
-    lr: float = 1e-4
-    """Adam learning rate (Table IV's policy learning rate)"""
-    batch_size: int = 64
-    """minibatch size"""
-    buffer_size: int = 100_000
-    """replay memory capacity"""
-    learning_starts: int = 500
-    """env steps before the first update"""
-    train_frequency: int = 1
-    """one update each this many env steps"""
-    target_tau: float = 0.005
-    """soft target update rate (1 - mu, mu = 0.995 as Table IV)"""
-    hidden: list[int] = field(default_factory=lambda: [64, 64])
-    """hidden layers of each Q_u"""
-    eps_start: float = 0.15
-    """initial epsilon (paper: 0.15, constant)"""
-    eps_end: float = 0.15
-    """final epsilon"""
-    eps_fraction: float = 0.5
-    """fraction of ``total_steps`` over which epsilon anneals linearly"""
-    time_budget_s: float | None = None
-    """stop training early after this much wall time (None: run all ``total_steps``)"""
-    device: str = "cpu"
-    """torch device of training ('cpu' or 'cuda'); checkpoints are saved and executed on the CPU"""
 
 
-def search_space(trial: Any) -> dict[str, Any]:
-    """Optuna search space of IDQN."""
-    width = trial.suggest_categorical("width", [32, 64, 128])
-    return {
-        "gamma": trial.suggest_categorical("gamma", [0.0, 0.1, 0.5]),
-        "lr": trial.suggest_float("lr", 1e-4, 3e-3, log=True),
-        "target_tau": trial.suggest_float("target_tau", 3e-3, 0.1, log=True),
-        "hidden": [width, width],
-        "eps_start": trial.suggest_categorical("eps_start", [0.15, 0.5, 1.0]),
-        "eps_end": trial.suggest_float("eps_end", 0.0, 0.15),
-    }
+search_space = user_dqn_search_space
 
 
 class IdqnPolicy(DjtcraPolicy):
@@ -137,65 +98,27 @@ def train(
     U, H = env.config.U, env.config.H
     A = n_actions(H, args.rcs)
     policy = IdqnPolicy(args, U, H, {"preset": args.preset})
-    d_o = policy.obs_dim
     q_net = policy.net.to(dev)
     q_target = copy.deepcopy(q_net)
     opt = torch.optim.Adam(q_net.parameters(), lr=args.lr)
-    rb = ReplayBuffer(
-        args.buffer_size,
-        {
-            "o": ((U, d_o), np.float32),
-            "a": ((U,), np.int64),
-            "r": ((U,), np.float32),
-            "o2": ((U, d_o), np.float32),
-            "done": ((), np.float32),
-        },
-        rng,
-    )
+    rb = agent_replay(args.buffer_size, U, policy.obs_dim, rng)
+    anneal = int(args.eps_fraction * args.total_steps)
 
-    def update() -> None:
-        b = rb.sample(args.batch_size, dev)
-        with torch.no_grad():  # per user: r_u + gamma max_a Q'_u(o'_u, a)
-            y = b["r"].T + args.gamma * (1.0 - b["done"]) * q_target(b["o2"].transpose(0, 1)).max(-1).values
-        q = q_net(b["o"].transpose(0, 1)).gather(-1, b["a"].T[..., None]).squeeze(-1)  # (U, B)
-        loss = F.mse_loss(q, y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        soft_update(q_target, q_net, args.target_tau)
+    def act(o: np.ndarray, step: int) -> np.ndarray:  # epsilon-greedy per user
+        return ensemble_epsilon_greedy(
+            q_net, o, linear_schedule(args.eps_start, args.eps_end, anneal, step), A, rng, dev
+        )
+
+    def store(o: np.ndarray, a: np.ndarray, rew: float, info: dict[str, Any], o2: np.ndarray, done: float) -> None:
+        r = np.full(U, rew / U) if args.team_reward else info["qoe_per_user"]
+        rb.add(o=o, a=a, r=r.astype(np.float32), o2=o2, done=done)
+
+    def update() -> None:  # per user: r_u + gamma max_a Q'_u(o'_u, a)
+        ensemble_dqn_update(q_net, q_target, opt, rb.sample(args.batch_size, dev), args.gamma, args.target_tau)
 
     log = TrainingLog(args.total_steps, policy.name, csv_path, progress)
-    env.reset(seed=next_seed())
-    o = features(env.instance)
-    ep: dict[str, float] = {}
-    ep_len = 0
-    step = 0
-    for step in range(args.total_steps):
-        eps = linear_schedule(args.eps_start, args.eps_end, int(args.eps_fraction * args.total_steps), step)
-        with torch.no_grad():
-            greedy = q_net(torch.as_tensor(o, device=dev)[:, None, :])[:, 0, :].argmax(-1).cpu().numpy()
-        a = np.where(rng.random(U) < eps, rng.integers(0, A, size=U), greedy)
-        _, rew, term, trunc, info = log.timed_env_step(lambda a=a: env.step(a))
-        o2 = features(env.instance)
-        r = np.full(U, rew / U) if args.team_reward else info["qoe_per_user"]
-        rb.add(o=o, a=a, r=r.astype(np.float32), o2=o2, done=bootstrap_mask(term, trunc))
-        for k in ("mean_latency_s", "n_SU", "n_DU", "n_GU", "n_CU"):
-            ep[k] = ep.get(k, 0.0) + float(info[k])
-        ep["qoe"] = ep.get("qoe", 0.0) + float(rew)
-        ep_len += 1
-        o = o2
-        if term or trunc:
-            q = ep.pop("qoe")
-            log.episode(step + 1, q / ep_len, **{k: v / ep_len for k, v in ep.items()})
-            ep, ep_len = {}, 0
-            env.reset(seed=next_seed())
-            o = features(env.instance)
-        if step >= args.learning_starts and step % args.train_frequency == 0:
-            log.timed_update(update)
-        log.step()
-        if args.time_budget_s is not None and log.elapsed() > args.time_budget_s:
-            break
-    log.finish(policy, args.seed, step + 1, args.total_steps)
+    steps = train_loop(env, args, log, next_seed, features, act, store, update)
+    log.finish(policy, args.seed, steps, args.total_steps)
     q_net.to("cpu").eval()
     return policy
 

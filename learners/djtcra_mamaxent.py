@@ -47,7 +47,6 @@ from torch import nn
 from learners.common import (
     ReplayBuffer,
     TrainingLog,
-    bootstrap_mask,
     ensemble_mlp,
     gumbel_softmax,
     linear_schedule,
@@ -56,32 +55,29 @@ from learners.common import (
     seed_everything,
     soft_update,
 )
-from learners.djtcra import KEY, DjtcraPolicy, ca_of, features, make_env, n_actions, n_features
+from learners.djtcra import (
+    KEY,
+    DjtcraArgs,
+    DjtcraPolicy,
+    ca_of,
+    features,
+    make_env,
+    n_actions,
+    n_features,
+    train_loop,
+)
 from learners.protocol import train_episode_seeds
 from mecopt.core import InvalidInputError
 from mecopt.envs.djtcra import DJTCRAEnv
 
 
 @dataclass
-class Args:
-    """Hyperparameters of MAMaxEnt/MADDPG: Table IV where the paper gives them, documented choices otherwise."""
+class Args(DjtcraArgs):
+    """Hyperparameters of MAMaxEnt/MADDPG: the fields of every DJTCRA learner (``DjtcraArgs``, learners/djtcra.py)
+    and these; Table IV where the paper gives them, documented choices otherwise."""
 
-    seed: int = 1
-    """root seed: torch init, exploration, replay sampling and the env episode seeds all derive from it"""
-    preset: str = "small"
-    """generator preset of the training env"""
-    n_users: int | None = None
-    """override the preset's number of users |U| (Fig. 8); None: the preset's"""
     entropy: bool = True
     """True: MAMaxEnt (eqs. 31-34); False: MADDPG (eq. 30, no entropy terms)"""
-    rcs: str = "fallback"
-    """'fallback': actions = ESs, RCS by D13 (the paper's |U| x |H| action); 'action': RCS is an action"""
-    total_steps: int = 2_000
-    """environment steps (slots) of training"""
-    horizon: int = 10
-    """slots per episode"""
-    gamma: float = 0.1
-    """discount gamma (Fig. 6 setting; Fig. 7 varies it)"""
     mu: float = 0.995
     """soft update coefficient mu (Table IV, Alg. 1 line 20)"""
     lr_actor: float = 1e-4
@@ -98,14 +94,6 @@ class Args:
     """lambda: critic updates per actor + target update (Table IV)"""
     omega_delay: int = 5
     """lambda_S: critic updates per omega update (Table IV)"""
-    batch_size: int = 64
-    """minibatch size (not given in the paper)"""
-    buffer_size: int = 100_000
-    """replay memory capacity"""
-    learning_starts: int = 500
-    """warm-up: env steps (T_c) before the first update"""
-    train_frequency: int = 1
-    """one critic update each this many env steps"""
     hidden: list[int] = field(default_factory=lambda: [256, 256, 256])
     """hidden layers of actors and critics (Table IV: 3 x 256, ReLU)"""
     gumbel_temperature: float = 1.0
@@ -118,10 +106,6 @@ class Args:
     """fraction of ``total_steps`` over which the noise scale anneals"""
     actor_logit_reg: float = 1e-3
     """L2 penalty on the actor's logits"""
-    time_budget_s: float | None = None
-    """stop training early after this much wall time (None: run all ``total_steps``)"""
-    device: str = "cpu"
-    """torch device of training ('cpu' or 'cuda'); checkpoints are saved and executed on the CPU"""
 
 
 def search_space(trial: Any) -> dict[str, Any]:
@@ -300,41 +284,23 @@ def train(
             omega_loss.backward()
             opt_omega.step()
 
-    log = TrainingLog(args.total_steps, policy.name, csv_path, progress)
-    env.reset(seed=next_seed())
-    s = features(env.instance)
-    ep: dict[str, float] = {}
-    ep_len = 0
     anneal = int(args.explore_fraction * args.total_steps)
-    step = 0
-    for step in range(args.total_steps):
+
+    def act(s: np.ndarray, step: int) -> np.ndarray:  # Alg. 2 lines 2-3: every ES acts on its local state
         noise = linear_schedule(args.explore_noise_start, args.explore_noise_end, anneal, step)
-        with torch.no_grad():  # Alg. 2 lines 2-3: every ES acts on its local state
+        with torch.no_grad():
             st = torch.as_tensor(s, device=dev)[None]
             lg = local_logits(actor, st, masks(st))[:, 0].cpu()  # (H, U, A)
             row = lg[torch.as_tensor(ca_of(s, H)), torch.arange(U)]  # (U, A)
             g = -torch.log(-torch.log(torch.rand(row.shape).clamp_(1e-10, 1.0 - 1e-10)))
-            a = (row + noise * g).argmax(-1).numpy()
-        _, rew, term, trunc, info = log.timed_env_step(lambda a=a: env.step(a))  # Alg. 2 lines 4-6
-        s2 = features(env.instance)
-        rb.add(s=s, a=a, r=np.float32(rew / U), s2=s2, done=bootstrap_mask(term, trunc))  # Alg. 2 lines 7-9
-        for k in ("mean_latency_s", "n_SU", "n_DU", "n_GU", "n_CU"):
-            ep[k] = ep.get(k, 0.0) + float(info[k])
-        ep["qoe"] = ep.get("qoe", 0.0) + float(rew)
-        ep_len += 1
-        s = s2
-        if term or trunc:
-            q = ep.pop("qoe")
-            log.episode(step + 1, q / ep_len, **{k: v / ep_len for k, v in ep.items()})
-            ep, ep_len = {}, 0
-            env.reset(seed=next_seed())
-            s = features(env.instance)
-        if step >= args.learning_starts and step % args.train_frequency == 0:
-            log.timed_update(update)
-        log.step()
-        if args.time_budget_s is not None and log.elapsed() > args.time_budget_s:
-            break
-    log.finish(policy, args.seed, step + 1, args.total_steps)
+            return (row + noise * g).argmax(-1).numpy()
+
+    def store(s: np.ndarray, a: np.ndarray, rew: float, info: dict[str, Any], s2: np.ndarray, done: float) -> None:
+        rb.add(s=s, a=a, r=np.float32(rew / U), s2=s2, done=done)  # Alg. 2 lines 7-9
+
+    log = TrainingLog(args.total_steps, policy.name, csv_path, progress)
+    steps = train_loop(env, args, log, next_seed, features, act, store, update)  # Alg. 2 lines 4-6: env.step
+    log.finish(policy, args.seed, steps, args.total_steps)
     if args.entropy:
         policy.meta["omega_final"] = [round(float(w), 5) for w in log_omega.exp().detach().cpu()]
     actor.to("cpu").eval()

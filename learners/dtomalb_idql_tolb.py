@@ -22,19 +22,19 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from learners.common import (
-    ReplayBuffer,
     TrainingLog,
+    agent_replay,
     bootstrap_mask,
+    ensemble_dqn_update,
+    ensemble_epsilon_greedy,
     ensemble_mlp,
     linear_schedule,
     resolve_device,
     run_cli,
     seed_everything,
-    soft_update,
 )
 from learners.dtomalb import KEY, DtomalbPolicy
 from learners.protocol import train_episode_seeds
@@ -135,28 +135,10 @@ def train(
     q_net = policy.net.to(dev)
     q_target = copy.deepcopy(q_net)
     opt = torch.optim.Adam(q_net.parameters(), lr=args.lr)
-    rb = ReplayBuffer(
-        args.buffer_size,
-        {
-            "o": ((N, d_o), np.float32),
-            "a": ((N,), np.int64),
-            "r": ((N,), np.float32),
-            "o2": ((N, d_o), np.float32),
-            "done": ((), np.float32),
-        },
-        rng,
-    )
+    rb = agent_replay(args.buffer_size, N, d_o, rng)
 
-    def update() -> None:
-        b = rb.sample(args.batch_size, dev)
-        with torch.no_grad():  # TD target per agent: r_i + gamma max_a Q'_i(o'_i, a)
-            y = b["r"].T + args.gamma * (1.0 - b["done"]) * q_target(b["o2"].transpose(0, 1)).max(-1).values
-        q = q_net(b["o"].transpose(0, 1)).gather(-1, b["a"].T[..., None]).squeeze(-1)  # (N, B)
-        loss = F.mse_loss(q, y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        soft_update(q_target, q_net, args.target_tau)
+    def update() -> None:  # TD target per agent: r_i + gamma max_a Q'_i(o'_i, a)
+        ensemble_dqn_update(q_net, q_target, opt, rb.sample(args.batch_size, dev), args.gamma, args.target_tau)
 
     log = TrainingLog(args.total_steps, policy.name, csv_path, progress)
     obs, _ = env.reset(seed=next_seed())
@@ -165,10 +147,7 @@ def train(
     step = 0
     for step in range(args.total_steps):
         eps = linear_schedule(args.eps_start, args.eps_end, int(args.eps_fraction * args.total_steps), step)
-        with torch.no_grad():
-            greedy = q_net(torch.as_tensor(o, device=dev)[:, None, :])[:, 0, :].argmax(-1).cpu().numpy()
-        explore = rng.random(N) < eps  # each agent explores independently
-        a = np.where(explore, rng.integers(0, A, size=N), greedy)
+        a = ensemble_epsilon_greedy(q_net, o, eps, A, rng, dev)  # each agent explores independently
         act = {ag: int(a[n]) for n, ag in enumerate(agents)}
         obs, rew, term, trunc, infos = log.timed_env_step(lambda act=act: env.step(act))
         r = np.array([rew[ag] for ag in agents], dtype=np.float32)

@@ -222,3 +222,128 @@ def test_env_fallback_equals_the_heuristics_rule_and_policies_respect_the_rcs_ru
     for s in range(3):
         inst = _inst("small", 300 + s).replace(rcs_rule="if-better")
         assert evaluate(inst, pol.decide(inst)).feasible
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue #14 item 6: the shared training pieces (learners/common.py, learners/djtcra.py) changed no number
+# ---------------------------------------------------------------------------------------------------------------
+def _digest(arrays) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, v in arrays:
+        h.update(k.encode())
+        h.update(np.ascontiguousarray(v).tobytes())
+    return h.hexdigest()[:16]
+
+
+#: sha256 (16 hex) of the weights after ``_tiny_args(method, seed=5, steps=60)`` training, computed with the code
+#: before the shared pieces were factored out (commit b948767): the refactoring must reproduce them bit for bit
+TINY_TRAINING_DIGESTS = {
+    "mamaxent": "8fe5ad1e44fbaea5",
+    "maddpg": "995498781bd187ca",
+    "vdn-l": "fab8f07f3cc1da6b",
+    "vdn-g": "6fae836f592dfb9f",
+    "idqn": "c336a795e18c0c82",
+}
+#: the same for the committed `small` checkpoints: their actions on the first 6 test-split slots
+CHECKPOINT_ACTION_DIGESTS = {
+    "idqn": "c76f9b247d20ff60",
+    "maddpg": "0c4bbdd551333a24",
+    "mamaxent": "b3f0f17289a4f267",
+    "vdn-g": "d8e081c8aa442ae0",
+    "vdn-l": "2f68c05ae1676bc9",
+}
+
+
+@pytest.mark.parametrize("method", list(suite.METHODS))
+def test_refactored_training_is_bit_identical(method):
+    mod, args = _tiny_args(method, seed=5, steps=60)
+    pol = mod.train(args, progress=False)
+    assert (
+        _digest((k, v.detach().cpu().numpy()) for k, v in pol.net.state_dict().items())
+        == (TINY_TRAINING_DIGESTS[method])
+    )
+
+
+def test_dtomalb_idql_training_is_bit_identical_after_sharing_the_dqn_pieces():
+    from learners import dtomalb_idql_tolb as m
+
+    a = m.Args(seed=5, total_steps=60, learning_starts=10, batch_size=8, hidden=[16, 16])
+    pol = m.train(a, progress=False)
+    assert _digest((k, v.detach().cpu().numpy()) for k, v in pol.net.state_dict().items()) == "ae6be05d78d75517"
+
+
+def test_committed_checkpoints_load_and_act_as_before():
+    import hashlib
+
+    from mecopt.core import results_dir
+
+    folder = results_dir() / "djtcra" / "checkpoints"
+    if not folder.is_dir():
+        pytest.skip("no committed djtcra checkpoints")
+    insts = suite.instances("test", 6)
+    for method, want in CHECKPOINT_ACTION_DIGESTS.items():
+        pol = load_policy(folder / f"{method}-small")
+        acts = np.concatenate([pol.act(pol.observation(i)) for i in insts]).astype(np.int64)
+        assert hashlib.sha256(acts.tobytes()).hexdigest()[:16] == want, method
+
+
+def test_p2_memo_gives_the_certified_p2_values_and_solves_each_subproblem_once(monkeypatch):
+    import solvers.kernels.djtcra_p2 as K
+
+    calls = [0]
+    solve = K.solve_p2
+
+    def counting(*a, **kw):
+        calls[0] += 1
+        return solve(*a, **kw)
+
+    inst = _inst("small", 7)
+    ys = [make_rng(s, "memo").integers(0, inst.H + 1, size=inst.U) for s in range(4)]
+    plain = [allocate_p2(inst, y)[0] for y in ys]
+    monkeypatch.setattr(K, "solve_p2", counting)
+    memo: dict = {}
+    with K.p2_memo(memo):
+        first = [K.allocate_p2(inst, y)[0] for y in ys]
+        n = calls[0]
+        again = [K.allocate_p2(inst, y)[0] for y in ys]
+    assert calls[0] == n and len(memo) == n  # the second pass solved nothing
+    for p, q, r in zip(plain, first, again, strict=True):
+        np.testing.assert_array_equal(p, q)
+        np.testing.assert_array_equal(p, r)
+    K.allocate_p2(inst, ys[0])
+    assert calls[0] > n  # outside the block: no memo
+
+
+def test_load_users_keeps_the_capacities_while_u_varies():
+    base = PRESETS["small"]
+    caps = [generate(replace(base, U=u, load_users=10), make_rng(0, "load-users")).P.sum() for u in (6, 10, 12)]
+    np.testing.assert_allclose(caps, caps[1])
+    a = generate(base, make_rng(0, "load-users"))
+    b = generate(replace(base, load_users=10), make_rng(0, "load-users"))
+    np.testing.assert_array_equal(a.P, b.P)
+
+
+def test_bench_evaluation_cache_reads_back_the_same_rows(tmp_path, monkeypatch):
+    """bench/test_djtcra_learners.py keeps validate rows on disk under a hash of policy + instances + code."""
+    import bench.learner_suite as LS
+    import bench.test_djtcra_learners as B
+    from learners.validate import SolverPolicy, reference
+
+    monkeypatch.setenv("MECOPT_RESULTS", str(tmp_path))
+    B._eval_cache.cache_clear()
+    LS._ROWS.clear()
+    insts = [_inst("tiny", s) for s in range(2)]
+    refs = reference("djtcra", insts, 60.0, ("rcs-only",))
+    rows = B.evaluate(SolverPolicy("djtcra", "daes"), insts, refs, "t")
+    assert B.eval_cache_path().exists()
+    B._eval_cache.cache_clear()
+    LS._ROWS.clear()
+    monkeypatch.setattr(LS, "validate", lambda *a, **k: pytest.fail("recomputed a cached evaluation"))
+    again = B.evaluate(SolverPolicy("djtcra", "daes"), insts, refs, "t")
+    for a, b in zip(rows, again, strict=True):
+        assert a["objective"] == b["objective"] and a["gap_to_opt"] == b["gap_to_opt"]
+        assert {k: v for k, v in a["values"].items() if np.ndim(v) == 0} == b["values"]  # scalars are kept
+    B._eval_cache.cache_clear()
+    LS._ROWS.clear()

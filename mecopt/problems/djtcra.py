@@ -365,6 +365,7 @@ class Config:
     H: int = 7
     capacities_ghz: tuple[float, ...] = PAPER_CAPACITIES_GHZ
     match_paper_load: bool = False  # D10: scale capacities so users per GHz equals the paper's 110 / 670
+    load_users: int | None = None  # D10 for Fig. 8: scale capacities for this many users instead of U (None: U)
     link_rate_mbps: tuple[float, float] = (80.0, 200.0)  # [8, 20] x 10 Mbps
     link_delay_ms: tuple[float, float] = (10.0, 20.0)
     bandwidth_mhz: tuple[float, float] = (16.0, 56.0)  # [2, 7] x 8 MHz (D8)
@@ -419,7 +420,7 @@ def generate(cfg: Config, rng: np.random.Generator) -> Instance:
     else:  # D10: a random subset of the paper's capacities
         cap = np.sort(rng.choice(np.array(cfg.capacities_ghz, dtype=float), size=H, replace=False))
     if cfg.match_paper_load:
-        cap = cap * U / (cap.sum() * PAPER_USERS_PER_GHZ)
+        cap = cap * (U if cfg.load_users is None else cfg.load_users) / (cap.sum() * PAPER_USERS_PER_GHZ)
     alpha = np.empty(U)
     for u in range(U):  # D11: truncated normal, alpha > 0
         a = 0.0

@@ -378,8 +378,45 @@ def solve_p2(
 # ============================================================================================================
 # P2 on every server of a given task allocation y
 # ============================================================================================================
+#: the memo of :func:`p2_memo` while one is open: (terms, capacity) -> certified P2 result
+_P2_MEMO: dict[tuple[bytes, bytes, bytes, float], P2Result] | None = None
+
+
+class p2_memo:  # noqa: N801 (used as a context manager: ``with p2_memo(): ...``)
+    """Within the block, :func:`allocate_p2` solves each distinct per-server P2 (the same users' terms, the same
+    capacity, no time limit) once and reuses the result: identical values, for evaluations that meet the same
+    subproblems again (the RCS fallback's re-allocation, several policies on one instance set). ``memo``: a dict to
+    keep (and reuse) across blocks; default a fresh one. Not for timing measurements (a repeated decision would be
+    a cache hit). A nested block without ``memo`` shares the outer one."""
+
+    def __init__(self, memo: dict[tuple[bytes, bytes, bytes, float], P2Result] | None = None) -> None:
+        self.memo = memo
+        self.outer: dict[tuple[bytes, bytes, bytes, float], P2Result] | None = None
+
+    def __enter__(self) -> None:
+        global _P2_MEMO
+        self.outer = _P2_MEMO
+        _P2_MEMO = self.memo if self.memo is not None else ({} if self.outer is None else self.outer)
+
+    def __exit__(self, *exc: object) -> None:
+        global _P2_MEMO
+        _P2_MEMO = self.outer
+
+
+def _solve_p2_memo(t: Terms, cap_ghz: float, time_limit: float | None) -> P2Result:
+    """solve_p2 through the open memo (only without a time limit: a time-limited result depends on the clock)."""
+    if _P2_MEMO is None or time_limit is not None:
+        return solve_p2(t, cap_ghz, time_limit=time_limit)
+    key = (t.Lm.tobytes(), t.k.tobytes(), t.m.tobytes(), cap_ghz)
+    r = _P2_MEMO.get(key)
+    if r is None:
+        r = _P2_MEMO[key] = solve_p2(t, cap_ghz)
+    return r
+
+
 def allocate_p2(inst: Instance, y: np.ndarray, time_limit: float | None = None) -> tuple[np.ndarray, bool]:
-    """P2 (eq. 17) on every capacitated server; returns p (cycle/s) and whether every P2 was certified."""
+    """P2 (eq. 17) on every capacitated server; returns p (cycle/s) and whether every P2 was certified. Inside
+    :func:`p2_memo`, a subproblem solved before is not solved again."""
     co = coefficients(inst)
     p = np.zeros(inst.U)
     certified = True
@@ -389,7 +426,7 @@ def allocate_p2(inst: Instance, y: np.ndarray, time_limit: float | None = None) 
         if idx.size == 0:
             continue
         t = make_terms(inst.alpha[idx], inst.beta[idx], inst.Lmax[idx], co.fixed[idx, o], co.work[idx, o])
-        r = solve_p2(t, float(co.capacity[o]) / GHZ, time_limit=time_limit)
+        r = _solve_p2_memo(t, float(co.capacity[o]) / GHZ, time_limit)
         certified &= r.status == "optimal"
         p[idx] = r.x * GHZ
     return p, certified
