@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from learners import common as learners_common
 from learners import dtomalb_dqn_tolb as dqn_tolb
 from learners import dtomalb_idql_tolb as idql_tolb
 from learners import dtomalb_maddpg
@@ -328,7 +329,8 @@ def test_time_limit_is_a_truncation(monkeypatch):
 
     for mod in (dtomalb_maddpg, idql_tolb, dqn_tolb):
         stored.clear()
-        monkeypatch.setattr(mod, "ReplayBuffer", Spy)
+        # IDQL-TOLB builds its memory through learners.common.agent_replay (shared with the DJTCRA learners)
+        monkeypatch.setattr(mod if hasattr(mod, "ReplayBuffer") else learners_common, "ReplayBuffer", Spy)
         args = mod.Args(seed=0, preset="tiny", total_steps=25, horizon=5, learning_starts=10, batch_size=8)
         pol = mod.train(args, progress=False)
         assert len(stored) == 25 and stored == [0.0] * 25, mod.__name__
