@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from learners.common import TorchPolicy, load_policy
 from learners.protocol import CI, separated
@@ -23,6 +24,10 @@ from learners.validate import SolverPolicy, cached_reference, default_heuristics
 from mecopt.core import results_dir
 
 PAPER = " (paper setting)"
+
+#: every learned decision of the benchmark runs torch on one thread, as training and the latency protocol do: the
+#: nets are small, and on the shared 2-core machine two threads made each decision ~2.5x slower (issue #20)
+torch.set_num_threads(1)
 
 
 def skip_unless_selected(bench_cfg: Any, key: str) -> None:
