@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from learners.common import TorchPolicy, load_policy
-from learners.protocol import CI, separated
+from learners.protocol import CI, gap_table_row, separated
 from learners.validate import SolverPolicy, cached_reference, default_heuristics, summarize, validate
 from mecopt.core import results_dir
 
@@ -136,6 +136,28 @@ def validated(
     if k not in _ROWS:
         _ROWS[k] = (policy, validate(key, policy, insts, refs) if rows is None else rows)
     return _ROWS[k][1]
+
+
+def gap_row(
+    name: str, by_seed: dict[int, list[dict[str, Any]]], policy: Any, value_keys: Sequence[str], objective_col: str
+) -> tuple[dict[str, Any], CI, list[dict[str, Any]]]:
+    """The leading columns of a learner gap-table row (method, seeds, env steps, feasible %, the mean objective
+    under ``objective_col``, the gap columns of :func:`gap_table_row`), the gap CI, and the per-seed summaries
+    (for the suite's own columns, appended to the row after these). ``by_seed``: validate rows per seed;
+    ``policy``: one of them (its ``meta`` gives the env steps of a learned policy)."""
+    g = gap_table_row([100.0 * r["gap_to_opt"] for rows in by_seed.values() for r in rows])
+    ci = g.pop("_ci")
+    summ = [summarize(rows, value_keys) for rows in by_seed.values()]
+    steps = getattr(policy, "meta", {}).get("env_steps")
+    row = {
+        "method": name,
+        "seeds": ", ".join(str(s) for s in sorted(by_seed)) if steps else "-",
+        "env steps": steps,
+        "feasible %": float(np.mean([s["feasible_pct"] for s in summ])),
+        objective_col: round(float(np.mean([s["objective"] for s in summ])), 4),
+        **g,
+    }
+    return row, ci, summ
 
 
 def verdicts(cis: dict[str, CI], pairs: Iterable[tuple[str, str]], unit: str = "%") -> list[str]:

@@ -31,9 +31,9 @@ from bench import learner_suite as LS
 from learners import cto as suite
 from learners.common import TorchPolicy, plot_training_curves, read_log_csv
 from learners.cto_ctotp import bounded_reward
-from learners.protocol import decision_latency, gap_table_row, mean_ci, split_rng
+from learners.protocol import decision_latency, mean_ci, split_rng
 from learners.train import train_and_save
-from learners.validate import SolverPolicy, summarize
+from learners.validate import SolverPolicy
 from mecopt.core import atomic_write_text, write_json
 from mecopt.envs.cto import decision_action, make_env
 from mecopt.problems.cto import KEY, Instance
@@ -134,20 +134,10 @@ def test_learners_vs_optimum(benchmark, runs):
     for v in VARIANTS:
         table, cis = [], {}
         for name, by_seed in raw[v].items():
-            gaps = [100.0 * r["gap_to_opt"] for rows in by_seed.values() for r in rows]
-            g = gap_table_row(gaps)
-            cis[name] = g.pop("_ci")
-            summ = [summarize(rows, VALUES) for rows in by_seed.values()]
-            pol = contenders[name][min(by_seed)]
-            steps = getattr(pol, "meta", {}).get("env_steps")
+            row, cis[name], summ = LS.gap_row(name, by_seed, contenders[name][min(by_seed)], VALUES, "objective")
             table.append(
                 {
-                    "method": name,
-                    "seeds": ", ".join(str(s) for s in sorted(by_seed)) if steps else "-",
-                    "env steps": steps,
-                    "feasible %": float(np.mean([s["feasible_pct"] for s in summ])),
-                    "objective": round(float(np.mean([s["objective"] for s in summ])), 4),
-                    **g,
+                    **row,
                     "L_total [s]": round(float(np.mean([s["L_total_s"] for s in summ])), 3),
                     "E_total [J]": round(float(np.mean([s["E_total_J"] for s in summ])), 1),
                     "latency median [ms]": round(latency[name]["median_ms"], 3),

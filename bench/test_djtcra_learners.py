@@ -187,20 +187,10 @@ def gap_tables(
     """The rows of the gap table and the CIs by method."""
     table, cis = [], {}
     for name, by_seed in raw.items():
-        gaps = [100.0 * r["gap_to_opt"] for rows in by_seed.values() for r in rows]
-        g = gap_table_row(gaps)
-        cis[name] = g.pop("_ci")
-        summ = [summarize(rows, VALUES) for rows in by_seed.values()]
-        pol = contenders[name][min(by_seed)]
-        steps = getattr(pol, "meta", {}).get("env_steps")
+        row, cis[name], summ = LS.gap_row(name, by_seed, contenders[name][min(by_seed)], VALUES, "system QoE")
         table.append(
             {
-                "method": name,
-                "seeds": ", ".join(str(s) for s in sorted(by_seed)) if steps else "-",
-                "env steps": steps,
-                "feasible %": float(np.mean([s["feasible_pct"] for s in summ])),
-                "system QoE": _fmt(float(np.mean([s["objective"] for s in summ])), 4),
-                **g,
+                **row,
                 "gap to best heur. %": _fmt(float(np.mean([s["gap_to_best_heuristic_pct"] for s in summ])), 2),
                 "SU/DU/GU/CU": "/".join(f"{np.mean([s[k] for s in summ]):.1f}" for k in VALUES[1:]),
                 "latency median [ms]": round(latency[name]["median_ms"], 2) if name in latency else None,

@@ -28,7 +28,7 @@ from tabulate import tabulate
 from bench import learner_suite as LS
 from learners import dtomalb as suite
 from learners.common import TorchPolicy, load_policy, plot_training_curves, read_log_csv
-from learners.protocol import decision_latency, gap_table_row, mean_ci, separated, split_rng
+from learners.protocol import decision_latency, mean_ci, separated, split_rng
 from learners.train import train_and_save
 from learners.validate import SolverPolicy, summarize, validate
 from mecopt.core import SolveOptions, atomic_write_bytes, atomic_write_text, write_json
@@ -107,20 +107,10 @@ def test_learners_vs_optimum(benchmark, runs):
     benchmark.pedantic(run, rounds=1, iterations=1)
     table, cis = [], {}
     for name, by_seed in raw.items():
-        gaps = [100.0 * r["gap_to_opt"] for rows in by_seed.values() for r in rows]
-        g = gap_table_row(gaps)
-        cis[name] = g.pop("_ci")
-        summ = [summarize(rows, VALUES) for rows in by_seed.values()]
-        pol = contenders[name][min(by_seed)]
-        steps = getattr(pol, "meta", {}).get("env_steps")
+        row, cis[name], summ = LS.gap_row(name, by_seed, contenders[name][min(by_seed)], VALUES, "objective")
         table.append(
             {
-                "method": name,
-                "seeds": ", ".join(str(s) for s in sorted(by_seed)) if steps else "-",
-                "env steps": steps,
-                "feasible %": float(np.mean([s["feasible_pct"] for s in summ])),
-                "objective": _fmt(float(np.mean([s["objective"] for s in summ])), 4),
-                **g,
+                **row,
                 "gap to best heur. %": _fmt(float(np.mean([s["gap_to_best_heuristic_pct"] for s in summ])), 2),
                 "latency median [ms]": round(latency[name]["median_ms"], 3),
             }
