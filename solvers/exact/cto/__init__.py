@@ -56,8 +56,9 @@ def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
 
 def solve_milp(inst: Instance, opts: SolveOptions) -> MethodOutput:
     """The Lemma-1 MILP, HiGHS (HiGHS owns the time limit)."""
+    deadline = Deadline.of(opts)
     mdl = build_milp(inst)
-    out = solve_model(mdl, Backend.HIGHS, opts)
+    out = solve_model(mdl, Backend.HIGHS, opts, deadline)
     if out.objective is None:
         return MethodOutput(None, out.status, out.bound, {"message": out.solver_message})
     return MethodOutput(decision_from_milp(inst, mdl), out.status, out.bound, {"message": out.solver_message})
@@ -65,8 +66,9 @@ def solve_milp(inst: Instance, opts: SolveOptions) -> MethodOutput:
 
 def solve_scip(inst: Instance, opts: SolveOptions) -> MethodOutput:
     """The paper's MINLP, SCIP global (SCIP owns the time limit)."""
+    deadline = Deadline.of(opts)
     mdl = build_model(inst)
-    out = solve_model(mdl, Backend.SCIP, opts)
+    out = solve_model(mdl, Backend.SCIP, opts, deadline)
     if out.objective is None:
         return MethodOutput(None, out.status, out.bound, {"message": out.solver_message})
     dec = decision_from_model(inst, mdl)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyomo.environ as pyo
 
-from mecopt.core import InvalidInputError, MethodOutput, SolveOptions
+from mecopt.core import Deadline, InvalidInputError, MethodOutput, SolveOptions
 from mecopt.problems.djtcra import Decision, Instance, evaluate
 from mecopt.spec import MethodSpec
 from solvers.exact.djtcra.model import build_model, build_p2_model
@@ -38,8 +38,9 @@ def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
 
 
 def solve_pyomo_scip(inst: Instance, opts: SolveOptions) -> MethodOutput:
+    deadline = Deadline.of(opts)
     m = build_model(inst)
-    out = solve_model(m, Backend.SCIP, opts)
+    out = solve_model(m, Backend.SCIP, opts, deadline)
     info = {"solver_message": out.solver_message, "model_objective": out.objective}
     if out.objective is None:
         return MethodOutput(None, out.status, out.bound, info)

@@ -51,8 +51,9 @@ def solve_exact(inst: Instance, opts: SolveOptions) -> MethodOutput:
 
 def solve_pyomo_scip(inst: Instance, opts: SolveOptions) -> MethodOutput:
     """The Pyomo MINLP of :mod:`solvers.exact.dtac.model`, SCIP global (SCIP owns the time limit)."""
+    deadline = Deadline.of(opts)
     m = build_model(inst)
-    out = solve_model(m, Backend.SCIP, opts)
+    out = solve_model(m, Backend.SCIP, opts, deadline)
     if out.objective is None:
         return MethodOutput(None, out.status, out.bound, {"message": out.solver_message})
     dec = decision_from_model(inst, m)

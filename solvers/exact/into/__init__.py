@@ -8,8 +8,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pyomo.environ as pyo
 
@@ -41,10 +39,7 @@ from solvers.pyomo_backend import Backend, solve_model
 def solve_pyomo_scip(inst: Instance, opts: SolveOptions) -> MethodOutput:
     deadline = Deadline.of(opts)
     m = build_model(inst)
-    # Pyomo's translation into SCIP (inside solve) takes about as long as building the model: keep it in the budget
-    build_s = deadline.elapsed()
-    limit = None if deadline.limit is None else max(0.1, deadline.remaining() - build_s)
-    out = solve_model(m, Backend.SCIP, replace(opts, time_limit=limit))
+    out = solve_model(m, Backend.SCIP, opts, deadline)
     info = {
         "solver_message": out.solver_message,
         "scip_objective": out.objective,
