@@ -45,6 +45,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         " results/quick/ (or $MECOPT_RESULTS/quick), never over the committed tables",
     )
     group.addoption(
+        "--bench-workers",
+        type=int,
+        default=None,
+        help="processes that solve benchmark cells ahead of pytest (default: one per core, at most 2; 1 = every solve"
+        " in the pytest process). Each solve is timed in its worker; results and skip decisions are those of a"
+        " sequential run (bench/pool.py)",
+    )
+    group.addoption(
         "--retrain",
         action="store_true",
         default=False,

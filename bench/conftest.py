@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from bench import pool
 from bench import sweep as S
 from bench.harness import Collector, write_problem_results, write_summary
 
@@ -97,6 +98,29 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     )
     for suite, n in totals.items():
         tw.line(f"  {suite}: {n} cells, worst case {limits[suite] / 60:.1f} min (sum of time limits)")
+    _start_pool(session, cfg)
+
+
+def _start_pool(session: pytest.Session, cfg: S.BenchConfig) -> None:
+    """The solves of every selected sweep cell and main-table case, in run order, to the worker pool."""
+    from bench.test_tables import job
+
+    jobs: list[pool.Job] = []
+    for item in session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        cell, case = params.get("cell"), params.get("case")
+        if isinstance(cell, S.Cell):
+            sw = cell.sweep
+            jobs.append(pool.Job((*sw.job_key, cell.index), cell.fn, lambda sw=sw, cell=cell: sw.ready(cell)))
+        elif isinstance(case, tuple) and item.nodeid.startswith("bench/test_tables.py"):
+            jobs.append(job(case, cfg))
+    pool.start(jobs, cfg.workers)
+    n = len(jobs)
+    session.config.get_terminal_writer().line(
+        f"  {n} solves (sweep cells, main-table cases) on {cfg.workers} worker processes, ahead of pytest"
+        if cfg.workers > 1 and n
+        else "  every solve in this process (--bench-workers 1)"
+    )
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -146,6 +170,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    pool.stop()
     c: Collector | None = getattr(session.config, "_mecopt_collector", None)
     for bar in getattr(session.config, "_mecopt_bars", {}).values():
         bar.close()

@@ -30,8 +30,14 @@ PAPER = " (paper setting)"
 torch.set_num_threads(1)
 
 
+#: processes for :func:`prevalidate` (``--bench-workers``; set by :func:`skip_unless_selected`)
+WORKERS = 1
+
+
 def skip_unless_selected(bench_cfg: Any, key: str) -> None:
     """Honour ``--bench-problems``; learner evaluation is not part of ``--bench-quick``."""
+    global WORKERS
+    WORKERS = int(getattr(bench_cfg, "workers", 1))
     if key not in bench_cfg.problems:
         pytest.skip(f"{key} not selected by --bench-problems")
     if bench_cfg.quick:
@@ -136,6 +142,54 @@ def validated(
     if k not in _ROWS:
         _ROWS[k] = (policy, validate(key, policy, insts, refs) if rows is None else rows)
     return _ROWS[k][1]
+
+
+_MAP: list[Any] = []  # (fn, items) of the running fork_map, read by the forked workers
+
+
+def _map_one(i: int) -> Any:
+    fn, items = _MAP
+    return fn(items[i])
+
+
+def fork_map(fn: Callable[[Any], Any], items: Sequence[Any], workers: int | None = None) -> list[Any]:
+    """``[fn(x) for x in items]`` on ``workers`` (default ``--bench-workers``) forked processes, one item per task,
+    in order. For deterministic evaluations of loaded policies: the workers are forked now, so they hold the
+    policies as loaded; each measures its own time on a core of its own (``workers`` <= cores). With one worker or
+    one item it runs here."""
+    n = min(WORKERS if workers is None else workers, len(items))
+    if n <= 1:
+        return [fn(x) for x in items]
+    import multiprocessing
+
+    _MAP[:] = [fn, items]
+    try:
+        with multiprocessing.get_context("fork").Pool(n) as pl:
+            return pl.map(_map_one, range(len(items)), chunksize=1)
+    finally:
+        _MAP.clear()
+
+
+def prevalidate(
+    key: str,
+    tag: str,
+    policies: Iterable[Any],
+    insts: Sequence[Any],
+    refs: Sequence[dict[str, Any]],
+    workers: int | None = None,
+) -> None:
+    """Validate ``policies`` on the split ``tag`` with :func:`fork_map` and keep the rows for :func:`validated` (the
+    same rows as validating them one by one here: each policy is deterministic on its instances; its latency is
+    measured in its worker). With one worker nothing happens here and :func:`validated` computes them as before."""
+    todo: list[Any] = []
+    for p in policies:
+        if (key, tag, id(p)) not in _ROWS and all(q is not p for q in todo):
+            todo.append(p)
+    if min(WORKERS if workers is None else workers, len(todo)) <= 1:
+        return
+    results = fork_map(lambda p: validate(key, p, insts, refs), todo, workers)
+    for p, rows in zip(todo, results, strict=True):
+        _ROWS[(key, tag, id(p))] = (p, rows)
 
 
 def gap_row(

@@ -17,6 +17,9 @@ How the options scale a sweep (every suite documents its defaults):
 * ``--bench-seed S``: the root seed of every sweep's instance seeds (default 0, the committed tables);
 * ``--bench-quick``: 2 instances and a 5 s limit (so counts / 10 and limits / 12), the first two points of each
   swept axis (:meth:`Sweep.points`);
+* ``--bench-workers N``: the cells are solved ahead of pytest on ``N`` forked processes (``bench/pool.py``), a cell
+  only once every cell whose outcome could skip it is recorded (:meth:`Sweep.ready`), so the rows, skips and
+  frontiers are those of a sequential run;
 * frontier rules: along ``size_axis`` a sweep stops after the first size at which every instance of a
   ``frontier_methods`` method hit the limit (recorded as the frontier), and a ``yardstick`` method (Pyomo+SCIP, a
   generic MILP) stops at its first failure: once it failed to certify one instance at a size, its remaining cells
@@ -35,6 +38,7 @@ from typing import Any
 
 from tabulate import tabulate
 
+from bench.pool import default_workers
 from mecopt.core import (
     Sense,
     SolveResult,
@@ -64,6 +68,7 @@ class BenchConfig:
     time_limit: float = DEFAULT_TIME_LIMIT
     problems: tuple[str, ...] = ()
     quick: bool = False
+    workers: int = 1
 
     def scale_count(self, default: int) -> int:
         """Instances per sweep point: the default scaled by ``instances / 20`` (at least 1)."""
@@ -89,12 +94,16 @@ def config_from(pytest_config: Any) -> BenchConfig:
     instances = opt("--bench-instances")
     limit = opt("--bench-time-limit")
     seed = opt("--bench-seed")
+    workers = opt("--bench-workers")
+    if workers is not None and workers < 1:
+        raise ValueError(f"--bench-workers: must be >= 1, got {workers}")
     return BenchConfig(
         instances=instances if instances is not None else (QUICK_INSTANCES if quick else DEFAULT_INSTANCES),
         seed=DEFAULT_SEED if seed is None else seed,
         time_limit=limit if limit is not None else (QUICK_TIME_LIMIT if quick else DEFAULT_TIME_LIMIT),
         problems=keys or tuple(problem_keys()),
         quick=quick,
+        workers=workers if workers is not None else default_workers(),
     )
 
 
@@ -212,6 +221,10 @@ class Sweep:
         self.yardstick_failed: dict[tuple[Any, ...], Any] = {}  # (method, other axes) -> first failing size
         self._done: set[int] = set()
         self.written = False
+        # cells not yet recorded, by (other axes, size) and by (yardstick method, other axes, size) (see ready)
+        self._left: dict[tuple[Any, ...], int] | None = None
+        self._left_ys: dict[tuple[Any, ...], set[int]] = {}
+        self._not_ready: dict[int, int] = {}  # cell index -> len(_done) when it was last found not ready
 
     # ---------------------------------------------------------------------------------------------- declaring
     def count(self, default: int) -> int:
@@ -260,15 +273,51 @@ class Sweep:
             return f"{cell.method} already failed to certify an instance at {self.size_axis} = {failed}"
         return None
 
+    def ready(self, cell: Cell) -> bool:
+        """Whether ``cell`` may be solved ahead of pytest (``bench/pool.py``): every cell whose outcome could skip it
+        is recorded (all cells of smaller size on its other axes; for a yardstick method also its earlier cells at
+        its own size), and none does."""
+        if self.size_axis is None:
+            return True
+        if self._not_ready.get(cell.index) == len(self._done):
+            return False  # nothing recorded since it was found not ready
+        if self._left is None:
+            self._left, self._left_ys = {}, {}
+            for c in self.cells:
+                if c.index in self._done:
+                    continue
+                o, sz = self._other(c), c.axes[self.size_axis]
+                self._left[(o, sz)] = self._left.get((o, sz), 0) + 1
+                if c.method in self.yardstick:
+                    self._left_ys.setdefault((c.method, o, sz), set()).add(c.index)
+        other, size = self._other(cell), cell.axes[self.size_axis]
+        waits = any(n > 0 and o == other and sz < size for (o, sz), n in self._left.items()) or (
+            cell.method in self.yardstick
+            and any(j < cell.index for j in self._left_ys.get((cell.method, other, size), ()))
+        )
+        if waits or self.skip_reason(cell) is not None:
+            self._not_ready[cell.index] = len(self._done)
+            return False
+        return True
+
+    @property
+    def job_key(self) -> tuple[str, int]:
+        return ("sweep", id(self))
+
     def run(self, cell: Cell, benchmark: Any) -> SolveResult | None:
         import pytest
 
+        from bench import pool
+
+        key = (*self.job_key, cell.index)
         reason = self.skip_reason(cell)
         if reason is not None:
+            if pool.POOL is not None:
+                pool.POOL.skip(key)
             self.skipped.append({**cell.axes, "method": cell.method, "seed": cell.seed, "reason": reason})
             self._mark_done(cell)
             pytest.skip(reason)
-        res: SolveResult = benchmark.pedantic(cell.fn, rounds=1, iterations=1)
+        res: SolveResult = benchmark.pedantic(lambda: pool.run(key, cell.fn), rounds=1, iterations=1)
         row = self.record(res, **cell.axes)
         if cell.method in self.yardstick and self.size_axis is not None and row["status"] != "optimal":
             # the yardstick stops at its first failure: its later cells at this size and above are skipped
@@ -276,7 +325,7 @@ class Sweep:
         benchmark.extra_info.update(
             {k: row[k] for k in ("objective", "bound", "gap", "status", "seed")}
             | dict(cell.axes)
-            | {"method": res.method}
+            | {"method": res.method, "wall_time_s": res.wall_time_s}
         )
         self._mark_done(cell)
         return res
@@ -291,6 +340,10 @@ class Sweep:
 
     def _mark_done(self, cell: Cell) -> None:
         self._done.add(cell.index)
+        if self._left is not None and self.size_axis is not None:
+            o, sz = self._other(cell), cell.axes[self.size_axis]
+            self._left[(o, sz)] -= 1
+            self._left_ys.get((cell.method, o, sz), set()).discard(cell.index)
         self._update_rules(cell)
         if len(self._done) == len(self.cells) and not self.written:
             self.written = True

@@ -124,6 +124,7 @@ def test_learners_vs_optimum(benchmark, runs):
 
     def run():
         for v in VARIANTS:
+            LS.prevalidate(KEY, tag(v), [p for bs in contenders.values() for p in bs.values()], insts[v], refs[v])
             for name, by_seed in contenders.items():
                 raw[v][name] = {s: LS.validated(KEY, tag(v), p, insts[v], refs[v]) for s, p in by_seed.items()}
         for name, by_seed in contenders.items():
@@ -276,7 +277,12 @@ def test_env_rollout_and_training_curves(benchmark, runs):
     contenders: dict[str, list[Any]] = {n: [runs[n][s] for s in sorted(runs[n])] for n in runs}
     contenders.update({h: [SolverPolicy(KEY, h)] for h in ("fa", "ra", "balanced", "local")})
     res: dict[str, dict[str, Any]] = {}
-    benchmark.pedantic(lambda: res.update({n: _rollout(p) for n, p in contenders.items()}), rounds=1, iterations=1)
+    names = list(contenders)
+    benchmark.pedantic(
+        lambda: res.update(zip(names, LS.fork_map(_rollout, [contenders[n] for n in names]), strict=True)),
+        rounds=1,
+        iterations=1,
+    )
     table = [
         {
             "method": n,

@@ -42,6 +42,7 @@ from bench.learner_suite import (
     load_dir,
     load_runs,
     out_dir,
+    prevalidate,
     seed_spread_table,
     skip_unless_selected,
     validated,
@@ -147,6 +148,7 @@ def _certified_table(
     shares and decision latency: (table rows, CIs, per-instance rows, latency)."""
     raw: dict[str, dict[int, list[dict[str, Any]]]] = {}
     latency: dict[str, dict[str, float]] = {}
+    prevalidate(KEY, tag, [p for bs in contenders.values() for p in bs.values()], insts, refs)
     for name, by_seed in contenders.items():
         raw[name] = {s: validated(KEY, tag, p, insts, refs) for s, p in by_seed.items()}
         latency[name] = decision_latency(by_seed[min(by_seed)], insts, n=100, warmup=10)

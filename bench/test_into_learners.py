@@ -112,6 +112,7 @@ def test_learners_vs_optimum(benchmark, runs):
     latency: dict[str, dict[str, float]] = {}
 
     def run():
+        LS.prevalidate(KEY, "test-small", [p for bs in contenders.values() for p in bs.values()], insts, refs)
         for name, by_seed in contenders.items():
             raw[name] = {s: LS.validated(KEY, "test-small", p, insts, refs) for s, p in by_seed.items()}
             latency[name] = decision_latency(by_seed[min(by_seed)], insts, n=100, warmup=10)
@@ -238,15 +239,17 @@ def test_horizon_income(benchmark, runs):
         assert all(r["clairvoyant_bound"] is not None for r in rows), f"T={T}: clairvoyant has no bound"
     incomes: dict[tuple[int, str], list[float]] = {}
 
+    def incomes_of(point: tuple[int, str]) -> list[float]:
+        T, name = point
+        return [
+            E.rollout(horizon_slots(T, k), lambda inst, t, pol=pol: pol.decide(inst)).income
+            for pol in contenders[name].values()
+            for k in range(HORIZON_COUNT)
+        ]
+
     def run():
-        for T in HORIZONS:
-            for name, by_seed in contenders.items():
-                vals = []
-                for pol in by_seed.values():
-                    for k in range(HORIZON_COUNT):
-                        r = E.rollout(horizon_slots(T, k), lambda inst, t, pol=pol: pol.decide(inst))
-                        vals.append(r.income)
-                incomes[(T, name)] = vals
+        points = [(T, name) for T in HORIZONS for name in contenders]
+        incomes.update(zip(points, LS.fork_map(incomes_of, points), strict=True))
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     table, verdicts = [], []

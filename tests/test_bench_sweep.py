@@ -80,6 +80,73 @@ def test_sweep_frontier_yardstick_and_atomic_write(tmp_path: Path, monkeypatch: 
     assert {"wall_time_s", "objective", "bound", "gap", "status", "seed", "N"} <= set(row) and "decision" not in row
 
 
+def _frontier_sweep(log: Path) -> S.Sweep:
+    """exact times out at N = 3 on every instance, scip fails at N = 2; each solve appends its cell and pid to log."""
+    sw = S.Sweep(S.BenchConfig(), "dtomalb", "demo", size_axis="N", frontier_methods=("exact",), yardstick=("scip",))
+    status = {("exact", 1): "optimal", ("exact", 2): "optimal", ("exact", 3): "time_limit", ("scip", 1): "optimal"}
+
+    def solve(m: str, seed: int, st: str, N: int) -> SolveResult:
+        with log.open("a") as f:
+            f.write(f"{N} {m} {seed} {os.getpid()}\n")
+        return _result(m, seed, st, float(N))
+
+    for N in (1, 2, 3, 4):
+        for seed in (7, 8):
+            for m in ("exact", "scip"):
+                st = status.get((m, N), "time_limit")
+                sw.add(lambda m=m, seed=seed, st=st, N=N: solve(m, seed, st, N), method=m, seed=seed, limit=1.0, N=N)
+    return sw
+
+
+def _run_all(sw: S.Sweep) -> None:
+    for cell in sw.cells:
+        try:
+            cell.run(FakeBenchmark())
+        except pytest.skip.Exception:
+            pass
+
+
+def test_worker_pool_solves_what_a_sequential_run_solves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--bench-workers 2``: the same rows, frontier and skips as one process, no cell solved that a sequential run
+    skips (a frontier or yardstick rule), and the solves ran in the workers."""
+    from bench import pool
+
+    monkeypatch.setenv("MECOPT_RESULTS", str(tmp_path))
+    seq, par = _frontier_sweep(tmp_path / "seq.log"), _frontier_sweep(tmp_path / "par.log")
+    _run_all(seq)
+    pool.start([pool.Job((*par.job_key, c.index), c.fn, lambda c=c: par.ready(c)) for c in par.cells], workers=2)
+    try:
+        _run_all(par)
+    finally:
+        pool.stop()
+
+    def solved(log: str) -> list[tuple[str, ...]]:
+        return sorted(tuple(line.split()[:3]) for line in (tmp_path / log).read_text().splitlines())
+
+    assert solved("par.log") == solved("seq.log") and len(solved("seq.log")) == 9
+    assert {line.split()[3] for line in (tmp_path / "par.log").read_text().splitlines()} != {str(os.getpid())}
+    assert [(r["N"], r["method"], r["seed"], r["status"]) for r in par.rows] == [
+        (r["N"], r["method"], r["seed"], r["status"]) for r in seq.rows
+    ]
+    assert par.skipped == seq.skipped and par.frontier == seq.frontier == {(): 3}
+
+
+def test_worker_error_fails_the_cell(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from bench import pool
+
+    def boom() -> SolveResult:
+        raise ValueError("solver exploded")
+
+    pool.start([pool.Job("a", boom, lambda: True), pool.Job("b", lambda: 42, lambda: True)], workers=2)
+    try:
+        with pytest.raises(pool.WorkerError, match="solver exploded"):
+            pool.run("a", boom)
+        assert pool.run("b", lambda: 0) == 42
+    finally:
+        pool.stop()
+    assert pool.run("b", lambda: 7) == 7  # no pool: computed here
+
+
 def test_sweep_scaling_of_options() -> None:
     cfg = S.BenchConfig(instances=5, time_limit=30.0)
     assert cfg.scale_count(20) == 5 and cfg.scale_count(3) == 1 and cfg.scale_limit(60.0) == 30.0
@@ -135,3 +202,18 @@ def test_main_table_metric_columns() -> None:
     assert headers[-2:] == ["peer-offloaded / slot", "CPU-bound BS share"]
     by = {r[0]: r for r in table}
     assert by["exact"][-2:] == ["2", "0.5"] and by["olnpo"][-2:] == ["0", "1"]
+
+
+def test_stale_raw_file_of_a_dropped_group_is_pruned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bench.harness import current_raw_files, group_name
+    from mecopt.registry import get_problem
+
+    monkeypatch.setenv("MECOPT_RESULTS", str(tmp_path))
+    size, variant = get_problem("dtac").bench_groups()[0]
+    d = tmp_path / "dtac"
+    d.mkdir()
+    keep, stale = d / f"raw_{group_name(size, variant)}.json", d / "raw_tiny-no-longer-run.json"
+    keep.write_text("{}")
+    stale.write_text("{}")
+    assert current_raw_files("dtac") == [keep]
+    assert keep.exists() and not stale.exists()
