@@ -1,13 +1,16 @@
 """CTO-TP / CTO learned policies vs the certified optimum, FA, RA and the other heuristics (protocol of issue #11).
 
 Runs only with ``pytest --benchmark``; it reads the committed checkpoints and never trains (``--retrain`` first
-reruns ``python -m learners.train cto --methods cto-tp,cto`` for the tuned seeds). Inputs under ``results/cto/``:
+reruns ``python -m learners.train cto --methods cto-tp,cto,cto-tp-bounded,cto-bounded`` for the tuned seeds).
+Inputs under ``results/cto/``:
 
 * tuned runs: ``checkpoints/<method>-small`` (seed 1) and ``seeds/checkpoints/<method>-small-seed{2,3}``, trained
-  with the best parameters of ``tuning/<method>.json`` (``python -m learners.tune cto --method <method>``);
+  with the best parameters of ``tuning/<method>.json`` (``python -m learners.tune cto --method <method>``): the
+  paper's methods (``TUNE_STEPS`` env steps) and the named variant L9 (``cto-tp-bounded``, ``cto-bounded``: bounded
+  reward, share floor, pre-activation penalty; docs/learners/cto.md; ``TUNED_STEPS`` = ``PAPER_STEPS`` env steps,
+  the budget of its paper-setting runs);
 * paper-setting runs (Table I defaults of ``learners.cto_ctotp.Args``): ``untuned/checkpoints/<method>-small-seed*``,
-  among them the named variant L9 (``cto-tp-bounded``, ``cto-bounded``: bounded reward, share floor, pre-activation
-  penalty; docs/learners/cto.md), trained only in the paper setting, the budget of the eq. (15) runs;
+  among them L9 and its ablations ``-floor`` / ``-reward`` (paper setting only), the budget of the eq. (15) runs;
 * training logs ``training/*.csv``, ``seeds/training/*.csv`` and ``untuned/training/*.csv`` (Fig. 4).
 
 Outputs: ``learners.md``/``.json`` (held-out test split under the literal and the ``normalized`` objective, 95 %
@@ -39,8 +42,8 @@ from mecopt.envs.cto import decision_action, make_env
 from mecopt.problems.cto import KEY, Instance
 
 LEARNED = suite.PAPER_METHODS
-#: the named variant L9 (paper setting only)
-BOUNDED = tuple(m for m in suite.METHODS if m not in suite.PAPER_METHODS)
+#: the tuned methods: the paper's and the named variant L9 (its ablations are trained in the paper setting only)
+TUNED = (*LEARNED, *suite.TUNED_STEPS)
 VARIANTS = ("literal", "normalized")
 VALUES = ("L_total_s", "E_total_J")
 #: the paper's reported "actual execution time" of CTO-TP and CTO (Section IV)
@@ -73,7 +76,7 @@ def runs(request) -> dict[str, dict[int, TorchPolicy]]:
 
     def retrain() -> None:
         for seed in suite.FINAL_SEEDS:
-            for m in LEARNED:
+            for m in TUNED:
                 train_and_save(KEY, m, "tuned", seed, progress=False)
 
     return LS.load_runs(KEY, PRESET, LEARNED, retrain=retrain if request.config.getoption("--retrain") else None)
@@ -83,6 +86,17 @@ PRESET = suite.PRESET
 P = LS.PAPER
 PAIRS = [
     ("cto-tp", "cto"),
+    ("cto-tp-bounded", "cto-tp-bounded" + P),
+    ("cto-bounded", "cto-bounded" + P),
+    ("cto-tp-bounded", "cto-bounded"),
+    ("cto-tp-bounded", "cto-tp"),
+    ("cto-bounded", "cto"),
+    ("cto-tp-bounded", "fa"),
+    ("cto-bounded", "fa"),
+    ("cto-tp-bounded", "balanced"),
+    ("cto-bounded", "balanced"),
+    ("cto-tp-bounded", "local"),
+    ("cto-bounded", "local"),
     ("cto-tp-bounded" + P, "cto-tp" + P),
     ("cto-bounded" + P, "cto" + P),
     ("cto-tp-bounded" + P, "cto-bounded" + P),
@@ -174,12 +188,13 @@ def test_learners_vs_optimum(benchmark, runs):
         "from the training episodes and the tuning split; both objectives score the SAME slots and the SAME policies "
         "(the policies never see the objective's units: the reward eq. (15) is scale-free). `mean gap %` = mean of "
         "`relative_gap` (denominator = optimum) over seeds x instances, 95 % BCa bootstrap CI; deterministic "
-        "methods have one 'seed'. Tuned: "
-        f"{suite.TUNE_STEPS} env steps with `tuning/<method>.json` ({suite.TUNE_TRIALS} trials x "
-        f"{suite.TUNE_STEPS} steps per method, thin); paper setting: Table I defaults, {suite.PAPER_STEPS} env "
+        "methods have one 'seed'. Tuned (rows without '(paper setting)'): `tuning/<method>.json` "
+        f"({suite.TUNE_TRIALS} trials x {suite.TUNE_STEPS} steps per method, the same thin budget and search space "
+        f"for every tuned method), final runs {suite.TUNE_STEPS} env steps (L9: {suite.PAPER_STEPS}, the budget of "
+        f"its paper-setting runs); paper setting: Table I defaults, {suite.PAPER_STEPS} env "
         "steps (5 000 of them observation). `cto-tp-bounded` / `cto-bounded` are the named variant L9 (NOT the "
         "paper: reward -min(J, 5) with J the slot's normalized objective instead of eq. (15), shares floored at "
-        "0.05, actor pre-activation penalty 1e-3), trained in the paper setting (same defaults, same env steps, "
+        "0.05, actor pre-activation penalty 1e-3), tuned and in the paper setting (same defaults, same env steps, "
         "same episode seeds as the eq. (15) runs); `-floor`: the ablation L9-floor (L9's share floor and "
         "penalty with the paper's eq. (15) reward); `-reward`: the ablation L9-reward (L9's bounded reward alone, "
         "no floor, no penalty). FA and RA are the paper's baselines; `local`, `even-split`, "
@@ -340,8 +355,9 @@ def test_env_rollout_and_training_curves(benchmark, runs):
     atomic_write_text(
         out_dir() / "training_fig4.md",
         "# Fig. 4 analogue: training reward eq. (15) (mean per step of an episode) at the end of training\n\n"
-        "The paper reports converged rewards of 0.70 (CTO-TP) and 0.66 (CTO). Tuned: 3 000 env steps (60 episodes); "
-        "paper setting: 8 000 env steps, the first 5 000 observation. The L9 variant (`-bounded`) trains on its own "
+        f"The paper reports converged rewards of 0.70 (CTO-TP) and 0.66 (CTO). Tuned: {suite.TUNE_STEPS} env steps "
+        f"(L9 `-bounded`: {suite.PAPER_STEPS}); paper setting: {suite.PAPER_STEPS} env steps, the first 5 000 "
+        "observation. The L9 variant (`-bounded`) trains on its own "
         "reward -min(J, 5) (`-reward`: the same reward without floor and penalty); its eq. (15) column is logged "
         "beside it from the same env steps. Rewards here include "
         "the exploration noise of the last episodes; the last column is the training episodes' latency per slot "

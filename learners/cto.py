@@ -105,11 +105,14 @@ METHODS: dict[str, Recipe] = {
 #: the paper's methods (tuned and paper setting)
 PAPER_METHODS = ("cto-tp", "cto")
 #: named variant L9 (docs/learners/cto.md; a departure from the paper): bounded reward, share floor, actor
-#: pre-activation penalty. Trained only in the paper setting (Table I defaults, PAPER_STEPS env steps: the budget of
-#: the eq. (15) paper-setting runs it is compared with); no tuning study.
+#: pre-activation penalty. Trained in the paper setting (Table I defaults, PAPER_STEPS env steps: the budget of the
+#: eq. (15) paper-setting runs it is compared with) and tuned (its own study at the same TUNE_TRIALS x TUNE_STEPS
+#: budget and search space; final runs PAPER_STEPS env steps, TUNED_STEPS, the budget of its paper-setting runs).
 L9: dict[str, Any] = {"reward": "bounded", "share_floor": 0.05, "actor_preact_reg": 1e-3}
 METHODS["cto-tp-bounded"] = Recipe("learners.cto_ctotp", {"use_predictor": True, **L9})
 METHODS["cto-bounded"] = Recipe("learners.cto_ctotp", {"use_predictor": False, **L9})
+#: env steps of a final tuned run where it is not TUNE_STEPS (``learners.train.tuned_steps``)
+TUNED_STEPS: dict[str, int] = {"cto-tp-bounded": PAPER_STEPS, "cto-bounded": PAPER_STEPS}
 #: ablation L9-floor (diagnosis): L9's share floor and pre-activation penalty with the paper's eq. (15) reward
 L9_FLOOR: dict[str, Any] = {k: v for k, v in L9.items() if k != "reward"}
 METHODS["cto-tp-floor"] = Recipe("learners.cto_ctotp", {"use_predictor": True, **L9_FLOOR})

@@ -5,7 +5,7 @@
 * ``--setting paper``: each method's ``Args`` defaults (the paper setting, untuned), ``PAPER_STEPS`` env steps;
 * ``--setting tuned``: the defaults overridden by the best parameters of the committed tuning study
   (``results/<key>/tuning/<method>.json``, written by ``python -m learners.tune``), ``TUNE_STEPS`` env steps (the
-  budget the parameters were tuned for).
+  budget the parameters were tuned for) unless the suite's ``TUNED_STEPS`` (method -> env steps) names another.
 
 The suite ``learners/<key>.py`` names the methods (``METHODS``), the seeds and the budgets. Outputs (under
 ``results_dir()/<key>/``, or ``--out``): tuned seed ``FINAL_SEEDS[0]`` goes to ``checkpoints/<method>-<preset>``
@@ -60,6 +60,12 @@ def tuned_overrides(key: str, method: str) -> dict[str, Any]:
     return dict(read_json(path, "tuning result")["args"])
 
 
+def tuned_steps(key: str, method: str) -> int:
+    """Env steps of a final tuned run of ``method``: the suite's ``TUNED_STEPS[method]``, else ``TUNE_STEPS``."""
+    s = suite(key)
+    return int(getattr(s, "TUNED_STEPS", {}).get(method, s.TUNE_STEPS))
+
+
 def make_args(
     key: str,
     method: str,
@@ -79,7 +85,7 @@ def make_args(
     elif setting != "paper":
         raise InvalidInputError(f"setting must be 'paper' or 'tuned', got {setting!r}")
     kw.update(overrides or {})
-    n = steps if steps is not None else (s.TUNE_STEPS if setting == "tuned" else s.PAPER_STEPS)
+    n = steps if steps is not None else (tuned_steps(key, method) if setting == "tuned" else s.PAPER_STEPS)
     kw.update(seed=int(seed), preset=preset or s.PRESET, total_steps=int(n), time_budget_s=s.BUDGET_S, device=device)
     return mod.Args(**kw)
 
@@ -146,7 +152,7 @@ class Cli:
     preset: str = ""
     """generator preset of the training env (default: the suite's PRESET)"""
     steps: int | None = None
-    """env steps per run (default: TUNE_STEPS when tuned, PAPER_STEPS for the paper setting)"""
+    """env steps per run (default: TUNED_STEPS / TUNE_STEPS when tuned, PAPER_STEPS for the paper setting)"""
     out: str | None = None
     """folder instead of results/<key>/ (e.g. a scratch run)"""
     device: str = "cpu"

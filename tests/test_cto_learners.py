@@ -226,6 +226,23 @@ def test_suite_protocol_settings():
     assert not np.array_equal(a[0].D, t[0].D)
 
 
+def test_l9_tuned_runs_keep_the_variant_and_the_paper_setting_budget():
+    """The L9 variant's tuned runs: its own study's parameters over L9's fixed settings (the search space never
+    touches the reward, floor or penalty), trained PAPER_STEPS env steps (TUNED_STEPS); the paper's methods
+    TUNE_STEPS."""
+    from learners.train import best_params_path, make_args, tuned_steps
+
+    assert tuned_steps("cto", "cto-tp") == tuned_steps("cto", "cto") == suite.TUNE_STEPS
+    assert set(suite.TUNED_STEPS) == {"cto-tp-bounded", "cto-bounded"}
+    for m in suite.TUNED_STEPS:
+        assert tuned_steps("cto", m) == suite.PAPER_STEPS
+        if not best_params_path("cto", m).exists():
+            pytest.skip(f"no tuning result for {m}")
+        args = make_args("cto", m, "tuned", seed=1)
+        assert args.total_steps == suite.PAPER_STEPS and hybrid.method_name(args) == m
+        assert {k: getattr(args, k) for k in suite.L9} == suite.L9
+
+
 def test_registry_serves_a_checkpoint(tmp_path, monkeypatch):
     monkeypatch.setenv("MECOPT_RESULTS", str(tmp_path))
     pol = hybrid.HybridPolicy(hybrid.Args(use_predictor=False), 3, 3, {"preset": "small"})
