@@ -217,3 +217,13 @@ def test_stale_raw_file_of_a_dropped_group_is_pruned(tmp_path: Path, monkeypatch
     stale.write_text("{}")
     assert current_raw_files("dtac") == [keep]
     assert keep.exists() and not stale.exists()
+
+
+def test_fork_map_is_an_ordered_map_on_worker_processes() -> None:
+    from bench.learner_suite import fork_map
+
+    items = list(range(7))
+    out = fork_map(lambda x: (x * x, os.getpid()), items, workers=2)
+    assert [v for v, _ in out] == [x * x for x in items]
+    assert os.getpid() not in {pid for _, pid in out}
+    assert fork_map(lambda x: os.getpid(), [1], workers=2) == [os.getpid()]  # one item: computed here
