@@ -17,8 +17,10 @@ the wait for its result, so ``wall_time_s`` is also stored in every entry's ``ex
 
 The pool is forked at the end of collection, before any test runs (no solver thread pool or torch state exists yet
 in the parent, so the fork is safe), and the workers look their jobs up by index in the forked job list: nothing but
-an index and a :class:`~mecopt.core.SolveResult` crosses the process boundary. ``--bench-workers 1`` runs every
-solve in the pytest process, as before.
+an index and a :class:`~mecopt.core.SolveResult` crosses the process boundary. A solve that raises fails its own
+test with the worker's traceback; a worker that dies (killed, out of memory, a crash inside a solver library) fails
+the cell being waited for with :class:`WorkerError`, the pool is restarted and the other lost cells are solved
+again, so the run never hangs. ``--bench-workers 1`` runs every solve in the pytest process, as before.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ import multiprocessing
 import os
 import traceback
 from collections.abc import Callable, Hashable
+from concurrent.futures import Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,11 +75,34 @@ class Prefetcher:
         self.jobs = _JOBS
         self.index = {j.key: i for i, j in enumerate(jobs)}
         self.workers = workers
-        self.pending: dict[int, Any] = {}  # job index -> AsyncResult
+        self.pending: dict[int, Future[Any]] = {}  # job index -> its result
         self.taken: set[int] = set()  # submitted (or collected) jobs
         self.cursor = 0  # jobs before it are all taken
         self.scan = 0  # where the last scan for ready jobs stopped
-        self.pool = multiprocessing.get_context("fork").Pool(workers)
+        self.generation = 0  # pools started so far - 1
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("fork"))
+        pool.submit(int).result()  # with fork every worker is started at the first submit: now, before any test
+        return pool
+
+    def _restart(self) -> None:
+        """A worker died (killed, out of memory, a crash in a solver library): the pool is broken and every job in
+        it is lost. Start a new pool; the lost jobs that pytest has not collected are handed out again."""
+        self._kill(self.pool)
+        for i in [i for i, f in self.pending.items() if not (f.done() and f.exception() is None)]:
+            del self.pending[i]
+            self.taken.discard(i)
+        self.pool = self._new_pool()
+        self.generation += 1
+
+    @staticmethod
+    def _kill(pool: ProcessPoolExecutor) -> None:
+        processes = list(getattr(pool, "_processes", {}).values())  # running solves are not waited for
+        pool.shutdown(wait=False, cancel_futures=True)
+        for p in processes:
+            p.terminate()
 
     def __contains__(self, key: Hashable) -> bool:
         return key in self.index
@@ -84,7 +111,7 @@ class Prefetcher:
         """Keep ``2 * workers`` jobs running or queued: the first ready ones not yet taken, in run order (finished
         results wait for pytest to collect them). ``resume``: nothing was recorded since the last call (pytest is
         waiting), so readiness is unchanged and the scan goes on where it stopped."""
-        running = sum(1 for r in self.pending.values() if not r.ready())
+        running = sum(1 for f in self.pending.values() if not f.done())
         if running >= 2 * self.workers:
             return
         while self.cursor < len(self.jobs) and self.cursor in self.taken:
@@ -99,8 +126,14 @@ class Prefetcher:
         self.scan = i
 
     def _submit(self, i: int) -> None:
+        try:
+            fut = self.pool.submit(_work, i)
+        except BrokenProcessPool:
+            self._restart()
+            fut = self.pool.submit(_work, i)
+        fut.pool_generation = self.generation  # type: ignore[attr-defined]
+        self.pending[i] = fut
         self.taken.add(i)
-        self.pending[i] = self.pool.apply_async(_work, (i,))
 
     def result(self, key: Hashable) -> Any:
         """The result of one job (solved ahead, or now); raises :class:`WorkerError` if its solve raised."""
@@ -111,11 +144,21 @@ class Prefetcher:
         self._fill()
         if i not in self.pending:
             self._submit(i)  # pytest reached it: everything it depends on is recorded
-        res = self.pending[i]
-        while not res.ready():  # while pytest waits, keep the other workers busy with the next ready jobs
-            res.wait(POLL_S)
+        fut = self.pending[i]
+        while not fut.done():  # while pytest waits, keep the other workers busy with the next ready jobs
+            wait([fut], timeout=POLL_S)
             self._fill(resume=True)
-        ok, value = self.pending.pop(i).get()
+        self.pending.pop(i, None)
+        self.taken.add(i)
+        try:
+            ok, value = fut.result()
+        except BrokenProcessPool:  # this job's worker, or another one, died: the pool lost every job in it
+            if fut.pool_generation == self.generation:  # type: ignore[attr-defined]
+                self._restart()  # (else it was restarted while pytest waited)
+            raise WorkerError(
+                "a worker process died while this cell was in the pool (the pool was restarted; the other lost"
+                " cells are solved again)"
+            ) from None
         self._fill()
         if not ok:
             raise WorkerError(value)
@@ -129,8 +172,7 @@ class Prefetcher:
             self.pending.pop(i, None)
 
     def close(self) -> None:
-        self.pool.terminate()
-        self.pool.join()
+        self._kill(self.pool)
 
 
 POOL: Prefetcher | None = None

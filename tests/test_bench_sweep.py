@@ -147,6 +147,26 @@ def test_worker_error_fails_the_cell(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     assert pool.run("b", lambda: 7) == 7  # no pool: computed here
 
 
+def test_a_dead_worker_fails_its_cell_not_the_run() -> None:
+    """A worker killed mid-solve (out of memory, a crash in a solver library) fails that cell with a clear error;
+    the pool is restarted and the later cells are still solved (no hang)."""
+    from bench import pool
+
+    def die() -> int:
+        os._exit(3)
+
+    jobs = [pool.Job("a", lambda: 1, lambda: True), pool.Job("dies", die, lambda: True)]
+    jobs += [pool.Job(f"c{k}", lambda k=k: k * 10, lambda: True) for k in range(4)]
+    pool.start(jobs, workers=2)
+    try:
+        assert pool.run("a", lambda: 0) == 1
+        with pytest.raises(pool.WorkerError, match="died"):
+            pool.run("dies", die)
+        assert [pool.run(f"c{k}", lambda: -1) for k in range(4)] == [0, 10, 20, 30]
+    finally:
+        pool.stop()
+
+
 def test_sweep_scaling_of_options() -> None:
     cfg = S.BenchConfig(instances=5, time_limit=30.0)
     assert cfg.scale_count(20) == 5 and cfg.scale_count(3) == 1 and cfg.scale_limit(60.0) == 30.0
