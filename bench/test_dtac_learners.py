@@ -193,8 +193,9 @@ def _pairs() -> list[tuple[str, str]]:
     ]
     for m in LEARNED:
         out += [(m, f"{m}{CD_DECODE}"), (f"{m}{CD_DECODE}", "greedy"), (f"{m}{CD_TRAINED}", "greedy")]
+        out += [(f"{m}{CD_DECODE}", f"{m}{CD_TRAINED}")]  # does training with the decode add to decoding with it?
     out += [(f"tac{CD_TRAINED}", f"dtac{CD_TRAINED}"), (f"dtac{CD_TRAINED}", f"tl-transformer{CD_TRAINED}")]
-    out += [(f"{m}{CD_TRAINED}", f"happo{CD_TRAINED}") for m in ("tac", "dtac", "tl")]
+    out += [(f"{m}{CD_TRAINED}", f"happo{CD_TRAINED}") for m in ("tac", "dtac", "tl-transformer", "tl")]
     out += [("happo", f"happo{CD_TRAINED}")]
     return out
 
