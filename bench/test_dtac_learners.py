@@ -92,8 +92,8 @@ def _retrain() -> None:
     for seed in suite.FINAL_SEEDS:
         for m in LEARNED:
             train_and_save(KEY, m, "tuned", seed, progress=False)
-            if m != "happo":  # L11: HAPPO samples l inside its policy gradient; tl writes float32 (2.4 MB)
-                train_and_save(KEY, m, "tuned", seed, out=out_dir(KEY) / CD_DIR, progress=False, overrides=cd)
+            # L11 (HAPPO: cell-distinct channel sampling in its policy gradient); tl writes float32 (2.4 MB)
+            train_and_save(KEY, m, "tuned", seed, out=out_dir(KEY) / CD_DIR, progress=False, overrides=cd)
     for seed, m in ((s, m) for s in suite.FINAL_SEEDS for m in TRANSFORMERS):
         args = make_args(KEY, m, "tuned", seed, overrides={**cd, "coverage_m": list(FIG11_COVERAGE)})
         name = f"{m}-tiny-cd-cov{FIG11_COVERAGE[0]:g}-{FIG11_COVERAGE[1]:g}" + (f"-seed{seed}" if seed != 1 else "")
@@ -193,7 +193,10 @@ def _pairs() -> list[tuple[str, str]]:
     ]
     for m in LEARNED:
         out += [(m, f"{m}{CD_DECODE}"), (f"{m}{CD_DECODE}", "greedy"), (f"{m}{CD_TRAINED}", "greedy")]
+        out += [(f"{m}{CD_DECODE}", f"{m}{CD_TRAINED}")]  # does training with the decode add to decoding with it?
     out += [(f"tac{CD_TRAINED}", f"dtac{CD_TRAINED}"), (f"dtac{CD_TRAINED}", f"tl-transformer{CD_TRAINED}")]
+    out += [(f"{m}{CD_TRAINED}", f"happo{CD_TRAINED}") for m in ("tac", "dtac", "tl-transformer", "tl")]
+    out += [("happo", f"happo{CD_TRAINED}")]
     return out
 
 
@@ -214,8 +217,9 @@ CD_NOTE = (
     "`<m> + cd decode`: the same checkpoints with the L11 variant decode (a cell's offloading UEs get distinct "
     "channels in order of confidence; the paper's eq. (16) takes each UE's argmax p_l); `<m> [cd-trained]`: trained "
     "with that decode in the exploration decisions (tuned parameters of `<m>`, seeds 1-3, same env-step budget; "
-    "HAPPO was not retrained: its stochastic channel choice is part of its policy gradient; the committed TL "
-    "checkpoints store their weights in float16, see their `meta.weights_dtype`)."
+    "HAPPO samples each cell's offloaders' channels without replacement, in the decode's order, and its policy "
+    "gradient uses the log-probability of that restricted choice; the committed TL checkpoints store their weights "
+    "in float16, see their `meta.weights_dtype`)."
 )
 
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
 from typing import Any
@@ -182,10 +183,22 @@ def ratio(u: torch.Tensor | np.ndarray, lo: float) -> Any:
 CHANNEL_DECODES = ("argmax", "cell-distinct")
 
 
-def cell_distinct_channels(inst: Instance, x: np.ndarray, pl: np.ndarray) -> np.ndarray:
+def check_channel_decode(channel_decode: str) -> str:
+    """``channel_decode`` if it is one of CHANNEL_DECODES (L11), else a clear InvalidInputError."""
+    if channel_decode not in CHANNEL_DECODES:
+        raise InvalidInputError(f"{KEY}: unknown channel decode {channel_decode!r}; choose from {CHANNEL_DECODES}")
+    return channel_decode
+
+
+def cell_distinct_channels(
+    inst: Instance, x: np.ndarray, pl: np.ndarray, choose: Callable[[int, np.ndarray], int] | None = None
+) -> np.ndarray:
     """L11 variant: in each cell, the offloading UEs (x >= 1) take channels in decreasing order of their largest
     p_l, each the most probable channel (1-based) not yet taken in its cell; once the L channels are taken the rest
-    fall back to their argmax. Locals keep their argmax (their channel is irrelevant)."""
+    fall back to their argmax. Locals keep their argmax (their channel is irrelevant).
+
+    ``choose(n, taken)`` -> 0-based channel replaces "the most probable free channel" of UE n (``taken``: the (L,)
+    channels already taken in its cell); HAPPO samples there from its policy restricted to the free channels."""
     p = np.nan_to_num(np.asarray(pl, dtype=float)[:, : inst.L], nan=0.0)
     l = np.argmax(p, axis=1).astype(np.int64) + 1
     for k in range(inst.K):
@@ -194,7 +207,10 @@ def cell_distinct_channels(inst: Instance, x: np.ndarray, pl: np.ndarray) -> np.
         for n in off[np.argsort(-p[off].max(axis=1), kind="stable")]:
             if taken.all():
                 break
-            c = int(np.argmax(np.where(taken, -np.inf, p[n])))
+            if choose is None:
+                c = int(np.argmax(np.where(taken, -np.inf, p[n])))
+            else:
+                c = int(choose(int(n), taken.copy()))
             taken[c] = True
             l[n] = c + 1
     return l
@@ -205,8 +221,7 @@ def hybrid_decision(
 ) -> Decision:
     """Eq. (16) -> a feasible Decision: x = argmax p_x, l = argmax over the instance's L channels (or the
     ``cell-distinct`` variant, L11), a, b clipped."""
-    if channel_decode not in CHANNEL_DECODES:
-        raise InvalidInputError(f"{KEY}: unknown channel decode {channel_decode!r}; choose from {CHANNEL_DECODES}")
+    check_channel_decode(channel_decode)
     x = np.argmax(np.asarray(px)[:, :3], axis=1).astype(np.int64)
     if channel_decode == "cell-distinct":
         l = cell_distinct_channels(inst, x, pl)
@@ -339,10 +354,8 @@ class DtacPolicy(TorchPolicy):
 
     def with_decode(self, channel_decode: str) -> DtacPolicy:
         """A shallow copy that decodes channels with ``channel_decode`` (same network, no retraining)."""
-        if channel_decode not in CHANNEL_DECODES:
-            raise InvalidInputError(f"{KEY}: unknown channel decode {channel_decode!r}; choose from {CHANNEL_DECODES}")
         out = copy.copy(self)
-        out.channel_decode = channel_decode
+        out.channel_decode = check_channel_decode(channel_decode)
         return out
 
 

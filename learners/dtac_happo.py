@@ -13,6 +13,12 @@ Reinforcement Learning", ICLR 2022): heterogeneous-agent PPO with RNN actors.
   of the already-updated agents' probability ratios (the sequential trust-region scheme); UEs absent from an
   episode (N < N_MAX) have no loss there and a ratio of 1.
 * Recurrence: PPO epochs re-evaluate each stored step from its stored hidden state (chunk length 1, no BPTT).
+* L11 variant (``channel_decode="cell-distinct"``, docs/learners/dtac.md): x, a, b are sampled as above; then in
+  each cell the offloading UEs, in decreasing order of their largest p_l (the order of the deterministic decode),
+  sample l from their own p_l restricted to the channels not yet taken in the cell, while free channels remain
+  (the rest sample from the unrestricted p_l). Agent n's log-probability is that of the restricted categorical it
+  sampled from (the excluded channels are stored), so every ratio is exact for the executed action and the
+  product of the agents' ratios is the joint ratio. Default ``argmax``: the paper's independent per-UE channel.
 
 Run: ``PYTHONPATH=. python -m learners.dtac_happo --total-steps 2000 --out PATH`` (every Args field is a flag).
 """
@@ -30,11 +36,15 @@ from torch.distributions import Categorical, Normal
 
 from learners.common import TrainingLog, mlp, resolve_device, run_cli, seed_everything
 from learners.dtac import (
+    L_MAX,
+    MASKED,
     N_MAX,
     STATE_DIM,
     TRAIN_UE_PER_SERVER,
     RnnActors,
     RnnPolicy,
+    cell_distinct_channels,
+    check_channel_decode,
     hybrid_decision,
     local_state,
     make_train_env,
@@ -96,6 +106,10 @@ class Args:
     """initial bias of the a / b means (as TAC's)"""
     max_grad_norm: float = 0.5
     """gradient clipping"""
+    channel_decode: str = "argmax"
+    """L11: 'argmax' (eq. 16: each UE samples l from its p_l independently; executed: argmax p_l) or the variant
+    'cell-distinct' (a cell's offloading UEs sample distinct channels, in order of confidence, while free ones
+    remain; executed: the cell-distinct decode) -- used in the sampled training actions and by the saved policy"""
     eval_every: int = 200
     """log the deterministic policy's mean objective on 8 fixed monitor rounds every this many steps"""
     time_budget_s: float | None = None
@@ -124,14 +138,41 @@ def critic_net(args: Args) -> nn.Module:
     return mlp(OBS * N_MAX, args.critic_hidden, 1)
 
 
-def distributions(out: torch.Tensor, log_std: torch.Tensor, L: int) -> tuple[Categorical, Categorical, Normal]:
+def channel_dist(lg: torch.Tensor, excl: torch.Tensor | None = None) -> Categorical:
+    """The categorical of l from the (..., L_MAX) masked channel logits; ``excl`` (..., L_MAX) bool: the channels
+    taken earlier in the UE's cell (L11 cell-distinct sampling), masked out."""
+    return Categorical(logits=lg if excl is None else torch.where(excl, MASKED, lg))
+
+
+def distributions(
+    out: torch.Tensor, log_std: torch.Tensor, L: int, excl: torch.Tensor | None = None
+) -> tuple[Categorical, Categorical, Normal]:
+    """x, l, (a, b) pre-activation distributions of one agent's output (``excl``: see ``channel_dist``)."""
     h = split_head(out, L)
-    return Categorical(logits=h["x"]), Categorical(logits=h["l"]), Normal(h["ab"], log_std.exp())
+    return Categorical(logits=h["x"]), channel_dist(h["l"], excl), Normal(h["ab"], log_std.exp())
+
+
+def cell_distinct_sample(inst: Instance, lg: torch.Tensor, x: np.ndarray, l: np.ndarray) -> torch.Tensor:
+    """L11 sampling: in each cell the offloading UEs (x >= 1), in decreasing order of their largest p_l (as the
+    deterministic cell-distinct decode), sample l from p_l restricted to the channels not yet taken in the cell,
+    while free channels remain. ``lg``: (N, L_MAX) masked channel logits; ``l`` (N,) 0-based: the unrestricted
+    samples, overwritten in place for the UEs that sample a free channel. Returns the (N, L_MAX) excluded channels
+    of each UE's categorical (all False for locals and for offloaders past the cell's L channels)."""
+    excl = torch.zeros(lg.shape, dtype=torch.bool)
+
+    def choose(n: int, taken: np.ndarray) -> int:
+        excl[n, : inst.L] = torch.as_tensor(taken)
+        l[n] = int(channel_dist(lg[n], excl[n]).sample())
+        return int(l[n])
+
+    cell_distinct_channels(inst, x, torch.softmax(lg, -1).numpy(), choose)
+    return excl
 
 
 def train(
     args: Args, env_fn: Callable[[], DtacEnv] | None = None, csv_path: str | None = None, progress: bool = True
 ) -> HappoPolicy:
+    check_channel_decode(args.channel_decode)
     rng = seed_everything(args.seed, "happo")
     next_seed = train_episode_seeds(KEY, args.seed, "happo")
     resolve_device(args.device)
@@ -155,6 +196,7 @@ def train(
         "h": np.zeros((T, N_MAX, H), np.float32),
         "x": np.zeros((T, N_MAX), np.int64),
         "l": np.zeros((T, N_MAX), np.int64),
+        "excl": np.zeros((T, N_MAX, L_MAX), bool),
         "u": np.zeros((T, N_MAX, 2), np.float32),
         "logp": np.zeros((T, N_MAX), np.float32),
         "valid": np.zeros((T, N_MAX), bool),
@@ -171,7 +213,7 @@ def train(
         return sg.ravel()
 
     def decide_det(inst: Instance) -> Any:
-        return hybrid_decision(inst, *policy.outputs(inst))
+        return hybrid_decision(inst, *policy.outputs(inst), channel_decode=args.channel_decode)
 
     def update() -> None:
         b = {k: torch.as_tensor(v) for k, v in buf.items()}
@@ -208,7 +250,7 @@ def train(
                 lps, ents = [], []
                 for L in torch.unique(Ls).tolist():  # channel masks differ per L
                     sel = Ls == L
-                    dx, dl, du = distributions(out[sel], ag.log_std, int(L))  # type: ignore[arg-type]
+                    dx, dl, du = distributions(out[sel], ag.log_std, int(L), b["excl"][sel, i])  # type: ignore[arg-type]
                     lps.append(
                         (
                             sel,
@@ -255,19 +297,23 @@ def train(
         obs[:N] = local_state(inst)
         with torch.no_grad():
             out, h2 = actors(torch.as_tensor(obs[:N])[None], h[:, :N])
-            xs, ls, us, lps = [], [], [], []
-            for n in range(N):
-                dx, dl, du = distributions(out[0, n], actors.agents[n].log_std, L)  # type: ignore[arg-type]
-                x, l, u = dx.sample(), dl.sample(), du.sample()
-                xs.append(x)
-                ls.append(l)
-                us.append(u)
-                lps.append(dx.log_prob(x) + dl.log_prob(l) + du.log_prob(u).sum())
+            dists = [distributions(out[0, n], actors.agents[n].log_std, L) for n in range(N)]  # type: ignore[arg-type]
+            xs, ls, us = [], [], []
+            for dx, dl, du in dists:
+                xs.append(dx.sample())
+                ls.append(dl.sample())
+                us.append(du.sample())
+            x_arr = torch.stack(xs).numpy()
+            l_arr = torch.stack(ls).numpy()
+            lg = split_head(out[0], L)["l"]
+            excl = torch.zeros(N, L_MAX, dtype=torch.bool)
+            if args.channel_decode == "cell-distinct":  # L11: a cell's offloaders sample distinct channels
+                excl = cell_distinct_sample(inst, lg, x_arr, l_arr)
+            lp_l = channel_dist(lg, excl).log_prob(torch.as_tensor(l_arr))
+            lps = [dx.log_prob(xs[n]) + lp_l[n] + du.log_prob(us[n]).sum() for n, (dx, _, du) in enumerate(dists)]
         u_arr = torch.stack(us).numpy()
         a = ratio(u_arr[:, 0], inst.a_min)
         b_ = ratio(u_arr[:, 1], inst.b_min)
-        x_arr = torch.stack(xs).numpy()
-        l_arr = torch.stack(ls).numpy()
         buf["obs"][t] = obs
         buf["h"][t] = 0.0
         buf["h"][t, :N] = h[0, :N].numpy()
@@ -275,6 +321,8 @@ def train(
         buf["x"][t, :N] = x_arr
         buf["l"][t] = 0
         buf["l"][t, :N] = l_arr
+        buf["excl"][t] = False
+        buf["excl"][t, :N] = excl.numpy()
         buf["u"][t] = 0.0
         buf["u"][t, :N] = u_arr
         buf["logp"][t] = 0.0

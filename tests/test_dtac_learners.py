@@ -132,6 +132,35 @@ def test_cell_distinct_channels():
     assert np.array_equal(plain, cd)
 
 
+def test_happo_cell_distinct_sampling():
+    """L11 for HAPPO: a cell's offloaders sample distinct channels (in the decode's order) while free ones remain,
+    each from its p_l restricted to the free channels, and the stored exclusions give that restricted categorical;
+    locals and the offloaders past the cell's L channels keep their unrestricted samples."""
+    inst = _inst("small", 0)  # K = 2, N = 6, L = 2: three UEs per cell
+    x = np.ones(inst.N, np.int64)
+    x[np.flatnonzero(inst.server == 1)[0]] = 0  # one local in cell 1
+    lg = suite.split_head(torch.zeros(inst.N, suite.ACTION_DIM), inst.L)["l"]
+    lg[:, 0] += 3.0 + 0.1 * torch.arange(inst.N)  # everyone prefers channel 1; confidence increasing with n
+    torch.manual_seed(0)
+    for _ in range(20):
+        free = np.zeros(inst.N, np.int64)  # the unrestricted samples (here all channel 1)
+        l = free.copy()
+        excl = dtac_happo.cell_distinct_sample(inst, lg, x, l)
+        lp = dtac_happo.channel_dist(lg, excl).log_prob(torch.as_tensor(l))
+        assert torch.isfinite(lp).all()
+        for k in range(inst.K):
+            cell = np.flatnonzero(inst.server == k)
+            off = cell[x[cell] >= 1]
+            order = off[np.argsort(-off, kind="stable")]  # decreasing confidence = decreasing n here
+            assert sorted(l[order[:2]]) == [0, 1]  # the first L offloaders take distinct channels
+            assert not excl[order[0]].any() and excl[order[1], l[order[0]]] and excl[order[1]].sum() == 1
+            assert float(lp[order[1]]) == 0.0  # one free channel left: taken with probability 1
+            for n in (*order[2:], *cell[x[cell] == 0]):  # past the L channels, or local: unrestricted, untouched
+                assert l[n] == free[n] and not excl[n].any()
+    with pytest.raises(InvalidInputError):
+        dtac_happo.train(dtac_happo.Args(channel_decode="nope", total_steps=1), progress=False)
+
+
 def test_policy_channel_decode_copy():
     pol = _untrained("tac")
     inst = _inst("small", 1)
@@ -256,6 +285,7 @@ def _state(pol) -> dict[str, torch.Tensor]:
         (dtac_dtac, {"stage": "dtac"}),
         (dtac_tl, {}),
         (dtac_happo, {"rollout": 15}),
+        (dtac_happo, {"rollout": 15, "channel_decode": "cell-distinct"}),
     ],
 )
 def test_seeded_determinism(mod, kw, tmp_path, monkeypatch):
@@ -269,6 +299,19 @@ def test_seeded_determinism(mod, kw, tmp_path, monkeypatch):
         p3 = mod.train(mod.Args(seed=4, **args, **kw), progress=False)
         assert not all(torch.equal(s1[k], v) for k, v in _state(p3).items())
     assert p1.meta["env_steps"] == TINY["total_steps"] and p1.meta["any_size"]
+
+
+def test_happo_default_training_unchanged_by_l11():
+    """HAPPO's default (paper, ``argmax``) training is bit-identical to the code before the L11 cell-distinct
+    sampling was added (weights digest computed at commit 7335d40 with torch 2.13.0+cpu; if torch changes, re-pin
+    from that commit)."""
+    import hashlib
+
+    pol = dtac_happo.train(dtac_happo.Args(seed=3, total_steps=30, rounds=5, eval_every=15, rollout=15), progress=False)
+    h = hashlib.sha256()
+    for k, v in sorted(pol.net.state_dict().items()):
+        h.update(k.encode() + v.numpy().tobytes())
+    assert h.hexdigest()[:16] == "409d48d288ef577d"
 
 
 def test_smoke_learning_tl_imitates_teacher(tmp_path):
