@@ -226,21 +226,21 @@ def test_suite_protocol_settings():
     assert not np.array_equal(a[0].D, t[0].D)
 
 
-def test_l9_tuned_runs_keep_the_variant_and_the_paper_setting_budget():
-    """The L9 variant's tuned runs: its own study's parameters over L9's fixed settings (the search space never
-    touches the reward, floor or penalty), trained PAPER_STEPS env steps (TUNED_STEPS); the paper's methods
-    TUNE_STEPS."""
+def test_tuned_runs_keep_their_variant_and_the_paper_setting_budget():
+    """Every tuned final run (eq. (15) and L9) trains PAPER_STEPS env steps (TUNED_STEPS), the budget of the
+    paper-setting runs; the L9 variant's tuned runs keep L9's fixed settings under their own study's parameters
+    (the search space never touches the reward, floor or penalty)."""
     from learners.train import best_params_path, make_args, tuned_steps
 
-    assert tuned_steps("cto", "cto-tp") == tuned_steps("cto", "cto") == suite.TUNE_STEPS
-    assert set(suite.TUNED_STEPS) == {"cto-tp-bounded", "cto-bounded"}
+    assert set(suite.TUNED_STEPS) == {"cto-tp", "cto", "cto-tp-bounded", "cto-bounded"}
     for m in suite.TUNED_STEPS:
         assert tuned_steps("cto", m) == suite.PAPER_STEPS
         if not best_params_path("cto", m).exists():
             pytest.skip(f"no tuning result for {m}")
         args = make_args("cto", m, "tuned", seed=1)
         assert args.total_steps == suite.PAPER_STEPS and hybrid.method_name(args) == m
-        assert {k: getattr(args, k) for k in suite.L9} == suite.L9
+        if m.endswith("-bounded"):
+            assert {k: getattr(args, k) for k in suite.L9} == suite.L9
 
 
 def test_registry_serves_a_checkpoint(tmp_path, monkeypatch):
@@ -270,8 +270,9 @@ def test_committed_checkpoints_load_and_decide():
 #: objectives of committed checkpoints on _instances("small", 3, seed=7), recorded when #17's refactor of
 #: learners/cto_ctotp.py began: a refactor must leave what the committed policies decide unchanged
 GOLDEN = {
-    "checkpoints/cto-small": [88.824046, 139.871818, 40548.045859],
-    "checkpoints/cto-tp-small": [87.425899, 106.070305, 120.098564],
+    # the tuned runs retrained at 8 000 steps (TUNED_STEPS, fifth session)
+    "checkpoints/cto-small": [94.947949, 105.206234, 128.43022],
+    "checkpoints/cto-tp-small": [87.425686, 106.070028, 120.098365],
     "untuned/checkpoints/cto-small-seed1": [80.588676, 105.108874, 139.178873],
     "untuned/checkpoints/cto-tp-small-seed3": [154.121416, 116.24618, 110.635501],
 }
