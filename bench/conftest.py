@@ -17,7 +17,7 @@ import pytest
 
 from bench import pool
 from bench import sweep as S
-from bench.harness import Collector, write_problem_results, write_summary
+from bench.harness import Collector, case_job, write_problem_results, write_summary
 
 
 def _cfg(config: pytest.Config) -> S.BenchConfig:
@@ -103,8 +103,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def _start_pool(session: pytest.Session, cfg: S.BenchConfig) -> None:
     """The solves of every selected sweep cell and main-table case, in run order, to the worker pool."""
-    from bench.test_tables import job
-
     jobs: list[pool.Job] = []
     for item in session.items:
         params = getattr(getattr(item, "callspec", None), "params", {})
@@ -113,7 +111,7 @@ def _start_pool(session: pytest.Session, cfg: S.BenchConfig) -> None:
             sw = cell.sweep
             jobs.append(pool.Job((*sw.job_key, cell.index), cell.fn, lambda sw=sw, cell=cell: sw.ready(cell)))
         elif isinstance(case, tuple) and item.nodeid.startswith("bench/test_tables.py"):
-            jobs.append(job(case, cfg))
+            jobs.append(case_job(case, cfg))
     pool.start(jobs, cfg.workers)
     n = len(jobs)
     session.config.get_terminal_writer().line(

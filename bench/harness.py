@@ -18,9 +18,11 @@ from typing import Any
 import numpy as np
 from tabulate import tabulate
 
+from bench.pool import Job
 from bench.sweep import BenchConfig, out_dir, write_json, write_text
 from bench.sweep import config_from as _config_from
 from mecopt.core import SolveOptions, SolveResult, spawn_seeds
+from mecopt.methods import solve
 from mecopt.registry import get_problem, problem_keys
 from mecopt.tables import fmt, method_stats, pct, pct_ci
 
@@ -59,6 +61,22 @@ class Collector:
 
 def solve_options(cfg: BenchConfig, seed: int) -> SolveOptions:
     return SolveOptions(time_limit=cfg.time_limit, mip_gap=1e-9, threads=1, seed=seed)
+
+
+#: one main-table solve: (problem, size, variant, method, method kind, instance index)
+Case = tuple[str, str, str, str, str, int]
+
+
+def case_job(case: Case, cfg: BenchConfig) -> Job:
+    """The solve of one main-table case, run by ``bench/test_tables.py`` directly or by the worker pool
+    (``bench/pool.py``): independent of every other case, so always ready."""
+    key, size, variant, method, _, i = case
+
+    def fn() -> SolveResult:
+        seed, inst = instance_set(key, size, variant, cfg.instances, cfg.seed)[i]
+        return solve(key, inst, method, solve_options(cfg, seed), seed=seed)
+
+    return Job(("table", *map(str, case)), fn, lambda: True)
 
 
 # ----------------------------------------------------------------------------------------------------------------

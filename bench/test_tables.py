@@ -6,15 +6,11 @@ holds objective, bound, gap, status and seed. Tables are written at session end 
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from bench import pool
-from bench.harness import Collector, config_from, group_name, instance_set, solve_options
-from bench.pool import Job
-from bench.sweep import BenchConfig
-from mecopt.methods import all_methods, solve
+from bench.harness import Case, Collector, case_job, config_from, group_name
+from mecopt.methods import all_methods
 from mecopt.registry import get_problem
 
 
@@ -34,35 +30,16 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("case", cases, ids=ids)
 
 
-def case_key(case: tuple[str, str, str, str, str, int]) -> tuple[str, ...]:
-    return ("table", *map(str, case))
-
-
-def job(case: tuple[str, str, str, str, str, int], cfg: BenchConfig) -> Job:
-    """The solve of one case, for the worker pool (``bench/pool.py``): independent of every other case."""
-    key, size, variant, method, _, i = case
-
-    def fn() -> Any:
-        seed, inst = instance_set(key, size, variant, cfg.instances, cfg.seed)[i]
-        return solve(key, inst, method, solve_options(cfg, seed), seed=seed)
-
-    return Job(case_key(case), fn, lambda: True)
-
-
-def test_solve(case: tuple[str, str, str, str, str, int], benchmark, collector: Collector) -> None:  # type: ignore[no-untyped-def]
-    key, size, variant, method, kind, i = case
+def test_solve(case: Case, benchmark, collector: Collector) -> None:  # type: ignore[no-untyped-def]
+    key, size, variant, method, kind, _ = case
     cfg = collector.cfg
-    seed, inst = instance_set(key, size, variant, cfg.instances, cfg.seed)[i]
-    res = benchmark.pedantic(
-        lambda: pool.run(case_key(case), lambda: solve(key, inst, method, solve_options(cfg, seed), seed=seed)),
-        rounds=1,
-        iterations=1,
-    )
+    job = case_job(case, cfg)
+    res = benchmark.pedantic(lambda: pool.run(job.key, job.fn), rounds=1, iterations=1)
     benchmark.extra_info.update(
         problem=key,
         size=size,
         method=method,
-        seed=seed,
+        seed=res.seed,
         objective=res.objective,
         bound=res.bound,
         gap=res.gap,

@@ -82,14 +82,15 @@ def _scip_solver(deadline: Deadline) -> Any:
         def _create_solver_model(self, pyomo_model: Any, config: Any) -> Any:
             out = super()._create_solver_model(pyomo_model, config)
             if deadline.limit is not None:
-                config.time_limit = max(_MIN_SCIP_S, deadline.remaining())
+                config.time_limit = max(_MIN_LIMIT_S, deadline.remaining())
             return out
 
     return DeadlineScip()
 
 
-#: SCIP needs a positive limit; with the budget spent it still returns its (possibly empty) incumbent and bound
-_MIN_SCIP_S = 0.01
+#: the smallest limit handed to a back-end (both need a positive one); with the budget spent a solver still returns
+#: its (possibly empty) incumbent and bound
+_MIN_LIMIT_S = 0.01
 
 
 def _scip(model: pyo.ConcreteModel, opts: SolveOptions, deadline: Deadline) -> PyomoOutcome:
@@ -112,7 +113,7 @@ def _scip(model: pyo.ConcreteModel, opts: SolveOptions, deadline: Deadline) -> P
     t0 = time.perf_counter()
     res = solver.solve(
         model,
-        time_limit=deadline.limit_or_none(_MIN_SCIP_S),
+        time_limit=deadline.limit_or_none(_MIN_LIMIT_S),
         load_solutions=False,
         raise_exception_on_nonoptimal_result=False,
         tee=bool(opts.verbose),
@@ -161,4 +162,4 @@ def solve_model(
         deadline = Deadline.of(opts)
     if backend is Backend.SCIP:
         return _scip(model, opts, deadline)
-    return _highs(model, replace(opts, time_limit=deadline.limit_or_none(_MIN_SCIP_S)))
+    return _highs(model, replace(opts, time_limit=deadline.limit_or_none(_MIN_LIMIT_S)))
