@@ -470,6 +470,10 @@ FIG_TITLES = {
 }
 
 
+#: per-point checkpoints stored in float16 (the Table IV 3 x 256 actors: 2.2-2.6 MB each in float32)
+FIG_HALF = ("mamaxent", "maddpg")
+
+
 def fig_instances(fig: str, point: str) -> list[Instance]:
     return suite.instances("test", suite.FIG_INSTANCES, suite.PRESET, **suite.FIG_POINTS[fig][point])
 
@@ -538,8 +542,9 @@ def test_fig8_9_10_sweeps(benchmark, fig):
         f"# {label} (reduced): {axis}\n\n"
         f"`small` scale (|H| = 3 ESs), {suite.FIG_INSTANCES} held-out slots per point (own seeded stream per point), "
         "every one certified optimal by `exact`. GA-Aware and DAES with the certified P2; learned methods "
-        f"({', '.join(suite.FIG_METHODS)}: the two best learners on `small`) trained at each point in the paper "
-        f"setting, seed 1 only, {suite.FIG_STEPS} env steps each (the same for both), certified P2 + D13 fallback "
+        f"({', '.join(suite.FIG_METHODS)}: the two best learners on `small` and the paper's method with its "
+        f"entropy-free twin) trained at each point in the paper setting, seed 1 only, {suite.FIG_STEPS} env steps "
+        "each (the same for all; MAMaxEnt/MADDPG weights stored in float16), certified P2 + D13 fallback "
         "at scoring. The paper trains 20 000 episodes per point at 70-130 users x 7 ESs and plots the mean of the "
         "last 2 000 training episodes; we score held-out slots against the optimum. `gap to opt %`: mean with 95 % "
         "BCa CI over the slots (one seed: the CI does not cover training variance)."
@@ -578,6 +583,8 @@ def train_figs(figs: tuple[str, ...] = tuple(suite.FIG_POINTS), methods: tuple[s
             refs_for(f"{fig}-{point}", fig_instances(fig, point))
             for m in methods:
                 stem = fig_stem(fig, point, m)
+                if stem.with_suffix(".json").exists():
+                    continue  # resumable: a finished run is kept (delete the checkpoint to retrain)
                 args = make_args(KEY, m, "paper", 1, steps=suite.FIG_STEPS)
                 env_fn = lambda args=args, cfg=cfg: suite.make_env(args.preset, args.rcs, args.horizon, **cfg)  # noqa: E731
                 pol = method_module(KEY, m).train(
@@ -589,6 +596,8 @@ def train_figs(figs: tuple[str, ...] = tuple(suite.FIG_POINTS), methods: tuple[s
                 pol.meta.update(
                     {"setting": "paper", "preset": args.preset, "generator": {k: str(v) for k, v in cfg.items()}}
                 )
+                if m in FIG_HALF:
+                    pol.meta["weights_dtype"] = "float16"
                 pol.save(stem)
                 print(fig, point, m, pol.meta.get("env_steps"), flush=True)
 
@@ -608,6 +617,162 @@ def train_fig7(methods: tuple[str, ...] = FIG7_METHODS, gammas: tuple[float, ...
             print(m, g, pol.meta, flush=True)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# `paper` (100 x 7): shared-weight per-user networks (L10), gaps to the best proven bound (issue #14 item 3)
+# ---------------------------------------------------------------------------------------------------------------
+PAPER_SETTINGS = ("tuned", "paper")
+
+
+def paper_stem(method: str, setting: str, seed: int) -> Path:
+    pre = suite.PAPER_PRESET
+    return out_dir() / "paper" / "checkpoints" / f"{method}-{pre}-{setting}-seed{seed}"
+
+
+def paper_instances() -> list[Instance]:
+    return suite.instances("test", suite.PAPER_TEST_INSTANCES, suite.PAPER_PRESET)
+
+
+def paper_refs() -> list[dict[str, Any]]:
+    """`exact` after PAPER_EXACT_LIMIT s per slot (incumbent + best proven bound; not certified at this size)."""
+    return LS.certified_refs(
+        KEY, paper_instances(), f"test-{suite.PAPER_PRESET}", suite.PAPER_EXACT_LIMIT, certified=False
+    )
+
+
+def paper_args(method: str, setting: str, seed: int) -> Any:
+    from learners.train import make_args
+
+    return make_args(
+        KEY,
+        method,
+        setting,  # type: ignore[arg-type]
+        seed,
+        preset=suite.PAPER_PRESET,
+        steps=suite.PAPER_SCALE_STEPS,
+        overrides={
+            "arch": suite.PAPER_SCALE_ARCH,
+            "learning_starts": suite.PAPER_SCALE_WARMUP,
+            "batch_size": suite.PAPER_SCALE_BATCH,
+        },
+    )
+
+
+def paper_runs() -> dict[str, dict[int, TorchPolicy]]:
+    """{"<method>" (tuned) / "<method> (paper setting)": {seed: policy}} of the committed `paper` checkpoints."""
+    out: dict[str, dict[int, TorchPolicy]] = {}
+    for pol in LS.load_dir(out_dir() / "paper" / "checkpoints", f"*-{suite.PAPER_PRESET}-*-seed*.json"):
+        name = pol.name if pol.meta.get("setting") == "tuned" else f"{pol.name}{LS.PAPER}"
+        out.setdefault(name, {})[int(pol.meta["seed"])] = pol
+    return out
+
+
+def test_paper_vs_bound(benchmark):
+    """`paper` (100 x 7): every method's gap to `exact`'s best proven bound (not certified at this size) on the
+    held-out slots, GA-Aware and DAES alongside; the learners use the per-user networks of decision L10."""
+    runs = paper_runs()
+    if not runs:
+        pytest.skip("no djtcra paper checkpoints (python -m bench.test_djtcra_learners paper)")
+    insts = paper_instances()
+    refs = paper_refs()
+    # gaps to the bound: the reference objective of every row is the best proven bound (an upper bound on the QoE)
+    bound_refs = [{**r, "opt_objective": r["opt_bound"]} for r in refs]
+    contenders = LS.contenders(KEY, runs, LEARNED, heuristics=("ga-aware", "daes", "random"))
+    tag = f"test-{suite.PAPER_PRESET}-bound"
+    raw: dict[str, dict[int, list[dict[str, Any]]]] = {}
+    benchmark.pedantic(
+        lambda: raw.update(
+            {n: {s: evaluate(p, insts, bound_refs, tag) for s, p in d.items()} for n, d in contenders.items()}
+        ),
+        rounds=1,
+        iterations=1,
+    )
+    table, cis = gap_tables(raw, contenders, {})
+    inc = [r["opt_objective"] for r in refs]
+    for row in table:
+        row.pop("latency median [ms]")
+        row.pop("within 1 % of opt")
+        name = row["method"]
+        row["gap to exact's incumbent %"] = _fmt(
+            100.0
+            * float(
+                np.mean(
+                    [(o - r["objective"]) / o for rows in raw[name].values() for r, o in zip(rows, inc, strict=True)]
+                )
+            ),
+            2,
+        )
+    seeds_table = LS.seed_spread_table(KEY, tag, runs, insts, bound_refs)
+    pairs = [("mamaxent", b) for b in ("maddpg", "ga-aware", "daes", "vdn-l", "vdn-g", "idqn")]
+    pairs += [(m, h) for m in LEARNED[1:] for h in ("ga-aware", "daes")] + [("vdn-l", "vdn-g"), ("ga-aware", "daes")]
+    pairs += [(m, f"{m}{LS.PAPER}") for m in LEARNED]
+    st = sorted({r["opt_status"] for r in refs})
+    exact_gap = 100.0 * float(np.mean([(r["opt_bound"] - r["opt_objective"]) / r["opt_bound"] for r in refs]))
+    steps = sorted({p.meta.get("env_steps") for d in runs.values() for p in d.values()})
+    atomic_write_text(
+        out_dir() / "learners_paper.md",
+        f"# DJTCRA `paper` (|U| = 100 users, |H| = 7 ESs): learned policies vs the best proven bound on "
+        f"{len(insts)} held-out slots\n\n"
+        f"**Not certified:** `exact` after {suite.PAPER_EXACT_LIMIT:.0f} s per slot (status {', '.join(st)}) gives an "
+        f"incumbent (mean {np.mean(inc):.3f}) and a proven upper bound (mean "
+        f"{np.mean([r['opt_bound'] for r in refs]):.3f}); its own gap is {exact_gap:.2f} %. `mean gap %` is to the "
+        "bound, so every gap is an upper bound on the gap to the optimum; `gap to exact's incumbent %` is to the "
+        "20 s incumbent. Learners (decision L10, docs/learners/djtcra.md): the shared-weight per-user networks "
+        "(the Table IV 3 x 256 per-agent MLPs applied row by row, DeepSets critics), "
+        f"{suite.PAPER_SCALE_STEPS} env steps (env steps run: {', '.join(map(str, steps))}), the first "
+        f"{suite.PAPER_SCALE_WARMUP} without updates, minibatches of {suite.PAPER_SCALE_BATCH} slots; tuned = each "
+        "method's `small` tuned parameters transferred unchanged (L8), paper setting = Table IV where given; weights "
+        "stored in float16 (scored as loaded). The paper trains 20 000 episodes. Scoring: certified P2 + D13 "
+        "fallback for every method, 95 % BCa CI over seeds x slots (heuristics: over slots).\n\n"
+        + tabulate(table, headers="keys", tablefmt="github")
+        + "\n\n## Per seed\n\n"
+        + tabulate(seeds_table, headers="keys", tablefmt="github")
+        + "\n\n## Comparisons (a claim only where the 95 % CIs separate)\n\n"
+        + "\n".join(LS.verdicts(cis, pairs))
+        + "\n",
+    )
+    write_json(
+        out_dir() / "learners_paper.json",
+        {
+            "summary": table,
+            "seeds": seeds_table,
+            "ci": {k: [c.mean, c.lo, c.hi, c.n] for k, c in cis.items()},
+            "exact": [{k: r[k] for k in ("opt_objective", "opt_bound", "opt_status", "opt_wall_s")} for r in refs],
+            "per_instance": {
+                n: {s: [{k: r[k] for k in ("objective", "gap_to_opt")} for r in rows] for s, rows in d.items()}
+                for n, d in raw.items()
+            },
+        },
+    )
+    for name in contenders:
+        for rows in raw[name].values():
+            assert all(r["feasible"] for r in rows)
+            assert all(r["gap_to_opt"] >= -1e-6 for r in rows), name  # nothing exceeds a proven bound
+
+
+def train_paper(
+    methods: tuple[str, ...] = LEARNED,
+    seeds: tuple[int, ...] = suite.FINAL_SEEDS,
+    settings: tuple[str, ...] = PAPER_SETTINGS,
+) -> None:
+    """``python -m bench.test_djtcra_learners paper [methods [seeds [settings]]]``: every method trained on `paper`
+    with the per-user networks (L10), tuned (`small` parameters transferred) and paper setting, into ``paper/``."""
+    from learners.train import method_module
+
+    for setting in settings:
+        for seed in seeds:
+            for m in methods:
+                stem = paper_stem(m, setting, seed)
+                if stem.with_suffix(".json").exists():
+                    continue  # resumable: a finished run is kept
+                args = paper_args(m, setting, seed)
+                pol = method_module(KEY, m).train(
+                    args, csv_path=str(stem.parent.parent / "training" / f"{stem.name}.csv"), progress=False
+                )
+                pol.meta.update({"setting": setting, "preset": args.preset, "weights_dtype": "float16"})
+                pol.save(stem)
+                print(setting, seed, m, pol.meta, flush=True)
+
+
 if __name__ == "__main__":
     what, rest = (sys.argv[1:2] or [""])[0], sys.argv[2:]
     if what == "fig7":
@@ -625,5 +790,11 @@ if __name__ == "__main__":
             tuple(rest[0].split(",")) if rest else tuple(suite.FIG_POINTS),
             tuple(rest[1].split(",")) if len(rest) > 1 else suite.FIG_METHODS,
         )
+    elif what == "paper":
+        train_paper(
+            tuple(rest[0].split(",")) if rest else LEARNED,
+            tuple(int(x) for x in rest[1].split(",")) if len(rest) > 1 else suite.FINAL_SEEDS,
+            tuple(rest[2].split(",")) if len(rest) > 2 else PAPER_SETTINGS,
+        )
     else:
-        sys.exit(f"usage: python -m bench.test_djtcra_learners {{fig7|medium|figs}} [...] (got {what!r})")
+        sys.exit(f"usage: python -m bench.test_djtcra_learners {{fig7|medium|figs|paper}} [...] (got {what!r})")

@@ -113,7 +113,9 @@ class TorchPolicy:
     def save(self, path: str | Path) -> None:
         path = Path(path)
         buf = io.BytesIO()
-        torch.save({k: v.detach().cpu() for k, v in self.net.state_dict().items()}, buf)
+        half = self.meta.get("weights_dtype") == "float16"  # stored in half precision, loaded back as float32
+        state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
+        torch.save({k: v.half() if half and v.is_floating_point() else v for k, v in state.items()}, buf)
         atomic_write_bytes(path.with_suffix(".pt"), buf.getvalue())
         header = {
             "method": self.name,
@@ -223,6 +225,64 @@ def ensemble_mlp(K: int, fin: int, hidden: Sequence[int], fout: int) -> nn.Seque
         d = h
     layers.append(EnsembleLinear(K, d, fout))
     return nn.Sequential(*layers)
+
+
+class RowwiseEnsemble(nn.Module):
+    """K MLPs fin -> hidden... -> fout, each applied to every row of its input with weights shared across rows:
+    (K, B, R * fin) -> (K, B, R * fout) for any number of rows R (the parameter count does not grow with R).
+
+    ``context``: every row also reads the mean of its member's R rows (a DeepSets pooled context), so a row's output
+    can depend on the whole set while staying permutation-equivariant."""
+
+    def __init__(self, K: int, fin: int, hidden: Sequence[int], fout: int, context: bool = False):
+        super().__init__()
+        self.fin, self.fout, self.context = int(fin), int(fout), bool(context)
+        self.body = ensemble_mlp(K, fin * (2 if context else 1), hidden, fout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        K, B, d = x.shape
+        R = d // self.fin
+        rows = x.reshape(K, B, R, self.fin)
+        if self.context:
+            rows = torch.cat([rows, rows.mean(2, keepdim=True).expand(K, B, R, self.fin)], dim=-1)
+        return self.body(rows.reshape(K, B * R, rows.shape[-1])).reshape(K, B, R * self.fout)
+
+
+class SharedAgentMLP(nn.Module):
+    """One MLP shared by all N agents: (N, B, fin) -> (N, B, fout) for any N, the layout of :func:`ensemble_mlp`
+    over agents (so the ensemble DQN helpers take it unchanged). ``context``: every agent also reads the mean of all
+    agents' inputs (a pooled global state)."""
+
+    def __init__(self, fin: int, hidden: Sequence[int], fout: int, context: bool = False):
+        super().__init__()
+        self.rows = RowwiseEnsemble(1, fin, hidden, fout, context)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        N, B, fin = x.shape
+        y = self.rows(x.transpose(0, 1).reshape(1, B, N * fin))  # (1, B, N fout)
+        return y.reshape(B, N, -1).transpose(0, 1)
+
+
+class SetCritic(nn.Module):
+    """K DeepSets critics: each of R rows [s_r, a_r] (fs + fa values) is encoded by phi, the codes are averaged over
+    the rows and rho maps the mean to one value. Input: the concatenation (K, B, R * fs + R * fa) that a flat critic
+    reads ([flattened state, flattened action]); output (K, B, 1). The parameter count does not grow with R."""
+
+    def __init__(self, K: int, fs: int, fa: int, hidden: Sequence[int]):
+        super().__init__()
+        if len(hidden) < 2:
+            raise InvalidInputError("SetCritic needs at least two hidden layers (phi, rho)")
+        self.fs, self.fa = int(fs), int(fa)
+        self.phi = ensemble_mlp(K, fs + fa, hidden[:-2], hidden[-2])
+        self.rho = ensemble_mlp(K, hidden[-2], hidden[-1:], 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        K, B, d = x.shape
+        R = d // (self.fs + self.fa)
+        s = x[..., : R * self.fs].reshape(K, B, R, self.fs)
+        a = x[..., R * self.fs :].reshape(K, B, R, self.fa)
+        z = torch.relu(self.phi(torch.cat([s, a], dim=-1).reshape(K, B * R, self.fs + self.fa)))
+        return self.rho(z.reshape(K, B, R, -1).mean(2))
 
 
 def mlp(fin: int, hidden: Sequence[int], fout: int) -> nn.Sequential:

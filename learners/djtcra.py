@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from learners.common import TorchPolicy, TrainingLog, bootstrap_mask
 from learners.protocol import split_instances
@@ -70,11 +71,15 @@ MEDIUM_PRESET = "medium"
 MEDIUM_TEST_INSTANCES = 40
 #: `paper` (100 x 7): `exact` is not certified there; gaps are to its best proven bound after this many seconds
 PAPER_PRESET = "paper"
-PAPER_TEST_INSTANCES = 4
+PAPER_TEST_INSTANCES = 10
 PAPER_EXACT_LIMIT = 20.0
-#: `paper`: one seed per method, this many env steps, the first PAPER_SCALE_WARMUP without updates (all methods)
+#: `paper` training (decision L10): the shared-weight per-user networks, FINAL_SEEDS x this many env steps per
+#: method and setting, the first PAPER_SCALE_WARMUP without updates, minibatches of PAPER_SCALE_BATCH slots (each
+#: slot holds 100 users' rows); weights stored in float16 (the MAMaxEnt actors are 1.04 M parameters)
 PAPER_SCALE_STEPS = 600
 PAPER_SCALE_WARMUP = 100
+PAPER_SCALE_BATCH = 16
+PAPER_SCALE_ARCH = "per-user"
 #: Figs. 8-10 (reduced, `small` scale): the points (generator overrides), test slots per point, the learned
 #: methods trained per point (paper setting, seed 1, FIG_STEPS env steps each)
 FIG_POINTS: dict[str, dict[str, dict[str, Any]]] = {
@@ -83,7 +88,7 @@ FIG_POINTS: dict[str, dict[str, dict[str, Any]]] = {
     "fig10": {f"mtv{v}": {"VT_kb": (200.0, float(v))} for v in (500, 800, 1100)},  # max task volume [KB]
 }
 FIG_INSTANCES = 16
-FIG_METHODS = ("idqn", "vdn-l")
+FIG_METHODS = ("idqn", "vdn-l", "mamaxent", "maddpg")
 FIG_STEPS = 1_000
 
 
@@ -169,8 +174,27 @@ class DjtcraPolicy(TorchPolicy):
             return Decision(y=y, p=p)
         return Decision(y=a, p=alloc(a))
 
+    @property
+    def per_user(self) -> bool:
+        """True for the shared-weight per-user networks (L10): they run on any number of users."""
+        if self.args.arch not in ("flat", "per-user"):
+            raise InvalidInputError(f"{self.name}: arch must be 'flat' or 'per-user', got {self.args.arch!r}")
+        return self.args.arch == "per-user"
+
+    def act(self, observation: np.ndarray) -> np.ndarray:
+        if not self.per_user:
+            return super().act(observation)
+        obs = np.asarray(observation, dtype=np.float32)
+        if obs.ndim != 2 or obs.shape[1] != self.obs_dim:
+            raise InvalidInputError(f"{self.name}: observation has shape {obs.shape}, expected (users, {self.obs_dim})")
+        with torch.no_grad():
+            s = self.scores(torch.as_tensor(obs)[:, None, :])
+        return s[0].argmax(dim=-1).numpy().astype(np.int64)
+
     def decide(self, instance: Instance) -> Decision:
-        if (instance.U, instance.H) != (self.N, self.M):
+        if self.per_user and instance.H != self.M:
+            raise InvalidInputError(f"{self.name}: policy was trained for H={self.M}; instance has H={instance.H}")
+        if not self.per_user and (instance.U, instance.H) != (self.N, self.M):
             raise InvalidInputError(
                 f"{self.name}: policy was trained for U={self.N}, H={self.M}; instance has U={instance.U}, "
                 f"H={instance.H}"
@@ -236,6 +260,10 @@ class DjtcraArgs:
     """stop training early after this much wall time (None: run all ``total_steps``)"""
     device: str = "cpu"
     """torch device of training ('cpu' or 'cuda'); checkpoints are saved and executed on the CPU"""
+    arch: str = "flat"
+    """'flat': each agent's network reads the flattened state (Table IV MLPs; size grows with |U|); 'per-user':
+    the same layers applied to every user's row with weights shared across users, DeepSets critics; size and
+    policy independent of |U| (decision L10, the `paper` preset)"""
 
 
 @dataclass

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from learners.common import (
+    SharedAgentMLP,
     TrainingLog,
     agent_replay,
     ensemble_dqn_update,
@@ -75,6 +76,8 @@ class IdqnPolicy(DjtcraPolicy):
         return n_features(self.M)
 
     def build(self) -> nn.Module:
+        if self.per_user:  # L10: one Q network shared by all users
+            return SharedAgentMLP(n_features(self.M), self.args.hidden, self.n_actions, context=False)
         return ensemble_mlp(self.N, self.obs_dim, self.args.hidden, self.n_actions)
 
     def scores(self, obs: torch.Tensor) -> torch.Tensor:

@@ -46,6 +46,8 @@ from torch import nn
 
 from learners.common import (
     ReplayBuffer,
+    RowwiseEnsemble,
+    SetCritic,
     TrainingLog,
     ensemble_mlp,
     gumbel_softmax,
@@ -137,6 +139,8 @@ class MaMaxEntPolicy(DjtcraPolicy):
         return n_features(self.M)
 
     def build(self) -> nn.Module:
+        if self.per_user:  # L10: ES h's actor applied to each user row, with the mean row of O^h as context
+            return RowwiseEnsemble(self.M, self.obs_dim, self.args.hidden, self.n_actions, context=True)
         return ensemble_mlp(self.M, self.N * self.obs_dim, self.args.hidden, self.N * self.n_actions)
 
     def observation(self, instance: Any) -> np.ndarray:
@@ -151,14 +155,13 @@ class MaMaxEntPolicy(DjtcraPolicy):
 
     def act(self, observation: np.ndarray) -> np.ndarray:
         obs = np.asarray(observation, dtype=np.float32)
-        if obs.shape != (self.N, self.obs_dim):
-            raise InvalidInputError(
-                f"{self.name}: observation has shape {obs.shape}, expected {(self.N, self.obs_dim)}"
-            )
+        U = obs.shape[0] if self.per_user and obs.ndim == 2 else self.N
+        if obs.shape != (U, self.obs_dim):
+            raise InvalidInputError(f"{self.name}: observation has shape {obs.shape}, expected {(U, self.obs_dim)}")
         with torch.no_grad():
             lg = self.logits(torch.as_tensor(obs)[None])[:, 0]  # (H, U, A)
         ca = ca_of(obs, self.M)
-        return lg[torch.as_tensor(ca), torch.arange(self.N)].argmax(-1).numpy().astype(np.int64)
+        return lg[torch.as_tensor(ca), torch.arange(U)].argmax(-1).numpy().astype(np.int64)
 
 
 def system_action(probs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -199,7 +202,10 @@ def train(
     )
     actor = policy.net.to(dev)
     actor_t = copy.deepcopy(actor)
-    critic = ensemble_mlp(2 * H, d_s + d_a, args.hidden, 1).to(dev)  # twin critics per ES: member i * H + h
+    if policy.per_user:  # L10: twin DeepSets critics per ES over the rows [S_u, A_u]
+        critic: nn.Module = SetCritic(2 * H, Fd, A, args.hidden).to(dev)
+    else:  # twin critics per ES: member i * H + h
+        critic = ensemble_mlp(2 * H, d_s + d_a, args.hidden, 1).to(dev)
     critic_t = copy.deepcopy(critic)
     log_omega = torch.full((H,), float(np.log(args.omega_init)), device=dev, requires_grad=True)
     opt_actor = torch.optim.Adam(actor.parameters(), lr=args.lr_actor)

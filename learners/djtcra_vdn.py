@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from learners.common import (
+    SharedAgentMLP,
     TrainingLog,
     agent_replay,
     ensemble_dqn_update,
@@ -76,16 +77,18 @@ class VdnPolicy(DjtcraPolicy):
     @property
     def obs_dim(self) -> int:
         f = n_features(self.M)
-        return self.N * f if self.args.global_state else f
+        return self.N * f if self.args.global_state and not self.per_user else f
 
     def build(self) -> nn.Module:
+        if self.per_user:  # L10: one Q network shared by all users, VDN-G: + the mean row as pooled state
+            return SharedAgentMLP(n_features(self.M), self.args.hidden, self.n_actions, context=self.args.global_state)
         return ensemble_mlp(self.N, self.obs_dim, self.args.hidden, self.n_actions)
 
     def scores(self, obs: torch.Tensor) -> torch.Tensor:
         return self.net(obs).transpose(0, 1)  # (U, B, A) -> (B, U, A)
 
     def observation(self, instance: Any) -> np.ndarray:
-        return agent_obs(features(instance), self.args.global_state)
+        return agent_obs(features(instance), self.args.global_state and not self.per_user)
 
 
 def agent_obs(feats: np.ndarray, global_state: bool) -> np.ndarray:
@@ -129,9 +132,7 @@ def train(
         ensemble_dqn_update(q_net, q_target, opt, b, args.gamma, args.target_tau, decompose=True)
 
     log = TrainingLog(args.total_steps, policy.name, csv_path, progress)
-    steps = train_loop(
-        env, args, log, next_seed, lambda inst: agent_obs(features(inst), args.global_state), act, store, update
-    )
+    steps = train_loop(env, args, log, next_seed, lambda inst: policy.observation(inst), act, store, update)
     log.finish(policy, args.seed, steps, args.total_steps)
     q_net.to("cpu").eval()
     return policy

@@ -347,3 +347,56 @@ def test_bench_evaluation_cache_reads_back_the_same_rows(tmp_path, monkeypatch):
         assert {k: v for k, v in a["values"].items() if np.ndim(v) == 0} == b["values"]  # scalars are kept
     B._eval_cache.cache_clear()
     LS._ROWS.clear()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shared-weight per-user networks (decision L10, the `paper` preset)
+# ---------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("method", list(suite.METHODS))
+def test_per_user_networks_act_on_any_number_of_users_and_round_trip_in_float16(tmp_path, method):
+    mod, args = _tiny_args(method, arch="per-user")
+    pol = mod.train(args, progress=False)
+    n_params = sum(p.numel() for p in pol.net.parameters())
+    pol.meta["weights_dtype"] = "float16"
+    pol.save(tmp_path / method)
+    back = load_policy(tmp_path / method)
+    assert back.args.arch == "per-user" and sum(p.numel() for p in back.net.parameters()) == n_params
+    for U in (4, 9, 23):  # trained with U = 4; the parameter count does not depend on U
+        inst = generate(replace(PRESETS["tiny"], U=U), make_rng(U, "test-per-user"))
+        d1, d2 = pol.decide(inst), back.decide(inst)
+        assert d1.y.shape == (U,) and evaluate(inst, d2).feasible
+        # float16 storage rounds the weights, so only the logits' order can differ; on these slots it does not
+        np.testing.assert_array_equal(d1.y, d2.y)
+    with pytest.raises(InvalidInputError, match="trained for H=2"):
+        back.decide(_inst("small"))
+    stored = torch.load((tmp_path / method).with_suffix(".pt"), weights_only=True)
+    assert all(v.dtype == torch.float16 for v in stored.values() if v.is_floating_point())
+
+
+def test_per_user_training_is_seeded_and_flat_default_is_unchanged():
+    (mod, a1), (_, a2) = _tiny_args("mamaxent", seed=3, arch="per-user"), _tiny_args("mamaxent", seed=3)
+    p1, p2 = mod.train(a1, progress=False), mod.train(a1, progress=False)
+    assert all(torch.equal(v, p2.net.state_dict()[k]) for k, v in p1.net.state_dict().items())
+    assert a2.arch == "flat" and type(mod.MaMaxEntPolicy(a2, 4, 2).net) is not type(p1.net)
+    with pytest.raises(InvalidInputError, match="arch must be"):
+        mod.MaMaxEntPolicy(replace(a2, arch="wide"), 4, 2).decide(_inst("tiny"))
+
+
+def test_shared_row_modules_are_permutation_equivariant():
+    from learners.common import RowwiseEnsemble, SetCritic, SharedAgentMLP
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, 6 * 4)  # K = 3 members, B = 5, R = 6 rows of 4 features
+    perm = torch.randperm(6)
+    net = RowwiseEnsemble(3, 4, [8], 2, context=True)
+    y, yp = net(x), net(x.reshape(3, 5, 6, 4)[:, :, perm].reshape(3, 5, 24))
+    torch.testing.assert_close(yp.reshape(3, 5, 6, 2), y.reshape(3, 5, 6, 2)[:, :, perm])
+    critic = SetCritic(3, 4, 2, [8, 8])
+    xa = torch.cat([x, torch.randn(3, 5, 12)], dim=2)
+    s, a = xa[..., :24].reshape(3, 5, 6, 4), xa[..., 24:].reshape(3, 5, 6, 2)
+    xp = torch.cat([s[:, :, perm].reshape(3, 5, 24), a[:, :, perm].reshape(3, 5, 12)], dim=2)
+    torch.testing.assert_close(critic(xa), critic(xp))
+    shared = SharedAgentMLP(4, [8], 3, context=True)
+    o = torch.randn(6, 5, 4)
+    torch.testing.assert_close(shared(o[perm]), shared(o)[perm])
+    assert shared(torch.randn(11, 2, 4)).shape == (11, 2, 3)
