@@ -80,6 +80,12 @@ PAPER_SCALE_STEPS = 600
 PAPER_SCALE_WARMUP = 100
 PAPER_SCALE_BATCH = 16
 PAPER_SCALE_ARCH = "per-user"
+#: Fig. 8 at the paper's scale: |U| points with the paper's 7 ESs, slots per point; the `paper` (|U| = 100) tuned
+#: seed-1 policies applied unchanged (L10: any |U|), gaps to exact's best bound after PAPER_EXACT_LIMIT s
+FIG8_PAPER_USERS = (70, 90, 110, 130)
+FIG8_PAPER_INSTANCES = 4
+#: wall-clock safety stop of one `paper` run (a MAMaxEnt run needs ~7 min of one idle core)
+PAPER_SCALE_BUDGET_S = 3_600.0
 #: Figs. 8-10 (reduced, `small` scale): the points (generator overrides), test slots per point, the learned
 #: methods trained per point (paper setting, seed 1, FIG_STEPS env steps each)
 FIG_POINTS: dict[str, dict[str, dict[str, Any]]] = {
