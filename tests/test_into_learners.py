@@ -333,3 +333,19 @@ def test_arch_is_checked_and_padded_is_the_default():
     assert into_ddpg.Args().arch == "padded" and into_ddqn.Args().arch == "padded"
     with pytest.raises(InvalidInputError, match="arch must be one of"):
         into_ddqn.IntoDdqnPolicy(into_ddqn.Args(arch="graph"))
+
+
+def test_committed_per_device_checkpoints_run_on_small_and_paper():
+    """Every committed per-device checkpoint (results/into/per_device, trained on `paper`) loads and decides
+    feasibly on a `paper` cell and on a `small` slot."""
+    from mecopt.core import results_dir
+
+    headers = sorted((results_dir() / "into" / "per_device" / "checkpoints").glob("*.json"))
+    if not headers:
+        pytest.skip("no committed per-device checkpoints")
+    insts = _insts("paper", 1, seed=11) + _insts("small", 1, seed=11)
+    for h in headers:
+        pol = load_policy(h.with_suffix(""))
+        assert pol.per_device and pol.meta["preset"] == "paper", h.name
+        for inst in insts:
+            assert evaluate(inst, pol.decide(inst)).feasible, h.name
