@@ -10,6 +10,11 @@ one layout to the next. The paper's networks read one state vector and write one
 works on a padded layout of ``N_BS`` x ``U_MAX`` device slots: slot (b, j) holds the j-th device of BS b (in device
 order) or zeros, with a presence flag as an 8th feature. One checkpoint then serves every instance with N = 3 BSs
 and U_i <= 8 (checkpoint header ``meta.any_size``); a larger instance is refused with a one-line error.
+
+**Per-device shared weights (``Args.arch = "per-device"``, docs/learners/into.md L1).** Each device's row of
+:func:`device_rows` (its own features, its BS one-hot and the context of its cell) goes through one shared network;
+the parameter count does not depend on K, so the same checkpoint runs on `small` and on `paper` cells (30/55/80
+devices per BS). Training stores the rows of a slot padded to the training preset's largest K (:func:`k_cap`).
 """
 
 from __future__ import annotations
@@ -37,6 +42,14 @@ K_MAX = N_BS * U_MAX
 #: estimates of the DT (see :func:`alone_features`) and a presence flag
 SLOT_FEATURES = 12
 OBS_DIM = K_MAX * SLOT_FEATURES + N_BS
+#: network layouts (``Args.arch``): the padded 3 x 8 layout of the paper's fixed-size networks (default) or one
+#: shared network per device row (any K at N_BS BSs)
+ARCHS = ("padded", "per-device")
+#: features per device row of the per-device architecture (:func:`device_rows`): the 11 own features of a padded
+#: slot, the BS one-hot, the cell means of the 11, the cell size, the BS capacity and 2 priority-rank features
+DEVICE_DIM = 11 + N_BS + 11 + 4
+#: column of the BS one-hot in a device row (the DeepSets critic pools per BS with it)
+BS_COL = 11
 
 # -- protocol settings (issue #11) -------------------------------------------------------------------------------
 #: held-out test set: this many seeded `small` slots, every one certified optimal by `exact`
@@ -121,25 +134,89 @@ def pad(inst: Instance, per_device: np.ndarray) -> np.ndarray:
     return out
 
 
+def device_rows(inst: Instance) -> np.ndarray:
+    """(K, DEVICE_DIM) per-device rows of the state s(t) (Section III-B (1)) for the shared-weight architecture, in
+    device order: the 7 device features and 4 :func:`alone_features` (as a padded slot), the one-hot of the device's
+    BS, the mean of those 11 over the devices of the same BS (cell context), U_b / 10, F_b / 1e9, and the rank of
+    the device's priority g / l (Alg. 1) among the devices of its BS (0 = highest) as rank / U_b and log(1 + rank) / 3.
+    Functions of the state only, so the MDP is unchanged."""
+    if inst.N != N_BS:
+        raise InvalidInputError(f"into policies: trained for N={N_BS} BSs; instance has N={inst.N}")
+    own = np.concatenate([device_features(inst), alone_features(inst)], axis=1)
+    onehot = np.eye(N_BS)[inst.bs]
+    cell_mean = np.zeros_like(own)
+    size = np.zeros(inst.K)
+    rank = np.zeros(inst.K)
+    for b in range(N_BS):
+        mine = np.flatnonzero(inst.bs == b)
+        if mine.size == 0:
+            continue
+        cell_mean[mine] = own[mine].mean(axis=0)
+        size[mine] = mine.size
+        order = np.argsort(-own[mine, 10], kind="stable")  # column 10 = priority g / l
+        rank[mine[order]] = np.arange(mine.size)
+    ctx = np.stack([size / 10.0, inst.F[inst.bs] / 1e9, rank / np.maximum(size, 1.0), np.log1p(rank) / 3.0], axis=1)
+    return np.concatenate([own, onehot, cell_mean, ctx], axis=1).astype(np.float32)
+
+
+def k_cap(preset: str | Config) -> int:
+    """Most devices a slot of ``preset`` can have (the row count of the per-device replay memory)."""
+    cfg = PRESETS[preset] if isinstance(preset, str) else preset
+    return int(sum(cfg.U)) if cfg.U is not None else int(cfg.N * cfg.U_range[1])
+
+
+def observe_rows(inst: Instance, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """What the per-device learners read of a state: :func:`device_rows` padded with zero rows to ``rows`` (a fixed
+    replay shape) and the presence mask."""
+    if inst.K > rows:
+        raise InvalidInputError(f"into per-device learner: slot has K={inst.K} devices, replay rows are {rows}")
+    obs = np.zeros((rows, DEVICE_DIM), dtype=np.float32)
+    obs[: inst.K] = device_rows(inst)
+    m = np.zeros(rows, dtype=np.float32)
+    m[: inst.K] = 1.0
+    return obs, m
+
+
 def presence(inst: Instance) -> np.ndarray:
     return (slot_index(inst) >= 0).astype(np.float32)
 
 
 class IntoPolicy(TorchPolicy):
-    """Base of the INTO policies: a centralized network over the padded state. ``N`` = K_MAX device slots and
-    ``M`` = N_BS are what the checkpoint header stores (registry SIZE_ATTRS (K, N)); ``meta.any_size`` is set."""
+    """Base of the INTO policies: a centralized network over the padded state (``arch="padded"``) or one shared
+    network over every device row (``arch="per-device"``). ``N`` = K_MAX device slots and ``M`` = N_BS are what the
+    checkpoint header stores (registry SIZE_ATTRS (K, N)); ``meta.any_size`` is set."""
 
     centralized = True
 
     def __init__(self, args: Any, N: int = K_MAX, M: int = N_BS, meta: dict[str, Any] | None = None):
+        if getattr(args, "arch", "padded") not in ARCHS:
+            raise InvalidInputError(f"into: arch must be one of {ARCHS}, got {args.arch!r}")
         super().__init__(args, N, M, {"any_size": True, **(meta or {})})
 
     @property
+    def per_device(self) -> bool:
+        return getattr(self.args, "arch", "padded") == "per-device"
+
+    @property
     def obs_dim(self) -> int:
-        return OBS_DIM
+        return DEVICE_DIM if self.per_device else OBS_DIM
 
     def observation(self, instance: Instance) -> np.ndarray:
-        return padded_observation(instance)
+        """The padded state (OBS_DIM,) or, per-device, the device rows (K, DEVICE_DIM)."""
+        return device_rows(instance) if self.per_device else padded_observation(instance)
+
+    def rows(self, instance: Instance, out: np.ndarray) -> np.ndarray:
+        """A network output moved to device order (K, ...): per-device outputs already are."""
+        return out if self.per_device else unpad(instance, out)
+
+    def act(self, observation: np.ndarray) -> np.ndarray:
+        if not self.per_device:
+            return super().act(observation)
+        obs = np.asarray(observation, dtype=np.float32)
+        if obs.ndim != 2 or obs.shape[1] != DEVICE_DIM:
+            raise InvalidInputError(f"{self.name}: observation has shape {obs.shape}, expected (K, {DEVICE_DIM})")
+        with torch.no_grad():
+            return self.scores(torch.as_tensor(obs)[None])[0].argmax(dim=-1).numpy().astype(np.int64)
 
     def output(self, instance: Instance) -> np.ndarray:
         """The network's raw per-slot output (K_MAX, ...) for one instance (scores or proto-action)."""
@@ -177,6 +254,9 @@ class IntoArgs(RunArgs):
     reward_scale: float = 0.1
     """the learner trains on reward_scale * r(t) (keeps Q near O(10) with gamma = 0.99; not in the paper; the
     optimal policy is unchanged)"""
+    arch: str = "padded"
+    """network layout: 'padded' (one network over the 3 x 8 padded state, the paper's fixed-size networks) or
+    'per-device' (one shared network per device row, any K; docs/learners/into.md L1)"""
 
 
 @dataclass
@@ -221,6 +301,21 @@ class PaddedEpisodes:
 def observe(inst: Instance) -> tuple[np.ndarray, np.ndarray]:
     """What the INTO learners read of a state: the padded observation and the presence mask of the slots."""
     return padded_observation(inst), presence(inst)
+
+
+@dataclass
+class DeviceEpisodes:
+    """:class:`Episodes` for the per-device learners: actions come as ``rows`` x ... (the replay shape); the first K
+    rows are the current instance's devices."""
+
+    episodes: Episodes
+
+    def reset(self, seed: int) -> Instance:
+        return self.episodes.reset(seed)
+
+    def step(self, action: np.ndarray) -> tuple[Instance, float, bool, bool, dict[str, Any]]:
+        assert self.episodes.env is not None and self.episodes.env.inst is not None
+        return self.episodes.step(action[: self.episodes.env.inst.K])
 
 
 @dataclass(frozen=True)

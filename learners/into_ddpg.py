@@ -17,6 +17,10 @@ of Alg. 1 (eqs. 15-18, the shared kernel :mod:`solvers.kernels.into_refine`).
   are multiplied by ``reward_scale`` inside the learner only; the optimal policy is unchanged), the warm-up.
 * Episode end: the ``horizon``-slot limit is a truncation (the slot index is not observed): the target keeps
   gamma Q'(s', phi'(s')) there (issue #11, item 4).
+* ``arch="per-device"`` (not in the paper; docs/learners/into.md L1): the actor is one MLP applied to every
+  device row (:func:`learners.into.device_rows`) -> that device's (N + 2) proto-action; the critic is DeepSets-style:
+  a shared encoder of [row, action] per device, mean-pooled per BS, the 3 pools -> MLP -> Q. Same losses, same
+  Alg. 1; parameters independent of K, so one checkpoint runs on `small` and `paper` cells.
 
 Run: ``PYTHONPATH=. python -m learners.into_ddpg [--total-steps N] [--seed S] --out PATH`` (tyro flags).
 """
@@ -43,7 +47,24 @@ from learners.common import (
     seed_everything,
     soft_update,
 )
-from learners.into import K_MAX, KEY, N_BS, OBS_DIM, Episodes, IntoArgs, IntoPolicy, PaddedEpisodes, observe, pad, unpad
+from learners.into import (
+    BS_COL,
+    DEVICE_DIM,
+    K_MAX,
+    KEY,
+    N_BS,
+    OBS_DIM,
+    DeviceEpisodes,
+    Episodes,
+    IntoArgs,
+    IntoPolicy,
+    PaddedEpisodes,
+    k_cap,
+    observe,
+    observe_rows,
+    pad,
+    unpad,
+)
 from learners.protocol import train_episode_seeds
 from mecopt.problems.into import Decision, Instance
 from solvers.kernels.into_refine import decision_from_proto
@@ -115,37 +136,72 @@ class Critic(nn.Module):
         return self.body(torch.cat([s, a.reshape(a.shape[0], -1)], dim=1)).squeeze(-1)
 
 
+class DeviceActor(nn.Module):
+    """phi(s) with shared weights: one MLP per device row, (B, K, DEVICE_DIM) -> (B, K, N + 2) in [0, 1]."""
+
+    def __init__(self, hidden: list[int]):
+        super().__init__()
+        self.body = mlp(DEVICE_DIM, hidden, A_DIM)
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.body(s))
+
+
+class DeepSetsCritic(nn.Module):
+    """Q(s, a) over a set of devices: a shared encoder of [row, a_k] per device, the mean of the encodings of each
+    BS's devices (absent rows have a zero BS one-hot, so they drop out), the N_BS pools concatenated -> MLP -> (B,)."""
+
+    def __init__(self, hidden: list[int]):
+        super().__init__()
+        self.encoder = mlp(DEVICE_DIM + A_DIM, hidden[:1], hidden[0])
+        self.head = mlp(N_BS * hidden[0], hidden[1:], 1)
+
+    def forward(self, s: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        e = torch.relu(self.encoder(torch.cat([s, a], dim=-1)))  # (B, K, h)
+        onehot = s[:, :, BS_COL : BS_COL + N_BS]  # (B, K, N)
+        pooled = torch.einsum("bkh,bkn->bnh", e, onehot) / onehot.sum(1).clamp(min=1.0)[:, :, None]
+        return self.head(pooled.reshape(s.shape[0], -1)).squeeze(-1)
+
+
 class IntoDdpgPolicy(IntoPolicy):
     """The trained actor phi plus Alg. 1: decide = refine(phi(s)) with the CPU mode it was trained with."""
 
     method = "into"
 
     def build(self) -> nn.Module:
-        return Actor(list(self.args.actor_hidden))
+        return (DeviceActor if self.per_device else Actor)(list(self.args.actor_hidden))
 
     def scores(self, obs: torch.Tensor) -> torch.Tensor:
         return self.net(obs)
 
     def act(self, observation: np.ndarray) -> np.ndarray:
-        """The proto-action phi(s) (K_MAX, N + 2) of a padded observation (no refinement: needs the instance)."""
+        """The proto-action phi(s) (K_MAX, N + 2) of a padded observation, or (K, N + 2) of per-device rows (no
+        refinement: needs the instance)."""
         obs = np.asarray(observation, dtype=np.float32)
-        if obs.shape != (OBS_DIM,):
-            raise ValueError(f"into: observation has shape {obs.shape}, expected ({OBS_DIM},)")
+        ok = obs.ndim == 2 and obs.shape[1] == DEVICE_DIM if self.per_device else obs.shape == (OBS_DIM,)
+        if not ok:
+            want = f"(K, {DEVICE_DIM})" if self.per_device else f"({OBS_DIM},)"
+            raise ValueError(f"into: observation has shape {obs.shape}, expected {want}")
         with torch.no_grad():
             return self.net(torch.as_tensor(obs)[None])[0].numpy()
 
     def decision(self, instance: Instance, actions: np.ndarray) -> Decision:
-        return decision_from_proto(instance, unpad(instance, actions), self.args.cpu)[1]
+        return decision_from_proto(instance, self.rows(instance, actions), self.args.cpu)[1]
 
 
-def valid_action(inst: Instance, target: np.ndarray, proto: np.ndarray) -> np.ndarray:
-    """The valid action a(t) in proto coordinates on the padded layout: x, y one-hot, w_hat where the task runs."""
+def valid_action(inst: Instance, target: np.ndarray, proto: np.ndarray, rows: int | None = None) -> np.ndarray:
+    """The valid action a(t) in proto coordinates on the padded layout (or, with ``rows``, in device order padded
+    with zero rows to ``rows``): x, y one-hot, w_hat where the task runs."""
     a = np.zeros((inst.K, A_DIM), dtype=np.float32)
     run = target >= 0
     a[run, 0] = 1.0
     a[np.flatnonzero(run), 1 + target[run]] = 1.0
     a[run, A_DIM - 1] = proto[run, A_DIM - 1]
-    return pad(inst, a)
+    if rows is None:
+        return pad(inst, a)
+    out = np.zeros((rows, A_DIM), dtype=np.float32)
+    out[: inst.K] = a
+    return out
 
 
 def train(
@@ -160,21 +216,25 @@ def train(
     env = env_fn() if env_fn is not None else Episodes(args.preset, args.horizon, "proto", args.cpu)
 
     policy = IntoDdpgPolicy(args, meta={"preset": args.preset})
+    per_device = policy.per_device
+    # per-device: slots stored in device order, padded to the preset's largest K (padded: the K_MAX layout slots)
+    rows = k_cap(env.preset) if per_device else K_MAX
+    s_shape = (rows, DEVICE_DIM) if per_device else (OBS_DIM,)
     actor = policy.net.to(dev)  # Alg. 2 line 1
     actor_t = copy.deepcopy(actor)  # line 2
-    critic = Critic(list(args.critic_hidden)).to(dev)
+    critic = (DeepSetsCritic if per_device else Critic)(list(args.critic_hidden)).to(dev)
     critic_t = copy.deepcopy(critic)
     opt_actor = torch.optim.Adam(actor.parameters(), lr=args.lr_actor)
     opt_critic = torch.optim.Adam(critic.parameters(), lr=args.lr_critic)
     rb = ReplayBuffer(  # line 3: replay memory Omega
         args.buffer_size,
         {
-            "s": ((OBS_DIM,), np.float32),
-            "a": ((K_MAX, A_DIM), np.float32),
+            "s": (s_shape, np.float32),
+            "a": ((rows, A_DIM), np.float32),
             "r": ((), np.float32),
-            "s2": ((OBS_DIM,), np.float32),
-            "m2": ((K_MAX,), np.float32),
-            "m": ((K_MAX,), np.float32),
+            "s2": (s_shape, np.float32),
+            "m2": ((rows,), np.float32),
+            "m": ((rows,), np.float32),
             "done": ((), np.float32),
         },
         rng,
@@ -207,7 +267,9 @@ def train(
 
     def store(inst: Instance, obs: Any, proto: np.ndarray, info: dict, r: float, obs2: Any, done: float) -> None:
         (s, m), (s2, m2) = obs, obs2
-        if args.replay_action == "valid":
+        if args.replay_action == "valid" and per_device:
+            a = valid_action(inst, np.asarray(info["refined_targets"]), proto[: inst.K], rows)
+        elif args.replay_action == "valid":
             a = valid_action(inst, np.asarray(info["refined_targets"]), unpad(inst, proto))
         else:
             a = (proto * m[:, None]).astype(np.float32)
@@ -216,7 +278,12 @@ def train(
 
     log = TrainingLog(args.total_steps, policy.name, csv_path, progress)
     # lines 4-13; Alg. 1 (lines 6-7) runs inside the env on the unpadded proto-action
-    steps = off_policy_loop(args, log, PaddedEpisodes(env), next_seed, observe, act, store, update)
+    if per_device:
+        steps = off_policy_loop(
+            args, log, DeviceEpisodes(env), next_seed, lambda i: observe_rows(i, rows), act, store, update
+        )
+    else:
+        steps = off_policy_loop(args, log, PaddedEpisodes(env), next_seed, observe, act, store, update)
     log.finish(policy, args.seed, steps, args.total_steps)
     actor.to("cpu").eval()
     return policy

@@ -19,6 +19,10 @@ learned. Exploration: epsilon-greedy per branch.
 
 Episode end: the ``horizon``-slot limit is a truncation: the target keeps the bootstrap term (issue #11, item 4).
 
+``arch="per-device"`` (not in the paper; docs/learners/into.md L1): the branches share their weights -- one
+MLP maps each device row (:func:`learners.into.device_rows`: own features, BS one-hot, cell context) to that
+device's Q_k(s, a_k); the same decomposition and target, parameters independent of K (runs on `paper` cells).
+
 Run: ``PYTHONPATH=. python -m learners.into_ddqn [--total-steps N] [--seed S] --out PATH`` (tyro flags).
 """
 
@@ -45,7 +49,22 @@ from learners.common import (
     seed_everything,
     soft_update,
 )
-from learners.into import K_MAX, KEY, N_BS, OBS_DIM, Episodes, IntoArgs, IntoPolicy, PaddedEpisodes, observe, pad, unpad
+from learners.into import (
+    DEVICE_DIM,
+    K_MAX,
+    KEY,
+    N_BS,
+    OBS_DIM,
+    DeviceEpisodes,
+    Episodes,
+    IntoArgs,
+    IntoPolicy,
+    PaddedEpisodes,
+    k_cap,
+    observe,
+    observe_rows,
+    pad,
+)
 from learners.protocol import train_episode_seeds
 from mecopt.problems.into import Decision, Instance, decision_from_targets
 from solvers.kernels.into_refine import refine
@@ -100,19 +119,30 @@ class BranchingQ(nn.Module):
         return self.heads(torch.relu(self.trunk(s))).reshape(-1, K_MAX, A)
 
 
+class DeviceQ(nn.Module):
+    """Branches with shared weights: one MLP per device row, (B, K, DEVICE_DIM) -> Q_k(s, a_k), (B, K, N + 1)."""
+
+    def __init__(self, hidden: list[int]):
+        super().__init__()
+        self.body = mlp(DEVICE_DIM, hidden, A)
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        return self.body(s)
+
+
 class IntoDdqnPolicy(IntoPolicy):
     """Branching Q-network; decide = per-device argmax, Alg. 1, eq. (18)'s minimum CPU scaled."""
 
     method = "ddqn"
 
     def build(self) -> nn.Module:
-        return BranchingQ(list(self.args.hidden))
+        return (DeviceQ if self.per_device else BranchingQ)(list(self.args.hidden))
 
     def scores(self, obs: torch.Tensor) -> torch.Tensor:
         return self.net(obs)
 
     def decision(self, instance: Instance, actions: np.ndarray) -> Decision:
-        a = unpad(instance, actions).argmax(-1) if actions.ndim == 2 else unpad(instance, actions)
+        a = self.rows(instance, actions).argmax(-1) if actions.ndim == 2 else self.rows(instance, actions)
         return decision_from_targets(instance, refine(instance, np.asarray(a, dtype=np.int64) - 1))
 
 
@@ -127,18 +157,22 @@ def train(
     dev = resolve_device(args.device)
     env = env_fn() if env_fn is not None else Episodes(args.preset, args.horizon, "discrete", "min-scaled")
     policy = IntoDdqnPolicy(args, meta={"preset": args.preset})
+    per_device = policy.per_device
+    # per-device: slots stored in device order, padded to the preset's largest K (padded: the K_MAX layout slots)
+    rows = k_cap(env.preset) if per_device else K_MAX
+    s_shape = (rows, DEVICE_DIM) if per_device else (OBS_DIM,)
     q_net = policy.net.to(dev)
     q_target = copy.deepcopy(q_net)
     opt = torch.optim.Adam(q_net.parameters(), lr=args.lr)
     rb = ReplayBuffer(
         args.buffer_size,
         {
-            "s": ((OBS_DIM,), np.float32),
-            "a": ((K_MAX,), np.int64),
-            "m": ((K_MAX,), np.float32),
+            "s": (s_shape, np.float32),
+            "a": ((rows,), np.int64),
+            "m": ((rows,), np.float32),
             "r": ((), np.float32),
-            "s2": ((OBS_DIM,), np.float32),
-            "m2": ((K_MAX,), np.float32),
+            "s2": (s_shape, np.float32),
+            "m2": ((rows,), np.float32),
             "done": ((), np.float32),
         },
         rng,
@@ -166,11 +200,14 @@ def train(
         eps = linear_schedule(args.eps_start, args.eps_end, int(args.eps_fraction * args.total_steps), step)
         with torch.no_grad():
             greedy = q_net(torch.as_tensor(obs[0], device=dev)[None])[0].argmax(-1).cpu().numpy()
-        return np.where(rng.random(K_MAX) < eps, rng.integers(0, A, size=K_MAX), greedy)
+        return np.where(rng.random(rows) < eps, rng.integers(0, A, size=rows), greedy)
 
     def store(inst: Instance, obs: Any, a_pad: np.ndarray, info: dict, r: float, obs2: Any, done: float) -> None:
         (s, m), (s2, m2) = obs, obs2
-        if args.replay_action == "refined":
+        if args.replay_action == "refined" and per_device:
+            ran = np.zeros(rows, dtype=np.int64)
+            ran[: inst.K] = np.asarray(info["refined_targets"], dtype=np.int64) + 1
+        elif args.replay_action == "refined":
             ran = pad(inst, np.asarray(info["refined_targets"], dtype=np.int64) + 1)  # the refined action that ran
         else:
             ran = np.where(m > 0, a_pad, 0).astype(np.int64)  # the choice before Alg. 1
@@ -178,7 +215,12 @@ def train(
 
     log = TrainingLog(args.total_steps, policy.name, csv_path, progress)
     # Alg. 1 runs in the env on the unpadded per-device targets
-    steps = off_policy_loop(args, log, PaddedEpisodes(env), next_seed, observe, act, store, update)
+    if per_device:
+        steps = off_policy_loop(
+            args, log, DeviceEpisodes(env), next_seed, lambda i: observe_rows(i, rows), act, store, update
+        )
+    else:
+        steps = off_policy_loop(args, log, PaddedEpisodes(env), next_seed, observe, act, store, update)
     log.finish(policy, args.seed, steps, args.total_steps)
     q_net.to("cpu").eval()
     return policy

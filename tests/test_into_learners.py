@@ -244,3 +244,108 @@ def test_replay_action_variants_train_and_log_td_loss(tmp_path, mod, variant):
 
 def _small(mod) -> dict:
     return SMALL_DDPG if mod is into_ddpg else SMALL_DDQN
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Per-device shared-weight architecture (arch="per-device"): any K, `paper` cells
+# ---------------------------------------------------------------------------------------------------------------
+def _per_device(mod, seed: int, preset: str = "small", steps: int = 60):
+    kw = {**_small(mod), "learning_starts": 20, "batch_size": 8}
+    return mod.train(
+        mod.Args(seed=seed, total_steps=steps, horizon=10, arch="per-device", preset=preset, **kw), progress=False
+    )
+
+
+def test_device_rows_features():
+    """One row per device in device order: own features as a padded slot, BS one-hot, cell means, cell size, F_b and
+    the priority rank within the cell; a `paper` cell (K = 165) is accepted."""
+    inst = _insts("small", 1, seed=5)[0]
+    rows = suite.device_rows(inst)
+    assert rows.shape == (inst.K, suite.DEVICE_DIM) and rows.dtype == np.float32
+    np.testing.assert_allclose(
+        suite.unpad(inst, suite.padded_observation(inst)[: -suite.N_BS].reshape(suite.K_MAX, -1))[:, :11],
+        rows[:, :11],
+        rtol=1e-6,
+    )
+    np.testing.assert_array_equal(rows[:, suite.BS_COL : suite.BS_COL + suite.N_BS].argmax(1), inst.bs)
+    for b in range(inst.N):
+        mine = inst.bs == b
+        np.testing.assert_allclose(
+            rows[mine, 14:25], np.broadcast_to(rows[mine, :11].mean(0), (mine.sum(), 11)), rtol=1e-5, atol=1e-6
+        )
+        assert np.allclose(rows[mine, 25], mine.sum() / 10.0)
+        ranks = np.rint(rows[mine, 27] * mine.sum()).astype(int)
+        assert sorted(ranks) == list(range(mine.sum()))
+        assert rows[mine, 10][ranks.argmin()] == rows[mine, 10].max()  # rank 0 = highest priority g / l
+    big = _insts("paper", 1)[0]
+    assert suite.device_rows(big).shape == (165, suite.DEVICE_DIM)
+    obs, m = suite.observe_rows(inst, 24)
+    assert obs.shape == (24, suite.DEVICE_DIM) and m.sum() == inst.K and not obs[inst.K :].any()
+    assert suite.k_cap("small") == 24 and suite.k_cap("paper") == 165
+
+
+@pytest.mark.parametrize("mod", [into_ddpg, into_ddqn])
+def test_per_device_policy_runs_on_any_k(tmp_path, mod):
+    """A per-device policy trained on `small` decides feasibly on `small` (K varies) and on `paper` cells (K = 165);
+    its parameter count does not depend on K; save/load gives the same decisions."""
+    pol = _per_device(mod, 1)
+    assert pol.per_device and pol.meta["any_size"]
+    n_par = sum(p.numel() for p in pol.net.parameters())
+    pol.save(tmp_path / "ck")
+    back = load_policy(tmp_path / "ck")
+    assert type(back) is type(pol) and back.args.arch == "per-device"
+    assert sum(p.numel() for p in back.net.parameters()) == n_par
+    for inst in _insts("small", 3, seed=6) + _insts("paper", 2, seed=6):
+        a, b = pol.decide(inst), back.decide(inst)
+        np.testing.assert_array_equal(a.y, b.y)
+        np.testing.assert_allclose(a.f, b.f)
+        assert evaluate(inst, b).feasible
+        out = pol.output(inst)
+        assert out.shape[0] == inst.K
+    with pytest.raises((InvalidInputError, ValueError)):
+        pol.act(np.zeros((5, suite.DEVICE_DIM + 1), dtype=np.float32))
+
+
+@pytest.mark.parametrize("mod", [into_ddpg, into_ddqn])
+def test_per_device_training_on_paper_is_seeded(mod):
+    """A tiny per-device run on the `paper` preset (K = 165) is bit-identical under the same seed."""
+    s1, s2, s3 = (_per_device(mod, s, "paper", steps=40).net.state_dict() for s in (3, 3, 4))
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+    assert not all(torch.equal(s1[k], s3[k]) for k in s1)
+
+
+def test_per_device_critic_is_permutation_invariant():
+    """The DeepSets critic's Q does not change when the devices (rows with their actions) are permuted, and absent
+    rows (zero BS one-hot) do not count."""
+    torch.manual_seed(0)
+    critic = into_ddpg.DeepSetsCritic([16, 8])
+    inst = _insts("small", 1, seed=7)[0]
+    s = torch.as_tensor(suite.observe_rows(inst, 24)[0])[None]
+    a = torch.rand(1, 24, into_ddpg.A_DIM)
+    a[:, inst.K :] = 0.0
+    perm = torch.cat([torch.randperm(inst.K), torch.arange(inst.K, 24)])
+    q = critic(s, a)
+    torch.testing.assert_close(critic(s[:, perm], a[:, perm]), q)
+    torch.testing.assert_close(critic(s[:, : inst.K], a[:, : inst.K]), q)
+
+
+def test_arch_is_checked_and_padded_is_the_default():
+    assert into_ddpg.Args().arch == "padded" and into_ddqn.Args().arch == "padded"
+    with pytest.raises(InvalidInputError, match="arch must be one of"):
+        into_ddqn.IntoDdqnPolicy(into_ddqn.Args(arch="graph"))
+
+
+def test_committed_per_device_checkpoints_run_on_small_and_paper():
+    """Every committed per-device checkpoint (results/into/per_device, trained on `paper`) loads and decides
+    feasibly on a `paper` cell and on a `small` slot."""
+    from mecopt.core import results_dir
+
+    headers = sorted((results_dir() / "into" / "per_device" / "checkpoints").glob("*.json"))
+    if not headers:
+        pytest.skip("no committed per-device checkpoints")
+    insts = _insts("paper", 1, seed=11) + _insts("small", 1, seed=11)
+    for h in headers:
+        pol = load_policy(h.with_suffix(""))
+        assert pol.per_device and pol.meta["preset"] == "paper", h.name
+        for inst in insts:
+            assert evaluate(inst, pol.decide(inst)).feasible, h.name
