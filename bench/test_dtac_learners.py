@@ -19,7 +19,8 @@ Outputs (``results/dtac/``):
 * ``learners_printed.md``: the literal `printed` variant on `small` (certified), policies trained on the default;
 * ``learners_fig11.md`` / ``.png``: generalisation to unseen numbers of UEs and to the larger coverage (Fig. 11);
 * ``learners_paper_scale.md``: the fig5 / fig6 / fig7 presets (Figs. 5-7, 8-9): objective, shares, gap to the
-  best incumbent and to the cheap valid bound (not certified);
+  best incumbent and to the cheap valid bound (not certified); ``learners_paper_scale_ue.md`` / ``.png``: the same
+  over the number of UEs (Figs. 5c-7c's x-axis);
 * ``learners_training.md`` / ``.png``: convergence (Fig. 10) and parameter counts (Table IV).
 
 Exact references are cached in ``learners_reference.json`` (keyed by a hash of the instances).
@@ -75,6 +76,8 @@ CD_TRAINED = " [cd-trained]"
 FIG11_DIR = "fig11"
 FIG11_TRAINED = " [cd-trained 600/800 m]"
 FIG11_COVERAGE = (600.0, 800.0)
+#: the methods trained on the larger coverage (all five learned methods)
+FIG11_METHODS = ("tac", "dtac", "tl-transformer", "tl", "happo")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -94,13 +97,28 @@ def _retrain() -> None:
             train_and_save(KEY, m, "tuned", seed, progress=False)
             # L11 (HAPPO: cell-distinct channel sampling in its policy gradient); tl writes float32 (2.4 MB)
             train_and_save(KEY, m, "tuned", seed, out=out_dir(KEY) / CD_DIR, progress=False, overrides=cd)
-    for seed, m in ((s, m) for s in suite.FINAL_SEEDS for m in TRANSFORMERS):
-        args = make_args(KEY, m, "tuned", seed, overrides={**cd, "coverage_m": list(FIG11_COVERAGE)})
+    train_fig11(resume=False)
+
+
+def train_fig11(
+    methods: tuple[str, ...] = FIG11_METHODS, seeds: tuple[int, ...] = suite.FINAL_SEEDS, resume: bool = True
+) -> None:
+    """Fig. 11's trained-coverage runs (L12): the cd-trained recipe on the 600 / 800 m coverage, tuned parameters,
+    into ``fig11/checkpoints`` (``python -m bench.test_dtac_learners fig11 [methods [seeds]]``; ``resume`` keeps
+    finished runs). TL's weights are stored in float16 (2.4 MB in float32)."""
+    cd = {"channel_decode": "cell-distinct"}
+    for seed, m in ((s, m) for s in seeds for m in methods):
         name = f"{m}-tiny-cd-cov{FIG11_COVERAGE[0]:g}-{FIG11_COVERAGE[1]:g}" + (f"-seed{seed}" if seed != 1 else "")
         stem = out_dir(KEY) / FIG11_DIR / "checkpoints" / name
+        if resume and stem.with_suffix(".json").exists():
+            continue
+        args = make_args(KEY, m, "tuned", seed, overrides={**cd, "coverage_m": list(FIG11_COVERAGE)})
         pol = method_module(KEY, m).train(args, csv_path=str(log_path(stem)), progress=False)
         pol.meta.update({"setting": "tuned", "preset": args.preset, "coverage_m": list(FIG11_COVERAGE)})
+        if m == "tl":
+            pol.meta["weights_dtype"] = "float16"
         pol.save(stem)
+        print(m, seed, pol.meta.get("env_steps"), flush=True)
 
 
 @pytest.fixture(scope="module")
@@ -516,47 +534,57 @@ def _plot_fig11(res: dict[str, dict[str, dict[int, Any]]], png: Path) -> None:
     atomic_write_bytes(png, buf.getvalue())
 
 
+def _paper_scale_policies(runs: dict[str, dict[int, Any]]) -> dict[str, Any]:
+    """What acts at the paper's sizes: the transformer policies (any N; paper decode, + cd decode, cd-trained) and
+    the heuristics. TL / HAPPO (N <= 6) cannot."""
+    pols: dict[str, Any] = {m: runs[m][1] for m in TRANSFORMERS}
+    pols.update({f"{m}{CD_DECODE}": runs[m][1].with_decode("cell-distinct") for m in TRANSFORMERS})
+    pols.update(
+        {f"{m}{CD_TRAINED}": runs[f"{m}{CD_TRAINED}"][1] for m in TRANSFORMERS if 1 in runs.get(f"{m}{CD_TRAINED}", {})}
+    )
+    pols.update({h: SolverPolicy(KEY, h) for h in HEURISTICS})
+    return pols
+
+
+def _paper_scale_rows(label: str, insts: list[Any], policies: dict[str, Any]) -> list[dict[str, Any]]:
+    """One table block: per method the weighted reward, the gaps to the best incumbent of the methods shown and to
+    ``trivial_bound``, and the local / edge / cloud shares (Figs. 8-9)."""
+    objs: dict[str, list[float]] = {}
+    shares: dict[str, tuple[float, ...]] = {}
+    for m, pol in policies.items():
+        mets = [evaluate(i, pol.decide(i)) for i in insts]
+        objs[m] = [x.objective for x in mets]
+        n = np.array([[x.values[k] for k in ("n_local", "n_edge", "n_cloud")] for x in mets], float)
+        shares[m] = tuple(100 * n.sum(axis=0) / n.sum())
+    best = [min(objs[m][k] for m in objs) for k in range(len(insts))]
+    bound = [trivial_bound(i) for i in insts]
+    return [
+        {
+            "preset": label,
+            "method": m,
+            "weighted reward (-objective, eq. 27)": round(-float(np.mean(o)), 3),
+            "gap to best incumbent %": round(
+                100 * float(np.mean([relative_gap(v, b, "min") for v, b in zip(o, best, strict=True)])), 1
+            ),
+            "gap to valid bound %": round(
+                100 * float(np.mean([relative_gap(v, b, "min") for v, b in zip(o, bound, strict=True)])), 1
+            ),
+            "local / edge / cloud %": " / ".join(f"{v:.0f}" for v in shares[m]),
+        }
+        for m, o in objs.items()
+    ]
+
+
 def test_paper_scale(benchmark, runs):
     """Figs. 5-7 / 8-9 analogue on the paper-scale presets: the transformer policies (any N) and the heuristics."""
     out: list[dict[str, Any]] = []
-    paper_scale_policies: dict[str, Any] = {m: runs[m][1] for m in TRANSFORMERS}
-    paper_scale_policies.update({f"{m}{CD_DECODE}": runs[m][1].with_decode("cell-distinct") for m in TRANSFORMERS})
-    paper_scale_policies.update(
-        {f"{m}{CD_TRAINED}": runs[f"{m}{CD_TRAINED}"][1] for m in TRANSFORMERS if 1 in runs.get(f"{m}{CD_TRAINED}", {})}
-    )
-    paper_scale_policies.update({h: SolverPolicy(KEY, h) for h in HEURISTICS})
+    policies = _paper_scale_policies(runs)
 
     def run() -> None:
         for preset in PAPER_SCALE:
             insts = suite.instances("test", PAPER_SCALE_INSTANCES, preset=preset)
-            objs: dict[str, list[list[float]]] = {}
-            shares: dict[str, tuple[float, float, float]] = {}
-            for m, pol in paper_scale_policies.items():
-                pols = [pol]
-                mets = [[evaluate(i, p.decide(i)) for i in insts] for p in pols]
-                objs[m] = [[x.objective for x in ms] for ms in mets]
-                n = np.array(
-                    [[x.values[k] for k in ("n_local", "n_edge", "n_cloud")] for ms in mets for x in ms], float
-                )
-                shares[m] = tuple(100 * n.sum(axis=0) / n.sum())  # type: ignore[assignment]
-            best = [min(objs[m][0][k] for m in objs) for k in range(len(insts))]
-            bound = [trivial_bound(i) for i in insts]
-            for m in objs:
-                o = objs[m][0]
-                out.append(
-                    {
-                        "preset": f"{preset} (N = {np.mean([i.N for i in insts]):.1f}, K = {insts[0].K})",
-                        "method": m,
-                        "weighted reward (-objective, eq. 27)": round(-float(np.mean(o)), 3),
-                        "gap to best incumbent %": round(
-                            100 * float(np.mean([relative_gap(v, b, "min") for v, b in zip(o, best, strict=True)])), 1
-                        ),
-                        "gap to valid bound %": round(
-                            100 * float(np.mean([relative_gap(v, b, "min") for v, b in zip(o, bound, strict=True)])), 1
-                        ),
-                        "local / edge / cloud %": " / ".join(f"{v:.0f}" for v in shares[m]),
-                    }
-                )
+            label = f"{preset} (N = {np.mean([i.N for i in insts]):.1f}, K = {insts[0].K})"
+            out.extend(_paper_scale_rows(label, insts, policies))
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     atomic_write_text(
@@ -568,6 +596,63 @@ def test_paper_scale(benchmark, runs):
         "K = 5 / 7, N ~ 25-35, L = 8 (unseen sizes); tl / happo (N <= 6) cannot act here. Shares = local / edge / "
         "cloud decisions (Figs. 8-9). " + CD_NOTE + "\n\n" + tabulate(out, headers="keys", tablefmt="github") + "\n",
     )
+
+
+#: Figs. 5-7's x-axis: the number of UEs, set through the UEs per server (uniform choice per server, Table I)
+UE_SWEEP = ((2, 3, 4), (4, 5, 6), (6, 7, 8))
+
+
+def test_paper_scale_ue_sweep(benchmark, runs):
+    """Figs. 5-7 over the number of UEs: each paper-scale preset at UE_SWEEP's UEs per server (the middle one is the
+    preset's own), the transformer policies zero-shot and the heuristics; weighted reward per N (Figs. 5c-7c)."""
+    from bench.sweep import pyplot, save_png
+
+    out: list[dict[str, Any]] = []
+    policies = _paper_scale_policies(runs)
+    curves: dict[str, dict[str, list[tuple[float, float]]]] = {p: {} for p in PAPER_SCALE}
+
+    def run() -> None:
+        for preset in PAPER_SCALE:
+            for ups in UE_SWEEP:
+                insts = suite.instances("test", PAPER_SCALE_INSTANCES, preset=preset, ue_per_server=ups)
+                n_mean = float(np.mean([i.N for i in insts]))
+                rows = _paper_scale_rows(f"{preset} (N = {n_mean:.1f}, K = {insts[0].K})", insts, policies)
+                out.extend(rows)
+                for r in rows:
+                    curves[preset].setdefault(r["method"], []).append(
+                        (n_mean, r["weighted reward (-objective, eq. 27)"])
+                    )
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    atomic_write_text(
+        out_dir(KEY) / "learners_paper_scale_ue.md",
+        f"# Figs. 5-7 over the number of UEs (paper-scale presets; {PAPER_SCALE_INSTANCES} test-stream rounds per "
+        "cell; default variant)\n\nUEs per server drawn uniformly from "
+        + ", ".join(str(u) for u in UE_SWEEP)
+        + " (the middle one is each preset's own), so N grows with the row; the paper plots N from about 10 to 40. "
+        "NOT certified (exact does not run at this scale): columns as in `learners_paper_scale.md`. Transformer "
+        "policies: seed 1, trained on K = 2, N = 2..6, applied zero-shot; tl / happo (N <= 6) cannot act at these "
+        "sizes, so the paper's TL and HAPPO curves have no counterpart. "
+        + CD_NOTE
+        + "\n\n"
+        + tabulate(out, headers="keys", tablefmt="github")
+        + "\n",
+    )
+    plt = pyplot()
+    figure, axes = plt.subplots(1, len(PAPER_SCALE), figsize=(6 * len(PAPER_SCALE), 4.5))
+    for ax, preset in zip(axes, PAPER_SCALE, strict=True):
+        for m, pts in curves[preset].items():
+            if m.endswith(CD_DECODE) or m.endswith(CD_TRAINED) or m in HEURISTICS:
+                xs, ys = zip(*pts, strict=True)
+                style = "--" if m in HEURISTICS else "-"  # heuristics dashed (the colour cycle repeats)
+                ax.plot(xs, [max(y, -200.0) for y in ys], style, marker="o", label=m)
+        ax.set_title(preset)
+        ax.set_xlabel("number of UEs N")
+        ax.set_ylabel("weighted reward (clipped at -200)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    figure.suptitle("DTAC Figs. 5c-7c analogue: weighted reward vs number of UEs (zero-shot transformer policies)")
+    save_png(figure, out_dir(KEY) / "learners_paper_scale_ue.png")
 
 
 def test_convergence_and_parameters(benchmark, runs):
@@ -703,3 +788,15 @@ def _plot_convergence(logs: dict[str, list[dict[str, float]]], png: Path) -> Non
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     atomic_write_bytes(png, buf.getvalue())
+
+
+if __name__ == "__main__":
+    import sys
+
+    what, rest = (sys.argv[1:2] or [""])[0], sys.argv[2:]
+    if what != "fig11":
+        sys.exit(f"usage: python -m bench.test_dtac_learners fig11 [methods [seeds]] (got {what!r})")
+    train_fig11(
+        tuple(rest[0].split(",")) if rest else FIG11_METHODS,
+        tuple(int(x) for x in rest[1].split(",")) if len(rest) > 1 else suite.FINAL_SEEDS,
+    )
