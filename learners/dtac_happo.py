@@ -74,6 +74,9 @@ class Args:
     """model variant of the training env"""
     ue_per_server: list[int] = field(default_factory=lambda: list(TRAIN_UE_PER_SERVER))
     """UEs per edge server, drawn per episode (variable N)"""
+    coverage_m: list[float] = field(default_factory=list)
+    """[edge, cloud] coverage radii [m] of the training env (empty: the preset's; Fig. 11's "trained" model: [600,
+    800], decision L12)"""
     total_steps: int = 2_000
     """environment steps (rounds)"""
     rounds: int = 10
@@ -176,7 +179,11 @@ def train(
     rng = seed_everything(args.seed, "happo")
     next_seed = train_episode_seeds(KEY, args.seed, "happo")
     resolve_device(args.device)
-    env = env_fn() if env_fn is not None else make_train_env(args.preset, args.variant, args.rounds, args.ue_per_server)
+    env = (
+        env_fn()
+        if env_fn is not None
+        else make_train_env(args.preset, args.variant, args.rounds, args.ue_per_server, tuple(args.coverage_m))
+    )
     policy = HappoPolicy(args, N_MAX, PRESETS[args.preset].K, {"preset": args.preset, "any_size": True})
     actors: RnnActors = policy.net  # type: ignore[assignment]
     with torch.no_grad():
