@@ -189,6 +189,41 @@ def test_registry_serves_any_size_checkpoint(tmp_path, monkeypatch):
         np.testing.assert_array_equal(res.decision["y"], pol.decide(inst).y)
     bad = solve("into", _insts("paper", 1)[0], "into")
     assert bad.status == "error" and "at most 8 devices per BS" in bad.message
+    # a per-device checkpoint with meta.fallback serves what the padded one refuses; the padded one keeps `small`
+    fb = _per_device(into_ddpg, 1, steps=5)
+    fb.meta["fallback"] = True
+    fb.save(tmp_path / "into" / "checkpoints" / "into-paper")
+    big = _insts("paper", 1)[0]
+    res = solve("into", big, "into", SolveOptions())
+    assert res.feasible and res.status == "feasible"
+    np.testing.assert_array_equal(res.decision["y"], fb.decide(big).y)
+    inst = _insts("small", 1, seed=8)[0]
+    np.testing.assert_array_equal(solve("into", inst, "into").decision["y"], pol.decide(inst).y)
+    # two fallbacks of one method are refused with a one-line error
+    fb.save(tmp_path / "into" / "checkpoints" / "into-paper2")
+    with pytest.raises(InvalidInputError, match="two checkpoints of 'into' for the fallback"):
+        all_methods("into")
+
+
+@pytest.mark.parametrize("method", ["into", "ddqn"])
+def test_cli_solves_a_paper_instance_with_the_committed_checkpoints(tmp_path, capsys, method):
+    """`mecopt solve into --method into|ddqn` on a `paper` cell (K = 165): the registry serves the committed
+    per-device fallback checkpoint (the padded `small` one takes at most 8 devices per BS) -> a feasible solution."""
+    import json
+
+    from learners.registry import checkpoint_dir
+    from mecopt.cli import main
+
+    if not (checkpoint_dir("into") / f"{method}-paper.json").exists():
+        pytest.skip("no committed per-device fallback checkpoint")
+    inst, sol = tmp_path / "i.json", tmp_path / "s.json"
+    assert main(["generate", "into", "--size", "paper", "--seed", "3", "--out", str(inst)]) == 0
+    assert main(["solve", "into", "--instance", str(inst), "--method", method, "--out", str(sol)]) == 0
+    res = json.loads(sol.read_text())
+    assert res["status"] == "feasible" and res["method"] == method and len(res["decision"]["x"]) == 165
+    capsys.readouterr()
+    assert main(["evaluate", "into", "--instance", str(inst), "--decision", str(sol)]) == 0
+    assert json.loads(capsys.readouterr().out)["feasible"] is True
 
 
 def test_committed_checkpoints_load_and_decide():
