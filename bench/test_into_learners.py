@@ -12,7 +12,8 @@ reruns ``python -m learners.train into`` for the tuned seeds). Inputs under ``re
 * Fig. 3 (reduced): ``fig3/checkpoints/into-small-gamma*-lr_actor*-lr_critic*`` (``python -m learners.into_fig3``).
 * Figs. 4-6 (reduced): ``figs/checkpoints/<method>-small-<point>-seed1``, both methods retrained at every sweep point
   (``python -m learners.into_figs``).
-* named replay variants (docs/learners/into.md): ``variants/checkpoints/<method>-small-replay_action*``.
+* named replay variants (docs/learners/into.md): ``variants/checkpoints/<method>-small-replay_action*`` (tuning
+  budget) and ``variants_long/`` (``LONG_STEPS``, seeds 1-3: ``python -m learners.into_variants``).
 
 Outputs: ``learners.md``/``.json`` (per-slot gaps on the held-out `small` test split with OLNPO, LPWPO, Alg. 1
 alone, greedy and random in the same table; 95 % bootstrap CIs over seeds x instances), ``learners_horizon.md``
@@ -90,12 +91,19 @@ def runs(request) -> dict[str, dict[int, TorchPolicy]]:
         out.setdefault(short_name(pol.name), {})[int(pol.meta["seed"])] = pol
     for pol in LS.load_dir(out_dir() / "variants" / "checkpoints", f"*-{suite.PRESET}-*.json"):
         out.setdefault(variant_name(pol), {})[int(pol.meta["seed"])] = pol
+    long = out_dir() / "variants_long"
+    for pol in LS.load_dir(long / "checkpoints", f"*-{suite.PRESET}-*.json") + LS.load_dir(
+        long / "seeds" / "checkpoints", f"*-{suite.PRESET}-*-seed*.json"
+    ):
+        out.setdefault(variant_name(pol, long=True), {})[int(pol.meta["seed"])] = pol
     return out
 
 
-def variant_name(pol: TorchPolicy) -> str:
-    """Table name of a named variant run (``variants/``): the replay-action variants of docs/learners/into.md."""
-    return f"{pol.name} ({pol.args.replay_action} replay)"
+def variant_name(pol: TorchPolicy, long: bool = False) -> str:
+    """Table name of a named variant run: the replay-action variants of docs/learners/into.md at the tuning budget
+    (``variants/``) or, with ``long``, at the main runs' ``LONG_STEPS`` (``variants_long/``,
+    ``python -m learners.into_variants``)."""
+    return f"{pol.name} ({pol.args.replay_action} replay" + (f", {suite.LONG_STEPS} steps)" if long else ")")
 
 
 def _contenders(runs: dict[str, dict[int, Any]]) -> dict[str, dict[int, Any]]:
@@ -146,6 +154,9 @@ def test_learners_vs_optimum(benchmark, runs):
     pairs += [("ddqn", "alg1-all"), ("into", "random"), ("ddqn", "random")]
     pairs += [(m, f"{m}{LS.PAPER}") for m in LEARNED] + [(m, short_name(m)) for m in LEARNED]
     pairs += [(short_name("into"), "into (proto replay)"), (short_name("ddqn"), "ddqn (chosen replay)")]
+    for m, v in (("into", "proto"), ("ddqn", "chosen")):  # the variants at the long budget (variants_long/)
+        pairs += [(m, f"{m} ({v} replay, {suite.LONG_STEPS} steps)")]
+        pairs += [(f"{m} ({v} replay)", f"{m} ({v} replay, {suite.LONG_STEPS} steps)")]
     verdicts = LS.verdicts(cis, pairs)
     opt = [r["opt_objective"] for r in refs]
     peer = sum(1 for r in refs if r["opt_values"].get("n_peer_offloaded", 0) > 0)
@@ -757,7 +768,7 @@ def test_diagnosis(benchmark, runs):
         # training logs
         logs = []
         folders = ("training", "seeds/training", "short/training", "variants/training", "untuned/training")
-        for folder in (*folders, "per_device/training"):
+        for folder in (*folders, "variants_long/training", "variants_long/seeds/training", "per_device/training"):
             for csv in sorted((out_dir() / folder).glob("*.csv")) if (out_dir() / folder).is_dir() else []:
                 hist = read_log_csv(csv)
                 td = _deciles(hist, "td_loss") if hist and "td_loss" in hist[0] else "not logged"

@@ -5,7 +5,9 @@ energy e; task size chi, BS capacity F, deadline factor psi, bandwidth B). Reduc
 preset with one swept parameter changed (:data:`FIG45`, :data:`FIG6`, :func:`point_config`), the padded `small`
 architecture with the tuned parameters of ``results/into/tuning/<method>.json`` (no per-point tuning), one training
 seed (``SEED``) and one equal budget of ``STEPS`` env steps for every point and both methods -- the default point
-too, so that every point of a sweep has the same budget (the main tuned runs have ``LONG_STEPS``).
+too, so that every point of a sweep has the same budget (the main tuned runs have ``LONG_STEPS``). Weights are
+stored in float16 (``meta.weights_dtype``; 34 checkpoints, DDQN's (512, 256) network is 1.2 MB in float32) and
+scored as loaded.
 
 ``PYTHONPATH=. python -m learners.into_figs [--methods into,ddqn] [--steps N]`` ->
 ``results/into/figs/{checkpoints,training}/<method>-small-<point>-seed1``; resumable: a run whose checkpoint exists is
@@ -97,6 +99,7 @@ def train_one(method: str, field_name: str, a: float, steps: int = STEPS, seed: 
         progress=False,
     )
     pol.meta.update({"setting": "tuned", "preset": f"{PRESET}-fig", "fig_point": {field_name: a}})
+    pol.meta["weights_dtype"] = "float16"  # 34 checkpoints: stored in half precision (scored as loaded)
     pol.save(path)
     return pol
 

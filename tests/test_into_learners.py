@@ -431,4 +431,5 @@ def test_fig_point_training_uses_the_point_config(tmp_path, monkeypatch):
     pol = F.train_one("ddqn", "B_hz", 0.5, steps=3)
     assert seen and all(c == F.point_config("B_hz", 0.5) for c in seen)
     assert pol.meta["fig_point"] == {"B_hz": 0.5} and pol.meta["env_steps"] == 3
+    assert pol.meta["weights_dtype"] == "float16"
     assert load_policy(F.stem("ddqn", "B_hz", 0.5)).meta["fig_point"] == {"B_hz": 0.5}
