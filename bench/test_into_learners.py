@@ -10,7 +10,10 @@ reruns ``python -m learners.train into`` for the tuned seeds). Inputs under ``re
   (``TUNE_STEPS``) under ``short/checkpoints/<method>-small-seed<s>``;
 * paper-setting (Table II, untuned) runs: whatever ``untuned/checkpoints/<method>-small-seed<s>`` is committed;
 * Fig. 3 (reduced): ``fig3/checkpoints/into-small-gamma*-lr_actor*-lr_critic*`` (``python -m learners.into_fig3``).
-* named replay variants (docs/learners/into.md): ``variants/checkpoints/<method>-small-replay_action*``.
+* Figs. 4-6 (reduced): ``figs/checkpoints/<method>-small-<point>-seed1``, both methods retrained at every sweep point
+  (``python -m learners.into_figs``).
+* named replay variants (docs/learners/into.md): ``variants/checkpoints/<method>-small-replay_action*`` (tuning
+  budget) and ``variants_long/`` (``LONG_STEPS``, seeds 1-3: ``python -m learners.into_variants``).
 
 Outputs: ``learners.md``/``.json`` (per-slot gaps on the held-out `small` test split with OLNPO, LPWPO, Alg. 1
 alone, greedy and random in the same table; 95 % bootstrap CIs over seeds x instances), ``learners_horizon.md``
@@ -37,6 +40,7 @@ from tabulate import tabulate
 
 from bench import learner_suite as LS
 from learners import into as suite
+from learners import into_figs
 from learners.common import TorchPolicy, load_policy
 from learners.protocol import decision_latency, gap_table_row, mean_ci, split_rng
 from learners.train import train_and_save
@@ -87,12 +91,19 @@ def runs(request) -> dict[str, dict[int, TorchPolicy]]:
         out.setdefault(short_name(pol.name), {})[int(pol.meta["seed"])] = pol
     for pol in LS.load_dir(out_dir() / "variants" / "checkpoints", f"*-{suite.PRESET}-*.json"):
         out.setdefault(variant_name(pol), {})[int(pol.meta["seed"])] = pol
+    long = out_dir() / "variants_long"
+    for pol in LS.load_dir(long / "checkpoints", f"*-{suite.PRESET}-*.json") + LS.load_dir(
+        long / "seeds" / "checkpoints", f"*-{suite.PRESET}-*-seed*.json"
+    ):
+        out.setdefault(variant_name(pol, long=True), {})[int(pol.meta["seed"])] = pol
     return out
 
 
-def variant_name(pol: TorchPolicy) -> str:
-    """Table name of a named variant run (``variants/``): the replay-action variants of docs/learners/into.md."""
-    return f"{pol.name} ({pol.args.replay_action} replay)"
+def variant_name(pol: TorchPolicy, long: bool = False) -> str:
+    """Table name of a named variant run: the replay-action variants of docs/learners/into.md at the tuning budget
+    (``variants/``) or, with ``long``, at the main runs' ``LONG_STEPS`` (``variants_long/``,
+    ``python -m learners.into_variants``)."""
+    return f"{pol.name} ({pol.args.replay_action} replay" + (f", {suite.LONG_STEPS} steps)" if long else ")")
 
 
 def _contenders(runs: dict[str, dict[int, Any]]) -> dict[str, dict[int, Any]]:
@@ -143,6 +154,9 @@ def test_learners_vs_optimum(benchmark, runs):
     pairs += [("ddqn", "alg1-all"), ("into", "random"), ("ddqn", "random")]
     pairs += [(m, f"{m}{LS.PAPER}") for m in LEARNED] + [(m, short_name(m)) for m in LEARNED]
     pairs += [(short_name("into"), "into (proto replay)"), (short_name("ddqn"), "ddqn (chosen replay)")]
+    for m, v in (("into", "proto"), ("ddqn", "chosen")):  # the variants at the long budget (variants_long/)
+        pairs += [(m, f"{m} ({v} replay, {suite.LONG_STEPS} steps)")]
+        pairs += [(f"{m} ({v} replay)", f"{m} ({v} replay, {suite.LONG_STEPS} steps)")]
     verdicts = LS.verdicts(cis, pairs)
     opt = [r["opt_objective"] for r in refs]
     peer = sum(1 for r in refs if r["opt_values"].get("n_peer_offloaded", 0) > 0)
@@ -353,48 +367,42 @@ def test_env_speed(benchmark):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Reduced Figs. 4-6: the seed-1 tuned policies (trained at the default `small` setting, not retrained per point)
+# Reduced Figs. 4-6: the seed-1 tuned policies trained at the default `small` point, and INTO / DDQN retrained at
+# every point (``python -m learners.into_figs`` -> ``figs/checkpoints``)
 # ----------------------------------------------------------------------------------------------------------------
 FIG_SLOTS = 8
-#: Fig. 4 (award g, density v), Fig. 5 (channel scale sigma, harvest e): multipliers of the `small` ranges
-FIG45 = {
-    "award g (Fig. 4a)": ("g_range", (0.5, 1.0, 2.0)),
-    "density v (Fig. 4b)": ("v_range", (0.5, 1.0, 2.0)),
-    "channel sigma (Fig. 5a)": ("sigma", (0.5, 1.0, 2.0)),
-    "harvest e (Fig. 5b)": ("e_range_w", (0.5, 1.0, 2.0)),
-}
-#: Fig. 6(a-d): task size chi, capacity F (x 0.5 GHz), deadline psi, bandwidth B (x 1 MHz)
-FIG6 = {
-    "task size chi (Fig. 6a)": ("chi", (1.0, 1.3, 1.6)),
-    "capacity F (Fig. 6b)": ("F_hz", (0.5, 1.0, 2.0)),
-    "deadline psi (Fig. 6c)": ("psi", (1.0, 2.0, 4.0)),
-    "bandwidth B (Fig. 6d)": ("B_hz", (0.5, 1.0, 1.5)),
-}
+#: Fig. 4 (award g, density v), Fig. 5 (channel scale sigma, harvest e) and Fig. 6(a-d) sweeps (learners.into_figs)
+FIG45, FIG6 = into_figs.FIG45, into_figs.FIG6
+PER_POINT = " [per-point]"
 
 
 def _scaled(field_name: str, a: float) -> Any:
-    from dataclasses import replace
-
     from mecopt.problems.into import generate
 
-    base = PRESETS[suite.PRESET]
-    val = getattr(base, field_name)
-    if field_name in ("chi", "psi"):
-        new = a
-    elif isinstance(val, tuple):
-        new = (val[0] * a, val[1] * a)
-    else:
-        new = val * a
-    cfg = replace(base, **{field_name: new})
+    cfg = into_figs.point_config(field_name, a)
     return [generate(cfg, split_rng(KEY, "test", "fig", field_name, str(a), k)) for k in range(FIG_SLOTS)]
 
 
+def per_point_policies(field_name: str, a: float) -> dict[str, TorchPolicy]:
+    """``{"<method> [per-point]": policy}`` retrained at point (field, a) (the default point at x = 1); a method
+    whose checkpoint is not committed is left out."""
+    tag = "default" if a == into_figs.DEFAULT_X else field_name
+    out = {}
+    for m in LEARNED:
+        path = into_figs.stem(m, tag, a)
+        if path.with_suffix(".json").exists():
+            out[f"{m}{PER_POINT}"] = load_policy(path)
+    return out
+
+
 def test_reduced_figures(benchmark, runs):
-    """Figs. 4-5 (tasks run per BS) and Fig. 6 (income) on `small` sweeps, exact vs heuristics vs learned."""
+    """Figs. 4-5 (tasks run per BS) and Fig. 6 (income) on `small` sweeps: exact vs heuristics vs the learned
+    policies trained at the default point and retrained at every point (``figs/``)."""
     pols: dict[str, Any] = {"exact": SolverPolicy(KEY, "exact")}
     pols.update({m: runs[m][min(runs[m])] for m in LEARNED})
     pols.update({h: SolverPolicy(KEY, h) for h in ("greedy-peer", "lpwpo", "olnpo")})
     rows45, rows6 = [], []
+    steps: set[int] = set()
 
     def run():
         from mecopt.problems.into import evaluate, targets_of
@@ -403,11 +411,15 @@ def test_reduced_figures(benchmark, runs):
             for label, (fname, values) in sweeps.items():
                 for a in values:
                     insts = _scaled(fname, a)
-                    for name, pol in pols.items():
+                    here = {**pols, **per_point_policies(fname, a)}
+                    steps.update(int(p.meta["env_steps"]) for n, p in here.items() if n.endswith(PER_POINT))
+                    opt: list[float] = []
+                    for name, pol in here.items():
                         income, per_bs = [], np.zeros(3)
                         for inst in insts:
                             dec = pol.decide(inst)
                             met = evaluate(inst, dec)
+                            assert met.feasible, (name, fname, a)
                             income.append(met.objective)
                             t = targets_of(inst, dec)
                             d = met.values["delay_s"]
@@ -417,23 +429,31 @@ def test_reduced_figures(benchmark, runs):
                                 if b >= 0 and d[k] is not None and d[k] <= inst.delta[k] * (1 + 1e-9)
                             ]
                             per_bs += np.bincount(np.asarray(on, dtype=np.int64), minlength=3)[:3]
+                        if name == "exact":
+                            opt = income
+                        gaps = [100 * relative_gap(v, o, "max") for v, o in zip(income, opt, strict=True)]
                         rows.append(
                             {
                                 "sweep": label,
                                 "x": a,
                                 "method": name,
-                                "income": round(float(np.mean(income)), 3),
+                                "income [95 % CI]": mean_ci(income).fmt(),
+                                "gap % to exact [95 % CI]": "0 (optimum)" if name == "exact" else mean_ci(gaps).fmt(),
                                 "on-time tasks run by BS 1/2/3": "/".join(f"{v / len(insts):.2f}" for v in per_bs),
                             }
                         )
 
     benchmark.pedantic(run, rounds=1, iterations=1)
+    budget = ", ".join(str(s) for s in sorted(steps)) or "none committed"
     head = (
         f"{FIG_SLOTS} seeded `small` slots per point (test stream), every other parameter at the `small` default; "
-        "x multiplies the swept range (chi, psi: the value itself; F: x 0.5 GHz; B: x 1 MHz). Learned policies: "
-        "the committed seed-1 tuned checkpoints, trained at the default point only (the paper retrains per point; "
-        "not done here). `exact` is the certified per-slot optimum. Per-BS counts: on-time tasks run by each BS "
-        "per slot (peer-offloaded tasks count at the BS that runs them).\n\n"
+        "x multiplies the swept range (chi, psi: the value itself; F: x 0.5 GHz; B: x 1 MHz). `into` / `ddqn`: the "
+        "committed seed-1 tuned checkpoints, trained at the default point only. `<method> [per-point]`: the same "
+        "tuned settings and padded architecture retrained at each point on that point's generator config "
+        f"(`python -m learners.into_figs`, seed 1, {budget} env steps at every point including the default one, as "
+        "the paper retrains per point). `exact` is the certified per-slot optimum. Income and gap: mean over the "
+        f"{FIG_SLOTS} slots with the 95 % bootstrap CI. Per-BS counts: on-time tasks run by each BS per slot "
+        "(peer-offloaded tasks count at the BS that runs them).\n\n"
     )
     atomic_write_text(
         out_dir() / "learners_fig45.md",
@@ -748,7 +768,7 @@ def test_diagnosis(benchmark, runs):
         # training logs
         logs = []
         folders = ("training", "seeds/training", "short/training", "variants/training", "untuned/training")
-        for folder in (*folders, "per_device/training"):
+        for folder in (*folders, "variants_long/training", "variants_long/seeds/training", "per_device/training"):
             for csv in sorted((out_dir() / folder).glob("*.csv")) if (out_dir() / folder).is_dir() else []:
                 hist = read_log_csv(csv)
                 td = _deciles(hist, "td_loss") if hist and "td_loss" in hist[0] else "not logged"

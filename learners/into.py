@@ -197,6 +197,12 @@ class IntoPolicy(TorchPolicy):
     def per_device(self) -> bool:
         return getattr(self.args, "arch", "padded") == "per-device"
 
+    def accepts(self, instance: Instance) -> bool:
+        """N = N_BS BSs and, on the padded layout, at most U_MAX devices per BS (what :func:`slot_index` checks)."""
+        if instance.N != N_BS:
+            return False
+        return self.per_device or int(np.bincount(instance.bs, minlength=N_BS).max()) <= U_MAX
+
     @property
     def obs_dim(self) -> int:
         return DEVICE_DIM if self.per_device else OBS_DIM

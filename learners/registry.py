@@ -23,7 +23,10 @@ STANDARD_PRESETS = ("tiny", "small", "paper")
 
 #: The size pair a checkpoint header stores as ("N", "M") for each problem: the instance attributes a policy's
 #: network shape depends on. A checkpoint whose ``meta`` has ``"any_size": true`` serves every size (e.g. a
-#: policy built for a varying number of UEs); the instance must then still fit it (the policy checks).
+#: policy built for a varying number of UEs); the instance must then still fit it (the policy checks). One more
+#: checkpoint of the method may have ``"fallback": true`` (with ``any_size``): it serves the instances that no other
+#: checkpoint of the method accepts (``TorchPolicy.accepts``), e.g. INTO's per-device policy on `paper` cells
+#: beside the padded 3 x 8 `small` policy.
 SIZE_ATTRS: dict[str, tuple[str, str]] = {
     "dtomalb": ("N", "M"),  # users, servers
     "djtcra": ("U", "H"),  # users, ESs
@@ -32,6 +35,7 @@ SIZE_ATTRS: dict[str, tuple[str, str]] = {
     "cto": ("M", "M"),  # servers (the task count per slot varies)
 }
 ANY_SIZE = (-1, -1)
+FALLBACK = (-2, -2)
 
 
 def instance_size(key: str, inst: Any) -> tuple[int, int]:
@@ -68,12 +72,14 @@ def _headers(key: str) -> list[tuple[Path, dict[str, Any]]]:
 def _make_fn(key: str, name: str, by_size: dict[tuple[int, int], Path]):
     def fn(inst: Any, opts: SolveOptions) -> MethodOutput:
         n, m = instance_size(key, inst)
-        path = by_size.get((n, m), by_size.get(ANY_SIZE))
-        if path is None:
-            sizes = ", ".join(f"N={a} M={b}" for a, b in sorted(by_size))
+        paths = [by_size[s] for s in ((n, m), ANY_SIZE, FALLBACK) if s in by_size]
+        if not paths:
+            sizes = ", ".join(f"N={a} M={b}" for a, b in sorted(by_size) if a >= 0)
             raise InvalidInputError(
                 f"learned method {name!r} has no checkpoint for N={n}, M={m} (trained for: {sizes})"
             )
+        # the first checkpoint whose policy accepts the instance; none: the first one refuses it (one-line error)
+        path = next((p for p in paths if _load(str(p)).accepts(inst)), paths[0])
         policy = _load(str(path))
         return MethodOutput(policy.decide(inst), "feasible", None, {"checkpoint": path.name})
 
@@ -98,9 +104,13 @@ def _learned_methods(key: str, folder: str, state: tuple[tuple[str, int], ...]) 
         preset = str(h.get("meta", {}).get("preset", ""))
         standard = preset in STANDARD_PRESETS
         name = h["method"] if standard else f"{h['method']}@{preset}"
-        size = ANY_SIZE if h.get("meta", {}).get("any_size") else (h["N"], h["M"])
+        meta = h.get("meta", {})
+        if meta.get("fallback") and not meta.get("any_size"):
+            raise InvalidInputError(f"{key}: checkpoint {path.name} has meta.fallback without meta.any_size")
+        size = (FALLBACK if meta.get("fallback") else ANY_SIZE) if meta.get("any_size") else (h["N"], h["M"])
         if size in groups.setdefault(name, {}):
-            raise InvalidInputError(f"{key}: two checkpoints of {name!r} for N={size[0]}, M={size[1]}")
+            what = {ANY_SIZE: "any size", FALLBACK: "the fallback"}.get(size, f"N={size[0]}, M={size[1]}")
+            raise InvalidInputError(f"{key}: two checkpoints of {name!r} for {what}")
         groups[name][size] = path
         in_bench[name] = standard
     return tuple(

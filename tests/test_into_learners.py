@@ -189,6 +189,41 @@ def test_registry_serves_any_size_checkpoint(tmp_path, monkeypatch):
         np.testing.assert_array_equal(res.decision["y"], pol.decide(inst).y)
     bad = solve("into", _insts("paper", 1)[0], "into")
     assert bad.status == "error" and "at most 8 devices per BS" in bad.message
+    # a per-device checkpoint with meta.fallback serves what the padded one refuses; the padded one keeps `small`
+    fb = _per_device(into_ddpg, 1, steps=5)
+    fb.meta["fallback"] = True
+    fb.save(tmp_path / "into" / "checkpoints" / "into-paper")
+    big = _insts("paper", 1)[0]
+    res = solve("into", big, "into", SolveOptions())
+    assert res.feasible and res.status == "feasible"
+    np.testing.assert_array_equal(res.decision["y"], fb.decide(big).y)
+    inst = _insts("small", 1, seed=8)[0]
+    np.testing.assert_array_equal(solve("into", inst, "into").decision["y"], pol.decide(inst).y)
+    # two fallbacks of one method are refused with a one-line error
+    fb.save(tmp_path / "into" / "checkpoints" / "into-paper2")
+    with pytest.raises(InvalidInputError, match="two checkpoints of 'into' for the fallback"):
+        all_methods("into")
+
+
+@pytest.mark.parametrize("method", ["into", "ddqn"])
+def test_cli_solves_a_paper_instance_with_the_committed_checkpoints(tmp_path, capsys, method):
+    """`mecopt solve into --method into|ddqn` on a `paper` cell (K = 165): the registry serves the committed
+    per-device fallback checkpoint (the padded `small` one takes at most 8 devices per BS) -> a feasible solution."""
+    import json
+
+    from learners.registry import checkpoint_dir
+    from mecopt.cli import main
+
+    if not (checkpoint_dir("into") / f"{method}-paper.json").exists():
+        pytest.skip("no committed per-device fallback checkpoint")
+    inst, sol = tmp_path / "i.json", tmp_path / "s.json"
+    assert main(["generate", "into", "--size", "paper", "--seed", "3", "--out", str(inst)]) == 0
+    assert main(["solve", "into", "--instance", str(inst), "--method", method, "--out", str(sol)]) == 0
+    res = json.loads(sol.read_text())
+    assert res["status"] == "feasible" and res["method"] == method and len(res["decision"]["x"]) == 165
+    capsys.readouterr()
+    assert main(["evaluate", "into", "--instance", str(inst), "--decision", str(sol)]) == 0
+    assert json.loads(capsys.readouterr().out)["feasible"] is True
 
 
 def test_committed_checkpoints_load_and_decide():
@@ -349,3 +384,52 @@ def test_committed_per_device_checkpoints_run_on_small_and_paper():
         assert pol.per_device and pol.meta["preset"] == "paper", h.name
         for inst in insts:
             assert evaluate(inst, pol.decide(inst)).feasible, h.name
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reduced Figs. 4-6: per-point retraining (learners.into_figs)
+# ---------------------------------------------------------------------------------------------------------------
+def test_fig_points_configs_and_names():
+    """Every non-default sweep point once plus the default point; configs scale one field; bad input is refused."""
+    from learners import into_figs as F
+
+    pts = F.points()
+    assert pts[-1] == ("default", F.DEFAULT_X) and len(pts) == len(set(pts)) == 17
+    assert all(a != F.DEFAULT_X for _, a in pts[:-1])
+    base = PRESETS["small"]
+    assert F.point_config("g_range", 2.0).g_range == (2 * base.g_range[0], 2 * base.g_range[1])
+    assert F.point_config("F_hz", 0.5).F_hz == 0.5 * base.F_hz and F.point_config("psi", 4.0).psi == 4.0
+    assert F.point_config("sigma", 1.0) == base
+    assert F.stem("into", "chi", 1.3).name == "into-small-chi1p3-seed1"
+    with pytest.raises(InvalidInputError, match="unknown generator field"):
+        F.point_config("nope", 2.0)
+    with pytest.raises(InvalidInputError, match="must be > 0"):
+        F.point_config("chi", 0.0)
+    with pytest.raises(InvalidInputError, match="unknown method"):
+        F.train_one("ppo", "chi", 1.3)
+
+
+def test_fig_point_training_uses_the_point_config(tmp_path, monkeypatch):
+    """A per-point run trains on its point's generator config, records the point and saves under figs/."""
+    import shutil
+
+    from learners import into_figs as F
+    from learners.train import best_params_path
+
+    tuned = best_params_path("into", "ddqn")
+    monkeypatch.setenv("MECOPT_RESULTS", str(tmp_path))
+    best_params_path("into", "ddqn").parent.mkdir(parents=True)
+    shutil.copyfile(tuned, best_params_path("into", "ddqn"))
+    seen = []
+    real = Episodes.reset
+
+    def spy(self, seed):
+        seen.append(self.preset)
+        return real(self, seed)
+
+    monkeypatch.setattr(Episodes, "reset", spy)
+    pol = F.train_one("ddqn", "B_hz", 0.5, steps=3)
+    assert seen and all(c == F.point_config("B_hz", 0.5) for c in seen)
+    assert pol.meta["fig_point"] == {"B_hz": 0.5} and pol.meta["env_steps"] == 3
+    assert pol.meta["weights_dtype"] == "float16"
+    assert load_policy(F.stem("ddqn", "B_hz", 0.5)).meta["fig_point"] == {"B_hz": 0.5}

@@ -1,0 +1,126 @@
+"""Figs. 4-6 of the INTO paper, reduced (issue #15): INTO and DDQN retrained at every point of the sweeps.
+
+The paper retrains its learners for every point of Figs. 4-6 (award g, density v, channel scale sigma, harvested
+energy e; task size chi, BS capacity F, deadline factor psi, bandwidth B). Reduced here: the `small` calibration
+preset with one swept parameter changed (:data:`FIG45`, :data:`FIG6`, :func:`point_config`), the padded `small`
+architecture with the tuned parameters of ``results/into/tuning/<method>.json`` (no per-point tuning), one training
+seed (``SEED``) and one equal budget of ``STEPS`` env steps for every point and both methods -- the default point
+too, so that every point of a sweep has the same budget (the main tuned runs have ``LONG_STEPS``). Weights are
+stored in float16 (``meta.weights_dtype``; 34 checkpoints, DDQN's (512, 256) network is 1.2 MB in float32) and
+scored as loaded.
+
+``PYTHONPATH=. python -m learners.into_figs [--methods into,ddqn] [--steps N]`` ->
+``results/into/figs/{checkpoints,training}/<method>-small-<point>-seed1``; resumable: a run whose checkpoint exists is
+skipped. The bench suite (``bench/test_into_learners.py::test_reduced_figures``) scores them on the seeded test
+slots of each point beside the default-point policies, the heuristics and the certified optimum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import tyro
+
+from learners.common import TorchPolicy
+from learners.into import KEY, METHODS, PRESET, Episodes
+from learners.train import make_args, method_module
+from mecopt.core import InvalidInputError, results_dir
+from mecopt.problems.into import PRESETS, Config
+
+SEED = 1
+#: env steps per run, every point and both methods (measured: see results/into/findings.md, Figs. 4-6)
+STEPS = 6_000
+#: Fig. 4 (award g, density v), Fig. 5 (channel scale sigma, harvest e): multipliers of the `small` ranges
+FIG45: dict[str, tuple[str, tuple[float, ...]]] = {
+    "award g (Fig. 4a)": ("g_range", (0.5, 1.0, 2.0)),
+    "density v (Fig. 4b)": ("v_range", (0.5, 1.0, 2.0)),
+    "channel sigma (Fig. 5a)": ("sigma", (0.5, 1.0, 2.0)),
+    "harvest e (Fig. 5b)": ("e_range_w", (0.5, 1.0, 2.0)),
+}
+#: Fig. 6(a-d): task size chi, capacity F (x 0.5 GHz), deadline psi, bandwidth B (x 1 MHz)
+FIG6: dict[str, tuple[str, tuple[float, ...]]] = {
+    "task size chi (Fig. 6a)": ("chi", (1.0, 1.3, 1.6)),
+    "capacity F (Fig. 6b)": ("F_hz", (0.5, 1.0, 2.0)),
+    "deadline psi (Fig. 6c)": ("psi", (1.0, 2.0, 4.0)),
+    "bandwidth B (Fig. 6d)": ("B_hz", (0.5, 1.0, 1.5)),
+}
+#: the x of the default `small` point (every sweep passes through it)
+DEFAULT_X = 1.0
+
+
+def point_config(field_name: str, a: float) -> Config:
+    """The `small` generator config with ``field_name`` scaled by ``a`` (chi, psi: set to ``a``; a range: both
+    ends times ``a``; a scalar: times ``a``)."""
+    base = PRESETS[PRESET]
+    if not hasattr(base, field_name):
+        raise InvalidInputError(f"into figs: unknown generator field {field_name!r}")
+    if not a > 0:
+        raise InvalidInputError(f"into figs: the multiplier must be > 0, got {a!r}")
+    val = getattr(base, field_name)
+    if field_name in ("chi", "psi"):
+        new: float | tuple[float, float] = float(a)
+    elif isinstance(val, tuple):
+        new = (val[0] * a, val[1] * a)
+    else:
+        new = val * a
+    return replace(base, **{field_name: new})
+
+
+def points() -> list[tuple[str, float]]:
+    """Every distinct (field, x) training point: the non-default points of Figs. 4-6, then the default point once
+    (``("default", 1.0)``)."""
+    out = [(f, a) for f, xs in (*FIG45.values(), *FIG6.values()) for a in xs if a != DEFAULT_X]
+    return [*out, ("default", DEFAULT_X)]
+
+
+def folder() -> Path:
+    return results_dir() / KEY / "figs"
+
+
+def stem(method: str, field_name: str, a: float, seed: int = SEED) -> Path:
+    """Checkpoint path (without suffix) of one run, e.g. ``into-small-g_range0p5-seed1``; log in ``training/``."""
+    tag = "default" if field_name == "default" else f"{field_name}{a:g}".replace(".", "p")
+    return folder() / "checkpoints" / f"{method}-{PRESET}-{tag}-seed{seed}"
+
+
+def train_one(method: str, field_name: str, a: float, steps: int = STEPS, seed: int = SEED) -> TorchPolicy:
+    """One run at one point: tuned ``Args``, the episode stream drawn from the point's generator config."""
+    if method not in METHODS:
+        raise InvalidInputError(f"into figs: unknown method {method!r}; choose from {sorted(METHODS)}")
+    cfg = PRESETS[PRESET] if field_name == "default" else point_config(field_name, a)
+    args = make_args(KEY, method, "tuned", seed, steps=steps)
+    action, cpu = ("proto", args.cpu) if method == "into" else ("discrete", "min-scaled")
+    path = stem(method, field_name, a, seed)
+    pol = method_module(KEY, method).train(
+        args,
+        env_fn=lambda: Episodes(cfg, args.horizon, action, cpu),
+        csv_path=str(folder() / "training" / f"{path.name}.csv"),
+        progress=False,
+    )
+    pol.meta.update({"setting": "tuned", "preset": f"{PRESET}-fig", "fig_point": {field_name: a}})
+    pol.meta["weights_dtype"] = "float16"  # 34 checkpoints: stored in half precision (scored as loaded)
+    pol.save(path)
+    return pol
+
+
+@dataclass
+class Cli:
+    methods: str = ",".join(METHODS)
+    """comma-separated methods"""
+    steps: int = STEPS
+    """env steps per run (keep it equal for every point)"""
+
+
+def main() -> None:
+    cli = tyro.cli(Cli, description=__doc__.splitlines()[0])
+    for field_name, a in points():
+        for method in (m for m in cli.methods.split(",") if m):
+            if stem(method, field_name, a).with_suffix(".json").exists():
+                continue  # resumable
+            pol = train_one(method, field_name, a, cli.steps)
+            print(f"{KEY}/{method} fig point {field_name}={a:g}: {pol.meta}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
