@@ -109,11 +109,6 @@ class TorchPolicy:
     def decide(self, instance: Any) -> Any:
         return self.decision(instance, self.act(self.observation(instance)))
 
-    def accepts(self, instance: Any) -> bool:
-        """Whether the network can read ``instance`` (the registry then serves this checkpoint rather than a
-        ``meta.fallback`` one); default: yes, an unfit instance is refused by ``decide`` with a one-line error."""
-        return True
-
     # -- checkpoints -------------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         path = Path(path)

@@ -25,8 +25,8 @@ STANDARD_PRESETS = ("tiny", "small", "paper")
 #: network shape depends on. A checkpoint whose ``meta`` has ``"any_size": true`` serves every size (e.g. a
 #: policy built for a varying number of UEs); the instance must then still fit it (the policy checks). One more
 #: checkpoint of the method may have ``"fallback": true`` (with ``any_size``): it serves the instances that no other
-#: checkpoint of the method accepts (``TorchPolicy.accepts``), e.g. INTO's per-device policy on `paper` cells
-#: beside the padded 3 x 8 `small` policy.
+#: checkpoint of the method accepts (a policy's optional ``accepts(instance)``; without one it accepts all), e.g.
+#: INTO's per-device policy on `paper` cells beside the padded 3 x 8 `small` policy.
 SIZE_ATTRS: dict[str, tuple[str, str]] = {
     "dtomalb": ("N", "M"),  # users, servers
     "djtcra": ("U", "H"),  # users, ESs
@@ -69,6 +69,14 @@ def _headers(key: str) -> list[tuple[Path, dict[str, Any]]]:
     return out
 
 
+def _accepts(policy: Any, inst: Any) -> bool:
+    """A policy's optional ``accepts(instance)`` (e.g. INTO's padded layout: at most 8 devices per BS); a policy
+    without one accepts every instance and refuses an unfit one in ``decide`` with a one-line error. (Kept off
+    ``TorchPolicy`` so that its source, which DJTCRA's evaluation cache hashes, stays as it was.)"""
+    check = getattr(policy, "accepts", None)
+    return True if check is None else bool(check(inst))
+
+
 def _make_fn(key: str, name: str, by_size: dict[tuple[int, int], Path]):
     def fn(inst: Any, opts: SolveOptions) -> MethodOutput:
         n, m = instance_size(key, inst)
@@ -79,7 +87,7 @@ def _make_fn(key: str, name: str, by_size: dict[tuple[int, int], Path]):
                 f"learned method {name!r} has no checkpoint for N={n}, M={m} (trained for: {sizes})"
             )
         # the first checkpoint whose policy accepts the instance; none: the first one refuses it (one-line error)
-        path = next((p for p in paths if _load(str(p)).accepts(inst)), paths[0])
+        path = next((p for p in paths if _accepts(_load(str(p)), inst)), paths[0])
         policy = _load(str(path))
         return MethodOutput(policy.decide(inst), "feasible", None, {"checkpoint": path.name})
 
