@@ -387,6 +387,44 @@ def medium_runs() -> dict[str, dict[int, Any]]:
     return LS.load_runs(KEY, suite.MEDIUM_PRESET, LEARNED, require=False)
 
 
+def _write_gap_report(
+    stem: str,
+    intro: str,
+    table: list[dict[str, Any]],
+    seeds_table: list[dict[str, Any]],
+    cis: dict[str, Any],
+    pairs: list[tuple[str, str]],
+    raw: dict[str, dict[int, list[dict[str, Any]]]],
+    **extra: Any,
+) -> None:
+    """``<stem>.md`` (``intro``, the gap table, the per-seed table, the CI verdicts on ``pairs``) and ``<stem>.json``
+    (the same plus ``extra`` and the per-instance objectives and gaps)."""
+    atomic_write_text(
+        out_dir() / f"{stem}.md",
+        intro
+        + tabulate(table, headers="keys", tablefmt="github")
+        + "\n\n## Per seed\n\n"
+        + tabulate(seeds_table, headers="keys", tablefmt="github")
+        + "\n\n## Comparisons (a claim only where the 95 % CIs separate)\n\n"
+        + "\n".join(LS.verdicts(cis, pairs))
+        + "\n",
+    )
+    per_instance = {
+        n: {s: [{k: r[k] for k in ("objective", "gap_to_opt")} for r in rows] for s, rows in d.items()}
+        for n, d in raw.items()
+    }
+    write_json(
+        out_dir() / f"{stem}.json",
+        {
+            "summary": table,
+            "seeds": seeds_table,
+            "ci": {k: [c.mean, c.lo, c.hi, c.n] for k, c in cis.items()},
+            **extra,
+            "per_instance": per_instance,
+        },
+    )
+
+
 def test_medium_vs_optimum(benchmark):
     """`medium`: every method's gap to the certified optimum on the held-out slots, GA-Aware and DAES alongside."""
     runs = medium_runs()
@@ -412,8 +450,8 @@ def test_medium_vs_optimum(benchmark):
     pairs += [(m, h) for m in LEARNED[1:] for h in ("ga-aware", "daes")] + [("vdn-l", "vdn-g"), ("ga-aware", "daes")]
     missing = [m for m in LEARNED if m not in runs]
     opt_obj = float(np.mean([r["opt_objective"] for r in refs]))
-    atomic_write_text(
-        out_dir() / "learners_medium.md",
+    _write_gap_report(
+        "learners_medium",
         f"# DJTCRA `medium` (|U| = 16 users, |H| = 4 ESs): learned policies vs the certified optimum on {len(insts)} "
         "held-out slots\n\n"
         f"`exact`: certified optimal on all {len(insts)} test slots (mean optimum {opt_obj:.4f}). Training: each "
@@ -424,25 +462,12 @@ def test_medium_vs_optimum(benchmark):
         "Scoring as in `learners.md` (certified "
         "P2 + D13 fallback for every method, 95 % BCa CI over seeds x instances). "
         + (f"No checkpoint for: {', '.join(missing)}. " if missing else "")
-        + "Per-seed gaps: the second table.\n\n"
-        + tabulate(table, headers="keys", tablefmt="github")
-        + "\n\n## Per seed\n\n"
-        + tabulate(seeds_table, headers="keys", tablefmt="github")
-        + "\n\n## Comparisons (a claim only where the 95 % CIs separate)\n\n"
-        + "\n".join(LS.verdicts(cis, pairs))
-        + "\n",
-    )
-    write_json(
-        out_dir() / "learners_medium.json",
-        {
-            "summary": table,
-            "seeds": seeds_table,
-            "ci": {k: [c.mean, c.lo, c.hi, c.n] for k, c in cis.items()},
-            "per_instance": {
-                n: {s: [{k: r[k] for k in ("objective", "gap_to_opt")} for r in rows] for s, rows in d.items()}
-                for n, d in raw.items()
-            },
-        },
+        + "Per-seed gaps: the second table.\n\n",
+        table,
+        seeds_table,
+        cis,
+        pairs,
+        raw,
     )
     for name in runs:
         for rows in raw[name].values():
@@ -720,8 +745,8 @@ def test_paper_vs_bound(benchmark):
     st = sorted({r["opt_status"] for r in refs})
     exact_gap = 100.0 * float(np.mean([(r["opt_bound"] - r["opt_objective"]) / r["opt_bound"] for r in refs]))
     steps = sorted({p.meta.get("env_steps") for d in runs.values() for p in d.values()})
-    atomic_write_text(
-        out_dir() / "learners_paper.md",
+    _write_gap_report(
+        "learners_paper",
         f"# DJTCRA `paper` (|U| = 100 users, |H| = 7 ESs): learned policies vs the best proven bound on "
         f"{len(insts)} held-out slots\n\n"
         f"**Not certified:** `exact` after {suite.PAPER_EXACT_LIMIT:.0f} s per slot (status {', '.join(st)}) gives an "
@@ -735,26 +760,13 @@ def test_paper_vs_bound(benchmark):
         "method's `small` tuned parameters transferred unchanged (L8), paper setting = Table IV where given; weights "
         "stored in float16 (scored as loaded). The paper trains 20 000 episodes. Scoring: certified P2 + D13 "
         "fallback for every method, 95 % BCa CI over seeds x slots (heuristics: over slots). The per-seed table's "
-        "`gap to opt` is the gap to the bound too.\n\n"
-        + tabulate(table, headers="keys", tablefmt="github")
-        + "\n\n## Per seed\n\n"
-        + tabulate(seeds_table, headers="keys", tablefmt="github")
-        + "\n\n## Comparisons (a claim only where the 95 % CIs separate)\n\n"
-        + "\n".join(LS.verdicts(cis, pairs))
-        + "\n",
-    )
-    write_json(
-        out_dir() / "learners_paper.json",
-        {
-            "summary": table,
-            "seeds": seeds_table,
-            "ci": {k: [c.mean, c.lo, c.hi, c.n] for k, c in cis.items()},
-            "exact": [{k: r[k] for k in ("opt_objective", "opt_bound", "opt_status", "opt_wall_s")} for r in refs],
-            "per_instance": {
-                n: {s: [{k: r[k] for k in ("objective", "gap_to_opt")} for r in rows] for s, rows in d.items()}
-                for n, d in raw.items()
-            },
-        },
+        "`gap to opt` is the gap to the bound too.\n\n",
+        table,
+        seeds_table,
+        cis,
+        pairs,
+        raw,
+        exact=[{k: r[k] for k in ("opt_objective", "opt_bound", "opt_status", "opt_wall_s")} for r in refs],
     )
     for name in contenders:
         for rows in raw[name].values():
