@@ -29,6 +29,7 @@ Exact references are cached in ``learners_reference.json`` (keyed by a hash of t
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ from learners.common import forward_flops, read_log_csv
 from learners.protocol import decision_latency, gap_table_row, mean_ci, split_rng
 from learners.train import log_path, make_args, method_module, train_and_save
 from learners.validate import SolverPolicy, validate
-from mecopt.core import atomic_write_bytes, atomic_write_text, relative_gap, write_json
+from mecopt.core import atomic_write_bytes, atomic_write_text, relative_gap, to_json, write_json
 from mecopt.problems.dtac import KEY, PRESETS, evaluate, generate, trivial_bound
 
 LEARNED = tuple(suite.METHODS)
@@ -83,6 +84,11 @@ FIG11_METHODS = ("tac", "dtac", "tl-transformer", "tl", "happo")
 @pytest.fixture(scope="module", autouse=True)
 def _bench_selection(bench_cfg):  # type: ignore[no-untyped-def]
     skip_unless_selected(bench_cfg, KEY)
+
+
+def write_compact_json(path: Path, obj: Any) -> None:
+    """``obj`` as JSON without indentation, written atomically (``write_json`` indents)."""
+    atomic_write_text(path, json.dumps(json.loads(to_json(obj)), separators=(",", ":")) + "\n")
 
 
 def refs_for(name: str, insts: list[Any], time_limit: float, certified: bool = True) -> list[dict[str, Any]]:
@@ -285,7 +291,7 @@ def test_learners_vs_optimum(benchmark, runs):
         + "\n"
     )
     atomic_write_text(out_dir(KEY) / "learners.md", md)
-    write_json(
+    write_compact_json(  # compact: the per-instance decisions make the indented file ~1.7 MB
         out_dir(KEY) / "learners.json",
         {
             "summary": table,
