@@ -475,10 +475,8 @@ def test_fig11_generalisation(benchmark, runs):
                 refs = refs_for(f"test-fig11-{cname}-u{u}", insts, FIG11_TIME_LIMIT, certified=False)
                 N = insts[0].N
                 cert[cname][N] = f"{sum(r['opt_status'] == 'optimal' for r in refs)}/{len(refs)}"
-                for m in methods:
-                    if m.split()[0] in ("tl", "happo") and N > suite.N_MAX:
-                        continue
-                    pols = list(runs[m].values()) if m in runs else [SolverPolicy(KEY, m)]
+                for m in methods:  # tl / happo act at N > 6 through L14 (UE n uses actor n mod 6)
+                    pols = [_any_n(p) for p in runs[m].values()] if m in runs else [SolverPolicy(KEY, m)]
                     rows = [r for p in pols for r in validate(KEY, p, insts, refs)]
                     gaps = [100 * r["gap_to_bound"] for r in rows if r["gap_to_bound"] is not None]
                     ci = mean_ci(gaps)
@@ -504,7 +502,8 @@ def test_fig11_generalisation(benchmark, runs):
         "95 % CI (learned: seeds 1-3 pooled). Exact runs "
         f"{FIG11_TIME_LIMIT:g} s per round; where it certifies (row `exact certified`) the gap is to the optimum, "
         "elsewhere an upper bound on the true gap. Training saw N = 2..6 at 200 / 300 m only; N = 8, 10 and the "
-        "600 / 800 m coverage are unseen. tl / happo (one actor per UE id, N <= 6) cannot act for N > 6. "
+        "600 / 800 m coverage are unseen. tl / happo (one actor per UE id, N <= 6) act for N > 6 through L14 "
+        "(UE n uses actor n mod 6 with that actor's id feature; docs/learners/dtac.md). "
         f"`<m>{CD_TRAINED}`: trained with the L11 cell-distinct decode (seeds 1-3); `<m>{FIG11_TRAINED}`: the "
         'paper\'s "trained" curve, the same recipe trained on the 600 / 800 m coverage (N = 2..6; seeds 1-3, '
         'the same 2000 env steps); the other learned rows are the paper\'s "inexperienced" models.\n\n'
@@ -540,13 +539,23 @@ def _plot_fig11(res: dict[str, dict[str, dict[int, Any]]], png: Path) -> None:
     atomic_write_bytes(png, buf.getvalue())
 
 
+def _any_n(pol: Any) -> Any:
+    """L14: TL / HAPPO's RNN actors (one per UE id, N <= 6) act at any N through ``with_any_n`` (UE n uses actor
+    n mod 6); the transformers take any N as they are."""
+    return pol.with_any_n() if isinstance(pol, suite.RnnPolicy) else pol
+
+
 def _paper_scale_policies(runs: dict[str, dict[int, Any]]) -> dict[str, Any]:
-    """What acts at the paper's sizes: the transformer policies (any N; paper decode, + cd decode, cd-trained) and
-    the heuristics. TL / HAPPO (N <= 6) cannot."""
-    pols: dict[str, Any] = {m: runs[m][1] for m in TRANSFORMERS}
-    pols.update({f"{m}{CD_DECODE}": runs[m][1].with_decode("cell-distinct") for m in TRANSFORMERS})
+    """What acts at the paper's sizes: the transformer policies (any N; paper decode, + cd decode, cd-trained), TL
+    and HAPPO through L14 (``_any_n``), and the heuristics."""
+    pols: dict[str, Any] = {m: _any_n(runs[m][1]) for m in LEARNED}
+    pols.update({f"{m}{CD_DECODE}": _any_n(runs[m][1]).with_decode("cell-distinct") for m in LEARNED})
     pols.update(
-        {f"{m}{CD_TRAINED}": runs[f"{m}{CD_TRAINED}"][1] for m in TRANSFORMERS if 1 in runs.get(f"{m}{CD_TRAINED}", {})}
+        {
+            f"{m}{CD_TRAINED}": _any_n(runs[f"{m}{CD_TRAINED}"][1])
+            for m in LEARNED
+            if 1 in runs.get(f"{m}{CD_TRAINED}", {})
+        }
     )
     pols.update({h: SolverPolicy(KEY, h) for h in HEURISTICS})
     return pols
@@ -599,8 +608,13 @@ def test_paper_scale(benchmark, runs):
         "default variant)\n\nNOT certified: exact does not run at this scale. `gap to valid bound` uses "
         "`trivial_bound` (w1 x the largest own-best time, eq. 14; weak), `gap to best incumbent` the best objective "
         "of the methods shown. Transformer policies (seed 1, trained on K = 2, N = 2..6, L = 2) act unchanged on "
-        "K = 5 / 7, N ~ 25-35, L = 8 (unseen sizes); tl / happo (N <= 6) cannot act here. Shares = local / edge / "
-        "cloud decisions (Figs. 8-9). " + CD_NOTE + "\n\n" + tabulate(out, headers="keys", tablefmt="github") + "\n",
+        "K = 5 / 7, N ~ 25-35, L = 8 (unseen sizes); tl / happo (one RNN actor per UE id, trained on N <= 6) act "
+        "through L14 (UE n uses actor n mod 6 with that actor's id feature, docs/learners/dtac.md). Shares = local / "
+        "edge / cloud decisions (Figs. 8-9). "
+        + CD_NOTE
+        + "\n\n"
+        + tabulate(out, headers="keys", tablefmt="github")
+        + "\n",
     )
 
 
@@ -637,12 +651,9 @@ def test_paper_scale_ue_sweep(benchmark, runs):
         + ", ".join(str(u) for u in UE_SWEEP)
         + " (the middle one is each preset's own), so N grows with the row; the paper plots N from about 10 to 40. "
         "NOT certified (exact does not run at this scale): columns as in `learners_paper_scale.md`. Transformer "
-        "policies: seed 1, trained on K = 2, N = 2..6, applied zero-shot; tl / happo (N <= 6) cannot act at these "
-        "sizes, so the paper's TL and HAPPO curves have no counterpart. "
-        + CD_NOTE
-        + "\n\n"
-        + tabulate(out, headers="keys", tablefmt="github")
-        + "\n",
+        "policies: seed 1, trained on K = 2, N = 2..6, applied zero-shot; tl / happo (one RNN actor per UE id, "
+        "trained on N <= 6) act through L14: UE n uses actor n mod 6 with that actor's id feature "
+        "(docs/learners/dtac.md). " + CD_NOTE + "\n\n" + tabulate(out, headers="keys", tablefmt="github") + "\n",
     )
     plt = pyplot()
     figure, axes = plt.subplots(1, len(PAPER_SCALE), figsize=(6 * len(PAPER_SCALE), 4.5))
@@ -657,7 +668,9 @@ def test_paper_scale_ue_sweep(benchmark, runs):
         ax.set_ylabel("weighted reward (clipped at -200)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    figure.suptitle("DTAC Figs. 5c-7c analogue: weighted reward vs number of UEs (zero-shot transformer policies)")
+    figure.suptitle(
+        "DTAC Figs. 5c-7c analogue: weighted reward vs number of UEs (zero-shot policies; TL / HAPPO via L14)"
+    )
     save_png(figure, out_dir(KEY) / "learners_paper_scale_ue.png")
 
 
