@@ -54,7 +54,7 @@ from bench.learner_suite import contenders as table_contenders
 from learners import dtac as suite
 from learners.common import forward_flops, read_log_csv
 from learners.protocol import decision_latency, gap_table_row, mean_ci, split_rng
-from learners.train import log_path, make_args, method_module, train_and_save
+from learners.train import log_path, make_args, method_module, override_suffix, run_stem, train_and_save
 from learners.validate import SolverPolicy, validate
 from mecopt.core import atomic_write_bytes, atomic_write_text, relative_gap, to_json, write_json
 from mecopt.problems.dtac import KEY, PRESETS, evaluate, generate, trivial_bound
@@ -79,6 +79,17 @@ FIG11_TRAINED = " [cd-trained 600/800 m]"
 FIG11_COVERAGE = (600.0, 800.0)
 #: the methods trained on the larger coverage (all five learned methods)
 FIG11_METHODS = ("tac", "dtac", "tl-transformer", "tl", "happo")
+#: L14 variant: TL / HAPPO with one RNN actor shared by every UE id (acts at any N), the cd-trained recipe
+#: (``results/dtac/shared_actor/``, tuned parameters, seeds 1-3, 2000 env steps)
+SHARED_DIR = "shared_actor"
+SHARED = " [cd-trained, shared actor]"
+SHARED_METHODS = ("tl", "happo")
+SHARED_OVERRIDES = {"channel_decode": "cell-distinct", "shared_actor": True}
+SHARED_NOTE = (
+    f"`<m>{SHARED}`: TL / HAPPO with one RNN actor shared by every UE id, which acts at any N (L14 variant; the "
+    "cd-trained recipe, tuned parameters, seeds 1-3, 2000 env steps; HAPPO then updates by MAPPO's joint clipped "
+    "objective, a departure from heterogeneous agents). "
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -104,6 +115,22 @@ def _retrain() -> None:
             # L11 (HAPPO: cell-distinct channel sampling in its policy gradient); tl writes float32 (2.4 MB)
             train_and_save(KEY, m, "tuned", seed, out=out_dir(KEY) / CD_DIR, progress=False, overrides=cd)
     train_fig11(resume=False)
+    train_shared(resume=False)
+
+
+def train_shared(seeds: tuple[int, ...] = suite.FINAL_SEEDS, resume: bool = True) -> None:
+    """L14's parameter-shared TL / HAPPO (``python -m bench.test_dtac_learners shared``; ``resume`` keeps finished
+    runs) into ``shared_actor/``."""
+    for seed, m in ((s, m) for s in seeds for m in SHARED_METHODS):
+        stem = run_stem(
+            KEY, m, "tuned", seed, suite.PRESET, out_dir(KEY) / SHARED_DIR, override_suffix(SHARED_OVERRIDES)
+        )
+        if resume and stem.with_suffix(".json").exists():
+            continue
+        pol = train_and_save(
+            KEY, m, "tuned", seed, out=out_dir(KEY) / SHARED_DIR, progress=False, overrides=SHARED_OVERRIDES
+        )
+        print(m, seed, pol.meta.get("env_steps"), pol.meta.get("train_wall_s"), flush=True)
 
 
 def train_fig11(
@@ -136,6 +163,9 @@ def runs(request) -> dict[str, dict[int, Any]]:
         out.setdefault(f"{pol.name}{CD_TRAINED}", {})[int(pol.meta["seed"])] = pol
     for pol in load_dir(out_dir(KEY) / FIG11_DIR / "checkpoints", "*.json"):
         out.setdefault(f"{pol.name}{FIG11_TRAINED}", {})[int(pol.meta["seed"])] = pol
+    sh = out_dir(KEY) / SHARED_DIR
+    for pol in load_dir(sh / "checkpoints", "*.json") + load_dir(sh / "seeds" / "checkpoints", "*.json"):
+        out.setdefault(f"{pol.name}{SHARED}", {})[int(pol.meta["seed"])] = pol
     return out
 
 
@@ -462,7 +492,7 @@ def test_fig11_generalisation(benchmark, runs):
     """Fig. 11 analogue: policies trained on N = 2..6 (K = 2, coverage 200 / 300 m) applied to N = 2..10 and to
     the larger coverage (600 / 800 m, Fig. 7's radii), gap to exact's proven bound (certified where exact proves)."""
     covers = {"200/300 m (trained)": {}, "600/800 m (unseen)": {"edge_radius_m": 600.0, "cloud_radius_m": 800.0}}
-    variants = [m for m in runs if m.endswith(CD_TRAINED) or m.endswith(FIG11_TRAINED)]
+    variants = [m for m in runs if m.endswith((CD_TRAINED, FIG11_TRAINED, SHARED))]
     methods = [*LEARNED, *variants, "greedy", "all-edge"]
     res: dict[str, dict[str, dict[int, Any]]] = {c: {m: {} for m in methods} for c in covers}
     cert: dict[str, dict[int, str]] = {c: {} for c in covers}
@@ -504,7 +534,8 @@ def test_fig11_generalisation(benchmark, runs):
         "elsewhere an upper bound on the true gap. Training saw N = 2..6 at 200 / 300 m only; N = 8, 10 and the "
         "600 / 800 m coverage are unseen. tl / happo (one actor per UE id, N <= 6) act for N > 6 through L14 "
         "(UE n uses actor n mod 6 with that actor's id feature; docs/learners/dtac.md). "
-        f"`<m>{CD_TRAINED}`: trained with the L11 cell-distinct decode (seeds 1-3); `<m>{FIG11_TRAINED}`: the "
+        + SHARED_NOTE
+        + f"`<m>{CD_TRAINED}`: trained with the L11 cell-distinct decode (seeds 1-3); `<m>{FIG11_TRAINED}`: the "
         'paper\'s "trained" curve, the same recipe trained on the 600 / 800 m coverage (N = 2..6; seeds 1-3, '
         'the same 2000 env steps); the other learned rows are the paper\'s "inexperienced" models.\n\n'
         + "\n\n".join(lines)
@@ -557,6 +588,7 @@ def _paper_scale_policies(runs: dict[str, dict[int, Any]]) -> dict[str, Any]:
             if 1 in runs.get(f"{m}{CD_TRAINED}", {})
         }
     )
+    pols.update({f"{m}{SHARED}": runs[f"{m}{SHARED}"][1] for m in SHARED_METHODS if 1 in runs.get(f"{m}{SHARED}", {})})
     pols.update({h: SolverPolicy(KEY, h) for h in HEURISTICS})
     return pols
 
@@ -611,6 +643,7 @@ def test_paper_scale(benchmark, runs):
         "K = 5 / 7, N ~ 25-35, L = 8 (unseen sizes); tl / happo (one RNN actor per UE id, trained on N <= 6) act "
         "through L14 (UE n uses actor n mod 6 with that actor's id feature, docs/learners/dtac.md). Shares = local / "
         "edge / cloud decisions (Figs. 8-9). "
+        + SHARED_NOTE
         + CD_NOTE
         + "\n\n"
         + tabulate(out, headers="keys", tablefmt="github")
@@ -653,13 +686,18 @@ def test_paper_scale_ue_sweep(benchmark, runs):
         "NOT certified (exact does not run at this scale): columns as in `learners_paper_scale.md`. Transformer "
         "policies: seed 1, trained on K = 2, N = 2..6, applied zero-shot; tl / happo (one RNN actor per UE id, "
         "trained on N <= 6) act through L14: UE n uses actor n mod 6 with that actor's id feature "
-        "(docs/learners/dtac.md). " + CD_NOTE + "\n\n" + tabulate(out, headers="keys", tablefmt="github") + "\n",
+        "(docs/learners/dtac.md). "
+        + SHARED_NOTE
+        + CD_NOTE
+        + "\n\n"
+        + tabulate(out, headers="keys", tablefmt="github")
+        + "\n",
     )
     plt = pyplot()
     figure, axes = plt.subplots(1, len(PAPER_SCALE), figsize=(6 * len(PAPER_SCALE), 4.5))
     for ax, preset in zip(axes, PAPER_SCALE, strict=True):
         for m, pts in curves[preset].items():
-            if m.endswith(CD_DECODE) or m.endswith(CD_TRAINED) or m in HEURISTICS:
+            if m.endswith((CD_DECODE, CD_TRAINED, SHARED)) or m in HEURISTICS:
                 xs, ys = zip(*pts, strict=True)
                 style = "--" if m in HEURISTICS else "-"  # heuristics dashed (the colour cycle repeats)
                 ax.plot(xs, [max(y, -200.0) for y in ys], style, marker="o", label=m)
@@ -813,8 +851,11 @@ if __name__ == "__main__":
     import sys
 
     what, rest = (sys.argv[1:2] or [""])[0], sys.argv[2:]
+    if what == "shared":
+        train_shared(tuple(int(x) for x in rest[0].split(",")) if rest else suite.FINAL_SEEDS)
+        sys.exit(0)
     if what != "fig11":
-        sys.exit(f"usage: python -m bench.test_dtac_learners fig11 [methods [seeds]] (got {what!r})")
+        sys.exit(f"usage: python -m bench.test_dtac_learners fig11 [methods [seeds]] | shared [seeds] (got {what!r})")
     train_fig11(
         tuple(rest[0].split(",")) if rest else FIG11_METHODS,
         tuple(int(x) for x in rest[1].split(",")) if len(rest) > 1 else suite.FINAL_SEEDS,

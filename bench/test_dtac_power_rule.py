@@ -34,6 +34,7 @@ from bench.test_dtac_learners import (  # noqa: F401 (pytest fixtures: the bench
     write_compact_json,
 )
 from learners import dtac as suite
+from learners.protocol import mean_ci
 from learners.validate import SolverPolicy
 from mecopt.core import atomic_write_text
 from mecopt.problems.dtac import KEY, Decision, Instance
@@ -119,6 +120,58 @@ def _sharing(contenders: dict[str, dict[int, Any]], insts: list[Instance]) -> di
     return out
 
 
+def optimum_structure(insts: list[Instance], refs: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+    """What the certified optimum does with the co-channel UEs of ``insts`` (exact re-solved for its decisions,
+    which the reference cache does not keep): per sharing pair the received-power ratio, which UE has the lower a,
+    the SINRs; and the rule applied to the optimum's own x and l (a = b = 1, then the rule). Markdown + numbers."""
+    from mecopt.core import SolveOptions, relative_gap
+    from mecopt.problems.dtac import evaluate, precompute
+    from solvers.exact.dtac import solve_exact
+
+    ratio, strong_low, sinr_lo, sinr_hi, a_pair, gaps = [], [], [], [], [], {"a = b = 1": [], "a = b = 1 + rule": []}
+    gaps["optimum + rule"] = []
+    for inst, ref in zip(insts, refs, strict=True):
+        d = solve_exact(inst, SolveOptions(time_limit=suite.SMALL_TIME_LIMIT)).decision
+        opt = evaluate(inst, d).objective
+        assert abs(opt - ref["opt_objective"]) <= 1e-6 * ref["opt_objective"], "exact re-solve differs from the cache"
+        snr = precompute(inst).g / inst.sigma2  # full-power received SNR of each UE
+        rx = d.a * snr
+        for k in range(inst.K):
+            for c in range(1, inst.L + 1):
+                grp = np.flatnonzero((inst.server == k) & (d.x >= 1) & (d.l == c))
+                if grp.size != 2:
+                    continue
+                s, w = (grp[0], grp[1]) if snr[grp[0]] >= snr[grp[1]] else (grp[1], grp[0])
+                ratio.append(float(rx[grp].max() / rx[grp].min()))
+                strong_low.append(bool(d.a[s] <= d.a[w]))
+                si = rx[grp] / (1.0 + rx[grp][::-1])  # eq. (5) with received interference (D2), noise-normalised
+                sinr_lo.append(float(si[np.argmin(rx[grp])]))
+                sinr_hi.append(float(si[np.argmax(rx[grp])]))
+                a_pair += [float(d.a[s]), float(d.a[w])]
+        one = np.ones(inst.N)
+        for name, dec in (
+            ("a = b = 1", replace(d, a=one, b=one)),
+            ("a = b = 1 + rule", replace(d, a=suite.equalise_shared_power(inst, d.x, d.l, one), b=one)),
+            ("optimum + rule", replace(d, a=suite.equalise_shared_power(inst, d.x, d.l, d.a))),
+        ):
+            gaps[name].append(100.0 * relative_gap(evaluate(inst, dec).objective, opt, "min"))
+    q = np.percentile(ratio, [50, 90, 100])
+    cis = {k: mean_ci(v) for k, v in gaps.items()}
+    md = (
+        f"{len(ratio)} co-channel pairs (two offloading UEs of one cell on one channel) in the {len(insts)} optima. "
+        f"Received-power ratio max / min within a pair: median {q[0]:.2f}, 90th percentile {q[1]:.2f}, max "
+        f"{q[2]:.2f}. The stronger-gain UE has the lower (or equal) a in {100 * np.mean(strong_low):.0f} % of the "
+        f"pairs. SINR (eq. 5) of the lower-received UE: {min(sinr_lo):.2f}-{max(sinr_lo):.2f} (median "
+        f"{np.median(sinr_lo):.2f}); of the higher: {min(sinr_hi):.2f}-{max(sinr_hi):.2f} (median "
+        f"{np.median(sinr_hi):.2f}). The pairs' a: {min(a_pair):.3f}-{max(a_pair):.3f} (median "
+        f"{np.median(a_pair):.3f}).\n\nThe optimum's own x and l (mean gap to the optimum [%], 95 % BCa CI): "
+        + "; ".join(f"{k}: {c.fmt(1)}" for k, c in cis.items())
+        + "."
+    )
+    nums = {"ratio_pct": q.tolist(), "strong_low_pct": 100 * float(np.mean(strong_low)), "n_pairs": len(ratio)}
+    return md, {**nums, "ci": {k: [c.mean, c.lo, c.hi, c.n] for k, c in cis.items()}}
+
+
 def test_power_rule(benchmark, runs):  # noqa: F811 (the imported fixture)
     """L13: every row without and with the power rule on the certified `tiny` and `small` test splits."""
     splits = {
@@ -140,8 +193,11 @@ def test_power_rule(benchmark, runs):  # noqa: F811 (the imported fixture)
             for row in table:
                 row["offloaders sharing a channel %"] = share[row["method"]]
             out[split] = (insts, refs, table, cis, raw)
+        insts, _, _ = splits["small"]
+        out["structure"] = optimum_structure(insts, out["small"][1])
 
     benchmark.pedantic(run, rounds=1, iterations=1)
+    structure_md, structure_js = out.pop("structure")
     parts, js = [], {}
     for split, (insts, refs, table, cis, raw) in out.items():
         opt = _opt_shares(refs)
@@ -176,7 +232,11 @@ def test_power_rule(benchmark, runs):  # noqa: F811 (the imported fixture)
         "certified optimum over seeds x rounds with its 95 % BCa bootstrap CI. `offloaders sharing a channel %`: "
         "what the rule acts on (0 on `tiny` with the L11 decode: 2 UEs per cell on 2 channels, so the rule leaves "
         "those rows unchanged there). Regenerate: `pytest --benchmark bench/test_dtac_power_rule.py "
-        "--bench-problems dtac`.\n\n" + "\n\n".join(parts) + "\n",
+        "--bench-problems dtac`.\n\n## What the certified optimum does on `small` (why this rule)\n\n"
+        + structure_md
+        + "\n\n"
+        + "\n\n".join(parts)
+        + "\n",
     )
-    write_compact_json(out_dir(KEY) / "learners_power_rule.json", js)
+    write_compact_json(out_dir(KEY) / "learners_power_rule.json", {**js, "optimum_structure": structure_js})
     benchmark.extra_info.update({f"{s}: {k}": c.mean for s, v in out.items() for k, c in v[3].items()})
