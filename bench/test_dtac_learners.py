@@ -696,6 +696,7 @@ def test_paper_scale_ue_sweep(benchmark, runs):
     plt = pyplot()
     figure, axes = plt.subplots(1, len(PAPER_SCALE), figsize=(6 * len(PAPER_SCALE), 4.5))
     for ax, preset in zip(axes, PAPER_SCALE, strict=True):
+        ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)  # 20 colours: no two curves share one
         for m, pts in curves[preset].items():
             if m.endswith((CD_DECODE, CD_TRAINED, SHARED)) or m in HEURISTICS:
                 xs, ys = zip(*pts, strict=True)
