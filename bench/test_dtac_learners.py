@@ -293,6 +293,7 @@ def _pairs() -> list[tuple[str, str]]:
     # L11 re-tuned: does tuning under the decode change the cd-trained result or the ranking?
     for m in LEARNED:
         out += [(f"{m}{CD_TUNED}", f"{m}{CD_TRAINED}"), (f"{m}{CD_TUNED}", "greedy"), (f"{m}{CD_TUNED}", "all-edge")]
+        out += [(f"{m}{CD_TUNED}", "all-local")]  # the best heuristic on `small`
     out += [(f"tac{CD_TUNED}", f"dtac{CD_TUNED}"), (f"dtac{CD_TUNED}", f"tl-transformer{CD_TUNED}")]
     out += [(f"tac{CD_TUNED}", f"tl{CD_TUNED}"), (f"tl-transformer{CD_TUNED}", f"tl{CD_TUNED}")]
     out += [(f"{m}{CD_TUNED}", f"happo{CD_TUNED}") for m in ("tac", "dtac", "tl-transformer", "tl")]
