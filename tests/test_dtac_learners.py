@@ -405,3 +405,33 @@ def test_tuning_with_fixed_overrides_in_own_folder(tmp_path, monkeypatch):
     assert args.lr_actor == teacher["lr_actor"] and args.stage == "dtac"
     with pytest.raises(InvalidInputError, match="no tuning result"):
         make_args("dtac", "dtac", "tuned", seed=2, tuning=TUNING)
+
+
+def test_cd_tuned_runs_driver(tmp_path, monkeypatch):
+    """``python -m bench.test_dtac_learners cdtrain``: seeds at the tuning_cd parameters into cell_distinct_tuned/
+    (seed 1 -> checkpoints/, others -> seeds/checkpoints/), resumable; refuses a study without the L11 decode."""
+    import json
+
+    from bench import test_dtac_learners as bench_dtac
+
+    monkeypatch.setenv("MECOPT_RESULTS", str(tmp_path))
+    monkeypatch.setenv("MECOPT_DTAC_TEACHERS", str(tmp_path / "teachers"))
+    monkeypatch.setattr(suite, "TUNE_STEPS", 30)
+    study = tmp_path / "dtac" / "tuning_cd"
+    study.mkdir(parents=True)
+    (study / "tac.json").write_text(json.dumps({"args": {"lr_actor": 1e-3, "tl_updates": 4, "eval_every": 15}}))
+    with pytest.raises(RuntimeError, match="does not fix channel_decode"):
+        bench_dtac.train_cd_tuned(("tac",), (2,))
+    (study / "tac.json").write_text(
+        json.dumps({"args": {"lr_actor": 1e-3, "eval_every": 15, "channel_decode": "cell-distinct"}})
+    )
+    bench_dtac.train_cd_tuned(("tac",), (1, 2))
+    one, two = bench_dtac.cd_tuned_stem("tac", 1), bench_dtac.cd_tuned_stem("tac", 2)
+    assert one == tmp_path / "dtac" / "cell_distinct_tuned" / "checkpoints" / "tac-tiny"
+    assert two == tmp_path / "dtac" / "cell_distinct_tuned" / "seeds" / "checkpoints" / "tac-tiny-seed2"
+    pol = load_policy(two)
+    assert pol.args.channel_decode == "cell-distinct" and pol.args.lr_actor == 1e-3 and pol.args.total_steps == 30
+    assert pol.meta["tuning"] == "tuning_cd" and pol.meta["seed"] == 2
+    mtime = two.with_suffix(".json").stat().st_mtime_ns
+    bench_dtac.train_cd_tuned(("tac",), (2,))  # resumes: a finished run is kept
+    assert two.with_suffix(".json").stat().st_mtime_ns == mtime
