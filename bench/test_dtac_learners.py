@@ -106,13 +106,15 @@ def refs_for(name: str, insts: list[Any], time_limit: float, certified: bool = T
 
 
 def _retrain() -> None:
-    """``--retrain``: the tuned runs, the L11 cd-trained runs and Fig. 11's trained-coverage runs (L12)."""
+    """``--retrain``: the tuned runs, the L11 cd-trained and cd-tuned runs (not the studies) and Fig. 11's
+    trained-coverage runs (L12)."""
     cd = {"channel_decode": "cell-distinct"}
     for seed in suite.FINAL_SEEDS:
         for m in LEARNED:
             train_and_save(KEY, m, "tuned", seed, progress=False)
             # L11 (HAPPO: cell-distinct channel sampling in its policy gradient); tl writes float32 (2.4 MB)
             train_and_save(KEY, m, "tuned", seed, out=out_dir(KEY) / CD_DIR, progress=False, overrides=cd)
+    train_cd_tuned(resume=False)
     train_fig11(resume=False)
 
 
