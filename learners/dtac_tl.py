@@ -42,6 +42,12 @@ class Args(TacArgs):
     """GRU width of each UE's actor (Table IV's HAPPO actor has 799k parameters; not matched at N <= 6, see docs)"""
 
 
+def teacher_overrides(tuning: str) -> dict[str, Any]:
+    """``learners.tune``: the teacher's parameters fixed in every trial of a study in ``results/dtac/<tuning>/``
+    (TAC's best parameters of the same folder, including its fixed overrides, e.g. the L11 ``channel_decode``)."""
+    return tuned_teacher_overrides(tuning)
+
+
 def search_space(trial: Any) -> dict[str, Any]:
     """Optuna search space of the TL stage (issue #11); the teacher's parameters are TAC's tuned ones."""
     return {
