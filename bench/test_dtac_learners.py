@@ -4,8 +4,10 @@ under the protocol of issue #11.
 Runs only with ``pytest --benchmark``; reads the committed checkpoints and never trains (``--retrain`` first reruns
 ``python -m learners.train dtac --setting tuned``). Inputs under ``results/dtac/``: tuned runs
 ``checkpoints/<method>-tiny`` (seed 1) and ``seeds/checkpoints/<method>-tiny-seed{2,3}``; paper-setting runs
-``untuned/checkpoints/<method>-tiny-seed{1,2,3}``; the L11 cell-distinct runs ``cell_distinct/`` and Fig. 11's
+``untuned/checkpoints/<method>-tiny-seed{1,2,3}``; the L11 cell-distinct runs ``cell_distinct/`` (tuned parameters
+of the paper-decode studies) and ``cell_distinct_tuned/`` (parameters of the L11 studies ``tuning_cd/``), Fig. 11's
 trained-coverage runs ``fig11/`` (docs/learners/dtac.md L11, L12); training logs ``training/`` next to each.
+``python -m bench.test_dtac_learners cdtune`` runs (or resumes) the L11 studies, ``... cdtrain`` their seeds 1-3.
 
 Outputs (``results/dtac/``):
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -56,7 +59,7 @@ from learners.common import forward_flops, read_log_csv
 from learners.protocol import decision_latency, gap_table_row, mean_ci, split_rng
 from learners.train import log_path, make_args, method_module, override_suffix, run_stem, train_and_save
 from learners.validate import SolverPolicy, validate
-from mecopt.core import atomic_write_bytes, atomic_write_text, relative_gap, to_json, write_json
+from mecopt.core import atomic_write_bytes, atomic_write_text, read_json, relative_gap, to_json, write_json
 from mecopt.problems.dtac import KEY, PRESETS, evaluate, generate, trivial_bound
 
 LEARNED = tuple(suite.METHODS)
@@ -90,6 +93,13 @@ SHARED_NOTE = (
     "cd-trained recipe, tuned parameters, seeds 1-3, 2000 env steps; HAPPO then updates by MAPPO's joint clipped "
     "objective, a departure from heterogeneous agents). "
 )
+#: L11 re-tuned: studies with channel_decode = cell-distinct fixed in every trial (``results/dtac/tuning_cd/``, the
+#: budget of the committed ``tuning/``; TAC first: the decentralized studies learn from the cd TAC), and seeds 1-3
+#: trained at their parameters (``results/dtac/cell_distinct_tuned/``)
+CD_TUNING = "tuning_cd"
+CD_TUNED_DIR = "cell_distinct_tuned"
+CD_TUNED = " [cd-tuned]"
+CD_STUDY_WALL = "study_wall_s.json"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -107,13 +117,15 @@ def refs_for(name: str, insts: list[Any], time_limit: float, certified: bool = T
 
 
 def _retrain() -> None:
-    """``--retrain``: the tuned runs, the L11 cd-trained runs and Fig. 11's trained-coverage runs (L12)."""
+    """``--retrain``: the tuned runs, the L11 cd-trained and cd-tuned runs (not the studies), Fig. 11's
+    trained-coverage runs (L12) and the L14 shared-actor runs."""
     cd = {"channel_decode": "cell-distinct"}
     for seed in suite.FINAL_SEEDS:
         for m in LEARNED:
             train_and_save(KEY, m, "tuned", seed, progress=False)
             # L11 (HAPPO: cell-distinct channel sampling in its policy gradient); tl writes float32 (2.4 MB)
             train_and_save(KEY, m, "tuned", seed, out=out_dir(KEY) / CD_DIR, progress=False, overrides=cd)
+    train_cd_tuned(resume=False)
     train_fig11(resume=False)
     train_shared(resume=False)
 
@@ -154,6 +166,60 @@ def train_fig11(
         print(m, seed, pol.meta.get("env_steps"), flush=True)
 
 
+def cd_tune(methods: tuple[str, ...] = LEARNED) -> dict[str, float]:
+    """L11 re-tuning (``python -m bench.test_dtac_learners cdtune [methods]``): each method's study with
+    ``channel_decode = "cell-distinct"`` fixed, in ``results/dtac/tuning_cd/`` (TAC first; a rerun resumes each
+    study and only adds the missing trials). Each run's wall time is added to the study's entry of
+    ``tuning_cd/study_wall_s.json`` (finished trials only: an interrupted trial's time is lost with it)."""
+    import optuna
+
+    from learners.tune import tune
+
+    if "tac" in methods:
+        methods = ("tac", *(m for m in methods if m != "tac"))
+    wall_path = out_dir(KEY) / CD_TUNING / CD_STUDY_WALL
+    for m in methods:
+        t0 = time.perf_counter()
+        study = tune(KEY, m, fixed={"channel_decode": "cell-distinct"}, tuning=CD_TUNING)
+        done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        walls = read_json(wall_path, "study wall times") if wall_path.exists() else {}
+        if len(done) > int(walls.get(m, {}).get("trials", 0)):
+            walls[m] = {
+                "trials": len(done),
+                "wall_s": round(float(walls.get(m, {}).get("wall_s", 0.0)) + time.perf_counter() - t0, 1),
+            }
+            write_json(wall_path, walls)
+        print(f"{m}: {len(done)} trials, study wall {walls.get(m, {}).get('wall_s')} s", flush=True)
+    return {m: float(v["wall_s"]) for m, v in walls.items()}
+
+
+def cd_tuned_stem(method: str, seed: int) -> Path:
+    """Checkpoint stem of a cd-tuned run: ``cell_distinct_tuned/checkpoints/<m>-tiny`` (seed 1) or
+    ``cell_distinct_tuned/seeds/checkpoints/<m>-tiny-seed<s>``."""
+    return run_stem(KEY, method, "tuned", seed, suite.PRESET, out_dir(KEY) / CD_TUNED_DIR)
+
+
+def train_cd_tuned(
+    methods: tuple[str, ...] = LEARNED, seeds: tuple[int, ...] = suite.FINAL_SEEDS, resume: bool = True
+) -> None:
+    """Seeds 1-3 at the re-tuned cd parameters (``tuning_cd/<m>.json``, which fix channel_decode = cell-distinct),
+    ``TUNE_STEPS`` env steps, into ``cell_distinct_tuned/`` (``python -m bench.test_dtac_learners cdtrain [methods
+    [seeds]]``; ``resume`` keeps finished runs). TL's weights are stored in float16 (as the other TL checkpoints)."""
+    for seed, m in ((s, m) for s in seeds for m in methods):
+        stem = cd_tuned_stem(m, seed)
+        if resume and stem.with_suffix(".json").exists():
+            continue
+        args = make_args(KEY, m, "tuned", seed, tuning=CD_TUNING)
+        if args.channel_decode != "cell-distinct":
+            raise RuntimeError(f"{m}: {CD_TUNING}/{m}.json does not fix channel_decode = cell-distinct")
+        pol = method_module(KEY, m).train(args, csv_path=str(log_path(stem)), progress=False)
+        pol.meta.update({"setting": "tuned", "preset": args.preset, "tuning": CD_TUNING})
+        if m == "tl":
+            pol.meta["weights_dtype"] = "float16"
+        pol.save(stem)
+        print(m, seed, pol.meta.get("env_steps"), pol.meta.get("train_wall_s"), flush=True)
+
+
 @pytest.fixture(scope="module")
 def runs(request) -> dict[str, dict[int, Any]]:
     """{"<method>" (tuned) / "<method> (paper setting)" / the L11 and Fig. 11 variants: {seed: policy}}."""
@@ -166,6 +232,9 @@ def runs(request) -> dict[str, dict[int, Any]]:
     sh = out_dir(KEY) / SHARED_DIR
     for pol in load_dir(sh / "checkpoints", "*.json") + load_dir(sh / "seeds" / "checkpoints", "*.json"):
         out.setdefault(f"{pol.name}{SHARED}", {})[int(pol.meta["seed"])] = pol
+    cdt = out_dir(KEY) / CD_TUNED_DIR
+    for pol in load_dir(cdt / "checkpoints", "*.json") + load_dir(cdt / "seeds" / "checkpoints", "*.json"):
+        out.setdefault(f"{pol.name}{CD_TUNED}", {})[int(pol.meta["seed"])] = pol
     return out
 
 
@@ -176,12 +245,14 @@ def _shares(rows: list[dict[str, Any]]) -> tuple[float, float, float]:
 
 
 def _contenders(runs: dict[str, dict[int, Any]], paper: bool = True, cd: bool = True) -> dict[str, dict[int, Any]]:
-    """Learned (tuned; + paper setting; + the L11 cell-distinct variants), then the heuristics."""
+    """Learned (tuned; + paper setting; + the L11 cell-distinct variants: decode only, cd-trained, cd-tuned), then
+    the heuristics."""
     c = table_contenders(KEY, runs, LEARNED, heuristics=(), paper=paper)
     for m in LEARNED if cd else ():
         c[f"{m}{CD_DECODE}"] = {s: p.with_decode("cell-distinct") for s, p in runs[m].items()}
-        if f"{m}{CD_TRAINED}" in runs:
-            c[f"{m}{CD_TRAINED}"] = runs[f"{m}{CD_TRAINED}"]
+        for tag in (CD_TRAINED, CD_TUNED):
+            if f"{m}{tag}" in runs:
+                c[f"{m}{tag}"] = runs[f"{m}{tag}"]
     return {**c, **table_contenders(KEY, {}, (), heuristics=HEURISTICS)}
 
 
@@ -251,6 +322,13 @@ def _pairs() -> list[tuple[str, str]]:
     out += [(f"tac{CD_TRAINED}", f"dtac{CD_TRAINED}"), (f"dtac{CD_TRAINED}", f"tl-transformer{CD_TRAINED}")]
     out += [(f"{m}{CD_TRAINED}", f"happo{CD_TRAINED}") for m in ("tac", "dtac", "tl-transformer", "tl")]
     out += [("happo", f"happo{CD_TRAINED}")]
+    # L11 re-tuned: does tuning under the decode change the cd-trained result or the ranking?
+    for m in LEARNED:
+        out += [(f"{m}{CD_TUNED}", f"{m}{CD_TRAINED}"), (f"{m}{CD_TUNED}", "greedy"), (f"{m}{CD_TUNED}", "all-edge")]
+        out += [(f"{m}{CD_TUNED}", "all-local")]  # the best heuristic on `small`
+    out += [(f"tac{CD_TUNED}", f"dtac{CD_TUNED}"), (f"dtac{CD_TUNED}", f"tl-transformer{CD_TUNED}")]
+    out += [(f"tac{CD_TUNED}", f"tl{CD_TUNED}"), (f"tl-transformer{CD_TUNED}", f"tl{CD_TUNED}")]
+    out += [(f"{m}{CD_TUNED}", f"happo{CD_TUNED}") for m in ("tac", "dtac", "tl-transformer", "tl")]
     return out
 
 
@@ -275,6 +353,12 @@ CD_NOTE = (
     "gradient uses the log-probability of that restricted choice; the committed TL checkpoints store their weights "
     "in float16, see their `meta.weights_dtype`)."
 )
+#: the tables that have the L11 re-tuned rows
+CD_TUNED_NOTE = (
+    " `<m> [cd-tuned]`: as cd-trained, at the parameters of `<m>`'s own Optuna study run with the decode fixed in "
+    "every trial (`tuning_cd/<m>.json`, the same budget of 4 trials x 2000 env steps; dtac / tl-transformer / tl "
+    "learn from the cd-tuned TAC), seeds 1-3 (`cell_distinct_tuned/`)."
+)
 
 
 def test_learners_vs_optimum(benchmark, runs):
@@ -291,7 +375,7 @@ def test_learners_vs_optimum(benchmark, runs):
     table, cis, raw, latency = out["table"], out["cis"], out["raw"], out["latency"]
     opt_sh = _opt_shares(refs)
     kl = []
-    for tag in ("", CD_TRAINED):  # the paper-decode runs, then the L11 cd-trained ones (teacher: TAC of the same tag)
+    for tag in ("", CD_TRAINED, CD_TUNED):  # paper decode, then L11 cd-trained / cd-tuned (teacher: TAC of the tag)
         teacher = runs.get(f"tac{tag}", {})
         for m in (f"tl-transformer{tag}", f"dtac{tag}"):
             vals = [_kl_px(teacher[s], runs[m][s], insts) for s in sorted(runs.get(m, {})) if s in teacher]
@@ -312,6 +396,7 @@ def test_learners_vs_optimum(benchmark, runs):
         f"omega_s = 0.01), {suite.PAPER_STEPS} env steps. dtac / tl-transformer / tl add 2000 gradient steps on the "
         "TAC teacher's replay states (no env steps). Latency: median of 100 `decide` calls, 1 torch thread. "
         + CD_NOTE
+        + CD_TUNED_NOTE
         + "\n\n"
         + tabulate(table, headers="keys", tablefmt="github")
         + "\n\n## Comparisons (a claim only where the 95 % CIs separate)\n\n"
@@ -447,6 +532,7 @@ def test_small_certified(benchmark, runs):
         "training range). `mean gap %` = mean of `relative_gap` to the optimum over seeds x instances with its 95 % "
         "BCa bootstrap CI. "
         + CD_NOTE
+        + CD_TUNED_NOTE
         + "\n\n"
         + tabulate(out["table"], headers="keys", tablefmt="github")
         + "\n\n## Comparisons (a claim only where the 95 % CIs separate)\n\n"
@@ -852,12 +938,19 @@ if __name__ == "__main__":
     import sys
 
     what, rest = (sys.argv[1:2] or [""])[0], sys.argv[2:]
-    if what == "shared":
+    if what == "shared":  # L14 shared-actor TL / HAPPO: python -m bench.test_dtac_learners shared [seeds]
         train_shared(tuple(int(x) for x in rest[0].split(",")) if rest else suite.FINAL_SEEDS)
         sys.exit(0)
-    if what != "fig11":
-        sys.exit(f"usage: python -m bench.test_dtac_learners fig11 [methods [seeds]] | shared [seeds] (got {what!r})")
-    train_fig11(
-        tuple(rest[0].split(",")) if rest else FIG11_METHODS,
-        tuple(int(x) for x in rest[1].split(",")) if len(rest) > 1 else suite.FINAL_SEEDS,
-    )
+    methods = tuple(rest[0].split(",")) if rest else None
+    seeds = tuple(int(x) for x in rest[1].split(",")) if len(rest) > 1 else suite.FINAL_SEEDS
+    if what == "fig11":
+        train_fig11(methods or FIG11_METHODS, seeds)
+    elif what == "cdtune":
+        cd_tune(methods or LEARNED)
+    elif what == "cdtrain":
+        train_cd_tuned(methods or LEARNED, seeds)
+    else:
+        sys.exit(
+            "usage: python -m bench.test_dtac_learners fig11|cdtune|cdtrain [methods [seeds]] | shared [seeds] "
+            f"(got {what!r})"
+        )

@@ -21,7 +21,13 @@ from typing import Any
 from learners.common import run_cli
 from learners.dtac_tac import Args, TacPolicy, train, tuned_teacher_overrides
 
-__all__ = ["Args", "TacPolicy", "search_space", "train"]
+__all__ = ["Args", "TacPolicy", "search_space", "teacher_overrides", "train"]
+
+
+def teacher_overrides(tuning: str) -> dict[str, Any]:
+    """``learners.tune``: the teacher's parameters fixed in every trial of a study in ``results/dtac/<tuning>/``
+    (TAC's best parameters of the same folder, including its fixed overrides, e.g. the L11 ``channel_decode``)."""
+    return tuned_teacher_overrides(tuning)
 
 
 def search_space(trial: Any) -> dict[str, Any]:

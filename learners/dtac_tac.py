@@ -170,11 +170,18 @@ def search_space(trial: Any) -> dict[str, Any]:
     }
 
 
-def tuned_teacher_overrides() -> dict[str, Any]:
-    """TAC's tuned parameters (``results/dtac/tuning/tac.json``) if TAC was tuned, else none (the paper setting):
-    the decentralized methods (dtac, tl-transformer, tl) learn from the TAC teacher at TAC's tuned parameters."""
-    path = results_dir() / KEY / "tuning" / "tac.json"
+def tuned_teacher_overrides(tuning: str = "tuning") -> dict[str, Any]:
+    """TAC's tuned parameters (``results/dtac/<tuning>/tac.json``) if TAC was tuned, else none (the paper setting):
+    the decentralized methods (dtac, tl-transformer, tl) learn from the TAC teacher at TAC's tuned parameters.
+
+    A study folder other than the committed ``tuning`` (e.g. ``tuning_cd``, L11) must hold its own TAC study: its
+    decentralized studies learn from that TAC (tune ``tac`` there first), never silently from another one."""
+    path = results_dir() / KEY / tuning / "tac.json"
     if not path.exists():
+        if tuning != "tuning":
+            raise InvalidInputError(
+                f"{KEY}: no TAC study in {path.parent} (python -m learners.tune dtac --method tac --tuning {tuning})"
+            )
         return {}
     return {k: v for k, v in dict(read_json(path, "tuning result")["args"]).items() if k not in STAGE_FIELDS}
 

@@ -45,6 +45,12 @@ class Args(TacArgs):
     default: one actor per UE id n < 6 (HAPPO's)"""
 
 
+def teacher_overrides(tuning: str) -> dict[str, Any]:
+    """``learners.tune``: the teacher's parameters fixed in every trial of a study in ``results/dtac/<tuning>/``
+    (TAC's best parameters of the same folder, including its fixed overrides, e.g. the L11 ``channel_decode``)."""
+    return tuned_teacher_overrides(tuning)
+
+
 def search_space(trial: Any) -> dict[str, Any]:
     """Optuna search space of the TL stage (issue #11); the teacher's parameters are TAC's tuned ones."""
     return {

@@ -44,19 +44,29 @@ def method_module(key: str, method: str) -> ModuleType:
     return importlib.import_module(s.METHODS[method].module)
 
 
-def tuning_dir(key: str) -> Path:
-    return results_dir() / key / "tuning"
+#: the folder (under ``results/<key>/``) of the committed tuning studies; others (e.g. ``tuning_cd``, studies with
+#: fixed ``Args`` overrides) are named by ``--tuning``
+TUNING = "tuning"
 
 
-def best_params_path(key: str, method: str) -> Path:
-    return tuning_dir(key) / f"{method}.json"
+def tuning_dir(key: str, tuning: str = TUNING) -> Path:
+    if not tuning or "/" in tuning or tuning.startswith("."):
+        raise InvalidInputError(f"{key}: tuning must be a folder name under results/{key}/, got {tuning!r}")
+    return results_dir() / key / tuning
 
 
-def tuned_overrides(key: str, method: str) -> dict[str, Any]:
-    """``Args`` overrides found by the committed tuning study of ``method``."""
-    path = best_params_path(key, method)
+def best_params_path(key: str, method: str, tuning: str = TUNING) -> Path:
+    return tuning_dir(key, tuning) / f"{method}.json"
+
+
+def tuned_overrides(key: str, method: str, tuning: str = TUNING) -> dict[str, Any]:
+    """``Args`` overrides found by the tuning study of ``method`` in ``results/<key>/<tuning>/`` (the best trial's
+    parameters plus the study's fixed overrides)."""
+    path = best_params_path(key, method, tuning)
     if not path.exists():
-        raise InvalidInputError(f"{key}/{method}: no tuning result {path} (run python -m learners.tune {key} ...)")
+        raise InvalidInputError(
+            f"{key}/{method}: no tuning result {path} (run python -m learners.tune {key} --tuning {tuning} ...)"
+        )
     return dict(read_json(path, "tuning result")["args"])
 
 
@@ -75,13 +85,15 @@ def make_args(
     steps: int | None = None,
     overrides: dict[str, Any] | None = None,
     device: str = "cpu",
+    tuning: str = TUNING,
 ) -> Any:
-    """The ``Args`` of one training run: defaults (+ tuned parameters) (+ ``overrides``) + seed/preset/steps."""
+    """The ``Args`` of one training run: defaults (+ tuned parameters of the study in ``results/<key>/<tuning>/``)
+    (+ ``overrides``) + seed/preset/steps."""
     s = suite(key)
     mod = method_module(key, method)
     kw: dict[str, Any] = dict(s.METHODS[method].fixed)
     if setting == "tuned":
-        kw.update(tuned_overrides(key, method))
+        kw.update(tuned_overrides(key, method, tuning))
     elif setting != "paper":
         raise InvalidInputError(f"setting must be 'paper' or 'tuned', got {setting!r}")
     kw.update(overrides or {})
@@ -128,13 +140,16 @@ def train_and_save(
     progress: bool = True,
     device: str = "cpu",
     overrides: dict[str, Any] | None = None,
+    tuning: str = TUNING,
 ) -> TorchPolicy:
-    args = make_args(key, method, setting, seed, preset, steps, overrides, device=device)
+    args = make_args(key, method, setting, seed, preset, steps, overrides, device=device, tuning=tuning)
     mod = method_module(key, method)
     suffix = override_suffix(overrides)
     stem = run_stem(key, method, setting, seed, args.preset, out, suffix)
     policy = mod.train(args, csv_path=str(log_path(stem)), progress=progress)
     policy.meta.update({"setting": setting, "preset": args.preset})
+    if setting == "tuned" and tuning != TUNING:
+        policy.meta["tuning"] = tuning
     policy.save(stem)
     return policy
 
@@ -147,6 +162,8 @@ class Cli:
     """comma-separated learned methods (default: all of the suite; with --setting tuned, those with a tuning study)"""
     setting: Setting = "tuned"
     """'paper' (Args defaults, untuned) or 'tuned' (best parameters of the committed study)"""
+    tuning: str = TUNING
+    """with --setting tuned: the folder under results/<key>/ whose studies give the parameters (e.g. tuning_cd)"""
     seeds: str = ""
     """comma-separated training seeds (default: the suite's FINAL_SEEDS)"""
     preset: str = ""
@@ -168,7 +185,7 @@ def main() -> None:
     s = suite(cli.key)
     methods = [m for m in cli.methods.split(",") if m] or list(s.METHODS)
     if not cli.methods and cli.setting == "tuned":  # default: the methods that have a tuning study
-        untuned = [m for m in methods if not best_params_path(cli.key, m).exists()]
+        untuned = [m for m in methods if not best_params_path(cli.key, m, cli.tuning).exists()]
         methods = [m for m in methods if m not in untuned]
         if untuned:
             print(f"skipping {untuned}: no tuning result (name them with --methods and --setting paper)", flush=True)
@@ -185,6 +202,7 @@ def main() -> None:
                 Path(cli.out) if cli.out else None,
                 device=cli.device,
                 overrides={k: v for k, v in (("n_users", cli.n_users), ("w2", cli.w2)) if v is not None} or None,
+                tuning=cli.tuning,
             )
             print(f"{cli.key}/{method} {cli.setting} seed {seed}: {pol.meta}", flush=True)
 

@@ -10,10 +10,17 @@ The study persists in SQLite under ``results/<key>/tuning/<method>.db`` (``--sto
 e.g. a shared PostgreSQL, so trials can run on several machines; a rerun resumes and only adds the missing
 trials). The best trial's ``Args`` overrides are written to ``results/<key>/tuning/<method>.json``, which
 ``python -m learners.train --setting tuned`` reads; ``<method>-trials.md`` lists every trial.
+
+``--fixed '{"channel_decode": "cell-distinct"}' --tuning tuning_cd`` runs a separate study (own folder
+``results/<key>/tuning_cd/``, study name ``<key>-<method>-tuning_cd``, same budget, tune split, references and
+sampler seeding rule as the committed one) with those ``Args`` fixed in every trial; a method module's
+``teacher_overrides(tuning)`` (DTAC's decentralized stages) adds the teacher's parameters from the same folder,
+and both are part of the written ``args`` (``python -m learners.train --setting tuned --tuning tuning_cd``).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,13 +29,26 @@ from typing import Any
 import numpy as np
 import tyro
 
-from learners.train import best_params_path, make_args, method_module, suite, tuning_dir
+from learners.train import TUNING, best_params_path, make_args, method_module, suite, tuning_dir
 from learners.validate import cached_reference, validate
-from mecopt.core import atomic_write_text, read_json, seed_sequence, write_json
+from mecopt.core import InvalidInputError, atomic_write_text, read_json, seed_sequence, write_json
 
 
-def default_storage(key: str, method: str) -> str:
-    return f"sqlite:///{tuning_dir(key) / f'{method}.db'}"
+def default_storage(key: str, method: str, tuning: str = TUNING) -> str:
+    return f"sqlite:///{tuning_dir(key, tuning) / f'{method}.db'}"
+
+
+def study_name(key: str, method: str, tuning: str = TUNING) -> str:
+    return f"{key}-{method}" if tuning == TUNING else f"{key}-{method}-{tuning}"
+
+
+def fixed_overrides(key: str, method: str, fixed: dict[str, Any] | None = None, tuning: str = TUNING) -> dict[str, Any]:
+    """``Args`` fixed in every trial of a study: the method's ``teacher_overrides(tuning)`` (if it has one: the
+    parameters of the study it learns from, in the same tuning folder), then ``fixed``; they override the search
+    space's values."""
+    mod = method_module(key, method)
+    hook = getattr(mod, "teacher_overrides", None)
+    return {**(hook(tuning) if hook is not None else {}), **(fixed or {})}
 
 
 def tune(
@@ -42,8 +62,14 @@ def tune(
     preset: str | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
+    fixed: dict[str, Any] | None = None,
+    tuning: str = TUNING,
 ) -> Any:
     """Run (or resume) the study of ``method`` up to ``trials`` completed trials; returns the Optuna study.
+
+    ``fixed``: ``Args`` overrides of every trial (with ``teacher_overrides``, see ``fixed_overrides``); ``tuning``:
+    the folder under ``results/<key>/`` of the study's database and result (the tune split's references are the
+    committed ``tuning/reference.json`` either way).
 
     With ``workers`` (a local Dask cluster of that many processes) or ``scheduler`` (an existing Dask cluster) the
     missing trials run as Dask tasks, one trial each, against the same study storage (SQLite on one machine; an
@@ -57,10 +83,11 @@ def tune(
     steps = s.TUNE_STEPS if steps is None else int(steps)
     preset = preset or s.PRESET
     n_tune = s.TUNE_INSTANCES if n_tune is None else int(n_tune)
+    fixed = fixed_overrides(key, method, fixed, tuning)
     if storage is None:
-        tuning_dir(key).mkdir(parents=True, exist_ok=True)
-        storage = default_storage(key, method)
-    study, objective = _study(key, method, trials, steps, storage, n_tune, preset, stream=0)
+        tuning_dir(key, tuning).mkdir(parents=True, exist_ok=True)
+        storage = default_storage(key, method, tuning)
+    study, objective = _study(key, method, trials, steps, storage, n_tune, preset, 0, fixed, tuning)
     done = len([t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE])
     missing = trials - done
     if missing > 0 and workers is None and scheduler is None:
@@ -72,19 +99,39 @@ def tune(
         with dask_client(workers, scheduler) as client:
             futures = [
                 client.submit(
-                    _one_trial, key, method, trials, steps, storage, n_tune, preset, first + i + 1, pure=False
+                    _one_trial,
+                    key,
+                    method,
+                    trials,
+                    steps,
+                    storage,
+                    n_tune,
+                    preset,
+                    first + i + 1,
+                    fixed,
+                    tuning,
+                    pure=False,
                 )
                 for i in range(missing)
             ]
             client.gather(futures)
         study = optuna.load_study(study_name=study.study_name, storage=storage)
     if write_best:
-        write_best_json(key, method, study, steps, n_tune, trials)
+        write_best_json(key, method, study, steps, n_tune, trials, fixed, tuning)
     return study
 
 
 def _study(
-    key: str, method: str, trials: int, steps: int, storage: str, n_tune: int, preset: str, stream: int
+    key: str,
+    method: str,
+    trials: int,
+    steps: int,
+    storage: str,
+    n_tune: int,
+    preset: str,
+    stream: int,
+    fixed: dict[str, Any] | None = None,
+    tuning: str = TUNING,
 ) -> tuple[Any, Any]:
     """The study (created or loaded) with a TPE sampler seeded for ``stream``, and the trial objective."""
     import optuna
@@ -103,11 +150,15 @@ def _study(
     sampler = optuna.samplers.TPESampler(seed=sampler_seed, n_startup_trials=max(2, trials // 4), multivariate=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
-        study_name=f"{key}-{method}", storage=storage, sampler=sampler, direction="minimize", load_if_exists=True
+        study_name=study_name(key, method, tuning),
+        storage=storage,
+        sampler=sampler,
+        direction="minimize",
+        load_if_exists=True,
     )
 
     def objective(trial: Any) -> float:
-        over = mod.search_space(trial)
+        over = {**mod.search_space(trial), **(fixed or {})}
         args = make_args(key, method, "paper", s.TUNE_SEED, preset, steps=steps, overrides=over)
         t0 = time.perf_counter()
         pol = mod.train(args, progress=False)
@@ -123,19 +174,38 @@ def _study(
 
 
 def _one_trial(
-    key: str, method: str, trials: int, steps: int, storage: str, n_tune: int, preset: str, stream: int
+    key: str,
+    method: str,
+    trials: int,
+    steps: int,
+    storage: str,
+    n_tune: int,
+    preset: str,
+    stream: int,
+    fixed: dict[str, Any] | None = None,
+    tuning: str = TUNING,
 ) -> None:
     """One trial of the shared study (a Dask task)."""
     import torch
 
     torch.set_num_threads(1)
-    study, objective = _study(key, method, trials, steps, storage, n_tune, preset, stream)
+    study, objective = _study(key, method, trials, steps, storage, n_tune, preset, stream, fixed, tuning)
     study.optimize(objective, n_trials=1)
 
 
-def write_best_json(key: str, method: str, study: Any, steps: int, n_tune: int, budget: int) -> Path:
+def write_best_json(
+    key: str,
+    method: str,
+    study: Any,
+    steps: int,
+    n_tune: int,
+    budget: int,
+    fixed: dict[str, Any] | None = None,
+    tuning: str = TUNING,
+) -> Path:
     """Best of the first ``budget`` completed trials (by trial number): a study that ran past the budget (e.g. the
-    budget was lowered for every method) is scored on the same number of trials as the others."""
+    budget was lowered for every method) is scored on the same number of trials as the others. ``fixed`` (the
+    study's fixed overrides) is recorded and part of ``args``."""
     import optuna
 
     mod = method_module(key, method)
@@ -144,8 +214,9 @@ def write_best_json(key: str, method: str, study: Any, steps: int, n_tune: int, 
     )
     complete = all_complete[:budget]
     best = min(complete, key=lambda t: t.value)
-    overrides = mod.search_space(optuna.trial.FixedTrial(best.params))
-    path = best_params_path(key, method)
+    overrides = {**mod.search_space(optuna.trial.FixedTrial(best.params)), **(fixed or {})}
+    path = best_params_path(key, method, tuning)
+    extra = {"fixed": fixed} if fixed else {}
     write_json(
         path,
         {
@@ -158,8 +229,12 @@ def write_best_json(key: str, method: str, study: Any, steps: int, n_tune: int, 
             "best_trial": best.number,
             "best_gap_pct": best.value,
             "params": best.params,
+            **extra,
             "args": overrides,
         },
+    )
+    fixed_note = (
+        "Fixed in every trial: " + ", ".join(f"`{k}` = {v!r}" for k, v in sorted(fixed.items())) + "\n" if fixed else ""
     )
     lines = [
         f"# Tuning study `{study.study_name}`: {len(complete)} trials x {steps} env steps, objective = mean gap to the "
@@ -168,7 +243,8 @@ def write_best_json(key: str, method: str, study: Any, steps: int, n_tune: int, 
             f"; {len(all_complete) - len(complete)} later trial(s) beyond the budget are in the database, not used\n"
             if len(all_complete) > len(complete)
             else "\n"
-        ),
+        )
+        + ("\n" + fixed_note if fixed_note else ""),
         "| trial | gap % | " + " | ".join(sorted(best.params)) + " | wall s |",
         "|---|---|" + "---|" * len(best.params) + "---|",
     ]
@@ -200,12 +276,39 @@ class Cli:
     """run the missing trials as Dask tasks on a local cluster of this many processes (docs/scale-out.md)"""
     scheduler: str | None = None
     """run the missing trials on an existing Dask cluster (tcp://HOST:8786); storage must reach every worker"""
+    fixed: str = ""
+    """JSON object of Args overrides fixed in every trial, e.g. '{"channel_decode": "cell-distinct"}'"""
+    tuning: str = TUNING
+    """folder under results/<key>/ of the study (a study with --fixed belongs in its own, e.g. tuning_cd)"""
+
+
+def parse_fixed(text: str) -> dict[str, Any]:
+    """``--fixed``: a JSON object (empty text: none)."""
+    if not text.strip():
+        return {}
+    try:
+        out = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InvalidInputError(f"--fixed must be a JSON object: {e}") from None
+    if not isinstance(out, dict):
+        raise InvalidInputError(f"--fixed must be a JSON object, got {text!r}")
+    return out
 
 
 def main() -> None:
     cli = tyro.cli(Cli, description=__doc__.splitlines()[0])
-    tune(cli.key, cli.method, cli.trials, cli.steps, cli.storage, workers=cli.workers, scheduler=cli.scheduler)
-    best = read_json(best_params_path(cli.key, cli.method), "tuning result")
+    tune(
+        cli.key,
+        cli.method,
+        cli.trials,
+        cli.steps,
+        cli.storage,
+        workers=cli.workers,
+        scheduler=cli.scheduler,
+        fixed=parse_fixed(cli.fixed),
+        tuning=cli.tuning,
+    )
+    best = read_json(best_params_path(cli.key, cli.method, cli.tuning), "tuning result")
     print(f"best of {best['trials']} trials: trial {best['best_trial']}, gap {best['best_gap_pct']:.3f} %")
 
 

@@ -469,3 +469,89 @@ def test_train_config_coverage():
         suite.train_config("tiny", None, (600.0,))
     env = suite.make_train_env(rounds=2, coverage_m=(600.0, 800.0))
     assert env.cfg.edge_radius_m == 600.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# L11 re-tuning: studies with fixed Args overrides in their own folder (results/dtac/tuning_cd/)
+# ---------------------------------------------------------------------------------------------------------------
+def test_tuning_with_fixed_overrides_in_own_folder(tmp_path, monkeypatch):
+    """A study with ``fixed`` overrides (the L11 decode) lives in its own folder, records them in its result and
+    every trial; the decentralized studies learn from the TAC of the same folder; train --tuning reads it."""
+    import json
+
+    from learners.train import TUNING, best_params_path, make_args, tuning_dir
+    from learners.tune import fixed_overrides, parse_fixed, study_name, tune
+
+    monkeypatch.setenv("MECOPT_RESULTS", str(tmp_path))
+    monkeypatch.setenv("MECOPT_DTAC_TEACHERS", str(tmp_path / "teachers"))
+    cd = parse_fixed('{"channel_decode": "cell-distinct"}')
+    assert cd == {"channel_decode": "cell-distinct"} and parse_fixed(" ") == {}
+    with pytest.raises(InvalidInputError, match="JSON object"):
+        parse_fixed("[1]")
+    with pytest.raises(InvalidInputError, match="folder name"):
+        tuning_dir("dtac", "../elsewhere")
+    with pytest.raises(InvalidInputError, match="no TAC study"):  # never silently another folder's teacher
+        fixed_overrides("dtac", "dtac", cd, "tuning_cd")
+    assert fixed_overrides("dtac", "tac", cd, "tuning_cd") == cd
+    assert study_name("dtac", "tac") == "dtac-tac" and study_name("dtac", "tac", "tuning_cd") == "dtac-tac-tuning_cd"
+
+    seen: list[str] = []
+    orig = dtac_tac.train
+
+    def spy(args, *a, **k):
+        seen.append(args.channel_decode)
+        return orig(args, *a, **k)
+
+    monkeypatch.setattr(dtac_tac, "train", spy)
+    monkeypatch.setattr(dtac_dtac, "train", spy)
+    tac = tune("dtac", "tac", trials=2, steps=30, n_tune=2, fixed=cd, tuning="tuning_cd")
+    assert len(tac.trials) == 2 and tac.study_name == "dtac-tac-tuning_cd"
+    res = json.loads(best_params_path("dtac", "tac", "tuning_cd").read_text())
+    assert res["fixed"] == cd and res["args"]["channel_decode"] == "cell-distinct"
+    assert (
+        "Fixed in every trial: `channel_decode` = 'cell-distinct'"
+        in (tmp_path / "dtac" / "tuning_cd" / "tac-trials.md").read_text()
+    )
+    assert not best_params_path("dtac", "tac", TUNING).exists()  # the committed folder is untouched
+    teacher = {k: v for k, v in res["args"].items() if k != "stage"}
+    assert fixed_overrides("dtac", "tl", cd, "tuning_cd") == teacher
+
+    tune("dtac", "dtac", trials=2, steps=30, n_tune=2, fixed={**cd, "tl_updates": 4}, tuning="tuning_cd")
+    assert seen == ["cell-distinct"] * 4
+    dres = json.loads(best_params_path("dtac", "dtac", "tuning_cd").read_text())
+    assert {k: dres["args"][k] for k in teacher} == teacher  # the cd TAC's parameters, not the committed ones
+    args = make_args("dtac", "dtac", "tuned", seed=2, steps=10, tuning="tuning_cd")
+    assert args.channel_decode == "cell-distinct" and args.lr_tl == dres["args"]["lr_tl"]
+    assert args.lr_actor == teacher["lr_actor"] and args.stage == "dtac"
+    with pytest.raises(InvalidInputError, match="no tuning result"):
+        make_args("dtac", "dtac", "tuned", seed=2, tuning=TUNING)
+
+
+def test_cd_tuned_runs_driver(tmp_path, monkeypatch):
+    """``python -m bench.test_dtac_learners cdtrain``: seeds at the tuning_cd parameters into cell_distinct_tuned/
+    (seed 1 -> checkpoints/, others -> seeds/checkpoints/), resumable; refuses a study without the L11 decode."""
+    import json
+
+    from bench import test_dtac_learners as bench_dtac
+
+    monkeypatch.setenv("MECOPT_RESULTS", str(tmp_path))
+    monkeypatch.setenv("MECOPT_DTAC_TEACHERS", str(tmp_path / "teachers"))
+    monkeypatch.setattr(suite, "TUNE_STEPS", 30)
+    study = tmp_path / "dtac" / "tuning_cd"
+    study.mkdir(parents=True)
+    (study / "tac.json").write_text(json.dumps({"args": {"lr_actor": 1e-3, "tl_updates": 4, "eval_every": 15}}))
+    with pytest.raises(RuntimeError, match="does not fix channel_decode"):
+        bench_dtac.train_cd_tuned(("tac",), (2,))
+    (study / "tac.json").write_text(
+        json.dumps({"args": {"lr_actor": 1e-3, "eval_every": 15, "channel_decode": "cell-distinct"}})
+    )
+    bench_dtac.train_cd_tuned(("tac",), (1, 2))
+    one, two = bench_dtac.cd_tuned_stem("tac", 1), bench_dtac.cd_tuned_stem("tac", 2)
+    assert one == tmp_path / "dtac" / "cell_distinct_tuned" / "checkpoints" / "tac-tiny"
+    assert two == tmp_path / "dtac" / "cell_distinct_tuned" / "seeds" / "checkpoints" / "tac-tiny-seed2"
+    pol = load_policy(two)
+    assert pol.args.channel_decode == "cell-distinct" and pol.args.lr_actor == 1e-3 and pol.args.total_steps == 30
+    assert pol.meta["tuning"] == "tuning_cd" and pol.meta["seed"] == 2
+    mtime = two.with_suffix(".json").stat().st_mtime_ns
+    bench_dtac.train_cd_tuned(("tac",), (2,))  # resumes: a finished run is kept
+    assert two.with_suffix(".json").stat().st_mtime_ns == mtime
