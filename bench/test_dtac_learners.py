@@ -57,7 +57,7 @@ from bench.learner_suite import contenders as table_contenders
 from learners import dtac as suite
 from learners.common import forward_flops, read_log_csv
 from learners.protocol import decision_latency, gap_table_row, mean_ci, split_rng
-from learners.train import log_path, make_args, method_module, run_stem, train_and_save
+from learners.train import log_path, make_args, method_module, override_suffix, run_stem, train_and_save
 from learners.validate import SolverPolicy, validate
 from mecopt.core import atomic_write_bytes, atomic_write_text, read_json, relative_gap, to_json, write_json
 from mecopt.problems.dtac import KEY, PRESETS, evaluate, generate, trivial_bound
@@ -82,6 +82,17 @@ FIG11_TRAINED = " [cd-trained 600/800 m]"
 FIG11_COVERAGE = (600.0, 800.0)
 #: the methods trained on the larger coverage (all five learned methods)
 FIG11_METHODS = ("tac", "dtac", "tl-transformer", "tl", "happo")
+#: L14 variant: TL / HAPPO with one RNN actor shared by every UE id (acts at any N), the cd-trained recipe
+#: (``results/dtac/shared_actor/``, tuned parameters, seeds 1-3, 2000 env steps)
+SHARED_DIR = "shared_actor"
+SHARED = " [cd-trained, shared actor]"
+SHARED_METHODS = ("tl", "happo")
+SHARED_OVERRIDES = {"channel_decode": "cell-distinct", "shared_actor": True}
+SHARED_NOTE = (
+    f"`<m>{SHARED}`: TL / HAPPO with one RNN actor shared by every UE id, which acts at any N (L14 variant; the "
+    "cd-trained recipe, tuned parameters, seeds 1-3, 2000 env steps; HAPPO then updates by MAPPO's joint clipped "
+    "objective, a departure from heterogeneous agents). "
+)
 #: L11 re-tuned: studies with channel_decode = cell-distinct fixed in every trial (``results/dtac/tuning_cd/``, the
 #: budget of the committed ``tuning/``; TAC first: the decentralized studies learn from the cd TAC), and seeds 1-3
 #: trained at their parameters (``results/dtac/cell_distinct_tuned/``)
@@ -106,8 +117,8 @@ def refs_for(name: str, insts: list[Any], time_limit: float, certified: bool = T
 
 
 def _retrain() -> None:
-    """``--retrain``: the tuned runs, the L11 cd-trained and cd-tuned runs (not the studies) and Fig. 11's
-    trained-coverage runs (L12)."""
+    """``--retrain``: the tuned runs, the L11 cd-trained and cd-tuned runs (not the studies), Fig. 11's
+    trained-coverage runs (L12) and the L14 shared-actor runs."""
     cd = {"channel_decode": "cell-distinct"}
     for seed in suite.FINAL_SEEDS:
         for m in LEARNED:
@@ -116,6 +127,22 @@ def _retrain() -> None:
             train_and_save(KEY, m, "tuned", seed, out=out_dir(KEY) / CD_DIR, progress=False, overrides=cd)
     train_cd_tuned(resume=False)
     train_fig11(resume=False)
+    train_shared(resume=False)
+
+
+def train_shared(seeds: tuple[int, ...] = suite.FINAL_SEEDS, resume: bool = True) -> None:
+    """L14's parameter-shared TL / HAPPO (``python -m bench.test_dtac_learners shared``; ``resume`` keeps finished
+    runs) into ``shared_actor/``."""
+    for seed, m in ((s, m) for s in seeds for m in SHARED_METHODS):
+        stem = run_stem(
+            KEY, m, "tuned", seed, suite.PRESET, out_dir(KEY) / SHARED_DIR, override_suffix(SHARED_OVERRIDES)
+        )
+        if resume and stem.with_suffix(".json").exists():
+            continue
+        pol = train_and_save(
+            KEY, m, "tuned", seed, out=out_dir(KEY) / SHARED_DIR, progress=False, overrides=SHARED_OVERRIDES
+        )
+        print(m, seed, pol.meta.get("env_steps"), pol.meta.get("train_wall_s"), flush=True)
 
 
 def train_fig11(
@@ -202,6 +229,9 @@ def runs(request) -> dict[str, dict[int, Any]]:
         out.setdefault(f"{pol.name}{CD_TRAINED}", {})[int(pol.meta["seed"])] = pol
     for pol in load_dir(out_dir(KEY) / FIG11_DIR / "checkpoints", "*.json"):
         out.setdefault(f"{pol.name}{FIG11_TRAINED}", {})[int(pol.meta["seed"])] = pol
+    sh = out_dir(KEY) / SHARED_DIR
+    for pol in load_dir(sh / "checkpoints", "*.json") + load_dir(sh / "seeds" / "checkpoints", "*.json"):
+        out.setdefault(f"{pol.name}{SHARED}", {})[int(pol.meta["seed"])] = pol
     cdt = out_dir(KEY) / CD_TUNED_DIR
     for pol in load_dir(cdt / "checkpoints", "*.json") + load_dir(cdt / "seeds" / "checkpoints", "*.json"):
         out.setdefault(f"{pol.name}{CD_TUNED}", {})[int(pol.meta["seed"])] = pol
@@ -548,7 +578,7 @@ def test_fig11_generalisation(benchmark, runs):
     """Fig. 11 analogue: policies trained on N = 2..6 (K = 2, coverage 200 / 300 m) applied to N = 2..10 and to
     the larger coverage (600 / 800 m, Fig. 7's radii), gap to exact's proven bound (certified where exact proves)."""
     covers = {"200/300 m (trained)": {}, "600/800 m (unseen)": {"edge_radius_m": 600.0, "cloud_radius_m": 800.0}}
-    variants = [m for m in runs if m.endswith(CD_TRAINED) or m.endswith(FIG11_TRAINED)]
+    variants = [m for m in runs if m.endswith((CD_TRAINED, FIG11_TRAINED, SHARED))]
     methods = [*LEARNED, *variants, "greedy", "all-edge"]
     res: dict[str, dict[str, dict[int, Any]]] = {c: {m: {} for m in methods} for c in covers}
     cert: dict[str, dict[int, str]] = {c: {} for c in covers}
@@ -561,10 +591,8 @@ def test_fig11_generalisation(benchmark, runs):
                 refs = refs_for(f"test-fig11-{cname}-u{u}", insts, FIG11_TIME_LIMIT, certified=False)
                 N = insts[0].N
                 cert[cname][N] = f"{sum(r['opt_status'] == 'optimal' for r in refs)}/{len(refs)}"
-                for m in methods:
-                    if m.split()[0] in ("tl", "happo") and N > suite.N_MAX:
-                        continue
-                    pols = list(runs[m].values()) if m in runs else [SolverPolicy(KEY, m)]
+                for m in methods:  # tl / happo act at N > 6 through L14 (UE n uses actor n mod 6)
+                    pols = [_any_n(p) for p in runs[m].values()] if m in runs else [SolverPolicy(KEY, m)]
                     rows = [r for p in pols for r in validate(KEY, p, insts, refs)]
                     gaps = [100 * r["gap_to_bound"] for r in rows if r["gap_to_bound"] is not None]
                     ci = mean_ci(gaps)
@@ -590,8 +618,10 @@ def test_fig11_generalisation(benchmark, runs):
         "95 % CI (learned: seeds 1-3 pooled). Exact runs "
         f"{FIG11_TIME_LIMIT:g} s per round; where it certifies (row `exact certified`) the gap is to the optimum, "
         "elsewhere an upper bound on the true gap. Training saw N = 2..6 at 200 / 300 m only; N = 8, 10 and the "
-        "600 / 800 m coverage are unseen. tl / happo (one actor per UE id, N <= 6) cannot act for N > 6. "
-        f"`<m>{CD_TRAINED}`: trained with the L11 cell-distinct decode (seeds 1-3); `<m>{FIG11_TRAINED}`: the "
+        "600 / 800 m coverage are unseen. tl / happo (one actor per UE id, N <= 6) act for N > 6 through L14 "
+        "(UE n uses actor n mod 6 with that actor's id feature; docs/learners/dtac.md). "
+        + SHARED_NOTE
+        + f"`<m>{CD_TRAINED}`: trained with the L11 cell-distinct decode (seeds 1-3); `<m>{FIG11_TRAINED}`: the "
         'paper\'s "trained" curve, the same recipe trained on the 600 / 800 m coverage (N = 2..6; seeds 1-3, '
         'the same 2000 env steps); the other learned rows are the paper\'s "inexperienced" models.\n\n'
         + "\n\n".join(lines)
@@ -626,14 +656,25 @@ def _plot_fig11(res: dict[str, dict[str, dict[int, Any]]], png: Path) -> None:
     atomic_write_bytes(png, buf.getvalue())
 
 
+def _any_n(pol: Any) -> Any:
+    """L14: TL / HAPPO's RNN actors (one per UE id, N <= 6) act at any N through ``with_any_n`` (UE n uses actor
+    n mod 6); the transformers take any N as they are."""
+    return pol.with_any_n() if isinstance(pol, suite.RnnPolicy) else pol
+
+
 def _paper_scale_policies(runs: dict[str, dict[int, Any]]) -> dict[str, Any]:
-    """What acts at the paper's sizes: the transformer policies (any N; paper decode, + cd decode, cd-trained) and
-    the heuristics. TL / HAPPO (N <= 6) cannot."""
-    pols: dict[str, Any] = {m: runs[m][1] for m in TRANSFORMERS}
-    pols.update({f"{m}{CD_DECODE}": runs[m][1].with_decode("cell-distinct") for m in TRANSFORMERS})
+    """What acts at the paper's sizes: the transformer policies (any N; paper decode, + cd decode, cd-trained), TL
+    and HAPPO through L14 (``_any_n``), and the heuristics."""
+    pols: dict[str, Any] = {m: _any_n(runs[m][1]) for m in LEARNED}
+    pols.update({f"{m}{CD_DECODE}": _any_n(runs[m][1]).with_decode("cell-distinct") for m in LEARNED})
     pols.update(
-        {f"{m}{CD_TRAINED}": runs[f"{m}{CD_TRAINED}"][1] for m in TRANSFORMERS if 1 in runs.get(f"{m}{CD_TRAINED}", {})}
+        {
+            f"{m}{CD_TRAINED}": _any_n(runs[f"{m}{CD_TRAINED}"][1])
+            for m in LEARNED
+            if 1 in runs.get(f"{m}{CD_TRAINED}", {})
+        }
     )
+    pols.update({f"{m}{SHARED}": runs[f"{m}{SHARED}"][1] for m in SHARED_METHODS if 1 in runs.get(f"{m}{SHARED}", {})})
     pols.update({h: SolverPolicy(KEY, h) for h in HEURISTICS})
     return pols
 
@@ -685,8 +726,14 @@ def test_paper_scale(benchmark, runs):
         "default variant)\n\nNOT certified: exact does not run at this scale. `gap to valid bound` uses "
         "`trivial_bound` (w1 x the largest own-best time, eq. 14; weak), `gap to best incumbent` the best objective "
         "of the methods shown. Transformer policies (seed 1, trained on K = 2, N = 2..6, L = 2) act unchanged on "
-        "K = 5 / 7, N ~ 25-35, L = 8 (unseen sizes); tl / happo (N <= 6) cannot act here. Shares = local / edge / "
-        "cloud decisions (Figs. 8-9). " + CD_NOTE + "\n\n" + tabulate(out, headers="keys", tablefmt="github") + "\n",
+        "K = 5 / 7, N ~ 25-35, L = 8 (unseen sizes); tl / happo (one RNN actor per UE id, trained on N <= 6) act "
+        "through L14 (UE n uses actor n mod 6 with that actor's id feature, docs/learners/dtac.md). Shares = local / "
+        "edge / cloud decisions (Figs. 8-9). "
+        + SHARED_NOTE
+        + CD_NOTE
+        + "\n\n"
+        + tabulate(out, headers="keys", tablefmt="github")
+        + "\n",
     )
 
 
@@ -723,8 +770,10 @@ def test_paper_scale_ue_sweep(benchmark, runs):
         + ", ".join(str(u) for u in UE_SWEEP)
         + " (the middle one is each preset's own), so N grows with the row; the paper plots N from about 10 to 40. "
         "NOT certified (exact does not run at this scale): columns as in `learners_paper_scale.md`. Transformer "
-        "policies: seed 1, trained on K = 2, N = 2..6, applied zero-shot; tl / happo (N <= 6) cannot act at these "
-        "sizes, so the paper's TL and HAPPO curves have no counterpart. "
+        "policies: seed 1, trained on K = 2, N = 2..6, applied zero-shot; tl / happo (one RNN actor per UE id, "
+        "trained on N <= 6) act through L14: UE n uses actor n mod 6 with that actor's id feature "
+        "(docs/learners/dtac.md). "
+        + SHARED_NOTE
         + CD_NOTE
         + "\n\n"
         + tabulate(out, headers="keys", tablefmt="github")
@@ -733,8 +782,9 @@ def test_paper_scale_ue_sweep(benchmark, runs):
     plt = pyplot()
     figure, axes = plt.subplots(1, len(PAPER_SCALE), figsize=(6 * len(PAPER_SCALE), 4.5))
     for ax, preset in zip(axes, PAPER_SCALE, strict=True):
+        ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)  # 20 colours: no two curves share one
         for m, pts in curves[preset].items():
-            if m.endswith(CD_DECODE) or m.endswith(CD_TRAINED) or m in HEURISTICS:
+            if m.endswith((CD_DECODE, CD_TRAINED, SHARED)) or m in HEURISTICS:
                 xs, ys = zip(*pts, strict=True)
                 style = "--" if m in HEURISTICS else "-"  # heuristics dashed (the colour cycle repeats)
                 ax.plot(xs, [max(y, -200.0) for y in ys], style, marker="o", label=m)
@@ -743,7 +793,9 @@ def test_paper_scale_ue_sweep(benchmark, runs):
         ax.set_ylabel("weighted reward (clipped at -200)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    figure.suptitle("DTAC Figs. 5c-7c analogue: weighted reward vs number of UEs (zero-shot transformer policies)")
+    figure.suptitle(
+        "DTAC Figs. 5c-7c analogue: weighted reward vs number of UEs (zero-shot policies; TL / HAPPO via L14)"
+    )
     save_png(figure, out_dir(KEY) / "learners_paper_scale_ue.png")
 
 
@@ -886,6 +938,9 @@ if __name__ == "__main__":
     import sys
 
     what, rest = (sys.argv[1:2] or [""])[0], sys.argv[2:]
+    if what == "shared":  # L14 shared-actor TL / HAPPO: python -m bench.test_dtac_learners shared [seeds]
+        train_shared(tuple(int(x) for x in rest[0].split(",")) if rest else suite.FINAL_SEEDS)
+        sys.exit(0)
     methods = tuple(rest[0].split(",")) if rest else None
     seeds = tuple(int(x) for x in rest[1].split(",")) if len(rest) > 1 else suite.FINAL_SEEDS
     if what == "fig11":
@@ -895,4 +950,7 @@ if __name__ == "__main__":
     elif what == "cdtrain":
         train_cd_tuned(methods or LEARNED, seeds)
     else:
-        sys.exit(f"usage: python -m bench.test_dtac_learners fig11|cdtune|cdtrain [methods [seeds]] (got {what!r})")
+        sys.exit(
+            "usage: python -m bench.test_dtac_learners fig11|cdtune|cdtrain [methods [seeds]] | shared [seeds] "
+            f"(got {what!r})"
+        )

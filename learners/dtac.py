@@ -149,9 +149,17 @@ def features(inst: Instance) -> np.ndarray:
     return f.astype(np.float32)
 
 
+def rnn_actor_ids(N: int) -> np.ndarray:
+    """L14: the RNN actor (and UE-id feature) of each UE: n mod N_MAX. For N <= N_MAX that is n itself (training
+    never saw more UEs); beyond, UE n borrows actor n mod N_MAX with that actor's own id, the only id it was
+    trained with."""
+    return np.arange(N) % N_MAX
+
+
 def local_state(inst: Instance) -> np.ndarray:
-    """(N, 8) local state of HAPPO / TL, eq. (24): [n, k, features of eq. (14)] (ids scaled to [0, 1])."""
-    n = np.arange(inst.N, dtype=np.float32) / max(N_MAX - 1, 1)
+    """(N, 8) local state of HAPPO / TL, eq. (24): [n, k, features of eq. (14)] (ids scaled to [0, 1]; the UE id is
+    ``rnn_actor_ids``' n mod N_MAX, i.e. n for every N the actors were trained on, L14)."""
+    n = rnn_actor_ids(inst.N).astype(np.float32) / max(N_MAX - 1, 1)
     k = inst.server.astype(np.float32) / max(K_MAX - 1, 1)
     return np.concatenate([n[:, None], k[:, None], features(inst)], axis=1).astype(np.float32)
 
@@ -179,8 +187,9 @@ def ratio(u: torch.Tensor | np.ndarray, lo: float) -> Any:
 
 
 #: channel decodes (L11): the paper's per-UE argmax p_l, or the variant that gives a cell's offloading UEs distinct
-#: channels while free ones remain
-CHANNEL_DECODES = ("argmax", "cell-distinct")
+#: channels while free ones remain; ``cell-distinct+power`` adds the L13 power rule for the UEs that must still
+#: share a channel (scored as a decode of existing checkpoints; HAPPO, which executes its sampled a, rejects it)
+CHANNEL_DECODES = ("argmax", "cell-distinct", "cell-distinct+power")
 
 
 def check_channel_decode(channel_decode: str) -> str:
@@ -216,19 +225,45 @@ def cell_distinct_channels(
     return l
 
 
+def equalise_shared_power(inst: Instance, x: np.ndarray, l: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """L13 power rule: in each cell, the offloading UEs (x >= 1) that share a channel lower their power ratios so
+    that their received powers a_n P_UE |h(k,n)|^2 (the interference terms of eq. 5, default reading D2; P_UE
+    |h(k,n)|^2 is the first entry of eq. 14's state) all equal the smallest one of the group:
+    a_n <- max(a_min, min_m a_m P_UE |h(k,m)|^2 / (P_UE |h(k,n)|^2)). The ratios never rise (so a stays in
+    [a_min, 1]); UEs alone on their channel, locals and the weakest received UE of a group keep their a.
+
+    Why (measured on the certified `small` optima, docs/learners/dtac.md L13): the optimum's co-channel UEs arrive
+    with nearly equal received powers (max / min ratio median 1.4, at most 3.3), i.e. SINR ~ 1 each, whereas at
+    a = 1 the weaker-gain UE of a pair drowns (SINR ~ g_weak / g_strong)."""
+    a = np.array(a, dtype=float)
+    g = inst.P_UE * np.asarray(inst.h_ue, dtype=float)
+    x, l, server = np.asarray(x), np.asarray(l), np.asarray(inst.server)
+    for k in range(inst.K):
+        for c in range(1, inst.L + 1):
+            grp = np.flatnonzero((server == k) & (x >= 1) & (l == c))
+            if grp.size < 2:
+                continue
+            rx = a[grp] * g[grp]  # received powers of the co-channel group
+            a[grp] = np.clip(rx.min() / g[grp], inst.a_min, a[grp])
+    return a
+
+
 def hybrid_decision(
     inst: Instance, px: np.ndarray, pl: np.ndarray, a: np.ndarray, b: np.ndarray, channel_decode: str = "argmax"
 ) -> Decision:
     """Eq. (16) -> a feasible Decision: x = argmax p_x, l = argmax over the instance's L channels (or the
-    ``cell-distinct`` variant, L11), a, b clipped."""
+    ``cell-distinct`` variant, L11), a, b clipped; ``cell-distinct+power`` then applies the L13 power rule
+    (``equalise_shared_power``) to the UEs that still share a channel in their cell."""
     check_channel_decode(channel_decode)
     x = np.argmax(np.asarray(px)[:, :3], axis=1).astype(np.int64)
-    if channel_decode == "cell-distinct":
+    if channel_decode.startswith("cell-distinct"):
         l = cell_distinct_channels(inst, x, pl)
     else:
         l = np.argmax(np.asarray(pl)[:, : inst.L], axis=1).astype(np.int64) + 1
     a = np.clip(np.nan_to_num(np.asarray(a, dtype=float), nan=1.0), inst.a_min, 1.0)
     b = np.clip(np.nan_to_num(np.asarray(b, dtype=float), nan=1.0), inst.b_min, 1.0)
+    if channel_decode == "cell-distinct+power":
+        a = equalise_shared_power(inst, x, l, a)
     return Decision(x=x, l=l, a=a, b=b)
 
 
@@ -379,19 +414,25 @@ class RnnActor(nn.Module):
 
 
 class RnnActors(nn.Module):
-    """N_MAX heterogeneous actors (HAPPO's agents have their own parameters); UE n uses actor n."""
+    """N_MAX heterogeneous actors (HAPPO's agents have their own parameters); UE n uses actor n. ``n_max = 1``: one
+    actor shared by every UE (the parameter-shared variant, L14), which takes any N."""
 
     def __init__(self, hidden: int, n_max: int = N_MAX):
         super().__init__()
         self.hidden = hidden
         self.agents = nn.ModuleList(RnnActor(hidden) for _ in range(n_max))
 
-    def forward(self, obs: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """obs (B, N, 8), h (B, N, H) with N <= n_max -> out (B, N, ACTION_DIM), h' (B, N, H)."""
+    def agent(self, n: int) -> RnnActor:
+        """UE n's actor: actor n mod n_max (n itself for n < n_max; the shared actor if n_max = 1)."""
+        return self.agents[n % len(self.agents)]  # type: ignore[return-value]
+
+    def forward(self, obs: torch.Tensor, h: torch.Tensor, any_n: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """obs (B, N, 8), h (B, N, H) with N <= n_max -> out (B, N, ACTION_DIM), h' (B, N, H); ``any_n`` (L14):
+        any N, UE n acting with actor n mod n_max."""
         N = obs.shape[1]
-        if N > len(self.agents):
+        if N > len(self.agents) > 1 and not any_n:
             raise InvalidInputError(f"{KEY}: the RNN actors take N <= {len(self.agents)} UEs, got N={N}")
-        outs, hs = zip(*(self.agents[n](obs[:, n], h[:, n]) for n in range(N)), strict=True)
+        outs, hs = zip(*(self.agent(n)(obs[:, n], h[:, n]) for n in range(N)), strict=True)
         return torch.stack(outs, 1), torch.stack(hs, 1)
 
 
@@ -400,23 +441,35 @@ class RnnPolicy(DtacPolicy):
     single round; deterministic execution (argmax of x / l, the mean of the a / b Gaussians)."""
 
     centralized = False
+    #: L14: act on any N (UE n with actor n mod N_MAX and that actor's id, ``rnn_actor_ids``); off by default (the
+    #: actors were trained on N <= N_MAX); set per copy by ``with_any_n``
+    any_n: bool = False
 
     @property
     def obs_dim(self) -> int:
         return STATE_DIM + 2
 
-    def build(self) -> nn.Module:
-        return RnnActors(int(self.args.hidden))
+    def build(self) -> nn.Module:  # ``shared_actor`` (L14 variant): one actor for every UE id
+        return RnnActors(int(self.args.hidden), 1 if getattr(self.args, "shared_actor", False) else N_MAX)
 
     def check_size(self, inst: Instance) -> None:
         super().check_size(inst)
-        if inst.N > N_MAX:
-            raise InvalidInputError(f"{self.name}: the RNN actors take N <= {N_MAX} UEs; instance has N={inst.N}")
+        if inst.N > N_MAX and not self.any_n and not getattr(self.args, "shared_actor", False):
+            raise InvalidInputError(
+                f"{self.name}: the RNN actors take N <= {N_MAX} UEs; instance has N={inst.N} (with_any_n: L14)"
+            )
+
+    def with_any_n(self) -> RnnPolicy:
+        """A shallow copy that acts on any N (L14: UE n uses actor n mod N_MAX; same network, no retraining; the
+        decisions for N <= N_MAX are those of the original)."""
+        out = copy.copy(self)
+        out.any_n = True
+        return out
 
     def outputs(self, inst: Instance) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         with torch.no_grad():
             obs = torch.as_tensor(local_state(inst))[None]
-            out, _ = self.net(obs, torch.zeros(1, inst.N, self.net.hidden))  # type: ignore[operator]
+            out, _ = self.net(obs, torch.zeros(1, inst.N, self.net.hidden), self.any_n)  # type: ignore[operator]
             h = split_head(out[0], inst.L)
             return (
                 torch.softmax(h["x"], -1).numpy(),

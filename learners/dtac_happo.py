@@ -54,6 +54,7 @@ from learners.dtac import (
 )
 from learners.dtac_tac import mean_objective, monitor_instances
 from learners.protocol import train_episode_seeds
+from mecopt.core import InvalidInputError
 from mecopt.envs.dtac import DtacEnv
 from mecopt.problems.dtac import PRESETS, Instance
 
@@ -109,6 +110,10 @@ class Args:
     """initial bias of the a / b means (as TAC's)"""
     max_grad_norm: float = 0.5
     """gradient clipping"""
+    shared_actor: bool = False
+    """L14 variant: one RNN actor shared by every UE id (input eq. 24 with the id n mod 6, so it acts at any N),
+    updated by MAPPO's joint clipped objective over all agents (HAPPO's sequential scheme and factor M need
+    distinct agents: a departure from heterogeneous agents); default: one actor per UE id n < 6 (the paper's)"""
     channel_decode: str = "argmax"
     """L11: 'argmax' (eq. 16: each UE samples l from its p_l independently; executed: argmax p_l) or the variant
     'cell-distinct' (a cell's offloading UEs sample distinct channels, in order of confidence, while free ones
@@ -172,10 +177,37 @@ def cell_distinct_sample(inst: Instance, lg: torch.Tensor, x: np.ndarray, l: np.
     return excl
 
 
+def agent_logp_ent(ag: nn.Module, b: dict[str, torch.Tensor], i: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probability and entropy of agent slot i's stored actions (x, l with its stored exclusions, u) under
+    actor ``ag``, for every step of the rollout ``b`` (channel masks differ per L)."""
+    T = b["L"].shape[0]
+    Ls = b["L"]
+    out, _ = ag(b["obs"][:, i], b["h"][:, i])
+    lps, ents = [], []
+    for L in torch.unique(Ls).tolist():  # channel masks differ per L
+        sel = Ls == L
+        dx, dl, du = distributions(out[sel], ag.log_std, int(L), b["excl"][sel, i])  # type: ignore[arg-type]
+        lps.append(
+            (sel, dx.log_prob(b["x"][sel, i]) + dl.log_prob(b["l"][sel, i]) + du.log_prob(b["u"][sel, i]).sum(-1))
+        )
+        ents.append((sel, dx.entropy() + dl.entropy() + du.entropy().sum(-1)))
+    lp = torch.zeros(T)
+    en = torch.zeros(T)
+    for sel, x in lps:
+        lp = lp.masked_scatter(sel, x)
+    for sel, x in ents:
+        en = en.masked_scatter(sel, x)
+    return lp, en
+
+
 def train(
     args: Args, env_fn: Callable[[], DtacEnv] | None = None, csv_path: str | None = None, progress: bool = True
 ) -> HappoPolicy:
-    check_channel_decode(args.channel_decode)
+    if check_channel_decode(args.channel_decode) == "cell-distinct+power":  # the executed a is the sampled one
+        raise InvalidInputError(
+            "happo: 'cell-distinct+power' (L13) is a decode, not a sampling rule; train with "
+            "'cell-distinct' and decode with 'cell-distinct+power' (with_decode)"
+        )
     rng = seed_everything(args.seed, "happo")
     next_seed = train_episode_seeds(KEY, args.seed, "happo")
     resolve_device(args.device)
@@ -241,6 +273,27 @@ def train(
             loss_v.backward()
             nn.utils.clip_grad_norm_(critic.parameters(), args.max_grad_norm)
             opt_c.step()
+        if args.shared_actor:  # L14 variant: one actor for every UE id -> MAPPO's joint clipped update (no M)
+            ag = actors.agents[0]
+            valid_all = b["valid"].float()
+            for _ in range(args.epochs):
+                surr = torch.zeros(())
+                ent = torch.zeros(())
+                for i in range(N_MAX):
+                    if not bool(b["valid"][:, i].any()):
+                        continue
+                    lp, en = agent_logp_ent(ag, b, i)
+                    r_i = torch.exp(lp - b["logp"][:, i])
+                    s1 = r_i * adv
+                    s2 = torch.clamp(r_i, 1 - args.clip, 1 + args.clip) * adv
+                    surr = surr + (torch.min(s1, s2) * valid_all[:, i]).sum()
+                    ent = ent + (en * valid_all[:, i]).sum()
+                loss = -(surr + args.entropy_coef * ent) / valid_all.sum()
+                opts[0].zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(ag.parameters(), args.max_grad_norm)
+                opts[0].step()
+            return
         M = torch.ones(T)
         order = rng.permutation(N_MAX)
         for i in order:  # HAPPO: sequential agent updates, M = product of the earlier agents' ratios
@@ -248,32 +301,9 @@ def train(
             if not bool(valid.any()):
                 continue
             ag = actors.agents[int(i)]
-            Ls = b["L"]
 
-            def logp_ent(
-                ag: nn.Module = ag, i: int = int(i), Ls: torch.Tensor = Ls
-            ) -> tuple[torch.Tensor, torch.Tensor]:
-                out, _ = ag(b["obs"][:, i], b["h"][:, i])
-                lps, ents = [], []
-                for L in torch.unique(Ls).tolist():  # channel masks differ per L
-                    sel = Ls == L
-                    dx, dl, du = distributions(out[sel], ag.log_std, int(L), b["excl"][sel, i])  # type: ignore[arg-type]
-                    lps.append(
-                        (
-                            sel,
-                            dx.log_prob(b["x"][sel, i])
-                            + dl.log_prob(b["l"][sel, i])
-                            + du.log_prob(b["u"][sel, i]).sum(-1),
-                        )
-                    )
-                    ents.append((sel, dx.entropy() + dl.entropy() + du.entropy().sum(-1)))
-                lp = torch.zeros(T)
-                en = torch.zeros(T)
-                for sel, x in lps:
-                    lp = lp.masked_scatter(sel, x)
-                for sel, x in ents:
-                    en = en.masked_scatter(sel, x)
-                return lp, en
+            def logp_ent(ag: nn.Module = ag, i: int = int(i)) -> tuple[torch.Tensor, torch.Tensor]:
+                return agent_logp_ent(ag, b, i)
 
             old = b["logp"][:, i]
             for _ in range(args.epochs):
@@ -304,7 +334,7 @@ def train(
         obs[:N] = local_state(inst)
         with torch.no_grad():
             out, h2 = actors(torch.as_tensor(obs[:N])[None], h[:, :N])
-            dists = [distributions(out[0, n], actors.agents[n].log_std, L) for n in range(N)]  # type: ignore[arg-type]
+            dists = [distributions(out[0, n], actors.agent(n).log_std, L) for n in range(N)]  # type: ignore[arg-type]
             xs, ls, us = [], [], []
             for dx, dl, du in dists:
                 xs.append(dx.sample())
@@ -374,7 +404,7 @@ def train(
     policy.meta.update(
         {
             "params_actor": n_params(actors),
-            "params_actor_per_ue": n_params(actors) // N_MAX,
+            "params_actor_per_ue": n_params(actors) // len(actors.agents),
             "params_critic": n_params(critic),
             "ue_per_server": list(args.ue_per_server),
             "decentralized": True,

@@ -40,6 +40,9 @@ class Args(TacArgs):
     """fixed: the TL baseline"""
     hidden: int = 64
     """GRU width of each UE's actor (Table IV's HAPPO actor has 799k parameters; not matched at N <= 6, see docs)"""
+    shared_actor: bool = False
+    """L14 variant: one RNN actor shared by every UE id (input eq. 24 with the id n mod 6), so it acts at any N;
+    default: one actor per UE id n < 6 (HAPPO's)"""
 
 
 def teacher_overrides(tuning: str) -> dict[str, Any]:
@@ -136,7 +139,7 @@ def train(
             **teacher.meta,
             "tl_updates": args.tl_updates,
             "params_actor": n_params(student),
-            "params_actor_per_ue": n_params(student) // N_MAX,
+            "params_actor_per_ue": n_params(student) // len(student.agents),
             "params_teacher_actor": n_params(teacher.actor),
             "ue_per_server": list(args.ue_per_server),
             "decentralized": True,

@@ -128,7 +128,7 @@ def test_cell_distinct_channels():
         cell = np.flatnonzero(tiny.server == k)
         pl2[cell, np.arange(cell.size) % tiny.L] = 1.0
     px2, ones = np.tile([0.0, 1.0, 0.0], (tiny.N, 1)), np.ones(tiny.N)
-    plain, cd = (hybrid_decision(tiny, px2, pl2, ones, ones, m).l for m in suite.CHANNEL_DECODES)
+    plain, cd = (hybrid_decision(tiny, px2, pl2, ones, ones, m).l for m in ("argmax", "cell-distinct"))
     assert np.array_equal(plain, cd)
 
 
@@ -161,6 +161,67 @@ def test_happo_cell_distinct_sampling():
         dtac_happo.train(dtac_happo.Args(channel_decode="nope", total_steps=1), progress=False)
 
 
+def test_power_rule_decode_feasible_for_any_output():
+    """L13: the ``cell-distinct+power`` decode is feasible for any network output (NaN included); it keeps the
+    cell-distinct decode's x, l and b and only lowers a, and only for offloaders sharing a channel in their cell;
+    the default decodes are untouched (a = the clipped output)."""
+    rng = np.random.default_rng(1)
+    for preset, k in [("tiny", 0), ("small", 1), ("small", 2), ("fig5", 3)]:
+        inst = _inst(preset, k)
+        for scale in (0.0, 1.0, 1e3, 1e12):
+            px = scale * rng.standard_normal((inst.N, 3))
+            pl = scale * rng.standard_normal((inst.N, L_MAX))
+            a = rng.uniform(-0.5, 1.5, inst.N) if scale else np.full(inst.N, np.nan)
+            b = scale * rng.standard_normal(inst.N)
+            a[rng.random(inst.N) < 0.2] = np.nan
+            clipped = np.clip(np.nan_to_num(a, nan=1.0), inst.a_min, 1.0)
+            for mode in ("argmax", "cell-distinct"):
+                assert np.array_equal(hybrid_decision(inst, px, pl, a, b, mode).a, clipped)
+            cd = hybrid_decision(inst, px, pl, a, b, "cell-distinct")
+            pw = hybrid_decision(inst, px, pl, a, b, "cell-distinct+power")
+            assert check_feasible(inst, pw) == []
+            assert np.array_equal(pw.x, cd.x) and np.array_equal(pw.l, cd.l) and np.array_equal(pw.b, cd.b)
+            assert np.all(pw.a <= cd.a) and np.all(pw.a >= inst.a_min)
+            for n in np.flatnonzero(pw.a != cd.a):  # changed only where the UE shares its channel in its cell
+                same = (inst.server == inst.server[n]) & (cd.x >= 1) & (cd.l == cd.l[n])
+                assert cd.x[n] >= 1 and same.sum() >= 2
+
+
+def test_power_rule_on_a_three_ue_cell():
+    """L13 on a hand-built cell (small preset: 3 UEs per cell, L = 2): two edge-bound UEs share channel 1, the
+    third has channel 2. The stronger co-channel UE lowers its power to the weaker one's received power (equal
+    SINR, ~1 each instead of ~g_weak / g_strong), the others keep a; the cell's uplink times and the round get
+    cheaper."""
+    from mecopt.problems.dtac import precompute, terms
+
+    inst = _inst("small", 0)
+    cell = np.flatnonzero(inst.server == 0)
+    h = np.array(inst.h_ue, float)
+    h[cell] = [1e-9, 1e-11, 1e-10]  # UE cell[0] 100x stronger than cell[1]
+    inst = inst.replace(h_ue=h)
+    x = np.zeros(inst.N, np.int64)
+    x[cell] = 1
+    l = np.ones(inst.N, np.int64)
+    l[cell[2]] = 2
+    a = np.ones(inst.N)
+    out = suite.equalise_shared_power(inst, x, l, a)
+    assert out[cell[0]] == pytest.approx(1e-2)  # g_weak / g_strong
+    assert out[cell[1]] == 1.0 and out[cell[2]] == 1.0 and np.all(out[inst.server == 1] == 1.0)
+    g = precompute(inst).g
+    assert out[cell[0]] * g[cell[0]] == pytest.approx(out[cell[1]] * g[cell[1]])  # equal received powers
+    one = np.ones(inst.N)
+    t0 = terms(inst, x[None], l[None], a[None], one[None])
+    t1 = terms(inst, x[None], l[None], out[None], one[None])
+    sinr = lambda t: 2 ** (inst.B**-1 * t.R_up[0, cell[:2]]) - 1  # noqa: E731 (eq. 4 inverted)
+    assert sinr(t0)[1] < 0.02 and np.allclose(sinr(t1), sinr(t1)[0], rtol=1e-6) and 0.9 < sinr(t1)[0] < 1.0
+    assert t1.T21[0, cell].sum() < 0.5 * t0.T21[0, cell].sum()  # the cell's queued uplink times (eq. 11)
+    assert t1.objective[0] < t0.objective[0]
+    a_min_case = suite.equalise_shared_power(inst.replace(a_min=0.05), x, l, a)
+    assert a_min_case[cell[0]] == 0.05  # clipped to a_min
+    with pytest.raises(InvalidInputError, match="decode"):
+        dtac_happo.train(dtac_happo.Args(channel_decode="cell-distinct+power", total_steps=1), progress=False)
+
+
 def test_policy_channel_decode_copy():
     pol = _untrained("tac")
     inst = _inst("small", 1)
@@ -183,6 +244,65 @@ def test_untrained_policies_decide_feasibly(kind):
     else:
         with pytest.raises(InvalidInputError, match="N <= 6"):
             pol.decide(big)
+
+
+@pytest.mark.parametrize("kind", ["tl", "happo"])
+def test_rnn_actors_act_at_any_n(kind):
+    """L14: ``with_any_n`` lets the RNN actors (one per UE id, N <= 6) act at the paper's N (14 and 50 here): UE n
+    uses actor n mod 6 with that actor's id feature; decisions are feasible with every decode; for N <= 6 the
+    decisions are bit-identical to the original policy's (and the original still refuses N > 6)."""
+    pol = _untrained(kind)
+    wide = pol.with_any_n()
+    assert not pol.any_n and wide.any_n and wide.net is pol.net
+    for N, cfg in ((14, dict(K=7, ue_per_server=(2,))), (50, dict(K=5, ue_per_server=(10,)))):
+        inst = _inst("fig5", N, **cfg)
+        assert inst.N == N
+        with pytest.raises(InvalidInputError, match="N <= 6"):
+            pol.decide(inst)
+        for mode in suite.CHANNEL_DECODES:
+            assert check_feasible(inst, wide.with_decode(mode).decide(inst)) == []
+        ids = local_state(inst)[:, 0] * (N_MAX - 1)
+        assert np.allclose(ids, np.arange(N) % N_MAX)  # the ids the actors were trained with
+        with torch.no_grad():  # UE n's output is actor (n mod 6)'s on UE n's local state
+            out, _ = wide.net(torch.as_tensor(local_state(inst))[None], torch.zeros(1, N, wide.net.hidden), True)
+            n = N - 1
+            own, _ = wide.net.agents[n % N_MAX](
+                torch.as_tensor(local_state(inst))[None, n], torch.zeros(1, wide.net.hidden)
+            )
+        assert torch.allclose(out[0, n], own[0])
+    for preset, k in (
+        ("tiny", 0),
+        ("small", 1),
+        (
+            "tiny",
+            4,
+        ),
+        ("small", 5),
+    ):
+        inst = _inst(preset, k)
+        assert np.array_equal(local_state(inst)[:, 0], np.arange(inst.N, dtype=np.float32) / (N_MAX - 1))
+        for mode in suite.CHANNEL_DECODES:
+            d0, d1 = pol.with_decode(mode).decide(inst), wide.with_decode(mode).decide(inst)
+            for f in ("x", "l", "a", "b"):
+                assert np.array_equal(getattr(d0, f), getattr(d1, f))
+
+
+@pytest.mark.parametrize("mod", [dtac_tl, dtac_happo])
+def test_shared_actor_variant_trains_and_acts_at_any_n(mod, tmp_path):
+    """L14 variant: ``shared_actor=True`` trains one RNN actor for every UE id (HAPPO: MAPPO's joint clipped update)
+    that acts at any N without ``with_any_n``; it saves / loads with one actor; the default stays per-UE-id."""
+    args = {k: v for k, v in TINY.items() if k in mod.Args.__dataclass_fields__}
+    kw = {"rollout": 15} if mod is dtac_happo else {}
+    pol = mod.train(mod.Args(seed=2, shared_actor=True, channel_decode="cell-distinct", **args, **kw), progress=False)
+    assert len(pol.net.agents) == 1 and pol.meta["params_actor_per_ue"] == sum(p.numel() for p in pol.net.parameters())
+    big = _inst("fig5", 50, K=5, ue_per_server=(10,))
+    assert check_feasible(big, pol.decide(big)) == []
+    pol.save(tmp_path / "p")
+    back = load_policy(tmp_path / "p")
+    assert len(back.net.agents) == 1
+    small = _inst("small", 3)
+    assert np.array_equal(back.decide(small).x, pol.decide(small).x)
+    assert len(_untrained("tl" if mod is dtac_tl else "happo").net.agents) == N_MAX
 
 
 # ---------------------------------------------------------------------------------------------------------------
