@@ -33,7 +33,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,20 +56,22 @@ from bench.learner_suite import (
 from bench.learner_suite import contenders as table_contenders
 from learners import dtac as suite
 from learners.common import forward_flops, read_log_csv
-from learners.protocol import decision_latency, gap_table_row, mean_ci, split_rng
+from learners.protocol import decision_latency, gap_table_row, mean_ci, separated, split_rng
 from learners.train import log_path, make_args, method_module, override_suffix, run_stem, train_and_save
 from learners.validate import SolverPolicy, validate
 from mecopt.core import atomic_write_bytes, atomic_write_text, read_json, relative_gap, to_json, write_json
-from mecopt.problems.dtac import KEY, PRESETS, evaluate, generate, trivial_bound
+from mecopt.problems.dtac import KEY, PRESETS, Decision, Instance, evaluate, generate, trivial_bound
 
 LEARNED = tuple(suite.METHODS)
 HEURISTICS = ("greedy", "all-edge", "all-cloud", "all-local", "random")
 TRANSFORMERS = ("tac", "dtac", "tl-transformer")
 FIG11_UPS = (1, 2, 3, 4, 5)
-FIG11_INSTANCES = 6
+FIG11_INSTANCES = 12
 FIG11_TIME_LIMIT = 5.0
 PAPER_SCALE = ("fig5", "fig6", "fig7")
-PAPER_SCALE_INSTANCES = 6
+#: test-stream rounds per paper-scale cell (Figs. 5-7); no references are solved there (``trivial_bound`` and the
+#: best incumbent), so every learned row with 3 seeds is scored on all of them (seeds x rounds pooled, 95 % BCa CIs)
+PAPER_SCALE_INSTANCES = 40
 PRINTED_INSTANCES = 16
 #: L11 variant: the paper-decode checkpoints decoded with cell-distinct channels, and the runs trained with it
 #: (``results/dtac/cell_distinct/``, tuned parameters, seeds 1-3)
@@ -100,6 +102,27 @@ CD_TUNING = "tuning_cd"
 CD_TUNED_DIR = "cell_distinct_tuned"
 CD_TUNED = " [cd-tuned]"
 CD_STUDY_WALL = "study_wall_s.json"
+#: L13 power rule rows: an L11-trained run decoded with ``cell-distinct+power``, a heuristic with the rule applied
+POWER = " + power"
+POWER_RULE = " + power rule"
+#: the heuristics that Fig. 11 scores with the rule (the channel-sharing cells N >= 6)
+FIG11_RULE_HEURISTICS = ("greedy", "all-edge")
+
+
+@dataclass
+class PowerRule:
+    """A decider whose decision gets the L13 power rule (``learners.dtac.equalise_shared_power``) on top: the
+    offloaders sharing a channel in their cell lower a to the group's smallest received power."""
+
+    base: Any
+
+    @property
+    def name(self) -> str:
+        return f"{self.base.name}{POWER_RULE}"
+
+    def decide(self, instance: Instance) -> Decision:
+        d = self.base.decide(instance)
+        return replace(d, a=suite.equalise_shared_power(instance, d.x, d.l, d.a))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -574,12 +597,47 @@ def test_printed_variant(benchmark, runs):
     )
 
 
+#: Fig. 11's plotted curves (the tables keep every row): the paper-decode TAC, the cd-tuned rows, the best of them
+#: with the L13 rule, the "trained" (600 / 800 m) TAC and TL, and greedy / all-edge without and with the rule
+FIG11_PLOT = (
+    "tac",
+    *(f"{m}{CD_TUNED}" for m in LEARNED),
+    f"tac{CD_TUNED}{POWER}",
+    f"tl{CD_TUNED}{POWER}",
+    f"happo{CD_TUNED}{POWER}",
+    f"tac{FIG11_TRAINED}",
+    f"tl{FIG11_TRAINED}",
+    "greedy",
+    "all-edge",
+    f"greedy{POWER_RULE}",
+    f"all-edge{POWER_RULE}",
+)
+
+
+def fig11_policies(runs: dict[str, dict[int, Any]]) -> dict[str, list[Any]]:
+    """Fig. 11's rows, {row: its policies (one per seed)}: the learned rows as trained (paper decode; tl / happo at
+    N > 6 through L14, UE n uses actor n mod 6), the L11 runs (cd-trained, cd-tuned, trained on 600 / 800 m, shared
+    actor), each L11 run with the L13 rule (``cell-distinct+power``), then greedy / all-edge without and with it."""
+    out: dict[str, list[Any]] = {m: [_any_n(p) for p in runs[m].values()] for m in LEARNED}
+    l11 = [f"{m}{tag}" for tag in (CD_TRAINED, CD_TUNED, FIG11_TRAINED) for m in LEARNED]
+    l11 += [f"{m}{SHARED}" for m in SHARED_METHODS]
+    l11 = [n for n in l11 if n in runs]
+    for n in l11:
+        if not all(getattr(p.args, "channel_decode", "argmax") == "cell-distinct" for p in runs[n].values()):
+            raise RuntimeError(f"{n}: not decoded with the L11 cell-distinct channels")
+        out[n] = [_any_n(p) for p in runs[n].values()]
+    out.update({f"{n}{POWER}": [_any_n(p).with_decode("cell-distinct+power") for p in runs[n].values()] for n in l11})
+    out.update({h: [SolverPolicy(KEY, h)] for h in FIG11_RULE_HEURISTICS})
+    out.update({f"{h}{POWER_RULE}": [PowerRule(SolverPolicy(KEY, h))] for h in FIG11_RULE_HEURISTICS})
+    return out
+
+
 def test_fig11_generalisation(benchmark, runs):
     """Fig. 11 analogue: policies trained on N = 2..6 (K = 2, coverage 200 / 300 m) applied to N = 2..10 and to
     the larger coverage (600 / 800 m, Fig. 7's radii), gap to exact's proven bound (certified where exact proves)."""
     covers = {"200/300 m (trained)": {}, "600/800 m (unseen)": {"edge_radius_m": 600.0, "cloud_radius_m": 800.0}}
-    variants = [m for m in runs if m.endswith((CD_TRAINED, FIG11_TRAINED, SHARED))]
-    methods = [*LEARNED, *variants, "greedy", "all-edge"]
+    rows_pols = fig11_policies(runs)
+    methods = list(rows_pols)
     res: dict[str, dict[str, dict[int, Any]]] = {c: {m: {} for m in methods} for c in covers}
     cert: dict[str, dict[int, str]] = {c: {} for c in covers}
 
@@ -591,8 +649,7 @@ def test_fig11_generalisation(benchmark, runs):
                 refs = refs_for(f"test-fig11-{cname}-u{u}", insts, FIG11_TIME_LIMIT, certified=False)
                 N = insts[0].N
                 cert[cname][N] = f"{sum(r['opt_status'] == 'optimal' for r in refs)}/{len(refs)}"
-                for m in methods:  # tl / happo act at N > 6 through L14 (UE n uses actor n mod 6)
-                    pols = [_any_n(p) for p in runs[m].values()] if m in runs else [SolverPolicy(KEY, m)]
+                for m, pols in rows_pols.items():
                     rows = [r for p in pols for r in validate(KEY, p, insts, refs)]
                     gaps = [100 * r["gap_to_bound"] for r in rows if r["gap_to_bound"] is not None]
                     ci = mean_ci(gaps)
@@ -621,9 +678,17 @@ def test_fig11_generalisation(benchmark, runs):
         "600 / 800 m coverage are unseen. tl / happo (one actor per UE id, N <= 6) act for N > 6 through L14 "
         "(UE n uses actor n mod 6 with that actor's id feature; docs/learners/dtac.md). "
         + SHARED_NOTE
-        + f"`<m>{CD_TRAINED}`: trained with the L11 cell-distinct decode (seeds 1-3); `<m>{FIG11_TRAINED}`: the "
-        'paper\'s "trained" curve, the same recipe trained on the 600 / 800 m coverage (N = 2..6; seeds 1-3, '
-        'the same 2000 env steps); the other learned rows are the paper\'s "inexperienced" models.\n\n'
+        + f"`<m>{CD_TRAINED}`: trained with the L11 cell-distinct decode (seeds 1-3); `<m>{CD_TUNED}`: the same at "
+        f"the parameters of the L11 studies (`tuning_cd/`, seeds 1-3); `<m>{FIG11_TRAINED}`: the "
+        'paper\'s "trained" curve, the cd-trained recipe trained on the 600 / 800 m coverage (N = 2..6; seeds 1-3, '
+        'the same 2000 env steps); the other learned rows are the paper\'s "inexperienced" models. L13 power rule '
+        f"(docs/learners/dtac.md): `<run>{POWER}` is every L11-trained run above decoded with `cell-distinct+power`, "
+        f"`<h>{POWER_RULE}` the heuristic's decision (round-robin channels, a = b = 1) with the rule applied; at "
+        "N >= 6 every cell holds 3-5 UEs on L = 2 channels, so two or more offloaders of a cell must share one and "
+        "the rule acts there (at N = 2, 4, with at most 2 UEs per cell, those rows equal their plain rows). The plot "
+        "(`learners_fig11.png`) draws a subset for readability: "
+        + ", ".join(f"`{m}`" for m in FIG11_PLOT)
+        + "; these tables keep every row.\n\n"
         + "\n\n".join(lines)
         + "\n",
     )
@@ -636,19 +701,24 @@ def _plot_fig11(res: dict[str, dict[str, dict[int, Any]]], png: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(res), figsize=(11, 4), sharey=True)
+    fig, axes = plt.subplots(1, len(res), figsize=(12, 4.8), sharey=True)
     for ax, (cname, d) in zip(np.atleast_1d(axes), res.items(), strict=True):
-        for m, by_n in d.items():
+        tab = plt.get_cmap("tab20").colors
+        ax.set_prop_cycle(color=tab[::2] + tab[1::2])  # the ten dark colours first
+        for m in FIG11_PLOT:
+            by_n = d.get(m, {})
             Ns = sorted(by_n)
             if Ns:
-                ax.plot(Ns, [by_n[N].mean for N in Ns], marker="o", label=m)
+                heuristic, ruled = m.startswith(FIG11_RULE_HEURISTICS), m.endswith((POWER, POWER_RULE))
+                style = (":" if ruled else "--") if heuristic else ("-." if ruled else "-")
+                ax.plot(Ns, [by_n[N].mean for N in Ns], style, marker="o", markersize=4, label=m)
         ax.set_title(f"coverage {cname}")
         ax.set_xlabel("number of UEs N (K = 2)")
         ax.set_yscale("symlog", linthresh=10.0)
         ax.grid(alpha=0.3)
     np.atleast_1d(axes)[0].set_ylabel("gap to proven bound [%]")
     np.atleast_1d(axes)[0].legend(fontsize=7)
-    fig.suptitle("Fig. 11 analogue: generalisation (trained on N = 2..6, 200/300 m)")
+    fig.suptitle("Fig. 11 analogue: generalisation (trained on N = 2..6, 200/300 m; a subset of the rows, see the .md)")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
@@ -662,105 +732,206 @@ def _any_n(pol: Any) -> Any:
     return pol.with_any_n() if isinstance(pol, suite.RnnPolicy) else pol
 
 
-def _paper_scale_policies(runs: dict[str, dict[int, Any]]) -> dict[str, Any]:
-    """What acts at the paper's sizes: the transformer policies (any N; paper decode, + cd decode, cd-trained), TL
-    and HAPPO through L14 (``_any_n``), and the heuristics."""
-    pols: dict[str, Any] = {m: _any_n(runs[m][1]) for m in LEARNED}
-    pols.update({f"{m}{CD_DECODE}": _any_n(runs[m][1]).with_decode("cell-distinct") for m in LEARNED})
+def _paper_scale_policies(runs: dict[str, dict[int, Any]]) -> dict[str, dict[int, Any]]:
+    """What acts at the paper's sizes, {row: {seed: policy}}: the learned rows with every seed they have (the
+    transformers take any N, TL / HAPPO through L14's ``_any_n``; paper decode, + cd decode, cd-trained, cd-tuned,
+    shared actor), then the heuristics (one 'seed' 0)."""
+    pols: dict[str, dict[int, Any]] = {m: {s: _any_n(p) for s, p in runs[m].items()} for m in LEARNED}
     pols.update(
-        {
-            f"{m}{CD_TRAINED}": _any_n(runs[f"{m}{CD_TRAINED}"][1])
-            for m in LEARNED
-            if 1 in runs.get(f"{m}{CD_TRAINED}", {})
-        }
+        {f"{m}{CD_DECODE}": {s: _any_n(p).with_decode("cell-distinct") for s, p in runs[m].items()} for m in LEARNED}
     )
-    pols.update({f"{m}{SHARED}": runs[f"{m}{SHARED}"][1] for m in SHARED_METHODS if 1 in runs.get(f"{m}{SHARED}", {})})
-    pols.update({h: SolverPolicy(KEY, h) for h in HEURISTICS})
+    for tag in (CD_TRAINED, CD_TUNED):
+        pols.update(
+            {f"{m}{tag}": {s: _any_n(p) for s, p in runs[f"{m}{tag}"].items()} for m in LEARNED if f"{m}{tag}" in runs}
+        )
+    pols.update({f"{m}{SHARED}": runs[f"{m}{SHARED}"] for m in SHARED_METHODS if f"{m}{SHARED}" in runs})
+    pols.update({h: {0: SolverPolicy(KEY, h)} for h in HEURISTICS})
     return pols
 
 
-def _paper_scale_rows(label: str, insts: list[Any], policies: dict[str, Any]) -> list[dict[str, Any]]:
-    """One table block: per method the weighted reward, the gaps to the best incumbent of the methods shown and to
-    ``trivial_bound``, and the local / edge / cloud shares (Figs. 8-9)."""
-    objs: dict[str, list[float]] = {}
+def _max_ues_per_cell(insts: list[Any]) -> int:
+    """The largest number of UEs any server holds in ``insts``: with at most L of them, the L11 decode gives every
+    offloader of a cell its own channel and the L13 power rule has nothing to act on."""
+    return max(int(np.bincount(i.server, minlength=i.K).max()) for i in insts)
+
+
+def _fmt_ci(c: Any) -> str:
+    """``mean [lo, hi]`` with 4 significant digits (the paper-scale values span 1 to 1e7)."""
+    return f"{c.mean:.4g} [{c.lo:.4g}, {c.hi:.4g}]"
+
+
+def _paper_scale_pairs() -> list[tuple[str, str]]:
+    """The paper-scale comparisons (on the gap to the best incumbent): each cd-tuned row vs the two best heuristics
+    and vs its cd-trained run, the paper's ordering among the cd-tuned rows, the L11 decode only vs the heuristics,
+    L14 shared vs per-id actors."""
+    out = [(f"{m}{CD_TUNED}", h) for m in LEARNED for h in ("all-edge", "greedy")]
+    out += [(f"{m}{CD_TUNED}", f"{m}{CD_TRAINED}") for m in LEARNED]
+    out += [(f"tac{CD_TUNED}", f"dtac{CD_TUNED}"), (f"dtac{CD_TUNED}", f"tl-transformer{CD_TUNED}")]
+    out += [(f"tl-transformer{CD_TUNED}", f"tl{CD_TUNED}")]
+    out += [(f"{m}{CD_TUNED}", f"happo{CD_TUNED}") for m in ("tac", "dtac", "tl-transformer", "tl")]
+    out += [(f"tac{CD_DECODE}", "all-edge"), (f"tac{CD_DECODE}", "greedy")]
+    out += [(f"{m}{CD_TRAINED}", f"{m}{SHARED}") for m in SHARED_METHODS]
+    return out
+
+
+def _paper_scale_rows(
+    label: str, insts: list[Any], policies: dict[str, dict[int, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """One table block: per row (seeds x rounds pooled) the weighted reward, the gaps to the best incumbent (the best
+    objective of every row and seed shown, per round) and to ``trivial_bound``, each with its 95 % BCa CI, and the
+    local / edge / cloud shares (Figs. 8-9), and each seed's mean reward. Returns the rows and each row's CIs
+    {"reward", "incumbent", "bound"}."""
+    objs: dict[str, dict[int, list[float]]] = {}
     shares: dict[str, tuple[float, ...]] = {}
-    for m, pol in policies.items():
-        mets = [evaluate(i, pol.decide(i)) for i in insts]
-        objs[m] = [x.objective for x in mets]
-        n = np.array([[x.values[k] for k in ("n_local", "n_edge", "n_cloud")] for x in mets], float)
-        shares[m] = tuple(100 * n.sum(axis=0) / n.sum())
-    best = [min(objs[m][k] for m in objs) for k in range(len(insts))]
+    for m, by_seed in policies.items():
+        objs[m], n = {}, np.zeros(3)
+        for s, pol in by_seed.items():
+            mets = [evaluate(i, pol.decide(i)) for i in insts]
+            objs[m][s] = [x.objective for x in mets]
+            n += np.array([[x.values[k] for k in ("n_local", "n_edge", "n_cloud")] for x in mets], float).sum(axis=0)
+        shares[m] = tuple(100 * n / n.sum())
+    best = [min(o[k] for by_seed in objs.values() for o in by_seed.values()) for k in range(len(insts))]
     bound = [trivial_bound(i) for i in insts]
-    return [
-        {
-            "preset": label,
-            "method": m,
-            "weighted reward (-objective, eq. 27)": round(-float(np.mean(o)), 3),
-            "gap to best incumbent %": round(
-                100 * float(np.mean([relative_gap(v, b, "min") for v, b in zip(o, best, strict=True)])), 1
-            ),
-            "gap to valid bound %": round(
-                100 * float(np.mean([relative_gap(v, b, "min") for v, b in zip(o, bound, strict=True)])), 1
-            ),
-            "local / edge / cloud %": " / ".join(f"{v:.0f}" for v in shares[m]),
+    rows, cis = [], {}
+    for m, by_seed in objs.items():
+        pooled = [(v, k) for o in by_seed.values() for k, v in enumerate(o)]
+        c = {
+            "reward": mean_ci([-v for v, _ in pooled]),
+            "incumbent": mean_ci([100 * relative_gap(v, best[k], "min") for v, k in pooled]),
+            "bound": mean_ci([100 * relative_gap(v, bound[k], "min") for v, k in pooled]),
         }
-        for m, o in objs.items()
-    ]
+        cis[m] = c
+        rows.append(
+            {
+                "preset": label,
+                "method": m,
+                "seeds": ", ".join(str(s) for s in sorted(by_seed)) if min(by_seed) > 0 else "-",
+                "n": len(pooled),
+                "weighted reward (-objective, eq. 27) [95 % CI]": _fmt_ci(c["reward"]),
+                "reward per seed": ", ".join(f"{s}: {-float(np.mean(o)):.3g}" for s, o in sorted(by_seed.items()))
+                if min(by_seed) > 0
+                else "-",
+                "gap to best incumbent % [95 % CI]": _fmt_ci(c["incumbent"]),
+                "gap to valid bound % [95 % CI]": _fmt_ci(c["bound"]),
+                "local / edge / cloud %": " / ".join(f"{v:.0f}" for v in shares[m]),
+            }
+        )
+    return rows, cis
+
+
+def _verdict_matrix(cis_by_cell: dict[str, dict[str, Any]], pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """One row per pair "A vs B", one column per cell: the row that beats the other on the gap to the best incumbent
+    where the 95 % CIs separate ("A" / "B"), "~" where they overlap."""
+    out = []
+    for a, b in pairs:
+        row = {"A vs B (gap to best incumbent)": f"`{a}` vs `{b}`"}
+        for cell, cis in cis_by_cell.items():
+            if a not in cis or b not in cis:
+                row[cell] = "-"
+            else:
+                ca, cb = cis[a]["incumbent"], cis[b]["incumbent"]
+                row[cell] = ("A" if ca.mean < cb.mean else "B") if separated(ca, cb) else "~"
+        out.append(row)
+    return out
+
+
+def _paper_scale_json(path: Path, rows: list[dict[str, Any]], cis: dict[str, dict[str, dict[str, Any]]]) -> None:
+    write_json(
+        path,
+        {
+            "rows": rows,
+            "ci": {
+                cell: {m: {k: [c.mean, c.lo, c.hi, c.n] for k, c in by.items()} for m, by in d.items()}
+                for cell, d in cis.items()
+            },
+        },
+    )
+
+
+PAPER_SCALE_NOTE = (
+    "Every learned row pools its seeds (1-3) x the rounds; the heuristics are deterministic (one 'seed'). Cells: "
+    "mean with its 95 % BCa bootstrap CI over those (seed, round) values (`learners.protocol.mean_ci`). `gap to valid "
+    "bound` uses `trivial_bound` (w1 x the largest own-best time, eq. 14; weak); `gap to best incumbent` the best "
+    "objective of every row and seed shown on that round. L13 power rule: not a row here -- every paper-scale cell "
+    "holds at most L = 8 UEs per server (asserted by the bench), so the L11 decode gives every offloader its own "
+    "channel and the rule leaves each decision unchanged (it acts in Fig. 11's N >= 6 cells, `learners_fig11.md`). "
+)
 
 
 def test_paper_scale(benchmark, runs):
-    """Figs. 5-7 / 8-9 analogue on the paper-scale presets: the transformer policies (any N) and the heuristics."""
+    """Figs. 5-7 / 8-9 analogue on the paper-scale presets: every learned row (seeds 1-3, any N through L14) and the
+    heuristics, 95 % BCa CIs over seeds x rounds."""
     out: list[dict[str, Any]] = []
+    cis: dict[str, dict[str, Any]] = {}
     policies = _paper_scale_policies(runs)
 
     def run() -> None:
         for preset in PAPER_SCALE:
             insts = suite.instances("test", PAPER_SCALE_INSTANCES, preset=preset)
+            assert _max_ues_per_cell(insts) <= insts[0].L  # the L13 rule would not act (PAPER_SCALE_NOTE)
             label = f"{preset} (N = {np.mean([i.N for i in insts]):.1f}, K = {insts[0].K})"
-            out.extend(_paper_scale_rows(label, insts, policies))
+            rows, cis[label] = _paper_scale_rows(label, insts, policies)
+            out.extend(rows)
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     atomic_write_text(
         out_dir(KEY) / "learners_paper_scale.md",
         f"# Figs. 5-7 and 8-9 analogue: paper-scale presets ({PAPER_SCALE_INSTANCES} test-stream rounds each; "
-        "default variant)\n\nNOT certified: exact does not run at this scale. `gap to valid bound` uses "
-        "`trivial_bound` (w1 x the largest own-best time, eq. 14; weak), `gap to best incumbent` the best objective "
-        "of the methods shown. Transformer policies (seed 1, trained on K = 2, N = 2..6, L = 2) act unchanged on "
-        "K = 5 / 7, N ~ 25-35, L = 8 (unseen sizes); tl / happo (one RNN actor per UE id, trained on N <= 6) act "
-        "through L14 (UE n uses actor n mod 6 with that actor's id feature, docs/learners/dtac.md). Shares = local / "
-        "edge / cloud decisions (Figs. 8-9). "
+        "default variant)\n\nNOT certified: exact does not run at this scale. Learned policies (trained on K = 2, "
+        "N = 2..6, L = 2) act unchanged on K = 5 / 7, N ~ 25-35, L = 8 (unseen sizes); tl / happo (one RNN actor per "
+        "UE id, trained on N <= 6) act through L14 (UE n uses actor n mod 6 with that actor's id feature, "
+        "docs/learners/dtac.md). Shares = local / edge / cloud decisions (Figs. 8-9). "
+        + PAPER_SCALE_NOTE
         + SHARED_NOTE
         + CD_NOTE
+        + CD_TUNED_NOTE
         + "\n\n"
-        + tabulate(out, headers="keys", tablefmt="github")
-        + "\n",
+        + tabulate(out, headers="keys", tablefmt="github", disable_numparse=True)
+        + "\n\n## Comparisons (gap to the best incumbent; A / B: that row is better, CIs separate; ~: they overlap)"
+        "\n\n" + tabulate(_verdict_matrix(cis, _paper_scale_pairs()), headers="keys", tablefmt="github") + "\n",
     )
+    _paper_scale_json(out_dir(KEY) / "learners_paper_scale.json", out, cis)
 
 
 #: Figs. 5-7's x-axis: the number of UEs, set through the UEs per server (uniform choice per server, Table I)
 UE_SWEEP = ((2, 3, 4), (4, 5, 6), (6, 7, 8))
+#: the UE-sweep plot's curves (the table keeps every row): the cd-tuned rows but DTAC's (its reward, orders of
+#: magnitude below the others, would flatten them), the cd-trained TAC and TL, TAC with the L11 decode only, the
+#: shared-actor HAPPO and the offloading heuristics
+UE_PLOT = (
+    *(f"{m}{CD_TUNED}" for m in LEARNED if m != "dtac"),
+    f"tac{CD_TRAINED}",
+    f"tl{CD_TRAINED}",
+    f"tac{CD_DECODE}",
+    f"happo{SHARED}",
+    "greedy",
+    "all-edge",
+    "all-cloud",
+)
+UE_PLOT_CLIP = -80.0
 
 
 def test_paper_scale_ue_sweep(benchmark, runs):
     """Figs. 5-7 over the number of UEs: each paper-scale preset at UE_SWEEP's UEs per server (the middle one is the
-    preset's own), the transformer policies zero-shot and the heuristics; weighted reward per N (Figs. 5c-7c)."""
+    preset's own), every learned row zero-shot (seeds 1-3) and the heuristics; weighted reward per N (Figs. 5c-7c)."""
     from bench.sweep import pyplot, save_png
 
     out: list[dict[str, Any]] = []
+    cis: dict[str, dict[str, Any]] = {}
     policies = _paper_scale_policies(runs)
-    curves: dict[str, dict[str, list[tuple[float, float]]]] = {p: {} for p in PAPER_SCALE}
+    curves: dict[str, dict[str, list[tuple[float, Any]]]] = {p: {} for p in PAPER_SCALE}
 
     def run() -> None:
         for preset in PAPER_SCALE:
             for ups in UE_SWEEP:
                 insts = suite.instances("test", PAPER_SCALE_INSTANCES, preset=preset, ue_per_server=ups)
+                assert _max_ues_per_cell(insts) <= insts[0].L  # the L13 rule would not act (PAPER_SCALE_NOTE)
                 n_mean = float(np.mean([i.N for i in insts]))
-                rows = _paper_scale_rows(f"{preset} (N = {n_mean:.1f}, K = {insts[0].K})", insts, policies)
+                label = f"{preset} (N = {n_mean:.1f}, K = {insts[0].K})"
+                rows, cis[label] = _paper_scale_rows(label, insts, policies)
                 out.extend(rows)
-                for r in rows:
-                    curves[preset].setdefault(r["method"], []).append(
-                        (n_mean, r["weighted reward (-objective, eq. 27)"])
-                    )
+                for m, c in cis[label].items():
+                    curves[preset].setdefault(m, []).append((n_mean, c["reward"]))
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     atomic_write_text(
@@ -769,32 +940,48 @@ def test_paper_scale_ue_sweep(benchmark, runs):
         "cell; default variant)\n\nUEs per server drawn uniformly from "
         + ", ".join(str(u) for u in UE_SWEEP)
         + " (the middle one is each preset's own), so N grows with the row; the paper plots N from about 10 to 40. "
-        "NOT certified (exact does not run at this scale): columns as in `learners_paper_scale.md`. Transformer "
-        "policies: seed 1, trained on K = 2, N = 2..6, applied zero-shot; tl / happo (one RNN actor per UE id, "
-        "trained on N <= 6) act through L14: UE n uses actor n mod 6 with that actor's id feature "
-        "(docs/learners/dtac.md). "
+        "NOT certified (exact does not run at this scale): columns as in `learners_paper_scale.md`. Learned "
+        "policies trained on K = 2, N = 2..6, applied zero-shot; tl / happo (one RNN actor per UE id, trained on "
+        "N <= 6) act through L14: UE n uses actor n mod 6 with that actor's id feature (docs/learners/dtac.md). "
+        + PAPER_SCALE_NOTE
+        + "The plot (`learners_paper_scale_ue.png`) draws a subset for readability: "
+        + ", ".join(f"`{m}`" for m in UE_PLOT)
+        + f" (95 % CIs as error bars; rewards clipped at {UE_PLOT_CLIP:g}; `dtac{CD_TUNED}` is left out, far below "
+        "the others, see the table); this table keeps every row. "
         + SHARED_NOTE
         + CD_NOTE
+        + CD_TUNED_NOTE
         + "\n\n"
-        + tabulate(out, headers="keys", tablefmt="github")
-        + "\n",
+        + tabulate(out, headers="keys", tablefmt="github", disable_numparse=True)
+        + "\n\n## Comparisons (gap to the best incumbent; A / B: that row is better, CIs separate; ~: they overlap)"
+        "\n\n" + tabulate(_verdict_matrix(cis, _paper_scale_pairs()), headers="keys", tablefmt="github") + "\n",
     )
+    _paper_scale_json(out_dir(KEY) / "learners_paper_scale_ue.json", out, cis)
     plt = pyplot()
-    figure, axes = plt.subplots(1, len(PAPER_SCALE), figsize=(6 * len(PAPER_SCALE), 4.5))
+    figure, axes = plt.subplots(1, len(PAPER_SCALE), figsize=(6 * len(PAPER_SCALE), 4.8))
     for ax, preset in zip(axes, PAPER_SCALE, strict=True):
-        ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)  # 20 colours: no two curves share one
-        for m, pts in curves[preset].items():
-            if m.endswith((CD_DECODE, CD_TRAINED, SHARED)) or m in HEURISTICS:
-                xs, ys = zip(*pts, strict=True)
-                style = "--" if m in HEURISTICS else "-"  # heuristics dashed (the colour cycle repeats)
-                ax.plot(xs, [max(y, -200.0) for y in ys], style, marker="o", label=m)
+        tab = plt.get_cmap("tab20").colors
+        ax.set_prop_cycle(color=tab[::2] + tab[1::2])  # the ten dark colours first
+        for m in UE_PLOT:
+            if m not in curves[preset]:
+                continue
+            xs = [x for x, _ in curves[preset][m]]
+            cs = [
+                (max(c.mean, UE_PLOT_CLIP), max(c.lo, UE_PLOT_CLIP), max(c.hi, UE_PLOT_CLIP))
+                for _, c in curves[preset][m]
+            ]
+            mean = np.array([c[0] for c in cs])
+            err = np.array([[c[0] - c[1], c[2] - c[0]] for c in cs]).T
+            style = "--" if m in HEURISTICS else (":" if m.endswith((CD_TRAINED, CD_DECODE, SHARED)) else "-")
+            ax.errorbar(xs, mean, yerr=err, fmt=style, marker="o", markersize=4, capsize=2, label=m)
         ax.set_title(preset)
         ax.set_xlabel("number of UEs N")
-        ax.set_ylabel("weighted reward (clipped at -200)")
+        ax.set_ylabel(f"weighted reward (clipped at {UE_PLOT_CLIP:g})")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     figure.suptitle(
-        "DTAC Figs. 5c-7c analogue: weighted reward vs number of UEs (zero-shot policies; TL / HAPPO via L14)"
+        "DTAC Figs. 5c-7c analogue: weighted reward vs number of UEs (zero-shot, seeds 1-3, 95 % CIs; a subset of "
+        "the rows, see the .md)"
     )
     save_png(figure, out_dir(KEY) / "learners_paper_scale_ue.png")
 

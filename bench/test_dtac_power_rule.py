@@ -15,7 +15,7 @@ the heuristics with round-robin channels (a = 1) without and with ``+ power rule
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,9 @@ from bench.test_dtac_learners import (  # noqa: F401 (pytest fixtures: the bench
     CD_DECODE,
     FIG11_TRAINED,
     LEARNED,
+    POWER,
+    POWER_RULE,
+    PowerRule,
     _bench_selection,
     _certified_table,
     _opt_shares,
@@ -37,29 +40,11 @@ from learners import dtac as suite
 from learners.protocol import mean_ci
 from learners.validate import SolverPolicy
 from mecopt.core import atomic_write_text
-from mecopt.problems.dtac import KEY, Decision, Instance
+from mecopt.problems.dtac import KEY, Instance
 
 POWER_DECODE = " + cd+power decode"
-POWER = " + power"
-POWER_RULE = " + power rule"
 #: heuristics scored with and without the rule (all-local offloads nothing: the rule cannot act on it)
 RULE_HEURISTICS = ("greedy", "all-edge", "all-cloud")
-
-
-@dataclass
-class PowerRule:
-    """A decider whose decision gets the L13 power rule (``learners.dtac.equalise_shared_power``) on top: the
-    offloaders sharing a channel in their cell lower a to the group's smallest received power."""
-
-    base: Any
-
-    @property
-    def name(self) -> str:
-        return f"{self.base.name}{POWER_RULE}"
-
-    def decide(self, instance: Instance) -> Decision:
-        d = self.base.decide(instance)
-        return replace(d, a=suite.equalise_shared_power(instance, d.x, d.l, d.a))
 
 
 def _cd_trained(rs: dict[str, dict[int, Any]]) -> list[str]:

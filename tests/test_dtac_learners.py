@@ -555,3 +555,81 @@ def test_cd_tuned_runs_driver(tmp_path, monkeypatch):
     mtime = two.with_suffix(".json").stat().st_mtime_ns
     bench_dtac.train_cd_tuned(("tac",), (2,))  # resumes: a finished run is kept
     assert two.with_suffix(".json").stat().st_mtime_ns == mtime
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Paper-scale and Fig. 11 tables (bench/test_dtac_learners.py): seeds pooled with CIs, the L13 rule's rows
+# ---------------------------------------------------------------------------------------------------------------
+def test_paper_scale_rows_pool_seeds_with_cis():
+    """A paper-scale block pools each row's seeds x rounds (95 % BCa CIs), the best incumbent is the best of every
+    row and seed per round, and the verdict matrix names a winner only where the CIs separate."""
+    from bench import test_dtac_learners as bench_dtac
+    from learners.protocol import CI
+    from learners.validate import SolverPolicy
+
+    insts = [_inst("tiny", k) for k in range(4)]
+    pols = {
+        "two seeds": {1: SolverPolicy("dtac", "all-edge"), 2: SolverPolicy("dtac", "all-cloud")},
+        "greedy": {0: SolverPolicy("dtac", "greedy")},
+    }
+    rows, cis = bench_dtac._paper_scale_rows("cell", insts, pols)
+    assert [r["method"] for r in rows] == ["two seeds", "greedy"]
+    assert rows[0]["seeds"] == "1, 2" and rows[0]["n"] == 8 and rows[1]["seeds"] == "-" and rows[1]["n"] == 4
+    assert rows[0]["reward per seed"].startswith("1: -") and ", 2: -" in rows[0]["reward per seed"]
+    assert rows[1]["reward per seed"] == "-"
+    objs = {
+        h: [evaluate(i, SolverPolicy("dtac", h).decide(i)).objective for i in insts]
+        for h in ("all-edge", "all-cloud", "greedy")
+    }
+    assert np.isclose(cis["two seeds"]["reward"].mean, -np.mean(objs["all-edge"] + objs["all-cloud"]))
+    best = np.min(list(objs.values()), axis=0)
+    gaps = [100 * (v - b) / b for h in ("all-edge", "all-cloud") for v, b in zip(objs[h], best, strict=True)]
+    assert np.isclose(cis["two seeds"]["incumbent"].mean, np.mean(gaps))
+    for c in cis.values():
+        assert c["incumbent"].lo <= c["incumbent"].mean <= c["incumbent"].hi and c["incumbent"].mean >= 0
+        assert c["bound"].mean >= c["incumbent"].mean - 1e-9  # the valid bound is below every objective
+    fake = {
+        "c1": {"a": {"incumbent": CI(1, 0, 2, 5)}, "b": {"incumbent": CI(5, 4, 6, 5)}},
+        "c2": {"a": {"incumbent": CI(1, 0, 5, 5)}, "b": {"incumbent": CI(5, 4, 6, 5)}},
+    }
+    m = bench_dtac._verdict_matrix(fake, [("a", "b"), ("b", "a"), ("a", "z")])
+    assert [(r["c1"], r["c2"]) for r in m] == [("A", "~"), ("B", "~"), ("-", "-")]
+
+
+def test_power_rule_idle_at_paper_scale():
+    """At the paper-scale presets every server holds at most L = 8 UEs (UE sweep up to 8 per server), so with the
+    L11 decode no two offloaders of a cell share a channel and ``cell-distinct+power`` equals ``cell-distinct``."""
+    from bench import test_dtac_learners as bench_dtac
+
+    pol = _untrained("tac")
+    for preset in bench_dtac.PAPER_SCALE:
+        insts = suite.instances("test", 2, preset=preset, ue_per_server=bench_dtac.UE_SWEEP[-1])
+        assert bench_dtac._max_ues_per_cell(insts) <= insts[0].L == 8
+        for inst in insts:
+            d0, d1 = pol.with_decode("cell-distinct").decide(inst), pol.with_decode("cell-distinct+power").decide(inst)
+            for f in ("x", "l", "a", "b"):
+                assert np.array_equal(getattr(d0, f), getattr(d1, f))
+
+
+def test_fig11_rows_with_power_rule():
+    """Fig. 11's rows: every L11 run (here a cd-tuned TAC) also with the L13 rule, greedy / all-edge with the rule;
+    the rule keeps x and l, never raises a, stays feasible; a run without the L11 decode is refused as L11 row."""
+    from bench import test_dtac_learners as bench_dtac
+
+    torch.manual_seed(0)
+    cd = dtac_tac.TacPolicy(dtac_tac.Args(channel_decode="cell-distinct"), N_MAX, 2, {"preset": "tiny"})
+    runs = {m: {1: _untrained(m)} for m in KINDS}
+    runs[f"tac{bench_dtac.CD_TUNED}"] = {1: cd, 2: cd}
+    rows = bench_dtac.fig11_policies(runs)
+    tuned, ruled = f"tac{bench_dtac.CD_TUNED}", f"tac{bench_dtac.CD_TUNED}{bench_dtac.POWER}"
+    assert list(rows) == [*KINDS, tuned, ruled, "greedy", "all-edge", "greedy + power rule", "all-edge + power rule"]
+    assert len(rows[ruled]) == 2 and rows["greedy + power rule"][0].name == "greedy + power rule"
+    inst = generate(replace(PRESETS["tiny"], ue_per_server=(4,)), make_rng(5, "fig11-rule"))  # 4 UEs, L = 2 a cell
+    for plain, rule in ((tuned, ruled), ("greedy", "greedy + power rule")):
+        d0, d1 = rows[plain][0].decide(inst), rows[rule][0].decide(inst)
+        assert np.array_equal(d0.x, d1.x) and np.array_equal(d0.l, d1.l) and np.all(d1.a <= d0.a)
+        assert check_feasible(inst, d1) == []
+    assert not np.array_equal(rows["greedy"][0].decide(inst).a, rows["greedy + power rule"][0].decide(inst).a)
+    runs[f"tl{bench_dtac.CD_TRAINED}"] = {1: _untrained("tl")}  # default (paper) decode: not an L11 run
+    with pytest.raises(RuntimeError, match="L11"):
+        bench_dtac.fig11_policies(runs)
