@@ -47,6 +47,19 @@ FIG6: dict[str, tuple[str, tuple[float, ...]]] = {
 }
 #: the x of the default `small` point (every sweep passes through it)
 DEFAULT_X = 1.0
+#: Figs. 4-5 as the paper runs them (Section V-B 3-6), scored without retraining: Fig. 4(a) scales the awards of
+#: BS 1's devices only (xi * g_1j), Fig. 4(b) the densities of BS 2-3's devices only (zeta * v_2j, zeta * v_3j),
+#: both through the per-BS multipliers ``Config.g_scale_bs`` / ``v_scale_bs``; Fig. 5 scales every device (sigma *
+#: h_ij, rho * e_ij), a plain multiplier of :func:`point_config`. label -> (Config field, the scaled BSs (0-based;
+#: None: every device), the paper's x values). The paper has no Fig. 4(c)-(d).
+FIG45_PAPER: dict[str, tuple[str, tuple[int, ...] | None, tuple[float, ...]]] = {
+    "award xi, BS 1 only (Fig. 4a)": ("g_scale_bs", (0,), (1.0, 1.5, 2.0, 2.5, 3.0)),
+    "density zeta, BS 2-3 only (Fig. 4b)": ("v_scale_bs", (1, 2), (1.0, 1.1, 1.2, 1.3, 1.4)),
+    "channel sigma, every device (Fig. 5a)": ("sigma", None, (0.2, 0.4, 0.6, 0.8, 1.0, 1.2)),
+    "harvest rho, every device (Fig. 5b)": ("e_range_w", None, (0.2, 0.4, 0.6, 0.8, 1.0, 1.2)),
+}
+#: Config fields that hold one multiplier per BS (:func:`per_bs_config`)
+PER_BS_FIELDS = ("g_scale_bs", "v_scale_bs")
 
 
 def point_config(field_name: str, a: float) -> Config:
@@ -65,6 +78,26 @@ def point_config(field_name: str, a: float) -> Config:
     else:
         new = val * a
     return replace(base, **{field_name: new})
+
+
+def per_bs_config(field_name: str, bss: tuple[int, ...], a: float) -> Config:
+    """The `small` generator config with the per-BS multiplier ``field_name`` (``g_scale_bs`` / ``v_scale_bs``) set
+    to ``a`` at the BSs ``bss`` (0-based) and 1 at the others, e.g. Fig. 4(a)'s xi at BS 1: ``("g_scale_bs", (0,),
+    xi)``."""
+    base = PRESETS[PRESET]
+    if field_name not in PER_BS_FIELDS:
+        raise InvalidInputError(f"into figs: per-BS field must be one of {PER_BS_FIELDS}, got {field_name!r}")
+    if not bss or any(not 0 <= b < base.N for b in bss):
+        raise InvalidInputError(f"into figs: {field_name}: the scaled BSs must be in 0..{base.N - 1}, got {bss!r}")
+    if not a > 0:
+        raise InvalidInputError(f"into figs: {field_name}: the multiplier must be > 0, got {a!r}")
+    return replace(base, **{field_name: tuple(float(a) if b in bss else 1.0 for b in range(base.N))})
+
+
+def paper_point_config(field_name: str, bss: tuple[int, ...] | None, a: float) -> Config:
+    """The config of one :data:`FIG45_PAPER` point: :func:`per_bs_config` for a per-BS field, else
+    :func:`point_config` (every device)."""
+    return point_config(field_name, a) if bss is None else per_bs_config(field_name, bss, a)
 
 
 def points() -> list[tuple[str, float]]:
