@@ -9,10 +9,11 @@ too, so that every point of a sweep has the same budget (the main tuned runs hav
 stored in float16 (``meta.weights_dtype``; 34 checkpoints, DDQN's (512, 256) network is 1.2 MB in float32) and
 scored as loaded.
 
-``PYTHONPATH=. python -m learners.into_figs [--methods into,ddqn] [--steps N]`` ->
-``results/into/figs/{checkpoints,training}/<method>-small-<point>-seed1``; resumable: a run whose checkpoint exists is
-skipped. The bench suite (``bench/test_into_learners.py::test_reduced_figures``) scores them on the seeded test
-slots of each point beside the default-point policies, the heuristics and the certified optimum.
+``PYTHONPATH=. python -m learners.into_figs [--methods into,ddqn] [--steps N] [--seed 2 --sweeps fig6]`` ->
+``results/into/figs/{checkpoints,training}/<method>-small-<point>-seed<s>``; resumable: a run whose checkpoint exists
+is skipped. A second training seed exists at the Fig. 6 points (and the default point) only. The bench suite
+(``bench/test_into_learners.py::test_reduced_figures``) scores them on the seeded test slots of each point beside
+the default-point policies, the heuristics and the certified optimum.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from mecopt.core import InvalidInputError, results_dir
 from mecopt.problems.into import PRESETS, Config
 
 SEED = 1
+#: training seeds a per-point run may have (seed 2 only at the Fig. 6 points: ``--seed 2 --sweeps fig6``)
+SEEDS = (1, 2)
 #: env steps per run, every point and both methods (measured: see results/into/findings.md, Figs. 4-6)
 STEPS = 6_000
 #: Fig. 4 (award g, density v), Fig. 5 (channel scale sigma, harvest e): multipliers of the `small` ranges
@@ -100,10 +103,13 @@ def paper_point_config(field_name: str, bss: tuple[int, ...] | None, a: float) -
     return point_config(field_name, a) if bss is None else per_bs_config(field_name, bss, a)
 
 
-def points() -> list[tuple[str, float]]:
-    """Every distinct (field, x) training point: the non-default points of Figs. 4-6, then the default point once
-    (``("default", 1.0)``)."""
-    out = [(f, a) for f, xs in (*FIG45.values(), *FIG6.values()) for a in xs if a != DEFAULT_X]
+def points(sweeps: str = "all") -> list[tuple[str, float]]:
+    """Every distinct (field, x) training point of ``sweeps`` ('all', 'fig45' or 'fig6'): the non-default points,
+    then the default point once (``("default", 1.0)``)."""
+    chosen = {"all": (*FIG45.values(), *FIG6.values()), "fig45": tuple(FIG45.values()), "fig6": tuple(FIG6.values())}
+    if sweeps not in chosen:
+        raise InvalidInputError(f"into figs: sweeps must be one of {sorted(chosen)}, got {sweeps!r}")
+    out = [(f, a) for f, xs in chosen[sweeps] for a in xs if a != DEFAULT_X]
     return [*out, ("default", DEFAULT_X)]
 
 
@@ -143,16 +149,22 @@ class Cli:
     """comma-separated methods"""
     steps: int = STEPS
     """env steps per run (keep it equal for every point)"""
+    seed: int = SEED
+    """training seed (one of SEEDS)"""
+    sweeps: str = "all"
+    """which points: 'all', 'fig45' or 'fig6' (the default point is always included)"""
 
 
 def main() -> None:
     cli = tyro.cli(Cli, description=__doc__.splitlines()[0])
-    for field_name, a in points():
+    if cli.seed not in SEEDS:
+        raise InvalidInputError(f"into figs: seed must be one of {SEEDS}, got {cli.seed}")
+    for field_name, a in points(cli.sweeps):
         for method in (m for m in cli.methods.split(",") if m):
-            if stem(method, field_name, a).with_suffix(".json").exists():
+            if stem(method, field_name, a, cli.seed).with_suffix(".json").exists():
                 continue  # resumable
-            pol = train_one(method, field_name, a, cli.steps)
-            print(f"{KEY}/{method} fig point {field_name}={a:g}: {pol.meta}", flush=True)
+            pol = train_one(method, field_name, a, cli.steps, cli.seed)
+            print(f"{KEY}/{method} fig point {field_name}={a:g} seed {cli.seed}: {pol.meta}", flush=True)
 
 
 if __name__ == "__main__":

@@ -401,6 +401,12 @@ def test_fig_points_configs_and_names():
     assert F.point_config("F_hz", 0.5).F_hz == 0.5 * base.F_hz and F.point_config("psi", 4.0).psi == 4.0
     assert F.point_config("sigma", 1.0) == base
     assert F.stem("into", "chi", 1.3).name == "into-small-chi1p3-seed1"
+    assert F.stem("ddqn", "psi", 4.0, seed=2).name == "ddqn-small-psi4-seed2"
+    fig6 = F.points("fig6")
+    assert len(fig6) == 9 and fig6[-1] == ("default", F.DEFAULT_X) and set(fig6) <= set(pts)
+    assert {f for f, _ in fig6[:-1]} == {f for f, _ in F.FIG6.values()}
+    with pytest.raises(InvalidInputError, match="sweeps must be one of"):
+        F.points("fig7")
     with pytest.raises(InvalidInputError, match="unknown generator field"):
         F.point_config("nope", 2.0)
     with pytest.raises(InvalidInputError, match="must be > 0"):
