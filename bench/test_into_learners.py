@@ -375,7 +375,7 @@ def test_env_speed(benchmark):
 # Reduced Figs. 4-6: the seed-1 tuned policies trained at the default `small` point, and INTO / DDQN retrained at
 # every point (``python -m learners.into_figs`` -> ``figs/checkpoints``)
 # ----------------------------------------------------------------------------------------------------------------
-FIG_SLOTS = 8
+FIG_SLOTS = 16
 #: Fig. 4 (award g, density v), Fig. 5 (channel scale sigma, harvest e) and Fig. 6(a-d) sweeps (learners.into_figs)
 FIG45, FIG6 = into_figs.FIG45, into_figs.FIG6
 PER_POINT = " [per-point]"
