@@ -9,10 +9,11 @@ too, so that every point of a sweep has the same budget (the main tuned runs hav
 stored in float16 (``meta.weights_dtype``; 34 checkpoints, DDQN's (512, 256) network is 1.2 MB in float32) and
 scored as loaded.
 
-``PYTHONPATH=. python -m learners.into_figs [--methods into,ddqn] [--steps N]`` ->
-``results/into/figs/{checkpoints,training}/<method>-small-<point>-seed1``; resumable: a run whose checkpoint exists is
-skipped. The bench suite (``bench/test_into_learners.py::test_reduced_figures``) scores them on the seeded test
-slots of each point beside the default-point policies, the heuristics and the certified optimum.
+``PYTHONPATH=. python -m learners.into_figs [--methods into,ddqn] [--steps N] [--seed 2 --sweeps fig6]`` ->
+``results/into/figs/{checkpoints,training}/<method>-small-<point>-seed<s>``; resumable: a run whose checkpoint exists
+is skipped. A second training seed exists at the Fig. 6 points (and the default point) only. The bench suite
+(``bench/test_into_learners.py::test_reduced_figures``) scores them on the seeded test slots of each point beside
+the default-point policies, the heuristics and the certified optimum.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from mecopt.core import InvalidInputError, results_dir
 from mecopt.problems.into import PRESETS, Config
 
 SEED = 1
+#: training seeds a per-point run may have (seed 2 only at the Fig. 6 points: ``--seed 2 --sweeps fig6``)
+SEEDS = (1, 2)
 #: env steps per run, every point and both methods (measured: see results/into/findings.md, Figs. 4-6)
 STEPS = 6_000
 #: Fig. 4 (award g, density v), Fig. 5 (channel scale sigma, harvest e): multipliers of the `small` ranges
@@ -47,6 +50,19 @@ FIG6: dict[str, tuple[str, tuple[float, ...]]] = {
 }
 #: the x of the default `small` point (every sweep passes through it)
 DEFAULT_X = 1.0
+#: Figs. 4-5 as the paper runs them (Section V-B 3-6), scored without retraining: Fig. 4(a) scales the awards of
+#: BS 1's devices only (xi * g_1j), Fig. 4(b) the densities of BS 2-3's devices only (zeta * v_2j, zeta * v_3j),
+#: both through the per-BS multipliers ``Config.g_scale_bs`` / ``v_scale_bs``; Fig. 5 scales every device (sigma *
+#: h_ij, rho * e_ij), a plain multiplier of :func:`point_config`. label -> (Config field, the scaled BSs (0-based;
+#: None: every device), the paper's x values). The paper has no Fig. 4(c)-(d).
+FIG45_PAPER: dict[str, tuple[str, tuple[int, ...] | None, tuple[float, ...]]] = {
+    "award xi, BS 1 only (Fig. 4a)": ("g_scale_bs", (0,), (1.0, 1.5, 2.0, 2.5, 3.0)),
+    "density zeta, BS 2-3 only (Fig. 4b)": ("v_scale_bs", (1, 2), (1.0, 1.1, 1.2, 1.3, 1.4)),
+    "channel sigma, every device (Fig. 5a)": ("sigma", None, (0.2, 0.4, 0.6, 0.8, 1.0, 1.2)),
+    "harvest rho, every device (Fig. 5b)": ("e_range_w", None, (0.2, 0.4, 0.6, 0.8, 1.0, 1.2)),
+}
+#: Config fields that hold one multiplier per BS (:func:`per_bs_config`)
+PER_BS_FIELDS = ("g_scale_bs", "v_scale_bs")
 
 
 def point_config(field_name: str, a: float) -> Config:
@@ -67,10 +83,33 @@ def point_config(field_name: str, a: float) -> Config:
     return replace(base, **{field_name: new})
 
 
-def points() -> list[tuple[str, float]]:
-    """Every distinct (field, x) training point: the non-default points of Figs. 4-6, then the default point once
-    (``("default", 1.0)``)."""
-    out = [(f, a) for f, xs in (*FIG45.values(), *FIG6.values()) for a in xs if a != DEFAULT_X]
+def per_bs_config(field_name: str, bss: tuple[int, ...], a: float) -> Config:
+    """The `small` generator config with the per-BS multiplier ``field_name`` (``g_scale_bs`` / ``v_scale_bs``) set
+    to ``a`` at the BSs ``bss`` (0-based) and 1 at the others, e.g. Fig. 4(a)'s xi at BS 1: ``("g_scale_bs", (0,),
+    xi)``."""
+    base = PRESETS[PRESET]
+    if field_name not in PER_BS_FIELDS:
+        raise InvalidInputError(f"into figs: per-BS field must be one of {PER_BS_FIELDS}, got {field_name!r}")
+    if not bss or any(not 0 <= b < base.N for b in bss):
+        raise InvalidInputError(f"into figs: {field_name}: the scaled BSs must be in 0..{base.N - 1}, got {bss!r}")
+    if not a > 0:
+        raise InvalidInputError(f"into figs: {field_name}: the multiplier must be > 0, got {a!r}")
+    return replace(base, **{field_name: tuple(float(a) if b in bss else 1.0 for b in range(base.N))})
+
+
+def paper_point_config(field_name: str, bss: tuple[int, ...] | None, a: float) -> Config:
+    """The config of one :data:`FIG45_PAPER` point: :func:`per_bs_config` for a per-BS field, else
+    :func:`point_config` (every device)."""
+    return point_config(field_name, a) if bss is None else per_bs_config(field_name, bss, a)
+
+
+def points(sweeps: str = "all") -> list[tuple[str, float]]:
+    """Every distinct (field, x) training point of ``sweeps`` ('all', 'fig45' or 'fig6'): the non-default points,
+    then the default point once (``("default", 1.0)``)."""
+    chosen = {"all": (*FIG45.values(), *FIG6.values()), "fig45": tuple(FIG45.values()), "fig6": tuple(FIG6.values())}
+    if sweeps not in chosen:
+        raise InvalidInputError(f"into figs: sweeps must be one of {sorted(chosen)}, got {sweeps!r}")
+    out = [(f, a) for f, xs in chosen[sweeps] for a in xs if a != DEFAULT_X]
     return [*out, ("default", DEFAULT_X)]
 
 
@@ -110,16 +149,22 @@ class Cli:
     """comma-separated methods"""
     steps: int = STEPS
     """env steps per run (keep it equal for every point)"""
+    seed: int = SEED
+    """training seed (one of SEEDS)"""
+    sweeps: str = "all"
+    """which points: 'all', 'fig45' or 'fig6' (the default point is always included)"""
 
 
 def main() -> None:
     cli = tyro.cli(Cli, description=__doc__.splitlines()[0])
-    for field_name, a in points():
+    if cli.seed not in SEEDS:
+        raise InvalidInputError(f"into figs: seed must be one of {SEEDS}, got {cli.seed}")
+    for field_name, a in points(cli.sweeps):
         for method in (m for m in cli.methods.split(",") if m):
-            if stem(method, field_name, a).with_suffix(".json").exists():
+            if stem(method, field_name, a, cli.seed).with_suffix(".json").exists():
                 continue  # resumable
-            pol = train_one(method, field_name, a, cli.steps)
-            print(f"{KEY}/{method} fig point {field_name}={a:g}: {pol.meta}", flush=True)
+            pol = train_one(method, field_name, a, cli.steps, cli.seed)
+            print(f"{KEY}/{method} fig point {field_name}={a:g} seed {cli.seed}: {pol.meta}", flush=True)
 
 
 if __name__ == "__main__":

@@ -439,3 +439,55 @@ def test_clairvoyant_margin_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
     cv = E.clairvoyant(slots, OPTS)
     assert "rollout_error" in cv.info and cv.status == "optimal"
     assert cv.income == pytest.approx(ref.income, rel=1e-6) and cv.bound == pytest.approx(ref.bound, rel=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Per-BS scaling of the generator (Figs. 4(a)-(b): BS 1's awards only, BS 2-3's densities only)
+# ---------------------------------------------------------------------------------------------------------------
+def test_per_bs_scaling_multiplies_only_the_named_bss() -> None:
+    base = P.PRESETS["small"]
+    plain = P.generate(base, make_rng(3, "per-bs"))
+    ones = P.generate(replace(base, g_scale_bs=(1.0, 1.0, 1.0), v_scale_bs=(1, 1, 1)), make_rng(3, "per-bs"))
+    assert P.Instance.to_dict(plain) == P.Instance.to_dict(ones)  # multipliers of 1: the same slot
+    xi = P.generate(replace(base, g_scale_bs=(2.5, 1.0, 1.0)), make_rng(3, "per-bs"))
+    np.testing.assert_allclose(xi.g, np.where(plain.bs == 0, 2.5, 1.0) * plain.g)
+    zeta = P.generate(replace(base, v_scale_bs=(1.0, 1.3, 1.3)), make_rng(3, "per-bs"))
+    np.testing.assert_allclose(zeta.v, np.where(plain.bs == 0, 1.0, 1.3) * plain.v)
+    for a, b in ((xi, plain), (zeta, plain)):  # every other field is untouched
+        for f in ("bs", "z", "delta", "p", "h", "Q", "e", "F"):
+            np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+    np.testing.assert_array_equal(xi.v, plain.v)
+    np.testing.assert_array_equal(zeta.g, plain.g)
+    horizon = P.generate_horizon(replace(base, g_scale_bs=(3.0, 1.0, 1.0)), make_rng(4, "per-bs"), 3)
+    plain_h = P.generate_horizon(base, make_rng(4, "per-bs"), 3)
+    for a, b in zip(horizon, plain_h, strict=True):
+        np.testing.assert_allclose(a.g, np.where(b.bs == 0, 3.0, 1.0) * b.g)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("g_scale_bs", (2.0, 1.0)),
+        ("g_scale_bs", (0.0, 1.0, 1.0)),
+        ("v_scale_bs", (1.0, -1.0, 1.0)),
+        ("v_scale_bs", (1.0, float("nan"), 1.0)),
+        ("v_scale_bs", (1.0, float("inf"), 1.0)),
+        ("g_scale_bs", 2.0),
+        ("g_scale_bs", "abc"),
+    ],
+)
+def test_per_bs_scaling_bad_input_names_the_field(field: str, value: object) -> None:
+    with pytest.raises(InvalidInputError, match=rf"Config\.{field} must be None or one finite multiplier > 0 per BS"):
+        replace(P.PRESETS["small"], **{field: value})
+
+
+def test_per_bs_scaling_reaches_the_env() -> None:
+    from mecopt.envs.into import IntoEnv
+
+    base = P.PRESETS["small"]
+    envs = [IntoEnv(c, horizon=2, layout_seed=0) for c in (base, replace(base, g_scale_bs=(2.0, 1.0, 1.0)))]
+    for env in envs:
+        env.reset(seed=0)
+    a, b = (env.inst for env in envs)
+    assert a is not None and b is not None
+    np.testing.assert_allclose(b.g, np.where(a.bs == 0, 2.0, 1.0) * a.g)

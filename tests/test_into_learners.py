@@ -401,12 +401,61 @@ def test_fig_points_configs_and_names():
     assert F.point_config("F_hz", 0.5).F_hz == 0.5 * base.F_hz and F.point_config("psi", 4.0).psi == 4.0
     assert F.point_config("sigma", 1.0) == base
     assert F.stem("into", "chi", 1.3).name == "into-small-chi1p3-seed1"
+    assert F.stem("ddqn", "psi", 4.0, seed=2).name == "ddqn-small-psi4-seed2"
+    fig6 = F.points("fig6")
+    assert len(fig6) == 9 and fig6[-1] == ("default", F.DEFAULT_X) and set(fig6) <= set(pts)
+    assert {f for f, _ in fig6[:-1]} == {f for f, _ in F.FIG6.values()}
+    with pytest.raises(InvalidInputError, match="sweeps must be one of"):
+        F.points("fig7")
     with pytest.raises(InvalidInputError, match="unknown generator field"):
         F.point_config("nope", 2.0)
     with pytest.raises(InvalidInputError, match="must be > 0"):
         F.point_config("chi", 0.0)
     with pytest.raises(InvalidInputError, match="unknown method"):
         F.train_one("ppo", "chi", 1.3)
+
+
+def test_paper_fig45_points_scale_the_named_bss():
+    """Fig. 4(a): BS 1's awards only; Fig. 4(b): BS 2-3's densities only; Fig. 5: every device; bad input refused."""
+    from learners import into_figs as F
+
+    base = PRESETS["small"]
+    assert F.per_bs_config("g_scale_bs", (0,), 2.5).g_scale_bs == (2.5, 1.0, 1.0)
+    assert F.per_bs_config("v_scale_bs", (1, 2), 1.3).v_scale_bs == (1.0, 1.3, 1.3)
+    assert F.paper_point_config("sigma", None, 0.2) == replace(base, sigma=0.2)
+    for label, (field_name, bss, xs) in F.FIG45_PAPER.items():
+        assert xs[0] <= 1.0 <= xs[-1], label  # every sweep passes the `small` default
+        cfg = F.paper_point_config(field_name, bss, 1.0)
+        assert (cfg == base) if bss is None else (getattr(cfg, field_name) == (1.0, 1.0, 1.0)), label
+    assert F.FIG45_PAPER["award xi, BS 1 only (Fig. 4a)"][1] == (0,)
+    assert F.FIG45_PAPER["density zeta, BS 2-3 only (Fig. 4b)"][1] == (1, 2)
+    with pytest.raises(InvalidInputError, match="per-BS field must be one of"):
+        F.per_bs_config("g_range", (0,), 2.0)
+    with pytest.raises(InvalidInputError, match="scaled BSs must be in 0..2"):
+        F.per_bs_config("g_scale_bs", (3,), 2.0)
+    with pytest.raises(InvalidInputError, match="scaled BSs must be in 0..2"):
+        F.per_bs_config("g_scale_bs", (), 2.0)
+    with pytest.raises(InvalidInputError, match="must be > 0"):
+        F.per_bs_config("v_scale_bs", (1, 2), 0.0)
+
+
+def test_fig3_full_runs_are_the_paper_setting(tmp_path, monkeypatch):
+    """The full-size Fig. 3 runs: Table II networks, only lr / gamma changed, one equal budget, no early stop."""
+    from learners import into_fig3 as F3
+
+    monkeypatch.setenv("MECOPT_RESULTS", str(tmp_path))
+    runs = F3.runs()
+    assert len(runs) == 5 and len({F3.full_stem(ov) for ov in runs}) == 5
+    ov = runs[1]  # lr 1e-3, gamma 0.99
+    pol = F3.train_full(ov, steps=3)
+    a = pol.args
+    assert (a.actor_hidden, a.critic_hidden) == ([3000, 1000], [1500, 600])
+    assert (a.tau, a.batch_size, a.buffer_size) == (1e-3, 64, 3_000)
+    assert (a.lr_actor, a.lr_critic, a.gamma) == (1e-3, 1e-3, 0.99)
+    assert a.time_budget_s == F3.FULL_BUDGET_S and pol.meta["env_steps"] == 3 and pol.meta["fig3"] == "full"
+    stem = F3.full_stem(ov)
+    assert stem.parent == tmp_path / "into" / "fig3_full" / "checkpoints"
+    assert stem.with_suffix(".json").exists() and (stem.parent.parent / "training" / f"{stem.name}.csv").exists()
 
 
 def test_fig_point_training_uses_the_point_config(tmp_path, monkeypatch):

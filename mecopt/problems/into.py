@@ -381,6 +381,23 @@ class Config:
     rayleigh: bool = True  # D1: unit-mean exponential power fading per slot
     chi: float = 1.0  # Fig. 6(a): task size scale
     psi: float = 1.0  # Fig. 6(c): delta ~ U[0.2 psi, 2]
+    # Figs. 4(a)-(b) scale one quantity of the devices of *some* BSs only: a multiplier per BS (length N, each
+    # finite and > 0) applied to the drawn value of every device of that BS; None = 1 everywhere. The draws
+    # themselves are unchanged, so two configs that differ only here give the same slots up to the scaling.
+    g_scale_bs: tuple[float, ...] | None = None  # Fig. 4(a): award xi * g_1j(t) of BS 1's devices only
+    v_scale_bs: tuple[float, ...] | None = None  # Fig. 4(b): density zeta * v_ij(t) of BS 2-3's devices only
+
+    def __post_init__(self) -> None:
+        for name in ("g_scale_bs", "v_scale_bs"):
+            val = getattr(self, name)
+            if val is None:
+                continue
+            arr = np.asarray(val, dtype=float) if isinstance(val, (tuple, list)) else None
+            if arr is None or arr.shape != (self.N,) or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+                raise InvalidInputError(
+                    f"{KEY}: Config.{name} must be None or one finite multiplier > 0 per BS (N={self.N}), got {val!r}"
+                )
+            object.__setattr__(self, name, tuple(float(x) for x in arr))
 
 
 def path_gain(distance_m: np.ndarray) -> np.ndarray:
@@ -411,6 +428,11 @@ def draw_devices(cfg: Config, rng: np.random.Generator) -> Devices:
     return Devices(bs=bs, path=path, p=rng.uniform(*cfg.p_range_w, size=K))
 
 
+def _per_bs(scale: tuple[float, ...] | None, bs: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+    """``drawn`` times the multiplier of each device's BS (Config.g_scale_bs / v_scale_bs); unchanged for None."""
+    return drawn if scale is None else drawn * np.asarray(scale)[bs]
+
+
 def draw_slot(cfg: Config, dev: Devices, Q: np.ndarray, rng: np.random.Generator) -> Instance:
     """One slot: new tasks, fading and harvest for fixed devices with buffers Q."""
     K = dev.bs.size
@@ -423,9 +445,9 @@ def draw_slot(cfg: Config, dev: Devices, Q: np.ndarray, rng: np.random.Generator
         K=K,
         bs=dev.bs,
         z=cfg.chi * rng.uniform(*cfg.z_range_bit, size=K),
-        v=rng.uniform(*cfg.v_range, size=K),
+        v=_per_bs(cfg.v_scale_bs, dev.bs, rng.uniform(*cfg.v_range, size=K)),  # Fig. 4(b): zeta v_ij
         delta=rng.uniform(lo, cfg.delta_range_s[1], size=K),
-        g=rng.uniform(*cfg.g_range, size=K),
+        g=_per_bs(cfg.g_scale_bs, dev.bs, rng.uniform(*cfg.g_range, size=K)),  # Fig. 4(a): xi g_ij
         p=dev.p,
         h=dev.path * fading,
         Q=np.asarray(Q, dtype=float),
