@@ -877,7 +877,7 @@ def test_fig3_full(benchmark):
         f"padded `small` architecture, training seeds {', '.join(map(str, seeds))}, {budget} ({FULL_STEPS} asked), "
         f"only the learning rate of both networks (Fig. 3a, gamma {GAMMA_DEFAULT}) and gamma (Fig. 3b, lr "
         f"{LR_DEFAULT:g}) varied"
-        + (f"; missing: {', '.join(missing)}" if missing else "")
+        + (f" (missing: {'; '.join(missing)})" if missing else "")
         + ". The float32 checkpoints (~16 MB each) are not committed; their per-slot test results are "
         f"(`fig3_full/results/`). Test: the {len(insts)} held-out certified `small` slots (the same for every seed); "
         "gap to the certified optimum, mean with its 95 % bootstrap CI over seeds x slots (n), and the mean per "
