@@ -10,8 +10,9 @@ reruns ``python -m learners.train into`` for the tuned seeds). Inputs under ``re
   (``TUNE_STEPS``) under ``short/checkpoints/<method>-small-seed<s>``;
 * paper-setting (Table II, untuned) runs: whatever ``untuned/checkpoints/<method>-small-seed<s>`` is committed;
 * Fig. 3 (reduced): ``fig3/checkpoints/into-small-gamma*-lr_actor*-lr_critic*`` (``python -m learners.into_fig3``).
-* Fig. 3 (Table II networks): ``fig3_full/checkpoints/into-small-*-seed1`` (``python -m learners.into_fig3 --full``;
-  the ``.pt`` files are not committed: their per-slot test results are cached in ``fig3_full/results/``).
+* Fig. 3 (Table II networks): ``fig3_full/checkpoints/into-small-*-seed<s>``, seeds 1-3 pooled
+  (``python -m learners.into_fig3 --full --seed <s>``; the ``.pt`` files are not committed: their per-slot test
+  results are cached in ``fig3_full/results/``).
 * Figs. 4-6 (reduced): ``figs/checkpoints/<method>-small-<point>-seed1``, both methods retrained at every sweep point
   (``python -m learners.into_figs``).
 * named replay variants (docs/learners/into.md): ``variants/checkpoints/<method>-small-replay_action*`` (tuning
@@ -726,101 +727,169 @@ def _settles(y: np.ndarray, window: int = 10, band: float = 0.1) -> int | None:
     return window - 1 if out.size == 0 else (int(out[-1]) + window if out[-1] + 1 < ma.size else None)
 
 
+def _fig3_direction(ci: Any) -> str:
+    """The paper's direction for a pair (A - B > 0: every pair puts the paper's better run first) against a CI."""
+    return "holds" if ci.lo > 0 else ("opposite" if ci.hi < 0 else "not detected")
+
+
+def _fig3_full_pair(
+    a: dict[int, dict[str, Any]],
+    b: dict[int, dict[str, Any]],
+    curves_a: dict[int, list[dict[str, float]]],
+    curves_b: dict[int, list[dict[str, float]]],
+) -> dict[str, Any] | None:
+    """Paired comparison of two full-size runs over the seeds both have: test income A - B per (seed, slot) pooled
+    over seeds x slots (the same test slots for every seed) and per seed, train income A - B over the last tenth of
+    the paired episodes pooled over seeds x episodes. None when no seed has both runs."""
+    seeds = sorted(set(a) & set(b))
+    if not seeds:
+        return None
+    per_seed = {s: [x - z for x, z in zip(a[s]["objective"], b[s]["objective"], strict=True)] for s in seeds}
+    train: list[float] = []
+    for s in seeds:
+        ha, hb = curves_a.get(s, []), curves_b.get(s, [])
+        n = min(len(ha), len(hb))
+        tenth = max(1, n // 10) if n else 0  # a seed without logs adds nothing
+        train += [ha[k]["income_per_slot"] - hb[k]["income_per_slot"] for k in range(n - tenth, n)]
+    return {
+        "seeds": seeds,
+        "pooled": mean_ci([d for s in seeds for d in per_seed[s]]),
+        "per_seed": {s: mean_ci(per_seed[s]) for s in seeds},
+        "train": mean_ci(train) if train else None,
+    }
+
+
+def _fig3_label(ov: dict[str, Any]) -> str:
+    return f"lr {ov['lr_actor']:g}, gamma {ov['gamma']:g}"
+
+
+def _mean_curve(hists: list[list[dict[str, float]]]) -> list[dict[str, float]]:
+    """Episode-by-episode mean of several seeds' training logs (truncated to the shortest)."""
+    hists = [h for h in hists if h]
+    if not hists:
+        return []
+    n = min(len(h) for h in hists)
+    keys = set.intersection(*(set(h[0]) for h in hists))
+    return [{k: float(np.mean([h[i][k] for h in hists])) for k in keys} for i in range(n)]
+
+
 def test_fig3_full(benchmark):
-    """Fig. 3 with Table II's networks: test gap per lr / gamma run, training curves, paired comparisons."""
+    """Fig. 3 with Table II's networks, every training seed found pooled: test gap per lr / gamma run (seeds x slots),
+    training curves, paired comparisons pooled over seeds x slots and per seed."""
     from learners.common import plot_training_curves, read_log_csv
-    from learners.into_fig3 import FULL_STEPS, GAMMA_DEFAULT, LR_DEFAULT, full_stem, runs
+    from learners.into_fig3 import FULL_STEPS, GAMMA_DEFAULT, LR_DEFAULT, full_seeds, full_stem, runs
 
     insts, refs = held_out()
-    res: dict[str, dict[str, Any]] = {}
-    curves: dict[str, list[dict[str, float]]] = {}
+    seeds = full_seeds()
+    res: dict[str, dict[int, dict[str, Any]]] = {}  # label -> seed -> per-slot test result
+    curves: dict[str, dict[int, list[dict[str, float]]]] = {}
 
     def run():
         for ov in runs():
-            stem = full_stem(ov)
-            r = _fig3_full_result(stem, insts, refs)
-            if r is None:
-                continue
-            label = f"lr {ov['lr_actor']:g}, gamma {ov['gamma']:g}"
-            res[label] = r
-            csv = stem.parent.parent / "training" / f"{stem.name}.csv"
-            curves[label] = read_log_csv(csv) if csv.exists() else []
+            label = _fig3_label(ov)
+            for seed in seeds:
+                stem = full_stem(ov, seed)
+                r = _fig3_full_result(stem, insts, refs)
+                if r is None:
+                    continue
+                res.setdefault(label, {})[seed] = r
+                csv = stem.parent.parent / "training" / f"{stem.name}.csv"
+                curves.setdefault(label, {})[seed] = read_log_csv(csv) if csv.exists() else []
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     if not res:
         pytest.skip("no full-size Fig. 3 runs (python -m learners.into_fig3 --full)")
     rows = []
-    for label, r in res.items():
-        a, m = r["args"], r["meta"]
-        hist = curves[label]
-        y = np.array([h["income_per_slot"] for h in hist])
-        tenth = max(1, y.size // 10)
-        settle = _settles(y)
+    for label, by_seed in res.items():
+        a = next(iter(by_seed.values()))["args"]
+        ss = sorted(by_seed)
+        tenth = {s: max(1, len(curves[label][s]) // 10) for s in ss}
+        ys = {s: np.array([h["income_per_slot"] for h in curves[label][s]]) for s in ss}
+        first = [v for s in ss for v in ys[s][: tenth[s]]]
+        last = [v for s in ss for v in ys[s][-tenth[s] :]] if all(ys[s].size for s in ss) else []
+        settles = []
+        for s in ss:
+            k = _settles(ys[s])
+            settles.append("-" if k is None else str(int(curves[label][s][k]["global_step"])))
         shared = a["lr_actor"] == LR_DEFAULT and a["gamma"] == GAMMA_DEFAULT
         rows.append(
             {
                 "panel": "3a and 3b" if shared else ("3a (lr)" if a["gamma"] == GAMMA_DEFAULT else "3b (gamma)"),
                 "lr (actor = critic)": a["lr_actor"],
                 "gamma": a["gamma"],
-                "env steps": m["env_steps"],
-                "updates/s": m["updates_per_s"],
-                "train income / slot, first tenth [95 % CI]": mean_ci(y[:tenth]).fmt() if y.size else None,
-                "last tenth [95 % CI]": mean_ci(y[-tenth:]).fmt() if y.size else None,
-                "settles (slots)": None if settle is None else int(hist[settle]["global_step"]),
-                "test gap % [95 % CI]": mean_ci(r["gap_pct"]).fmt(),
-                "test income": round(float(np.mean(r["objective"])), 3),
-                "uploads / slot": round(float(np.mean(r["n_offloaded"])), 2),
+                "seeds": ", ".join(map(str, ss)),
+                "n": sum(len(by_seed[s]["gap_pct"]) for s in ss),
+                "test gap % [95 % CI] (seeds x slots)": mean_ci([g for s in ss for g in by_seed[s]["gap_pct"]]).fmt(),
+                "test gap % per seed": " / ".join(f"{np.mean(by_seed[s]['gap_pct']):.2f}" for s in ss),
+                "test income": round(float(np.mean([o for s in ss for o in by_seed[s]["objective"]])), 3),
+                "uploads / slot": round(float(np.mean([u for s in ss for u in by_seed[s]["n_offloaded"]])), 2),
+                "train income / slot, first tenth [95 % CI]": mean_ci(first).fmt() if first else None,
+                "last tenth [95 % CI]": mean_ci(last).fmt() if last else None,
+                "settles (slots) per seed": " / ".join(settles),
+                "updates/s per seed": " / ".join(f"{by_seed[s]['meta']['updates_per_s']:g}" for s in ss),
             }
         )
-    lab = {(r["args"]["lr_actor"], r["args"]["gamma"]): k for k, r in res.items()}
+    lab = {(r["args"]["lr_actor"], r["args"]["gamma"]): k for k, by in res.items() for r in by.values()}
     pairs = [((1e-4, 0.99), (1e-3, 0.99)), ((1e-4, 0.99), (1e-2, 0.99)), ((1e-3, 0.99), (1e-2, 0.99))]
     pairs += [((1e-4, 0.99), (1e-4, 0.79)), ((1e-4, 0.99), (1e-4, 0.59)), ((1e-4, 0.79), (1e-4, 0.59))]
     comp = []
     for p, q in pairs:
         if p not in lab or q not in lab:
             continue
-        rp, rq = res[lab[p]], res[lab[q]]
-        d = mean_ci([x - z for x, z in zip(rp["objective"], rq["objective"], strict=True)])
-        hp, hq = curves[lab[p]], curves[lab[q]]
-        n = min(len(hp), len(hq))
-        tenth = max(1, n // 10)
-        dt = mean_ci([hp[k]["income_per_slot"] - hq[k]["income_per_slot"] for k in range(n - tenth, n)])
+        c = _fig3_full_pair(res[lab[p]], res[lab[q]], curves[lab[p]], curves[lab[q]])
+        if c is None:
+            continue
+        d = c["pooled"]
         word = "higher" if d.lo > 0 else ("lower" if d.hi < 0 else "no difference detected")
         comp.append(
             {
                 "A": lab[p],
                 "B": lab[q],
-                "test income A - B per slot [95 % CI] (48 paired slots)": f"{d.fmt(3)} ({word})",
-                "train income A - B, last tenth [95 % CI] (paired episodes)": dt.fmt(3),
+                "seeds": ", ".join(map(str, c["seeds"])),
+                "test income A - B per slot [95 % CI] (seeds x 48 paired slots)": f"{d.fmt(3)} ({word})",
+                "paper's direction (A > B)": _fig3_direction(d),
+                "per seed: A - B [95 % CI], direction": "; ".join(
+                    f"seed {s}: {ci.fmt(3)} {_fig3_direction(ci)}" for s, ci in c["per_seed"].items()
+                ),
+                "train income A - B, last tenth [95 % CI] (seeds x paired episodes)": (
+                    c["train"].fmt(3) if c["train"] is not None else None
+                ),
             }
         )
-    steps = sorted({int(r["meta"]["env_steps"]) for r in res.values()})
-    cut = [k for k, r in res.items() if r["meta"].get("stopped_by_time_budget")]
+    metas = [r["meta"] for by in res.values() for r in by.values()]
+    steps = sorted({int(m["env_steps"]) for m in metas})
+    cut = [f"{k} seed {s}" for k, by in res.items() for s, r in by.items() if r["meta"].get("stopped_by_time_budget")]
     budget = f"{' / '.join(map(str, steps))} env steps per run" + (
         f" (stopped early by the safety stop: {', '.join(cut)})" if cut else " (one equal budget; no run stopped early)"
     )
+    missing = [f"{_fig3_label(ov)} seed {s}" for ov in runs() for s in seeds if s not in res.get(_fig3_label(ov), {})]
     plot_training_curves(
-        curves, out_dir() / "learners_fig3_full.png", "INTO Fig. 3, Table II networks (episode income)", window=10
+        {k: _mean_curve([curves[k][s] for s in sorted(curves[k])]) for k in curves},
+        out_dir() / "learners_fig3_full.png",
+        f"INTO Fig. 3, Table II networks (episode income, mean of seeds {', '.join(map(str, seeds))})",
+        window=10,
     )
     atomic_write_text(
         out_dir() / "learners_fig3_full.md",
         "# INTO Fig. 3 with Table II's networks: learning rate and discount factor\n\n"
-        f"`python -m learners.into_fig3 --full`: the paper setting (Table II: actor (3000, 1000), critic (1500, 600), "
-        "tau = 0.001, batch 64, replay 3 000; exploration sigma 0.2, which the paper does not give), the padded "
-        f"`small` architecture, training seed 1, {budget} ({FULL_STEPS} asked), only the learning rate of "
-        f"both networks (Fig. 3a, gamma {GAMMA_DEFAULT}) and gamma (Fig. 3b, lr {LR_DEFAULT:g}) varied. The float32 "
-        "checkpoints (~16 MB each) are not committed; their per-slot test results are (`fig3_full/results/`). Test: "
-        f"the {len(insts)} held-out certified `small` slots; gap to the certified optimum, mean with its 95 % "
-        "bootstrap CI over slots (one seed). Train income: per slot within the 20-slot training episodes (the "
-        "buffers follow eq. 6 under the policy; every run sees the same episode seeds), first / last tenth of the "
-        "episodes with the bootstrap CI over episodes. `settles`: the env step after which the 10-episode moving "
-        "average stays within +-10 % of its final level (the mean of the last 10 episodes). Curves: "
-        "`learners_fig3_full.png` (moving average of 10 episodes).\n\n"
+        f"`python -m learners.into_fig3 --full --seed <s>`: the paper setting (Table II: actor (3000, 1000), critic "
+        "(1500, 600), tau = 0.001, batch 64, replay 3 000; exploration sigma 0.2, which the paper does not give), the "
+        f"padded `small` architecture, training seeds {', '.join(map(str, seeds))}, {budget} ({FULL_STEPS} asked), "
+        f"only the learning rate of both networks (Fig. 3a, gamma {GAMMA_DEFAULT}) and gamma (Fig. 3b, lr "
+        f"{LR_DEFAULT:g}) varied"
+        + (f" (missing: {'; '.join(missing)})" if missing else "")
+        + ". The float32 checkpoints (~16 MB each) are not committed; their per-slot test results are "
+        f"(`fig3_full/results/`). Test: the {len(insts)} held-out certified `small` slots (the same for every seed); "
+        "gap to the certified optimum, mean with its 95 % bootstrap CI over seeds x slots (n), and the mean per "
+        "seed. Train income: per slot within the 20-slot training episodes (the buffers follow eq. 6 under the "
+        "policy; every run of a seed sees the same episode seeds), first / last tenth of each seed's episodes with "
+        "the bootstrap CI over seeds x episodes. `settles`: the env step after which the 10-episode moving average "
+        "stays within +-10 % of its final level (the mean of the last 10 episodes; '-': never), per seed. Curves: "
+        "`learners_fig3_full.png` (episode-by-episode mean over the seeds, moving average of 10 episodes).\n\n"
         + tabulate(rows, headers="keys", tablefmt="github")
         + "\n\n## Paired comparisons (the paper: smaller lr -> higher income (3a), higher gamma -> higher income "
-        "(3b)); 'higher' / 'lower' only where the CI excludes 0\n\n"
-        + tabulate(comp, headers="keys", tablefmt="github")
-        + "\n",
+        "(3b); A is the paper's better run in every pair); 'higher' / 'lower' and 'holds' / 'opposite' only where "
+        "the CI excludes 0\n\n" + tabulate(comp, headers="keys", tablefmt="github") + "\n",
     )
 
 

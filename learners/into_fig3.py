@@ -12,15 +12,18 @@ and gamma vary.
 
 Full size (``--full``): the same 5 runs with Table II's networks and the rest of the paper setting (actor (3000,
 1000), critic (1500, 600), tau = 0.001, batch 64, replay 3 000: the ``Args`` defaults), lr / gamma varied as above,
-seed ``SEED``, one equal budget of ``FULL_STEPS`` env steps for every run (the wall-clock safety stop is raised to
-``FULL_BUDGET_S`` so that no run is cut short) -> ``results/into/fig3_full/{checkpoints,training}/``. Resumable: a run
-whose checkpoint JSON exists is skipped. The float32 Table II actor is ~16 MB per checkpoint, so the ``.pt`` files are
-not committed; the bench (``test_fig3_full``) scores them once and caches the per-slot test results in
-``fig3_full/results/<run>.json`` next to the committed training curves.
+training seed ``--seed`` (default ``SEED``; the protocol asks for seeds 1-3), one equal budget of ``FULL_STEPS`` env
+steps for every run (the wall-clock safety stop is raised to ``FULL_BUDGET_S`` so that no run is cut short) ->
+``results/into/fig3_full/{checkpoints,training}/``, the seed in every file name. Resumable: a run whose checkpoint
+JSON exists is skipped (``--full --seed 2`` resumes seed 2 only; one process per seed can run at once). The float32
+Table II actor is ~16 MB per checkpoint, so the ``.pt`` files are not committed; the bench (``test_fig3_full``)
+scores them once, caches the per-slot test results in ``fig3_full/results/<run>.json`` next to the committed
+training curves, and pools every seed it finds (``full_seeds``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +66,18 @@ def full_stem(overrides: dict[str, Any], seed: int = SEED) -> Path:
     return full_folder() / "checkpoints" / f"into-small{override_suffix(overrides)}-seed{seed}"
 
 
+def full_seeds() -> list[int]:
+    """Training seeds with at least one finished full-size run here (a checkpoint header or a cached per-slot test
+    result under ``fig3_full/``), ascending."""
+    found: set[int] = set()
+    for sub in ("checkpoints", "results"):
+        for path in (full_folder() / sub).glob("into-small-*-seed*.json"):
+            m = re.search(r"-seed(\d+)$", path.stem)
+            if m:
+                found.add(int(m.group(1)))
+    return sorted(found)
+
+
 def train_full(overrides: dict[str, Any], steps: int = FULL_STEPS, seed: int = SEED) -> TorchPolicy:
     """One full-size run: the paper setting (Table II ``Args`` defaults) with ``overrides`` (lr, gamma), ``steps``
     env steps and the safety stop raised to ``FULL_BUDGET_S``."""
@@ -81,19 +96,24 @@ class Cli:
     """train the full-size (Table II networks) runs instead of the reduced ones"""
     steps: int = 0
     """env steps per run (0: STEPS, or FULL_STEPS with --full; keep it equal for the 5 runs)"""
+    seed: int = SEED
+    """training seed of the full-size runs (--full only; it is part of the checkpoint stem, so each seed resumes on
+    its own); the reduced runs always use SEED"""
 
 
 def main() -> None:
     cli = tyro.cli(Cli, description=__doc__.splitlines()[0])
+    if cli.seed != SEED and not cli.full:
+        raise SystemExit("--seed applies to the full-size runs only (add --full)")
     for ov in runs():
         if not cli.full:
             train_and_save(
                 KEY, "into", "tuned", SEED, steps=cli.steps or STEPS, out=results_dir() / KEY / "fig3", overrides=ov
             )
             continue
-        if full_stem(ov).with_suffix(".json").exists():
+        if full_stem(ov, cli.seed).with_suffix(".json").exists():
             continue  # resumable
-        pol = train_full(ov, cli.steps or FULL_STEPS)
+        pol = train_full(ov, cli.steps or FULL_STEPS, cli.seed)
         print(f"{KEY}/into fig3 full {ov}: {pol.meta}", flush=True)
 
 

@@ -458,6 +458,60 @@ def test_fig3_full_runs_are_the_paper_setting(tmp_path, monkeypatch):
     assert stem.with_suffix(".json").exists() and (stem.parent.parent / "training" / f"{stem.name}.csv").exists()
 
 
+def test_fig3_full_seed_option_trains_and_resumes_per_seed(tmp_path, monkeypatch):
+    """``--full --seed 2`` trains every missing seed-2 run with seed 2, skips the seed-2 runs already saved (not those
+    of another seed), and ``full_seeds`` lists the seeds with a saved run or a cached result."""
+    import sys
+    from types import SimpleNamespace
+
+    from learners import into_fig3 as F3
+
+    monkeypatch.setenv("MECOPT_RESULTS", str(tmp_path))
+    runs = F3.runs()
+    assert F3.full_stem(runs[0], 2).name.endswith("-seed2") and F3.full_stem(runs[0]) == F3.full_stem(runs[0], 1)
+    assert F3.full_seeds() == []
+    F3.full_stem(runs[0], 2).parent.mkdir(parents=True)
+    F3.full_stem(runs[0], 2).with_suffix(".json").write_text("{}")  # seed 2 of run 0: done
+    F3.full_stem(runs[1], 1).with_suffix(".json").write_text("{}")  # seed 1 of run 1: not seed 2's
+    (F3.full_folder() / "results").mkdir()
+    (F3.full_folder() / "results" / f"{F3.full_stem(runs[2], 5).name}.json").write_text("{}")
+    (F3.full_folder() / "checkpoints" / "into-small-notes.json").write_text("{}")  # no seed: ignored
+    assert F3.full_seeds() == [1, 2, 5]
+    calls = []
+
+    def fake(ov, steps=F3.FULL_STEPS, seed=F3.SEED):
+        calls.append((ov, steps, seed))
+        return SimpleNamespace(meta={})
+
+    monkeypatch.setattr(F3, "train_full", fake)
+    monkeypatch.setattr(sys, "argv", ["into_fig3", "--full", "--seed", "2", "--steps", "7"])
+    F3.main()
+    assert calls == [(ov, 7, 2) for ov in runs[1:]]
+    monkeypatch.setattr(sys, "argv", ["into_fig3", "--seed", "2"])
+    with pytest.raises(SystemExit, match="full-size runs only"):
+        F3.main()
+
+
+def test_fig3_full_pooling_pairs_seeds_and_slots():
+    """The bench pools the Fig. 3 paired comparison over the seeds both runs have x slots, keeps one CI per seed,
+    and averages the seeds' curves episode by episode."""
+    from bench import test_into_learners as B
+
+    a = {1: {"objective": [3.0, 2.0, 4.0]}, 2: {"objective": [1.0, 1.0, 1.0]}, 3: {"objective": [5.0, 5.0, 5.0]}}
+    b = {1: {"objective": [1.0, 1.0, 1.0]}, 2: {"objective": [2.0, 2.0, 2.0]}}
+    curve = [{"income_per_slot": float(k), "global_step": 20.0 * (k + 1)} for k in range(20)]
+    flat = [{"income_per_slot": 1.0, "global_step": 20.0 * (k + 1)} for k in range(20)]
+    c = B._fig3_full_pair(a, b, {1: curve, 2: curve}, {1: flat, 2: flat})
+    assert c is not None and c["seeds"] == [1, 2]  # seed 3 has no B run
+    assert c["pooled"].n == 6 and c["pooled"].mean == pytest.approx((2 + 1 + 3 - 1 - 1 - 1) / 6)
+    assert c["per_seed"][1].mean == pytest.approx(2.0) and c["per_seed"][2].mean == pytest.approx(-1.0)
+    assert B._fig3_direction(c["per_seed"][2]) == "opposite"  # a constant sample: degenerate CI at -1
+    assert c["train"].n == 4 and c["train"].mean == pytest.approx(np.mean([17.0, 18.0, 17.0, 18.0]))  # last tenth
+    assert B._fig3_full_pair(a, {4: b[1]}, {}, {}) is None
+    mean = B._mean_curve([curve, flat[:10], []])
+    assert len(mean) == 10 and mean[3] == {"income_per_slot": 2.0, "global_step": 80.0}
+
+
 def test_fig_point_training_uses_the_point_config(tmp_path, monkeypatch):
     """A per-point run trains on its point's generator config, records the point and saves under figs/."""
     import shutil
