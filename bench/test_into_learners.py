@@ -632,7 +632,6 @@ def test_fig45_paper_scalings(benchmark, runs):
 # ----------------------------------------------------------------------------------------------------------------
 FIG5B_T = 10
 FIG5B_HORIZONS = 24
-FIG5B_CLAIRVOYANT_LIMIT = 60.0
 
 
 def fig5b_horizon(rho: float, k: int) -> list[Any]:
@@ -671,7 +670,7 @@ def _fig5b_rollout(slots: list[Any], decide: Any) -> tuple[float, np.ndarray, np
 def test_fig5b_horizon(benchmark, runs):
     """Fig. 5(b) where it can show: offloaded on-time tasks per BS vs the harvest level rho over T = 10-slot
     horizons (buffers coupled by eq. 6), paired horizons at every rho; myopic exact (certified per slot),
-    greedy-peer / LPWPO / OLNPO, the committed tuned learners (seeds 1-3) and the clairvoyant income bound."""
+    greedy-peer / LPWPO / OLNPO and the committed tuned learners (seeds 1-3)."""
     exact = methods_for(KEY)["exact"].fn
     _, _, values = FIG45_PAPER["harvest rho, every device (Fig. 5b)"]
     pols: dict[str, dict[int, Any]] = {h: {0: SolverPolicy(KEY, h)} for h in ("greedy-peer", "lpwpo", "olnpo")}
@@ -680,7 +679,6 @@ def test_fig5b_horizon(benchmark, runs):
     # recs[(rho, method)] = per (seed, horizon): (income, on-time uploads per BS per slot, uploads per BS per slot,
     # mean buffer)
     recs: dict[tuple[float, str], list[tuple[float, np.ndarray, np.ndarray, float]]] = {}
-    clair: dict[float, list[tuple[float, float | None, str]]] = {}
     statuses: list[str] = []
 
     def certified(inst: Any) -> Any:
@@ -695,9 +693,6 @@ def test_fig5b_horizon(benchmark, runs):
                 slots = fig5b_horizon(rho, k)
                 my = _fig5b_rollout(slots, certified)
                 recs.setdefault((rho, "myopic-exact"), []).append(my)
-                cv = E.clairvoyant(slots, SolveOptions(time_limit=FIG5B_CLAIRVOYANT_LIMIT))
-                assert cv.bound is None or my[0] <= cv.bound + 1e-6 * max(1.0, abs(cv.bound)), (rho, k)
-                clair.setdefault(rho, []).append((cv.income, cv.bound, cv.status))
             for name, by_seed in pols.items():
                 for pol in by_seed.values():
                     for k in range(FIG5B_HORIZONS):
@@ -723,28 +718,6 @@ def test_fig5b_horizon(benchmark, runs):
         trends.append(cells)
     table, out_json = [], []
     for rho in values:
-        cv = clair[rho]
-        sts = Counter(s for _, _, s in cv)
-        table.append(
-            {
-                "rho": rho,
-                "method": "clairvoyant (" + ", ".join(f"{s} {n}" for s, n in sts.items()) + ")",
-                "n": len(cv),
-                "income over T [95 % CI]": mean_ci([c[0] for c in cv if np.isfinite(c[0])]).fmt(),
-                "on-time offloaded tasks per slot, BS 1 / 2 / 3 [95 % CI]": "-",
-                "uploads per slot (total)": "-",
-                "mean buffer Q (mJ)": "-",
-            }
-        )
-        out_json.append(
-            {
-                "rho": rho,
-                "method": "clairvoyant",
-                "income": [round(c[0], 6) for c in cv],
-                "bound": [None if c[1] is None else round(c[1], 6) for c in cv],
-                "status": [c[2] for c in cv],
-            }
-        )
         for name in names:
             rows = recs[(rho, name)]
             table.append(
@@ -779,8 +752,8 @@ def test_fig5b_horizon(benchmark, runs):
         "harvest differs between the rho of a horizon (paired). `myopic-exact`: every slot solved to certified "
         f"optimality with the current buffers ({n_cert} of {len(statuses)} slots certified). `into` / `ddqn`: the "
         f"committed tuned checkpoints (seeds {seeds}, {suite.LONG_STEPS} env steps, trained at the default point "
-        "rho = 1 only: not retrained per rho, unlike the paper); their n = seeds x horizons. `clairvoyant`: the "
-        f"certified horizon optimum with every future slot known ({FIG5B_CLAIRVOYANT_LIMIT:g} s limit; income only). "
+        "rho = 1 only: not retrained per rho, unlike the paper); their n = seeds x horizons. The clairvoyant "
+        "horizon optimum is left out (too slow here: with 60 s per horizon the sweep had not finished after 8 min). "
         "Offloaded tasks: uploaded (x = 1) tasks finished by their deadline, counted at the BS that covers the device "
         "(the paper's Fig. 5(b) y-axis), per slot averaged over the T slots. Income: undiscounted sum of eq. (11) "
         "over the horizon. Mean with the 95 % bootstrap CI; changes are paired per (seed, horizon).\n\n"
