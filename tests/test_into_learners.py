@@ -536,3 +536,19 @@ def test_fig_point_training_uses_the_point_config(tmp_path, monkeypatch):
     assert pol.meta["fig_point"] == {"B_hz": 0.5} and pol.meta["env_steps"] == 3
     assert pol.meta["weights_dtype"] == "float16"
     assert load_policy(F.stem("ddqn", "B_hz", 0.5)).meta["fig_point"] == {"B_hz": 0.5}
+
+
+def test_fig5b_rho_horizons_are_paired():
+    """Fig. 5(b) over a horizon (bench ``test_fig5b_horizon``): the same seed at every rho gives the same devices,
+    tasks, fading and Q(0), and only the harvest e(t) scales, by rho (the paired comparison along rho)."""
+    from learners import into_figs as F
+    from mecopt.problems.into import generate_horizon
+
+    fname, bss, xs = F.FIG45_PAPER["harvest rho, every device (Fig. 5b)"]
+    hs = {a: generate_horizon(F.paper_point_config(fname, bss, a), make_rng(7, "into", "fig5b"), 4) for a in xs}
+    ref = hs[1.0]
+    for a, h in hs.items():
+        for s, r in zip(h, ref, strict=True):
+            for f in ("bs", "z", "v", "delta", "g", "p", "h", "Q"):
+                np.testing.assert_array_equal(getattr(s, f), getattr(r, f))
+            np.testing.assert_allclose(s.e, a * r.e, rtol=1e-12)
