@@ -835,9 +835,24 @@ def _verdict_matrix(cis_by_cell: dict[str, dict[str, Any]], pairs: list[tuple[st
     return out
 
 
-def _paper_scale_json(path: Path, rows: list[dict[str, Any]], cis: dict[str, dict[str, dict[str, Any]]]) -> None:
+def _write_paper_scale_report(
+    stem: str, intro: str, rows: list[dict[str, Any]], cis: dict[str, dict[str, dict[str, Any]]]
+) -> None:
+    """``<stem>.md`` (``intro``, the shared notes, the table and the verdict matrix) and ``<stem>.json`` (rows and
+    CIs) of a paper-scale report."""
+    atomic_write_text(
+        out_dir(KEY) / f"{stem}.md",
+        intro
+        + SHARED_NOTE
+        + CD_NOTE
+        + CD_TUNED_NOTE
+        + "\n\n"
+        + tabulate(rows, headers="keys", tablefmt="github", disable_numparse=True)
+        + "\n\n## Comparisons (gap to the best incumbent; A / B: that row is better, CIs separate; ~: they overlap)"
+        "\n\n" + tabulate(_verdict_matrix(cis, _paper_scale_pairs()), headers="keys", tablefmt="github") + "\n",
+    )
     write_json(
-        path,
+        out_dir(KEY) / f"{stem}.json",
         {
             "rows": rows,
             "ci": {
@@ -874,23 +889,16 @@ def test_paper_scale(benchmark, runs):
             out.extend(rows)
 
     benchmark.pedantic(run, rounds=1, iterations=1)
-    atomic_write_text(
-        out_dir(KEY) / "learners_paper_scale.md",
+    _write_paper_scale_report(
+        "learners_paper_scale",
         f"# Figs. 5-7 and 8-9 analogue: paper-scale presets ({PAPER_SCALE_INSTANCES} test-stream rounds each; "
         "default variant)\n\nNOT certified: exact does not run at this scale. Learned policies (trained on K = 2, "
         "N = 2..6, L = 2) act unchanged on K = 5 / 7, N ~ 25-35, L = 8 (unseen sizes); tl / happo (one RNN actor per "
         "UE id, trained on N <= 6) act through L14 (UE n uses actor n mod 6 with that actor's id feature, "
-        "docs/learners/dtac.md). Shares = local / edge / cloud decisions (Figs. 8-9). "
-        + PAPER_SCALE_NOTE
-        + SHARED_NOTE
-        + CD_NOTE
-        + CD_TUNED_NOTE
-        + "\n\n"
-        + tabulate(out, headers="keys", tablefmt="github", disable_numparse=True)
-        + "\n\n## Comparisons (gap to the best incumbent; A / B: that row is better, CIs separate; ~: they overlap)"
-        "\n\n" + tabulate(_verdict_matrix(cis, _paper_scale_pairs()), headers="keys", tablefmt="github") + "\n",
+        "docs/learners/dtac.md). Shares = local / edge / cloud decisions (Figs. 8-9). " + PAPER_SCALE_NOTE,
+        out,
+        cis,
     )
-    _paper_scale_json(out_dir(KEY) / "learners_paper_scale.json", out, cis)
 
 
 #: Figs. 5-7's x-axis: the number of UEs, set through the UEs per server (uniform choice per server, Table I)
@@ -934,8 +942,8 @@ def test_paper_scale_ue_sweep(benchmark, runs):
                     curves[preset].setdefault(m, []).append((n_mean, c["reward"]))
 
     benchmark.pedantic(run, rounds=1, iterations=1)
-    atomic_write_text(
-        out_dir(KEY) / "learners_paper_scale_ue.md",
+    _write_paper_scale_report(
+        "learners_paper_scale_ue",
         f"# Figs. 5-7 over the number of UEs (paper-scale presets; {PAPER_SCALE_INSTANCES} test-stream rounds per "
         "cell; default variant)\n\nUEs per server drawn uniformly from "
         + ", ".join(str(u) for u in UE_SWEEP)
@@ -947,16 +955,10 @@ def test_paper_scale_ue_sweep(benchmark, runs):
         + "The plot (`learners_paper_scale_ue.png`) draws a subset for readability: "
         + ", ".join(f"`{m}`" for m in UE_PLOT)
         + f" (95 % CIs as error bars; rewards clipped at {UE_PLOT_CLIP:g}; `dtac{CD_TUNED}` is left out, far below "
-        "the others, see the table); this table keeps every row. "
-        + SHARED_NOTE
-        + CD_NOTE
-        + CD_TUNED_NOTE
-        + "\n\n"
-        + tabulate(out, headers="keys", tablefmt="github", disable_numparse=True)
-        + "\n\n## Comparisons (gap to the best incumbent; A / B: that row is better, CIs separate; ~: they overlap)"
-        "\n\n" + tabulate(_verdict_matrix(cis, _paper_scale_pairs()), headers="keys", tablefmt="github") + "\n",
+        "the others, see the table); this table keeps every row. ",
+        out,
+        cis,
     )
-    _paper_scale_json(out_dir(KEY) / "learners_paper_scale_ue.json", out, cis)
     plt = pyplot()
     figure, axes = plt.subplots(1, len(PAPER_SCALE), figsize=(6 * len(PAPER_SCALE), 4.8))
     for ax, preset in zip(axes, PAPER_SCALE, strict=True):
